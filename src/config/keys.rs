@@ -1,0 +1,255 @@
+//! Key tables: secrets (which may be given as `<key>_file`), the keys environment
+//! variables may set, and Authelia keys that are recognised but not supported yet.
+
+/// Secret keys. Each may instead be given as `<key>_file`, naming a file that holds it.
+pub const SECRET_KEYS: &[&str] = &[
+    "session.secret",
+    "session.redis.password",
+    "session.redis.high_availability.sentinel_password",
+    "session.redis.tls.private_key",
+    "storage.encryption_key",
+    "storage.postgres.password",
+    "storage.postgres.tls.private_key",
+    "storage.mysql.password",
+    "storage.mysql.tls.private_key",
+    "notifier.smtp.password",
+    "notifier.smtp.tls.private_key",
+    "identity_validation.reset_password.jwt_secret",
+];
+
+/// Scalar keys that `PORTCULLIS_<KEY>` environment variables set, with `.` written as `_`
+/// (`PORTCULLIS_SESSION_REDIS_HOST`). Any key can also be reached with `__` as the
+/// separator (`PORTCULLIS_SERVER__ENDPOINTS__AUTHZ__MINE__IMPLEMENTATION`). Secrets also
+/// accept a `_FILE` suffix. A unit test checks every entry against the schema.
+pub const ENV_KEYS: &[&str] = &[
+    "theme",
+    "default_2fa_method",
+    "server.address",
+    "server.disable_healthcheck",
+    "server.buffers.read",
+    "server.buffers.write",
+    "server.timeouts.read",
+    "server.timeouts.write",
+    "server.timeouts.idle",
+    "server.headers.csp_template",
+    "log.level",
+    "log.format",
+    "log.file_path",
+    "log.keep_stdout",
+    "authentication_backend.password_reset.disable",
+    "authentication_backend.password_reset.custom_url",
+    "authentication_backend.password_change.disable",
+    "authentication_backend.file.path",
+    "authentication_backend.file.watch",
+    "authentication_backend.file.search.email",
+    "authentication_backend.file.search.case_insensitive",
+    "authentication_backend.file.password.algorithm",
+    "authentication_backend.file.password.argon2.variant",
+    "authentication_backend.file.password.argon2.iterations",
+    "authentication_backend.file.password.argon2.memory",
+    "authentication_backend.file.password.argon2.parallelism",
+    "authentication_backend.file.password.argon2.key_length",
+    "authentication_backend.file.password.argon2.salt_length",
+    "authentication_backend.file.password.sha2crypt.variant",
+    "authentication_backend.file.password.sha2crypt.iterations",
+    "authentication_backend.file.password.sha2crypt.salt_length",
+    "authentication_backend.file.password.pbkdf2.variant",
+    "authentication_backend.file.password.pbkdf2.iterations",
+    "authentication_backend.file.password.pbkdf2.salt_length",
+    "authentication_backend.file.password.bcrypt.variant",
+    "authentication_backend.file.password.bcrypt.cost",
+    "authentication_backend.file.password.scrypt.variant",
+    "authentication_backend.file.password.scrypt.iterations",
+    "authentication_backend.file.password.scrypt.block_size",
+    "authentication_backend.file.password.scrypt.parallelism",
+    "authentication_backend.file.password.scrypt.key_length",
+    "authentication_backend.file.password.scrypt.salt_length",
+    "password_policy.standard.enabled",
+    "password_policy.standard.min_length",
+    "password_policy.standard.max_length",
+    "password_policy.standard.require_uppercase",
+    "password_policy.standard.require_lowercase",
+    "password_policy.standard.require_number",
+    "password_policy.standard.require_special",
+    "password_policy.zxcvbn.enabled",
+    "password_policy.zxcvbn.min_score",
+    "session.secret",
+    "session.name",
+    "session.same_site",
+    "session.expiration",
+    "session.inactivity",
+    "session.remember_me",
+    "session.redis.host",
+    "session.redis.port",
+    "session.redis.username",
+    "session.redis.password",
+    "session.redis.database_index",
+    "session.redis.maximum_active_connections",
+    "session.redis.minimum_idle_connections",
+    "session.redis.timeout",
+    "session.redis.max_retries",
+    "session.redis.tls.server_name",
+    "session.redis.tls.skip_verify",
+    "session.redis.tls.minimum_version",
+    "session.redis.tls.maximum_version",
+    "session.redis.tls.certificate_chain",
+    "session.redis.tls.private_key",
+    "session.redis.high_availability.sentinel_name",
+    "session.redis.high_availability.sentinel_username",
+    "session.redis.high_availability.sentinel_password",
+    "session.redis.high_availability.route_by_latency",
+    "session.redis.high_availability.route_randomly",
+    "regulation.modes",
+    "regulation.max_retries",
+    "regulation.find_time",
+    "regulation.ban_time",
+    "storage.encryption_key",
+    "storage.local.path",
+    "storage.postgres.address",
+    "storage.postgres.database",
+    "storage.postgres.schema",
+    "storage.postgres.username",
+    "storage.postgres.password",
+    "storage.postgres.timeout",
+    "storage.postgres.tls.server_name",
+    "storage.postgres.tls.skip_verify",
+    "storage.postgres.tls.minimum_version",
+    "storage.postgres.tls.maximum_version",
+    "storage.postgres.tls.certificate_chain",
+    "storage.postgres.tls.private_key",
+    "storage.mysql.address",
+    "storage.mysql.database",
+    "storage.mysql.username",
+    "storage.mysql.password",
+    "storage.mysql.timeout",
+    "storage.mysql.tls.server_name",
+    "storage.mysql.tls.skip_verify",
+    "storage.mysql.tls.minimum_version",
+    "storage.mysql.tls.maximum_version",
+    "storage.mysql.tls.certificate_chain",
+    "storage.mysql.tls.private_key",
+    "notifier.disable_startup_check",
+    "notifier.template_path",
+    "notifier.filesystem.filename",
+    "notifier.smtp.address",
+    "notifier.smtp.timeout",
+    "notifier.smtp.username",
+    "notifier.smtp.password",
+    "notifier.smtp.sender",
+    "notifier.smtp.identifier",
+    "notifier.smtp.subject",
+    "notifier.smtp.startup_check_address",
+    "notifier.smtp.disable_require_tls",
+    "notifier.smtp.disable_html_emails",
+    "notifier.smtp.disable_starttls",
+    "notifier.smtp.tls.server_name",
+    "notifier.smtp.tls.skip_verify",
+    "notifier.smtp.tls.minimum_version",
+    "notifier.smtp.tls.maximum_version",
+    "notifier.smtp.tls.certificate_chain",
+    "notifier.smtp.tls.private_key",
+    "totp.disable",
+    "totp.issuer",
+    "totp.algorithm",
+    "totp.digits",
+    "totp.period",
+    "totp.skew",
+    "totp.secret_size",
+    "totp.allowed_algorithms",
+    "totp.allowed_digits",
+    "totp.allowed_periods",
+    "totp.disable_reuse_security_policy",
+    "webauthn.disable",
+    "webauthn.enable_passkey_login",
+    "webauthn.display_name",
+    "webauthn.attestation_conveyance_preference",
+    "webauthn.timeout",
+    "webauthn.selection_criteria.attachment",
+    "webauthn.selection_criteria.discoverability",
+    "webauthn.selection_criteria.user_verification",
+    "webauthn.experimental_enable_passkey_uv_two_factors",
+    "webauthn.experimental_enable_passkey_upgrade",
+    "identity_validation.reset_password.jwt_lifespan",
+    "identity_validation.reset_password.jwt_algorithm",
+    "identity_validation.reset_password.jwt_secret",
+    "identity_validation.elevated_session.code_lifespan",
+    "identity_validation.elevated_session.elevation_lifespan",
+    "identity_validation.elevated_session.characters",
+    "identity_validation.elevated_session.require_second_factor",
+    "identity_validation.elevated_session.skip_second_factor",
+    "access_control.default_policy",
+];
+
+/// Authelia keys Portcullis recognises but does not implement yet. They are ignored with a
+/// warning naming them (an error under `--strict`), never silently.
+pub const AUTHELIA_UNSUPPORTED: &[&str] = &[
+    "certificates_directory",
+    "duo_api",
+    "identity_providers",
+    "ntp",
+    "privacy_policy",
+    "telemetry",
+    "server.asset_path",
+    "server.endpoints.enable_expvars",
+    "server.endpoints.enable_pprof",
+    "server.endpoints.rate_limits",
+    "authentication_backend.refresh_interval",
+    "authentication_backend.file.extra_attributes",
+    "definitions.user_attributes",
+    "webauthn.filtering",
+    "webauthn.metadata",
+];
+
+/// Maps an environment variable name (prefix removed, any case) to a dotted key path.
+pub fn env_key_to_path(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    if lower.contains("__") {
+        let path = lower.replace("__", ".");
+        return (!path.split('.').any(str::is_empty)).then_some(path);
+    }
+    for key in ENV_KEYS {
+        if key.replace('.', "_") == lower {
+            return Some((*key).to_string());
+        }
+    }
+    for key in SECRET_KEYS {
+        if format!("{}_file", key.replace('.', "_")) == lower {
+            return Some(format!("{key}_file"));
+        }
+    }
+    None
+}
+
+/// The Authelia-unsupported entry that covers `path`, if any.
+pub fn unsupported_prefix(path: &str) -> Option<&'static str> {
+    AUTHELIA_UNSUPPORTED.iter().copied().find(|prefix| {
+        path == *prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_map_to_key_paths() {
+        assert_eq!(env_key_to_path("SESSION_REDIS_HOST").as_deref(), Some("session.redis.host"));
+        assert_eq!(env_key_to_path("server_address").as_deref(), Some("server.address"));
+        assert_eq!(env_key_to_path("SESSION_SECRET_FILE").as_deref(), Some("session.secret_file"));
+        assert_eq!(
+            env_key_to_path("IDENTITY_VALIDATION_RESET_PASSWORD_JWT_SECRET").as_deref(),
+            Some("identity_validation.reset_password.jwt_secret")
+        );
+        assert_eq!(env_key_to_path("SERVER__BUFFERS__READ").as_deref(), Some("server.buffers.read"));
+        assert_eq!(env_key_to_path("NOT_A_KEY"), None);
+        assert_eq!(env_key_to_path("A____B"), None);
+    }
+
+    #[test]
+    fn unsupported_prefixes_match_whole_segments() {
+        assert_eq!(unsupported_prefix("duo_api.hostname"), Some("duo_api"));
+        assert_eq!(unsupported_prefix("ntp"), Some("ntp"));
+        assert_eq!(unsupported_prefix("ntpx"), None);
+        assert_eq!(unsupported_prefix("session.name"), None);
+    }
+}

@@ -1,0 +1,501 @@
+//! Loading: embedded default or YAML files (merged in order) → `PORTCULLIS_*` environment
+//! → `*_file` secrets → schema, then validation.
+//!
+//! figment does the layering. The merged tree is then deserialized with the key path of
+//! every error tracked; after an error the offending key is dropped (its default applies)
+//! and deserialization runs again, so one run reports every type error, not just the first.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Yaml};
+use serde_json::{Map, Value};
+
+use super::embedded;
+use super::keys::{SECRET_KEYS, env_key_to_path, unsupported_prefix};
+use super::schema::Configuration;
+use super::validate::validate;
+
+/// The environment variable prefix for configuration keys.
+pub const ENV_PREFIX: &str = "PORTCULLIS_";
+
+/// Environment variables with the prefix that are not configuration keys.
+const ENV_RESERVED: &[&str] = &["CONFIG"];
+
+/// One problem (or warning) about the configuration, tied to the key it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path such as `session.cookies[0].authelia_url`; empty for file-level problems.
+    pub path: String,
+    /// What is wrong and, where possible, what is expected.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.path, self.message) }
+    }
+}
+
+/// The configuration could not be used; every problem found is listed.
+#[derive(Debug)]
+pub struct LoadError {
+    /// Everything that must be fixed.
+    pub problems: Vec<Problem>,
+    /// Things worth knowing that did not stop loading.
+    pub warnings: Vec<Problem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A usable configuration plus the warnings met while loading it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The validated configuration.
+    pub config: Configuration,
+    /// Unknown or deprecated keys and similar notes.
+    pub warnings: Vec<Problem>,
+    /// True when no file was given and the embedded default is in use.
+    pub embedded: bool,
+}
+
+/// How to load.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// YAML files, merged in order; empty selects the embedded default.
+    pub files: Vec<PathBuf>,
+    /// Unknown keys are errors rather than warnings.
+    pub strict: bool,
+    /// Read `PORTCULLIS_*` variables from the process environment.
+    pub use_env: bool,
+    /// For the embedded default: where generated secrets are kept. `None` generates
+    /// throw-away secrets (used when only validating).
+    pub embedded_data_dir: Option<PathBuf>,
+}
+
+/// Loads and validates the configuration.
+pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let embedded = options.files.is_empty();
+
+    let mut figment = Figment::new();
+    if embedded {
+        figment = figment.merge(Yaml::string(embedded::DEFAULT_YAML));
+        match embedded::secrets_yaml(options.embedded_data_dir.as_deref()) {
+            Ok(yaml) => figment = figment.merge(Yaml::string(&yaml)),
+            Err(e) => problems.push(Problem::new("", e)),
+        }
+    }
+    for file in &options.files {
+        match read_yaml_file(file) {
+            Ok(text) => figment = figment.merge(Yaml::string(&text)),
+            Err(message) => problems.push(Problem::new("", message)),
+        }
+    }
+    if options.use_env {
+        figment = figment.merge(env_provider());
+        warnings.extend(unknown_env_vars());
+    }
+    if !problems.is_empty() {
+        return Err(LoadError { problems, warnings });
+    }
+
+    let mut tree = match figment.extract::<Value>() {
+        Ok(Value::Object(map)) => Value::Object(map),
+        Ok(Value::Null) => Value::Object(Map::new()),
+        Ok(_) => {
+            problems.push(Problem::new("", "the configuration must be a YAML mapping of keys"));
+            return Err(LoadError { problems, warnings });
+        }
+        Err(e) => {
+            problems.push(Problem::new("", format!("cannot merge configuration sources: {e}")));
+            return Err(LoadError { problems, warnings });
+        }
+    };
+
+    migrate_deprecated_keys(&mut tree, &mut warnings);
+    resolve_secret_files(&mut tree, &mut problems);
+
+    let mut unknown = Vec::new();
+    let config = deserialize_collecting(tree, &mut problems, &mut unknown);
+    for path in unknown {
+        let problem = match unsupported_prefix(&path) {
+            Some(prefix) => Problem::new(prefix, "Authelia setting not supported by Portcullis yet; it is ignored"),
+            None => Problem::new(path, "unknown key; it is ignored (check the spelling)"),
+        };
+        let sink = if options.strict { &mut problems } else { &mut warnings };
+        if !sink.contains(&problem) {
+            sink.push(problem);
+        }
+    }
+    problems.extend(validate(&config));
+
+    if problems.is_empty() { Ok(Loaded { config, warnings, embedded }) } else { Err(LoadError { problems, warnings }) }
+}
+
+/// Reads a YAML file and checks its syntax, so that errors name the file, line and column.
+fn read_yaml_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read configuration file '{}': {e}", path.display()))?;
+    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+        Ok(serde_yaml::Value::Mapping(_) | serde_yaml::Value::Null) => Ok(text),
+        Ok(_) => Err(format!("configuration file '{}' must be a YAML mapping of keys", path.display())),
+        Err(e) => Err(format!("configuration file '{}' is not valid YAML: {e}", path.display())),
+    }
+}
+
+fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX).filter_map(|key| {
+        if ENV_RESERVED.iter().any(|r| key.as_str().eq_ignore_ascii_case(r)) {
+            return None;
+        }
+        env_key_to_path(key.as_str()).map(Into::into)
+    })
+}
+
+fn unknown_env_vars() -> Vec<Problem> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter_map(|k| {
+            let rest = k.strip_prefix(ENV_PREFIX)?;
+            let reserved = ENV_RESERVED.iter().any(|r| rest.eq_ignore_ascii_case(r));
+            (!reserved && env_key_to_path(rest).is_none()).then(|| {
+                Problem::new("", format!("environment variable {k} does not name a configuration key; it is ignored"))
+            })
+        })
+        .collect()
+}
+
+/// Rewrites keys Authelia has deprecated into their current form, with a warning each.
+fn migrate_deprecated_keys(tree: &mut Value, warnings: &mut Vec<Problem>) {
+    let Some(root) = tree.as_object_mut() else { return };
+
+    if let Some(secret) = root.remove("jwt_secret") {
+        warnings.push(Problem::new("jwt_secret", "deprecated; use identity_validation.reset_password.jwt_secret"));
+        let slot = object_at(root, &["identity_validation", "reset_password"]);
+        slot.entry("jwt_secret").or_insert(secret);
+    }
+
+    let legacy_redirect = root.remove("default_redirection_url");
+    if legacy_redirect.is_some() {
+        warnings.push(Problem::new(
+            "default_redirection_url",
+            "deprecated; use session.cookies[].default_redirection_url",
+        ));
+    }
+
+    if let Some(Value::Object(server)) = root.get_mut("server") {
+        let host = server.remove("host");
+        let port = server.remove("port");
+        let path = server.remove("path");
+        if host.is_some() || port.is_some() || path.is_some() {
+            warnings.push(Problem::new("server.host", "server.host/port/path are deprecated; use server.address"));
+            if !server.contains_key("address") {
+                let host = host.as_ref().and_then(Value::as_str).unwrap_or("");
+                let port = port.as_ref().map_or_else(|| "9091".to_string(), scalar_text);
+                let path = path.as_ref().and_then(Value::as_str).unwrap_or("").trim_matches('/');
+                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+                server.insert("address".into(), Value::String(format!("tcp://{host}:{port}/{path}")));
+            }
+        }
+    }
+
+    if let Some(Value::Object(session)) = root.get_mut("session")
+        && let Some(domain) = session.remove("domain")
+    {
+        warnings.push(Problem::new("session.domain", "deprecated; use session.cookies"));
+        let has_cookies = session.get("cookies").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
+        if !has_cookies {
+            let mut cookie = Map::new();
+            cookie.insert("domain".into(), domain);
+            if let Some(url) = legacy_redirect {
+                cookie.insert("default_redirection_url".into(), url);
+            }
+            session.insert("cookies".into(), Value::Array(vec![Value::Object(cookie)]));
+        }
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The object at `path` under `root`, created (replacing non-objects) as needed.
+fn object_at<'a>(root: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<String, Value> {
+    let mut current = root;
+    for key in path {
+        let entry = current.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        current = match entry {
+            Value::Object(map) => map,
+            _ => unreachable!("just replaced with an object"),
+        };
+    }
+    current
+}
+
+/// Replaces every `<secret>_file` key with the contents of the file it names.
+fn resolve_secret_files(tree: &mut Value, problems: &mut Vec<Problem>) {
+    for key in SECRET_KEYS {
+        let (parent_path, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+        let pointer: String = parent_path.split('.').filter(|p| !p.is_empty()).map(|p| format!("/{p}")).collect();
+        let Some(parent) = tree.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        let file_key = format!("{leaf}_file");
+        let Some(file_value) = parent.remove(&file_key) else { continue };
+        let file_path_key = format!("{key}_file");
+        let Some(file) = file_value.as_str() else {
+            problems.push(Problem::new(file_path_key, "must be the path of a file"));
+            continue;
+        };
+        if parent.get(leaf).is_some_and(|v| !v.is_null()) {
+            problems.push(Problem::new(file_path_key, format!("both {key} and {key}_file are set; keep one")));
+            continue;
+        }
+        match std::fs::read_to_string(file) {
+            Ok(content) => {
+                parent.insert(leaf.to_string(), Value::String(content.trim_end_matches(['\r', '\n']).to_string()));
+            }
+            Err(e) => problems.push(Problem::new(file_path_key, format!("cannot read secret file '{file}': {e}"))),
+        }
+    }
+}
+
+/// Deserializes `tree`, recording each error with its key path and retrying without the
+/// offending value until the rest deserializes.
+fn deserialize_collecting(mut tree: Value, problems: &mut Vec<Problem>, unknown: &mut Vec<String>) -> Configuration {
+    // Each round removes or replaces one value, so this bound is never reached in practice.
+    for _ in 0..500 {
+        let mut ignored = Vec::new();
+        let result = {
+            let mut record = |path: serde_ignored::Path<'_>| ignored.push(ignored_path(&path));
+            let de = serde_ignored::Deserializer::new(&tree, &mut record);
+            serde_path_to_error::deserialize::<_, Configuration>(de)
+        };
+        match result {
+            Ok(config) => {
+                unknown.extend(ignored);
+                return config;
+            }
+            Err(err) => {
+                let segments: Vec<_> = err.path().iter().cloned().collect();
+                let path = error_path(&segments);
+                let message = err.into_inner().to_string();
+                let problem = Problem::new(path, message);
+                let repeated = problems.last() == Some(&problem);
+                if !repeated {
+                    problems.push(problem);
+                }
+                if !neutralize(&mut tree, &segments, repeated) {
+                    break;
+                }
+            }
+        }
+    }
+    Configuration::default()
+}
+
+fn error_path(segments: &[serde_path_to_error::Segment]) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in segments {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        P::Map { parent, key } => {
+            let prefix = ignored_path(parent);
+            if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}
+
+/// Makes the value at `segments` harmless: map entries are removed (so the default
+/// applies); list items are replaced, first by `{}` and then, if the same error repeats,
+/// by an empty string, so that later items keep their indices in reports.
+fn neutralize(tree: &mut Value, segments: &[serde_path_to_error::Segment], repeated: bool) -> bool {
+    use serde_path_to_error::Segment;
+    let keyed: Vec<&Segment> = segments.iter().filter(|s| matches!(s, Segment::Seq { .. } | Segment::Map { .. })).collect();
+    let Some((last, parents)) = keyed.split_last() else { return false };
+    let mut node = tree;
+    for seg in parents {
+        node = match (seg, node) {
+            (Segment::Map { key }, Value::Object(map)) => match map.get_mut(key) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Map { key }, Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+            Some(item) if repeated && item.is_object() => {
+                *item = Value::String(String::new());
+                true
+            }
+            Some(item) if !repeated => {
+                *item = Value::Object(Map::new());
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_yaml(yaml: &str, strict: bool) -> Result<Loaded, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yml");
+        std::fs::write(&path, yaml).unwrap();
+        load(&LoadOptions { files: vec![path], strict, use_env: false, embedded_data_dir: None })
+    }
+
+    fn problem_paths(err: &LoadError) -> Vec<&str> {
+        err.problems.iter().map(|p| p.path.as_str()).collect()
+    }
+
+    const MINIMAL: &str = "
+authentication_backend: {file: {path: /tmp/users.yml}}
+session:
+  cookies: [{domain: example.com, authelia_url: 'https://auth.example.com/'}]
+storage: {encryption_key: 'a-very-long-encryption-key-value', local: {path: /tmp/db.sqlite3}}
+notifier: {filesystem: {filename: /tmp/n.txt}}
+identity_validation: {reset_password: {jwt_secret: 'a-very-long-jwt-secret-value-here'}}
+";
+
+    #[test]
+    fn minimal_file_loads() {
+        let loaded = load_yaml(MINIMAL, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.config.session.cookies[0].domain.as_deref(), Some("example.com"));
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn every_type_error_is_reported_with_its_path() {
+        let yaml = format!(
+            "{MINIMAL}
+server: {{address: 'http://nope', buffers: {{read: lots}}}}
+regulation: {{find_time: soon, max_retries: -1}}
+totp: {{allowed_digits: [6, eight, 8]}}
+"
+        );
+        let err = load_yaml(&yaml, false).unwrap_err();
+        let paths = problem_paths(&err);
+        for expected in ["server.address", "server.buffers.read", "regulation.find_time", "regulation.max_retries", "totp.allowed_digits[1]"] {
+            assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_warn_or_fail_when_strict() {
+        let yaml = format!("{MINIMAL}\nsesion: {{}}\nserver: {{adress: x}}\nduo_api: {{hostname: x}}\n");
+        let loaded = load_yaml(&yaml, false).unwrap_or_else(|e| panic!("{e}"));
+        let warned: Vec<_> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(warned, vec!["duo_api", "server.adress", "sesion"]);
+        let err = load_yaml(&yaml, true).unwrap_err();
+        assert_eq!(problem_paths(&err), vec!["duo_api", "server.adress", "sesion"]);
+    }
+
+    #[test]
+    fn secret_files_are_read_and_conflicts_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("key");
+        std::fs::write(&secret, "from-a-file-0123456789abcdef\n").unwrap();
+        let yaml = MINIMAL.replace(
+            "encryption_key: 'a-very-long-encryption-key-value',",
+            &format!("encryption_key_file: '{}',", secret.display()),
+        );
+        let loaded = load_yaml(&yaml, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.config.storage.encryption_key.expose(), "from-a-file-0123456789abcdef");
+
+        let both = MINIMAL.replace(
+            "encryption_key: 'a-very-long-encryption-key-value',",
+            &format!("encryption_key: 'x', encryption_key_file: '{}',", secret.display()),
+        );
+        let err = load_yaml(&both, true).unwrap_err();
+        assert!(problem_paths(&err).contains(&"storage.encryption_key_file"));
+    }
+
+    #[test]
+    fn deprecated_keys_are_migrated() {
+        let yaml = MINIMAL.replace(
+            "session:\n  cookies: [{domain: example.com, authelia_url: 'https://auth.example.com/'}]",
+            "server: {host: 127.0.0.1, port: 9999}\nsession: {domain: example.com}",
+        );
+        let err = load_yaml(&yaml, false).unwrap_err();
+        // The legacy single-domain form has no portal URL, which must be named precisely.
+        assert_eq!(problem_paths(&err), vec!["session.cookies[0].authelia_url"]);
+        assert!(err.warnings.iter().any(|w| w.path == "session.domain"));
+        assert!(err.warnings.iter().any(|w| w.path == "server.host"));
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let err = load_yaml("server:\n  address: [unclosed\n", false).unwrap_err();
+        let msg = err.problems[0].message.clone();
+        assert!(msg.contains("c.yml") && msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = load(&LoadOptions { files: vec!["/nonexistent/c.yml".into()], ..Default::default() }).unwrap_err();
+        assert!(err.problems[0].message.contains("/nonexistent/c.yml"));
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let loaded = load(&LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(loaded.embedded);
+        assert_eq!(loaded.config.server.address.bind_target(), "127.0.0.1:9091");
+        assert_eq!(loaded.config.session.cookies[0].domain.as_deref(), Some("localhost"));
+        assert!(loaded.config.session.redis.is_none());
+    }
+}

@@ -1,0 +1,988 @@
+//! The configuration schema, with Authelia's key names so an Authelia `configuration.yml`
+//! loads unchanged.
+//!
+//! Every struct is `#[serde(default)]` and required values are `Option`s: deserialization
+//! only checks syntax and types, and `validate.rs` reports what is missing or inconsistent
+//! with the key path of each problem. That split is what lets the loader report *every*
+//! problem of a file in one run rather than stopping at the first.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::types::{AbsoluteUrl, Duration, ListenAddress, OneOrMany, Secret};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Configuration {
+    /// Portal colour scheme: light, dark, grey or auto.
+    pub theme: String,
+    /// Second-factor method offered first to users with no preference.
+    pub default_2fa_method: String,
+    /// Listener, endpoints, buffers and timeouts.
+    pub server: Server,
+    /// Log level and format.
+    pub log: Log,
+    /// Where users and their passwords come from.
+    pub authentication_backend: AuthenticationBackend,
+    /// Rules new passwords must follow.
+    pub password_policy: PasswordPolicy,
+    /// Session cookies and the session store.
+    pub session: Session,
+    /// Brute-force protection.
+    pub regulation: Regulation,
+    /// The SQL database.
+    pub storage: Storage,
+    /// How mail reaches users.
+    pub notifier: Notifier,
+    /// Time-based one-time passwords.
+    pub totp: Totp,
+    /// Security keys and passkeys.
+    pub webauthn: WebAuthn,
+    /// One-time tokens for password reset and session elevation.
+    pub identity_validation: IdentityValidation,
+    /// Reusable named definitions (networks).
+    pub definitions: Definitions,
+    /// Who may reach what.
+    pub access_control: AccessControl,
+}
+
+// ---------------------------------------------------------------- server
+
+/// `server`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Server {
+    /// `tcp://host:port/base-path`.
+    pub address: ListenAddress,
+    /// Authelia's health-check script switch; accepted for compatibility.
+    pub disable_healthcheck: bool,
+    /// HTTP buffer sizes (bytes).
+    pub buffers: ServerBuffers,
+    /// Connection timeouts.
+    pub timeouts: ServerTimeouts,
+    /// Named endpoints.
+    pub endpoints: ServerEndpoints,
+    /// Response header settings.
+    pub headers: ServerHeaders,
+    /// TLS on the listener is not implemented; present only to refuse it clearly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<serde_json::Value>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            address: ListenAddress::default(),
+            disable_healthcheck: false,
+            buffers: ServerBuffers::default(),
+            timeouts: ServerTimeouts::default(),
+            endpoints: ServerEndpoints::default(),
+            headers: ServerHeaders::default(),
+            tls: None,
+        }
+    }
+}
+
+/// `server.buffers`: the largest request head (read) and the response write buffer.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerBuffers {
+    /// Bytes allowed for a request's head (request line plus headers).
+    pub read: usize,
+    /// Bytes of the response write buffer.
+    pub write: usize,
+}
+
+impl Default for ServerBuffers {
+    fn default() -> Self {
+        Self { read: 4096, write: 4096 }
+    }
+}
+
+/// `server.timeouts`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerTimeouts {
+    /// Time allowed to read a request head (guards against slowloris).
+    pub read: Duration,
+    /// Time allowed to produce and write a response.
+    pub write: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub idle: Duration,
+}
+
+impl Default for ServerTimeouts {
+    fn default() -> Self {
+        Self { read: Duration::from_secs(6), write: Duration::from_secs(6), idle: Duration::from_secs(30) }
+    }
+}
+
+/// `server.endpoints`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerEndpoints {
+    /// Authorization endpoints by name: `/api/authz/<name>` (`legacy` is `/api/verify`).
+    pub authz: BTreeMap<String, AuthzEndpoint>,
+}
+
+impl Default for ServerEndpoints {
+    fn default() -> Self {
+        let basic_then_cookie = || {
+            vec![
+                AuthnStrategy { name: "HeaderAuthorization".into(), schemes: vec!["Basic".into()], ..Default::default() },
+                AuthnStrategy { name: "CookieSession".into(), ..Default::default() },
+            ]
+        };
+        let mut authz = BTreeMap::new();
+        let endpoint = |implementation: &str, authn_strategies| AuthzEndpoint {
+            implementation: Some(implementation.to_string()),
+            authn_strategies,
+        };
+        authz.insert(
+            "legacy".into(),
+            endpoint(
+                "Legacy",
+                vec![
+                    AuthnStrategy { name: "HeaderLegacy".into(), ..Default::default() },
+                    AuthnStrategy { name: "CookieSession".into(), ..Default::default() },
+                ],
+            ),
+        );
+        authz.insert("auth-request".into(), endpoint("AuthRequest", basic_then_cookie()));
+        authz.insert("ext-authz".into(), endpoint("ExtAuthz", basic_then_cookie()));
+        authz.insert("forward-auth".into(), endpoint("ForwardAuth", basic_then_cookie()));
+        Self { authz }
+    }
+}
+
+/// One `server.endpoints.authz.<name>` entry.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthzEndpoint {
+    /// ForwardAuth, AuthRequest, ExtAuthz or Legacy.
+    pub implementation: Option<String>,
+    /// How requests are authenticated, tried in order.
+    pub authn_strategies: Vec<AuthnStrategy>,
+}
+
+/// One authentication strategy of an authz endpoint.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthnStrategy {
+    /// CookieSession, HeaderAuthorization, HeaderProxyAuthorization,
+    /// HeaderAuthRequestProxyAuthorization or HeaderLegacy.
+    pub name: String,
+    /// Authorization schemes accepted by header strategies (Basic, Bearer).
+    pub schemes: Vec<String>,
+    /// How long a verified Basic credential is remembered (0 = never).
+    pub scheme_basic_cache_lifespan: Duration,
+}
+
+/// `server.headers`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerHeaders {
+    /// Content-Security-Policy for portal pages; `${NONCE}` is replaced per response.
+    pub csp_template: String,
+}
+
+// ---------------------------------------------------------------- log
+
+/// `log`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Log {
+    /// trace, debug, info, warn or error.
+    pub level: String,
+    /// text or json.
+    pub format: String,
+    /// Also write logs to this file (`%d` is replaced by the start time).
+    pub file_path: String,
+    /// Keep logging to stdout when `file_path` is set.
+    pub keep_stdout: bool,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self { level: "info".into(), format: "text".into(), file_path: String::new(), keep_stdout: false }
+    }
+}
+
+// ---------------------------------------------------------------- authentication backend
+
+/// `authentication_backend`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthenticationBackend {
+    /// Password reset through the portal.
+    pub password_reset: PasswordReset,
+    /// Password change through the portal.
+    pub password_change: PasswordChange,
+    /// Users in a YAML file.
+    pub file: Option<FileBackend>,
+    /// LDAP is not implemented yet; present only to refuse it clearly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<serde_json::Value>,
+}
+
+/// `authentication_backend.password_reset`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PasswordReset {
+    /// Turn password reset off.
+    pub disable: bool,
+    /// Send users to an external reset page instead.
+    pub custom_url: Option<AbsoluteUrl>,
+}
+
+/// `authentication_backend.password_change`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PasswordChange {
+    /// Turn password change off.
+    pub disable: bool,
+}
+
+/// `authentication_backend.file`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FileBackend {
+    /// Path of the users database (created empty when missing).
+    pub path: Option<String>,
+    /// Reload the file when it changes.
+    pub watch: bool,
+    /// Login lookup options.
+    pub search: FileSearch,
+    /// Hashing of new passwords.
+    pub password: PasswordHashing,
+}
+
+/// `authentication_backend.file.search`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FileSearch {
+    /// Allow logging in with the email address.
+    pub email: bool,
+    /// Match usernames case-insensitively.
+    pub case_insensitive: bool,
+}
+
+/// `authentication_backend.file.password`: the algorithm and parameters for new hashes.
+/// Existing hashes of every supported kind verify whatever is chosen here.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PasswordHashing {
+    /// argon2, sha2crypt, pbkdf2, bcrypt or scrypt.
+    pub algorithm: String,
+    /// Argon2 parameters.
+    pub argon2: Argon2Params,
+    /// SHA-2 crypt parameters.
+    pub sha2crypt: Sha2CryptParams,
+    /// PBKDF2 parameters.
+    pub pbkdf2: Pbkdf2Params,
+    /// bcrypt parameters.
+    pub bcrypt: BcryptParams,
+    /// scrypt parameters.
+    pub scrypt: ScryptParams,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        Self {
+            algorithm: "argon2".into(),
+            argon2: Argon2Params::default(),
+            sha2crypt: Sha2CryptParams::default(),
+            pbkdf2: Pbkdf2Params::default(),
+            bcrypt: BcryptParams::default(),
+            scrypt: ScryptParams::default(),
+        }
+    }
+}
+
+/// Argon2 parameters (memory in KiB).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Argon2Params {
+    /// argon2id, argon2i or argon2d.
+    pub variant: String,
+    /// Passes over memory.
+    pub iterations: u32,
+    /// Memory in KiB.
+    pub memory: u32,
+    /// Lanes.
+    pub parallelism: u32,
+    /// Output length in bytes.
+    pub key_length: u32,
+    /// Salt length in bytes.
+    pub salt_length: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self { variant: "argon2id".into(), iterations: 3, memory: 65536, parallelism: 4, key_length: 32, salt_length: 16 }
+    }
+}
+
+/// SHA-2 crypt parameters.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Sha2CryptParams {
+    /// sha256 or sha512.
+    pub variant: String,
+    /// Rounds.
+    pub iterations: u32,
+    /// Salt length in characters.
+    pub salt_length: u32,
+}
+
+impl Default for Sha2CryptParams {
+    fn default() -> Self {
+        Self { variant: "sha512".into(), iterations: 50000, salt_length: 16 }
+    }
+}
+
+/// PBKDF2 parameters.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Pbkdf2Params {
+    /// sha1, sha224, sha256, sha384 or sha512.
+    pub variant: String,
+    /// Rounds.
+    pub iterations: u32,
+    /// Salt length in bytes.
+    pub salt_length: u32,
+}
+
+impl Default for Pbkdf2Params {
+    fn default() -> Self {
+        Self { variant: "sha512".into(), iterations: 310_000, salt_length: 16 }
+    }
+}
+
+/// bcrypt parameters.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BcryptParams {
+    /// standard or sha256.
+    pub variant: String,
+    /// Cost factor.
+    pub cost: u32,
+}
+
+impl Default for BcryptParams {
+    fn default() -> Self {
+        Self { variant: "standard".into(), cost: 12 }
+    }
+}
+
+/// scrypt parameters.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ScryptParams {
+    /// scrypt (yescrypt is not supported).
+    pub variant: String,
+    /// log2 of N.
+    pub iterations: u32,
+    /// r.
+    pub block_size: u32,
+    /// p.
+    pub parallelism: u32,
+    /// Output length in bytes.
+    pub key_length: u32,
+    /// Salt length in bytes.
+    pub salt_length: u32,
+}
+
+impl Default for ScryptParams {
+    fn default() -> Self {
+        Self { variant: "scrypt".into(), iterations: 16, block_size: 8, parallelism: 1, key_length: 32, salt_length: 16 }
+    }
+}
+
+// ---------------------------------------------------------------- password policy
+
+/// `password_policy`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PasswordPolicy {
+    /// Length and character-class rules.
+    pub standard: StandardPasswordPolicy,
+    /// Strength estimation with zxcvbn.
+    pub zxcvbn: ZxcvbnPasswordPolicy,
+}
+
+/// `password_policy.standard`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StandardPasswordPolicy {
+    /// Enforce this policy.
+    pub enabled: bool,
+    /// Minimum length in characters.
+    pub min_length: u32,
+    /// Maximum length in characters (0 = no limit).
+    pub max_length: u32,
+    /// Require an upper-case letter.
+    pub require_uppercase: bool,
+    /// Require a lower-case letter.
+    pub require_lowercase: bool,
+    /// Require a digit.
+    pub require_number: bool,
+    /// Require a character that is neither letter nor digit.
+    pub require_special: bool,
+}
+
+impl Default for StandardPasswordPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            min_length: 8,
+            max_length: 0,
+            require_uppercase: false,
+            require_lowercase: false,
+            require_number: false,
+            require_special: false,
+        }
+    }
+}
+
+/// `password_policy.zxcvbn`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ZxcvbnPasswordPolicy {
+    /// Enforce this policy.
+    pub enabled: bool,
+    /// Minimum zxcvbn score, 1 to 4.
+    pub min_score: u32,
+}
+
+impl Default for ZxcvbnPasswordPolicy {
+    fn default() -> Self {
+        Self { enabled: false, min_score: 3 }
+    }
+}
+
+// ---------------------------------------------------------------- session
+
+/// `session`. The top-level name, same_site and durations are defaults for each cookie.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Session {
+    /// Key for session data at rest in Redis.
+    pub secret: Secret,
+    /// Default cookie name.
+    pub name: String,
+    /// Default SameSite attribute: lax, strict or none.
+    pub same_site: String,
+    /// Default maximum session age.
+    pub expiration: Duration,
+    /// Default idle time before a session ends.
+    pub inactivity: Duration,
+    /// Default lifetime of a remembered session (0 disables remember-me).
+    pub remember_me: Duration,
+    /// One entry per protected parent domain.
+    pub cookies: Vec<SessionCookie>,
+    /// Redis session store; memory is used when absent.
+    pub redis: Option<Redis>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            secret: Secret::default(),
+            name: "authelia_session".into(),
+            same_site: "lax".into(),
+            expiration: Duration::from_secs(3600),
+            inactivity: Duration::from_secs(300),
+            remember_me: Duration::from_secs(30 * 24 * 3600),
+            cookies: Vec::new(),
+            redis: None,
+        }
+    }
+}
+
+/// `session.cookies[]`: unset values fall back to the `session` defaults.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SessionCookie {
+    /// Parent domain the cookie is set on.
+    pub domain: Option<String>,
+    /// The portal URL for this domain.
+    pub authelia_url: Option<AbsoluteUrl>,
+    /// Where users land after login when no target was given.
+    pub default_redirection_url: Option<AbsoluteUrl>,
+    /// Cookie name.
+    pub name: Option<String>,
+    /// SameSite attribute.
+    pub same_site: Option<String>,
+    /// Maximum session age.
+    pub expiration: Option<Duration>,
+    /// Idle time before a session ends.
+    pub inactivity: Option<Duration>,
+    /// Lifetime of a remembered session.
+    pub remember_me: Option<Duration>,
+}
+
+/// `session.redis`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Redis {
+    /// Host name, IP or Unix socket path.
+    pub host: Option<String>,
+    /// TCP port.
+    pub port: u16,
+    /// ACL user.
+    pub username: String,
+    /// Password.
+    pub password: Secret,
+    /// Database number.
+    pub database_index: u32,
+    /// Connection pool ceiling.
+    pub maximum_active_connections: u32,
+    /// Connections kept open.
+    pub minimum_idle_connections: u32,
+    /// Connect and command timeout.
+    pub timeout: Duration,
+    /// Retries of a failed command.
+    pub max_retries: u32,
+    /// TLS to Redis.
+    pub tls: Option<Tls>,
+    /// Sentinel.
+    pub high_availability: Option<RedisHighAvailability>,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 6379,
+            username: String::new(),
+            password: Secret::default(),
+            database_index: 0,
+            maximum_active_connections: 8,
+            minimum_idle_connections: 0,
+            timeout: Duration::from_secs(5),
+            max_retries: 0,
+            tls: None,
+            high_availability: None,
+        }
+    }
+}
+
+/// `session.redis.high_availability`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisHighAvailability {
+    /// Sentinel master name.
+    pub sentinel_name: Option<String>,
+    /// Sentinel ACL user.
+    pub sentinel_username: String,
+    /// Sentinel password.
+    pub sentinel_password: Secret,
+    /// Further sentinels besides `session.redis.host`.
+    pub nodes: Vec<RedisNode>,
+    /// Read from the closest replica.
+    pub route_by_latency: bool,
+    /// Read from a random replica.
+    pub route_randomly: bool,
+}
+
+/// A sentinel node.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisNode {
+    /// Host name or IP.
+    pub host: Option<String>,
+    /// Port (26379 when unset).
+    pub port: Option<u16>,
+}
+
+/// TLS client settings shared by Redis, SQL and SMTP connections.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Tls {
+    /// Name to verify the server certificate against.
+    pub server_name: String,
+    /// Do not verify the server certificate (testing only).
+    pub skip_verify: bool,
+    /// TLS1.2 or TLS1.3.
+    pub minimum_version: String,
+    /// TLS1.2 or TLS1.3.
+    pub maximum_version: String,
+    /// Client certificate chain (PEM).
+    pub certificate_chain: String,
+    /// Client key (PEM).
+    pub private_key: Secret,
+}
+
+// ---------------------------------------------------------------- regulation
+
+/// `regulation`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Regulation {
+    /// What a ban applies to: user and/or ip.
+    pub modes: Vec<String>,
+    /// Failures within `find_time` that cause a ban (0 disables regulation).
+    pub max_retries: u32,
+    /// Window in which failures are counted.
+    pub find_time: Duration,
+    /// How long a ban lasts.
+    pub ban_time: Duration,
+}
+
+impl Default for Regulation {
+    fn default() -> Self {
+        Self {
+            modes: vec!["user".into()],
+            max_retries: 3,
+            find_time: Duration::from_secs(120),
+            ban_time: Duration::from_secs(300),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- storage
+
+/// `storage`: exactly one of local, postgres, mysql.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Storage {
+    /// Encrypts secret columns (at least 20 characters).
+    pub encryption_key: Secret,
+    /// SQLite.
+    pub local: Option<LocalStorage>,
+    /// PostgreSQL.
+    pub postgres: Option<SqlStorage>,
+    /// MySQL or MariaDB.
+    pub mysql: Option<SqlStorage>,
+}
+
+/// `storage.local`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LocalStorage {
+    /// SQLite database file.
+    pub path: Option<String>,
+}
+
+/// `storage.postgres` / `storage.mysql`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SqlStorage {
+    /// `tcp://host:port`.
+    pub address: Option<String>,
+    /// Database name.
+    pub database: Option<String>,
+    /// PostgreSQL schema.
+    pub schema: Option<String>,
+    /// User.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Secret,
+    /// Connect timeout.
+    pub timeout: Option<Duration>,
+    /// TLS to the server.
+    pub tls: Option<Tls>,
+}
+
+// ---------------------------------------------------------------- notifier
+
+/// `notifier`: exactly one of filesystem, smtp.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Notifier {
+    /// Skip the SMTP connection test at startup.
+    pub disable_startup_check: bool,
+    /// Directory with mail template overrides.
+    pub template_path: String,
+    /// Write messages to a file (development, tests).
+    pub filesystem: Option<FilesystemNotifier>,
+    /// Send mail.
+    pub smtp: Option<SmtpNotifier>,
+}
+
+/// `notifier.filesystem`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FilesystemNotifier {
+    /// File messages are appended to.
+    pub filename: Option<String>,
+}
+
+/// `notifier.smtp`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SmtpNotifier {
+    /// `smtp://host:25`, `submission://host:587` (STARTTLS) or `submissions://host:465` (TLS).
+    pub address: Option<String>,
+    /// Connection timeout.
+    pub timeout: Duration,
+    /// SMTP user.
+    pub username: String,
+    /// SMTP password.
+    pub password: Secret,
+    /// From address, e.g. `Portcullis <auth@example.com>`.
+    pub sender: Option<String>,
+    /// Name sent in HELO/EHLO.
+    pub identifier: String,
+    /// Subject template; `{title}` is replaced.
+    pub subject: String,
+    /// Recipient of the startup check.
+    pub startup_check_address: String,
+    /// Allow plain-text SMTP to non-local servers.
+    pub disable_require_tls: bool,
+    /// Send plain-text mail only.
+    pub disable_html_emails: bool,
+    /// Do not attempt STARTTLS.
+    pub disable_starttls: bool,
+    /// TLS settings.
+    pub tls: Option<Tls>,
+}
+
+impl Default for SmtpNotifier {
+    fn default() -> Self {
+        Self {
+            address: None,
+            timeout: Duration::from_secs(5),
+            username: String::new(),
+            password: Secret::default(),
+            sender: None,
+            identifier: "localhost".into(),
+            subject: "[Portcullis] {title}".into(),
+            startup_check_address: "test@portcullis.invalid".into(),
+            disable_require_tls: false,
+            disable_html_emails: false,
+            disable_starttls: false,
+            tls: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- second factor
+
+/// `totp`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Totp {
+    /// Turn TOTP off.
+    pub disable: bool,
+    /// Issuer shown in authenticator apps.
+    pub issuer: String,
+    /// SHA1, SHA256 or SHA512.
+    pub algorithm: String,
+    /// 6 or 8.
+    pub digits: u32,
+    /// Seconds per code.
+    pub period: u32,
+    /// Periods accepted either side of now.
+    pub skew: u32,
+    /// Secret size in bytes (at least 20).
+    pub secret_size: u32,
+    /// Algorithms users may pick.
+    pub allowed_algorithms: Vec<String>,
+    /// Digit counts users may pick.
+    pub allowed_digits: Vec<u32>,
+    /// Periods users may pick.
+    pub allowed_periods: Vec<u32>,
+    /// Accept a code more than once within its period (not recommended).
+    pub disable_reuse_security_policy: bool,
+}
+
+impl Default for Totp {
+    fn default() -> Self {
+        Self {
+            disable: false,
+            issuer: "Portcullis".into(),
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            skew: 1,
+            secret_size: 32,
+            allowed_algorithms: vec!["SHA1".into()],
+            allowed_digits: vec![6],
+            allowed_periods: vec![30],
+            disable_reuse_security_policy: false,
+        }
+    }
+}
+
+/// `webauthn`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WebAuthn {
+    /// Turn security keys and passkeys off.
+    pub disable: bool,
+    /// Allow passwordless login with passkeys.
+    pub enable_passkey_login: bool,
+    /// Relying party name shown by authenticators.
+    pub display_name: String,
+    /// none, indirect or direct.
+    pub attestation_conveyance_preference: String,
+    /// Ceremony timeout.
+    pub timeout: Duration,
+    /// Authenticator selection.
+    pub selection_criteria: WebAuthnSelectionCriteria,
+    /// A passkey with user verification counts as two factors.
+    pub experimental_enable_passkey_uv_two_factors: bool,
+    /// Offer to upgrade security keys to passkeys.
+    pub experimental_enable_passkey_upgrade: bool,
+}
+
+impl Default for WebAuthn {
+    fn default() -> Self {
+        Self {
+            disable: false,
+            enable_passkey_login: false,
+            display_name: "Portcullis".into(),
+            attestation_conveyance_preference: "indirect".into(),
+            timeout: Duration::from_secs(60),
+            selection_criteria: WebAuthnSelectionCriteria::default(),
+            experimental_enable_passkey_uv_two_factors: false,
+            experimental_enable_passkey_upgrade: false,
+        }
+    }
+}
+
+/// `webauthn.selection_criteria`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WebAuthnSelectionCriteria {
+    /// platform, cross-platform or empty for either.
+    pub attachment: String,
+    /// discouraged, preferred or required.
+    pub discoverability: String,
+    /// discouraged, preferred or required.
+    pub user_verification: String,
+}
+
+impl Default for WebAuthnSelectionCriteria {
+    fn default() -> Self {
+        Self { attachment: String::new(), discoverability: "preferred".into(), user_verification: "preferred".into() }
+    }
+}
+
+// ---------------------------------------------------------------- identity validation
+
+/// `identity_validation`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct IdentityValidation {
+    /// Password reset links.
+    pub reset_password: ResetPasswordValidation,
+    /// One-time codes that elevate a session for sensitive changes.
+    pub elevated_session: ElevatedSession,
+}
+
+/// `identity_validation.reset_password`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ResetPasswordValidation {
+    /// How long a reset link is valid.
+    pub jwt_lifespan: Duration,
+    /// HS256, HS384 or HS512.
+    pub jwt_algorithm: String,
+    /// Signing key for reset links.
+    pub jwt_secret: Secret,
+}
+
+impl Default for ResetPasswordValidation {
+    fn default() -> Self {
+        Self { jwt_lifespan: Duration::from_secs(300), jwt_algorithm: "HS256".into(), jwt_secret: Secret::default() }
+    }
+}
+
+/// `identity_validation.elevated_session`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ElevatedSession {
+    /// How long an emailed code is valid.
+    pub code_lifespan: Duration,
+    /// How long the elevation lasts.
+    pub elevation_lifespan: Duration,
+    /// Length of the code.
+    pub characters: u32,
+    /// Require a 2FA session before elevating.
+    pub require_second_factor: bool,
+    /// A 2FA session counts as elevated without a code.
+    pub skip_second_factor: bool,
+}
+
+impl Default for ElevatedSession {
+    fn default() -> Self {
+        Self {
+            code_lifespan: Duration::from_secs(300),
+            elevation_lifespan: Duration::from_secs(600),
+            characters: 8,
+            require_second_factor: false,
+            skip_second_factor: false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- definitions and access control
+
+/// `definitions`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Definitions {
+    /// Named network lists usable in rules.
+    pub network: BTreeMap<String, OneOrMany<String>>,
+}
+
+/// `access_control`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AccessControl {
+    /// Policy when no rule matches (deny when unset).
+    pub default_policy: Option<String>,
+    /// Named networks (Authelia's older form of `definitions.network`).
+    pub networks: Vec<NamedNetwork>,
+    /// Rules, first match wins.
+    pub rules: Vec<AccessRule>,
+}
+
+/// `access_control.networks[]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NamedNetwork {
+    /// Name used in rules.
+    pub name: Option<String>,
+    /// CIDRs or IPs.
+    pub networks: OneOrMany<String>,
+}
+
+/// `access_control.rules[]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AccessRule {
+    /// Domains, `*.example.com` wildcards, `{user}`/`{group}` placeholders.
+    pub domain: OneOrMany<String>,
+    /// Domain regexes, with optional `User`/`Group` named groups.
+    pub domain_regex: OneOrMany<String>,
+    /// bypass, one_factor, two_factor or deny.
+    pub policy: Option<String>,
+    /// `user:`, `group:` or `oauth2:client:` entries; inner lists AND, outer list OR.
+    pub subject: OneOrMany<OneOrMany<String>>,
+    /// CIDRs, IPs or names of defined networks.
+    pub networks: OneOrMany<String>,
+    /// Regexes matched against path and query.
+    pub resources: OneOrMany<String>,
+    /// Query conditions: inner lists AND, outer list OR.
+    pub query: Vec<Vec<QueryCondition>>,
+    /// HTTP methods.
+    pub methods: OneOrMany<String>,
+}
+
+/// One query-string condition of a rule.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct QueryCondition {
+    /// equal, not equal, present, absent, pattern or not pattern.
+    pub operator: Option<String>,
+    /// Query parameter name.
+    pub key: Option<String>,
+    /// Value or pattern (for equal and pattern operators).
+    pub value: Option<serde_json::Value>,
+}
