@@ -1,5 +1,11 @@
 //! Portcullis: an authentication and authorization server for reverse proxies.
 //!
 //! The binary is a thin shell over this library; tests and benchmarks call it directly.
+//! Data flows one way: request → authn → access control → decision → response.
 
+pub mod cli;
 pub mod config;
+pub mod handlers;
+pub mod logging;
+pub mod openapi;
+pub mod server;

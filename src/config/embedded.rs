@@ -32,19 +32,36 @@ notifier:
     filename: './data/notifications.txt'
 ";
 
+/// The embedded portal URL follows the listening port, so that
+/// `PORTCULLIS_SERVER_ADDRESS=tcp://127.0.0.1:8080/` alone gives a working portal link.
+pub fn align_portal_url(config: &mut super::Configuration) {
+    let address = &config.server.address;
+    if address.socket_path.is_some() {
+        return;
+    }
+    for cookie in &mut config.session.cookies {
+        if cookie.domain.as_deref() != Some("localhost") {
+            continue;
+        }
+        if let Some(url) = cookie.authelia_url.as_mut() {
+            let _ = url.0.set_port(Some(address.port));
+            url.0.set_path(&format!("{}/", address.base_path));
+        }
+    }
+}
+
 const SECRETS_FILE: &str = "secrets.yml";
 
 /// The keys generated for the embedded default.
-const GENERATED: &[(&str, &str)] = &[
-    ("session", "secret"),
-    ("storage", "encryption_key"),
-    ("identity_validation.reset_password", "jwt_secret"),
-];
+const GENERATED: &[(&str, &str)] =
+    &[("session", "secret"), ("storage", "encryption_key"), ("identity_validation.reset_password", "jwt_secret")];
 
 /// YAML holding the embedded default's secrets. With a directory, they are read from (or
 /// created once in) `<dir>/secrets.yml`; without one, throw-away values are generated.
 pub fn secrets_yaml(data_dir: Option<&Path>) -> Result<String, String> {
-    let Some(dir) = data_dir else { return Ok(render(&generate())) };
+    let Some(dir) = data_dir else {
+        return Ok(render(&generate()));
+    };
     let path = dir.join(SECRETS_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => return Ok(text),
@@ -55,7 +72,8 @@ pub fn secrets_yaml(data_dir: Option<&Path>) -> Result<String, String> {
     }
     create_private_dir(dir)?;
     let text = render(&generate());
-    write_private_file(&path, &text).map_err(|e| format!("cannot write generated secrets '{}': {e}", path.display()))?;
+    write_private_file(&path, &text)
+        .map_err(|e| format!("cannot write generated secrets '{}': {e}", path.display()))?;
     Ok(text)
 }
 

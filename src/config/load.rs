@@ -136,7 +136,10 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
     resolve_secret_files(&mut tree, &mut problems);
 
     let mut unknown = Vec::new();
-    let config = deserialize_collecting(tree, &mut problems, &mut unknown);
+    let mut config = deserialize_collecting(tree, &mut problems, &mut unknown);
+    if embedded {
+        embedded::align_portal_url(&mut config);
+    }
     for path in unknown {
         let problem = match unsupported_prefix(&path) {
             Some(prefix) => Problem::new(prefix, "Authelia setting not supported by Portcullis yet; it is ignored"),
@@ -187,7 +190,9 @@ fn unknown_env_vars() -> Vec<Problem> {
 
 /// Rewrites keys Authelia has deprecated into their current form, with a warning each.
 fn migrate_deprecated_keys(tree: &mut Value, warnings: &mut Vec<Problem>) {
-    let Some(root) = tree.as_object_mut() else { return };
+    let Some(root) = tree.as_object_mut() else {
+        return;
+    };
 
     if let Some(secret) = root.remove("jwt_secret") {
         warnings.push(Problem::new("jwt_secret", "deprecated; use identity_validation.reset_password.jwt_secret"));
@@ -197,10 +202,8 @@ fn migrate_deprecated_keys(tree: &mut Value, warnings: &mut Vec<Problem>) {
 
     let legacy_redirect = root.remove("default_redirection_url");
     if legacy_redirect.is_some() {
-        warnings.push(Problem::new(
-            "default_redirection_url",
-            "deprecated; use session.cookies[].default_redirection_url",
-        ));
+        warnings
+            .push(Problem::new("default_redirection_url", "deprecated; use session.cookies[].default_redirection_url"));
     }
 
     if let Some(Value::Object(server)) = root.get_mut("server") {
@@ -263,9 +266,13 @@ fn resolve_secret_files(tree: &mut Value, problems: &mut Vec<Problem>) {
     for key in SECRET_KEYS {
         let (parent_path, leaf) = key.rsplit_once('.').unwrap_or(("", key));
         let pointer: String = parent_path.split('.').filter(|p| !p.is_empty()).map(|p| format!("/{p}")).collect();
-        let Some(parent) = tree.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        let Some(parent) = tree.pointer_mut(&pointer).and_then(Value::as_object_mut) else {
+            continue;
+        };
         let file_key = format!("{leaf}_file");
-        let Some(file_value) = parent.remove(&file_key) else { continue };
+        let Some(file_value) = parent.remove(&file_key) else {
+            continue;
+        };
         let file_path_key = format!("{key}_file");
         let Some(file) = file_value.as_str() else {
             problems.push(Problem::new(file_path_key, "must be the path of a file"));
@@ -354,8 +361,11 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
 /// by an empty string, so that later items keep their indices in reports.
 fn neutralize(tree: &mut Value, segments: &[serde_path_to_error::Segment], repeated: bool) -> bool {
     use serde_path_to_error::Segment;
-    let keyed: Vec<&Segment> = segments.iter().filter(|s| matches!(s, Segment::Seq { .. } | Segment::Map { .. })).collect();
-    let Some((last, parents)) = keyed.split_last() else { return false };
+    let keyed: Vec<&Segment> =
+        segments.iter().filter(|s| matches!(s, Segment::Seq { .. } | Segment::Map { .. })).collect();
+    let Some((last, parents)) = keyed.split_last() else {
+        return false;
+    };
     let mut node = tree;
     for seg in parents {
         node = match (seg, node) {
@@ -429,7 +439,13 @@ totp: {{allowed_digits: [6, eight, 8]}}
         );
         let err = load_yaml(&yaml, false).unwrap_err();
         let paths = problem_paths(&err);
-        for expected in ["server.address", "server.buffers.read", "regulation.find_time", "regulation.max_retries", "totp.allowed_digits[1]"] {
+        for expected in [
+            "server.address",
+            "server.buffers.read",
+            "regulation.find_time",
+            "regulation.max_retries",
+            "totp.allowed_digits[1]",
+        ] {
             assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
         }
     }

@@ -51,7 +51,7 @@ pub struct Configuration {
 // ---------------------------------------------------------------- server
 
 /// `server`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Server {
     /// `tcp://host:port/base-path`.
@@ -69,20 +69,6 @@ pub struct Server {
     /// TLS on the listener is not implemented; present only to refuse it clearly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<serde_json::Value>,
-}
-
-impl Default for Server {
-    fn default() -> Self {
-        Self {
-            address: ListenAddress::default(),
-            disable_healthcheck: false,
-            buffers: ServerBuffers::default(),
-            timeouts: ServerTimeouts::default(),
-            endpoints: ServerEndpoints::default(),
-            headers: ServerHeaders::default(),
-            tls: None,
-        }
-    }
 }
 
 /// `server.buffers`: the largest request head (read) and the response write buffer.
@@ -131,7 +117,11 @@ impl Default for ServerEndpoints {
     fn default() -> Self {
         let basic_then_cookie = || {
             vec![
-                AuthnStrategy { name: "HeaderAuthorization".into(), schemes: vec!["Basic".into()], ..Default::default() },
+                AuthnStrategy {
+                    name: "HeaderAuthorization".into(),
+                    schemes: vec!["Basic".into()],
+                    ..Default::default()
+                },
                 AuthnStrategy { name: "CookieSession".into(), ..Default::default() },
             ]
         };
@@ -321,7 +311,14 @@ pub struct Argon2Params {
 
 impl Default for Argon2Params {
     fn default() -> Self {
-        Self { variant: "argon2id".into(), iterations: 3, memory: 65536, parallelism: 4, key_length: 32, salt_length: 16 }
+        Self {
+            variant: "argon2id".into(),
+            iterations: 3,
+            memory: 65536,
+            parallelism: 4,
+            key_length: 32,
+            salt_length: 16,
+        }
     }
 }
 
@@ -397,7 +394,14 @@ pub struct ScryptParams {
 
 impl Default for ScryptParams {
     fn default() -> Self {
-        Self { variant: "scrypt".into(), iterations: 16, block_size: 8, parallelism: 1, key_length: 32, salt_length: 16 }
+        Self {
+            variant: "scrypt".into(),
+            iterations: 16,
+            block_size: 8,
+            parallelism: 1,
+            key_length: 32,
+            salt_length: 16,
+        }
     }
 }
 
@@ -985,4 +989,58 @@ pub struct QueryCondition {
     pub key: Option<String>,
     /// Value or pattern (for equal and pattern operators).
     pub value: Option<serde_json::Value>,
+}
+
+impl Session {
+    /// The cookie domain `host` (with or without a port) belongs to, if any.
+    pub fn cookie_for_host(&self, host: &str) -> Option<&SessionCookie> {
+        let host = strip_port(host).to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
+        self.cookies.iter().find(|c| {
+            c.domain.as_deref().is_some_and(|d| {
+                let d = d.to_ascii_lowercase();
+                host == d || host.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.'))
+            })
+        })
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+impl AccessControl {
+    /// True when some rule (or the default policy) asks for two factors, which is when
+    /// Authelia offers second-factor methods at all.
+    pub fn second_factor_required(&self) -> bool {
+        self.default_policy.as_deref() == Some("two_factor")
+            || self.rules.iter().any(|r| r.policy.as_deref() == Some("two_factor"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookie(domain: &str) -> SessionCookie {
+        SessionCookie { domain: Some(domain.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn cookie_domain_lookup() {
+        let session = Session { cookies: vec![cookie("example.com"), cookie("other.org")], ..Default::default() };
+        let domain = |h| session.cookie_for_host(h).and_then(|c| c.domain.as_deref());
+        assert_eq!(domain("auth.example.com"), Some("example.com"));
+        assert_eq!(domain("EXAMPLE.com:8443"), Some("example.com"));
+        assert_eq!(domain("a.b.other.org."), Some("other.org"));
+        assert_eq!(domain("badexample.com"), None);
+        assert_eq!(domain("example.com.evil.net"), None);
+        assert_eq!(domain(""), None);
+    }
 }

@@ -77,9 +77,7 @@ impl<'de> Deserialize<'de> for Duration {
                 Ok(Duration::from_secs(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v)
-                    .map(Duration::from_secs)
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                u64::try_from(v).map(Duration::from_secs).map_err(|_| E::custom("a duration cannot be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
                 v.parse().map_err(E::custom)
@@ -218,13 +216,7 @@ pub enum Network {
 
 impl Default for ListenAddress {
     fn default() -> Self {
-        Self {
-            network: Network::Tcp,
-            host: String::new(),
-            port: 9091,
-            socket_path: None,
-            base_path: String::new(),
-        }
+        Self { network: Network::Tcp, host: String::new(), port: 9091, socket_path: None, base_path: String::new() }
     }
 }
 
@@ -255,7 +247,9 @@ impl FromStr for ListenAddress {
             "tcp4" => Network::Tcp4,
             "tcp6" => Network::Tcp6,
             "unix" => Network::Unix,
-            other => return Err(format!("unsupported address scheme '{other}': use tcp, tcp4, tcp6 or unix")),
+            other => {
+                return Err(format!("unsupported address scheme '{other}': use tcp, tcp4, tcp6 or unix"));
+            }
         };
         if url.query().is_some_and(|q| !q.starts_with("umask=")) || url.fragment().is_some() {
             return Err(format!("address '{raw}' must not have a query or fragment"));
@@ -369,8 +363,11 @@ impl Serialize for AbsoluteUrl {
 impl<'de> Deserialize<'de> for AbsoluteUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        let url = url::Url::parse(raw.trim())
-            .map_err(|e| de::Error::custom(format!("invalid URL '{raw}': {e}; expected an absolute URL like 'https://auth.example.com/'")))?;
+        let url = url::Url::parse(raw.trim()).map_err(|e| {
+            de::Error::custom(format!(
+                "invalid URL '{raw}': {e}; expected an absolute URL like 'https://auth.example.com/'"
+            ))
+        })?;
         if url.cannot_be_a_base() || url.host_str().is_none() {
             return Err(de::Error::custom(format!("invalid URL '{raw}': it has no host")));
         }
@@ -434,7 +431,14 @@ mod tests {
 
     #[test]
     fn listen_address_rejects_bad_input() {
-        for bad in ["http://127.0.0.1:9091/", "tcp://127.0.0.1:99999/", "tcp://h:1/a/../b", "tcp://h:1/a b", "unix://", "tcp://h:0/"] {
+        for bad in [
+            "http://127.0.0.1:9091/",
+            "tcp://127.0.0.1:99999/",
+            "tcp://h:1/a/../b",
+            "tcp://h:1/a b",
+            "unix://",
+            "tcp://h:0/",
+        ] {
             assert!(bad.parse::<ListenAddress>().is_err(), "{bad} should fail");
         }
     }

@@ -38,8 +38,22 @@ pub const POLICIES: &[&str] = &["bypass", "one_factor", "two_factor", "deny"];
 /// Authz implementations.
 pub const IMPLEMENTATIONS: &[&str] = &["ForwardAuth", "AuthRequest", "ExtAuthz", "Legacy"];
 const HTTP_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL",
-    "COPY", "MOVE", "LOCK", "UNLOCK",
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
 ];
 const QUERY_OPERATORS: &[&str] = &["equal", "not equal", "present", "absent", "pattern", "not pattern"];
 
@@ -121,7 +135,10 @@ impl Validator {
             return;
         }
         if name == "legacy" && implementation != "Legacy" {
-            self.err(format!("{path}.implementation"), "the endpoint named 'legacy' must use the 'Legacy' implementation");
+            self.err(
+                format!("{path}.implementation"),
+                "the endpoint named 'legacy' must use the 'Legacy' implementation",
+            );
         }
         let allowed: &[&str] = match implementation {
             "Legacy" => &["HeaderLegacy", "CookieSession"],
@@ -151,7 +168,10 @@ impl Validator {
             }
             for (j, scheme) in strategy.schemes.iter().enumerate() {
                 if !scheme.eq_ignore_ascii_case("basic") && !scheme.eq_ignore_ascii_case("bearer") {
-                    self.err(format!("{spath}.schemes[{j}]"), format!("'{scheme}' is not allowed; use 'basic' or 'bearer'"));
+                    self.err(
+                        format!("{spath}.schemes[{j}]"),
+                        format!("'{scheme}' is not allowed; use 'basic' or 'bearer'"),
+                    );
                 }
             }
         }
@@ -164,7 +184,10 @@ impl Validator {
 
     fn authentication(&mut self, a: &AuthenticationBackend, iv: &IdentityValidation) {
         if a.ldap.is_some() {
-            self.err("authentication_backend.ldap", "the LDAP backend is not supported yet; use authentication_backend.file");
+            self.err(
+                "authentication_backend.ldap",
+                "the LDAP backend is not supported yet; use authentication_backend.file",
+            );
         }
         let Some(file) = &a.file else {
             if a.ldap.is_none() {
@@ -262,8 +285,7 @@ impl Validator {
     }
 
     fn cookie_name(&mut self, path: &str, name: &str) {
-        let ok = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
         if !ok {
             self.err(path, format!("'{name}' is not a valid cookie name"));
         }
@@ -281,7 +303,10 @@ impl Validator {
         }
         let local = is_local_domain(&domain);
         match &c.authelia_url {
-            None => self.err(format!("{path}.authelia_url"), "required: the portal URL for this domain, e.g. 'https://auth.example.com/'"),
+            None => self.err(
+                format!("{path}.authelia_url"),
+                "required: the portal URL for this domain, e.g. 'https://auth.example.com/'",
+            ),
             Some(url) => self.url_under_domain(&format!("{path}.authelia_url"), url, &domain, local),
         }
         if let Some(url) = &c.default_redirection_url {
@@ -456,7 +481,11 @@ impl Validator {
     }
 
     fn webauthn(&mut self, w: &WebAuthn) {
-        self.choice("webauthn.attestation_conveyance_preference", &w.attestation_conveyance_preference, &["none", "indirect", "direct"]);
+        self.choice(
+            "webauthn.attestation_conveyance_preference",
+            &w.attestation_conveyance_preference,
+            &["none", "indirect", "direct"],
+        );
         self.positive("webauthn.timeout", w.timeout);
         let sc = &w.selection_criteria;
         if !sc.attachment.is_empty() {
@@ -472,7 +501,11 @@ impl Validator {
 
     fn identity_validation(&mut self, iv: &IdentityValidation) {
         let rp = &iv.reset_password;
-        self.choice("identity_validation.reset_password.jwt_algorithm", &rp.jwt_algorithm, &["HS256", "HS384", "HS512"]);
+        self.choice(
+            "identity_validation.reset_password.jwt_algorithm",
+            &rp.jwt_algorithm,
+            &["HS256", "HS384", "HS512"],
+        );
         self.positive("identity_validation.reset_password.jwt_lifespan", rp.jwt_lifespan);
         let es = &iv.elevated_session;
         self.positive("identity_validation.elevated_session.code_lifespan", es.code_lifespan);
@@ -486,7 +519,10 @@ impl Validator {
         for (name, entries) in &c.definitions.network {
             for (i, entry) in entries.as_slice().iter().enumerate() {
                 if parse_network(entry).is_none() {
-                    self.err(format!("definitions.network.{name}[{i}]"), format!("'{entry}' is not an IP address or CIDR"));
+                    self.err(
+                        format!("definitions.network.{name}[{i}]"),
+                        format!("'{entry}' is not an IP address or CIDR"),
+                    );
                 }
             }
             names.insert(name.clone());
@@ -548,18 +584,30 @@ impl Validator {
         }
         for (i, n) in r.networks.as_slice().iter().enumerate() {
             if parse_network(n).is_none() && !networks.contains(n) {
-                self.err(format!("{path}.networks[{i}]"), format!("'{n}' is neither an IP address, a CIDR nor a defined network name"));
+                self.err(
+                    format!("{path}.networks[{i}]"),
+                    format!("'{n}' is neither an IP address, a CIDR nor a defined network name"),
+                );
             }
         }
         let has_subject = r.subject.as_slice().iter().any(|inner| !inner.is_empty());
         if has_subject && r.policy.as_deref() == Some("bypass") {
-            self.err(format!("{path}.subject"), "a bypass rule cannot have subjects (bypass never knows who the user is)");
+            self.err(
+                format!("{path}.subject"),
+                "a bypass rule cannot have subjects (bypass never knows who the user is)",
+            );
         }
         for (i, inner) in r.subject.as_slice().iter().enumerate() {
             for (j, s) in inner.as_slice().iter().enumerate() {
-                let rest = s.strip_prefix("user:").or_else(|| s.strip_prefix("group:")).or_else(|| s.strip_prefix("oauth2:client:"));
+                let rest = s
+                    .strip_prefix("user:")
+                    .or_else(|| s.strip_prefix("group:"))
+                    .or_else(|| s.strip_prefix("oauth2:client:"));
                 if rest.is_none_or(str::is_empty) {
-                    self.err(format!("{path}.subject[{i}][{j}]"), format!("'{s}' must be 'user:<name>', 'group:<name>' or 'oauth2:client:<id>'"));
+                    self.err(
+                        format!("{path}.subject[{i}][{j}]"),
+                        format!("'{s}' must be 'user:<name>', 'group:<name>' or 'oauth2:client:<id>'"),
+                    );
                 }
             }
         }
@@ -574,7 +622,8 @@ impl Validator {
         if q.key.as_deref().is_none_or(str::is_empty) {
             self.err(format!("{path}.key"), "required");
         }
-        let operator = q.operator.clone().unwrap_or_else(|| if q.value.is_some() { "equal" } else { "present" }.to_string());
+        let operator =
+            q.operator.clone().unwrap_or_else(|| if q.value.is_some() { "equal" } else { "present" }.to_string());
         if !one_of(&operator, QUERY_OPERATORS) {
             self.choice(&format!("{path}.operator"), &operator, QUERY_OPERATORS);
             return;

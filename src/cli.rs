@@ -1,0 +1,156 @@
+//! The command line: `serve` (the default), `validate-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, LoadOptions, Loaded};
+
+/// Portcullis: authentication and authorization for reverse proxies.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Configuration file(s), merged in order; also comma-separated. Without any, the
+    /// embedded default runs (SQLite and secrets under ./data, memory sessions).
+    #[arg(
+        short,
+        long = "config",
+        value_name = "FILE",
+        env = "PORTCULLIS_CONFIG",
+        value_delimiter = ',',
+        global = true
+    )]
+    files: Vec<PathBuf>,
+    /// Treat unknown keys as errors instead of warnings.
+    #[arg(long, global = true)]
+    strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve,
+    /// Check the configuration and list every problem with its key path.
+    ValidateConfig,
+}
+
+/// Parses the arguments and runs the chosen command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config),
+        Command::ValidateConfig => validate_config(&cli.config),
+    }
+}
+
+fn options(args: &ConfigArgs, persist_embedded: bool) -> LoadOptions {
+    LoadOptions {
+        files: args.files.clone(),
+        strict: args.strict,
+        use_env: true,
+        embedded_data_dir: (persist_embedded && args.files.is_empty())
+            .then(|| PathBuf::from(config::embedded::DATA_DIR)),
+    }
+}
+
+fn validate_config(args: &ConfigArgs) -> ExitCode {
+    match config::load(&options(args, false)) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                println!("warning: {w}");
+            }
+            let what = if loaded.embedded { "embedded default configuration" } else { "configuration" };
+            println!("OK: the {what} is valid.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for w in &e.warnings {
+                println!("warning: {w}");
+            }
+            for p in &e.problems {
+                println!("error: {p}");
+            }
+            println!("The configuration has {} error(s).", e.problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: &ConfigArgs) -> ExitCode {
+    let Loaded { config, warnings, embedded } = match config::load(&options(args, true)) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            for w in &e.warnings {
+                eprintln!("warning: {w}");
+            }
+            for p in &e.problems {
+                eprintln!("error: {p}");
+            }
+            eprintln!("Portcullis cannot start: the configuration has {} error(s).", e.problems.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    let _log_guard = match crate::logging::init(&config.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &warnings {
+        tracing::warn!("configuration: {w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = Arc::new(config);
+    let result = runtime.block_on(run(config, embedded));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Arc<config::Configuration>, embedded: bool) -> Result<(), String> {
+    let app = Arc::new(crate::server::App::new(config.clone())?);
+    let address = &config.server.address;
+    let listener =
+        crate::server::Listener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let portals: Vec<String> =
+        config.session.cookies.iter().filter_map(|c| c.authelia_url.as_ref().map(|u| u.url().to_string())).collect();
+    tracing::info!(
+        address = %listener.local_description(),
+        portal = %portals.join(", "),
+        version = env!("CARGO_PKG_VERSION"),
+        "Portcullis is listening"
+    );
+    if embedded {
+        tracing::info!(
+            "running the embedded default configuration (no --config given): data in {}, memory sessions; portal at {}",
+            config::embedded::DATA_DIR,
+            portals.first().map(String::as_str).unwrap_or_default()
+        );
+    }
+    crate::server::serve(listener, app, crate::server::shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("Portcullis stopped");
+    Ok(())
+}

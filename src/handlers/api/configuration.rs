@@ -1,0 +1,77 @@
+//! `GET /api/configuration` and `GET /api/configuration/password-policy`.
+//!
+//! Authelia requires a first-factor session for `/api/configuration`; Portcullis serves it
+//! to anyone, because everything in it (enabled 2FA methods, whether reset and change are
+//! on) is shown on the login page anyway (see internal-docs/decisions).
+
+use serde::Serialize;
+
+use crate::server::App;
+use crate::server::response::{self, HttpResponse};
+
+#[derive(Serialize)]
+struct ConfigurationBody {
+    available_methods: Vec<&'static str>,
+    password_change_disabled: bool,
+    password_reset_disabled: bool,
+}
+
+/// Second-factor methods users may use, and the password features.
+pub fn get(app: &App) -> HttpResponse {
+    let c = &app.config;
+    let mut available_methods = Vec::new();
+    if c.access_control.second_factor_required() {
+        if !c.totp.disable {
+            available_methods.push("totp");
+        }
+        if !c.webauthn.disable {
+            available_methods.push("webauthn");
+        }
+    }
+    response::ok_data(&ConfigurationBody {
+        available_methods,
+        password_change_disabled: c.authentication_backend.password_change.disable,
+        password_reset_disabled: c.authentication_backend.password_reset.disable,
+    })
+}
+
+#[derive(Serialize)]
+struct PasswordPolicyBody {
+    mode: &'static str,
+    min_length: u32,
+    max_length: u32,
+    min_score: u32,
+    require_uppercase: bool,
+    require_lowercase: bool,
+    require_number: bool,
+    require_special: bool,
+}
+
+/// The password policy new passwords must meet, so the portal can check as the user types.
+pub fn password_policy(app: &App) -> HttpResponse {
+    let p = &app.config.password_policy;
+    let mut body = PasswordPolicyBody {
+        mode: "disabled",
+        min_length: 0,
+        max_length: 0,
+        min_score: 0,
+        require_uppercase: false,
+        require_lowercase: false,
+        require_number: false,
+        require_special: false,
+    };
+    if p.standard.enabled {
+        let s = &p.standard;
+        body.mode = "standard";
+        body.min_length = s.min_length;
+        body.max_length = s.max_length;
+        body.require_uppercase = s.require_uppercase;
+        body.require_lowercase = s.require_lowercase;
+        body.require_number = s.require_number;
+        body.require_special = s.require_special;
+    } else if p.zxcvbn.enabled {
+        body.mode = "zxcvbn";
+        body.min_score = p.zxcvbn.min_score;
+    }
+    response::ok_data(&body)
+}

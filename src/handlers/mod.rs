@@ -1,0 +1,3 @@
+//! HTTP handlers: thin adapters from requests to services and back.
+
+pub mod api;

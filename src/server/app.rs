@@ -1,0 +1,174 @@
+//! The HTTP application: turns a request into a response through the middleware chain
+//! (request id → base path → route → bounded body read → handler → security headers →
+//! access log). Shared, read-only state lives here and is built once at startup.
+
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::request_id::RequestId;
+use super::response::{self, DEFAULT_CSP, HttpResponse};
+use super::router::{Route, Router};
+use crate::config::Configuration;
+use crate::handlers;
+use crate::openapi;
+
+/// Largest request body accepted on API routes.
+pub const MAX_API_BODY: usize = 64 * 1024;
+
+/// Everything a request handler may read. Built once; shared by all connections.
+pub struct App {
+    /// The validated configuration.
+    pub config: Arc<Configuration>,
+    /// Base path every route is served under (`""` or `/auth`).
+    pub base_path: String,
+    /// Route table.
+    pub router: Router,
+    /// The rendered OpenAPI document.
+    pub openapi_spec: Bytes,
+    csp_template: String,
+}
+
+impl App {
+    /// Builds the application for `config`.
+    pub fn new(config: Arc<Configuration>) -> Result<Self, String> {
+        let spec = openapi::render(&openapi::Features::from_config(&config))
+            .map_err(|e| format!("cannot render the OpenAPI document: {e}"))?;
+        let csp_template = if config.server.headers.csp_template.is_empty() {
+            DEFAULT_CSP.to_string()
+        } else {
+            config.server.headers.csp_template.clone()
+        };
+        Ok(Self {
+            base_path: config.server.address.base_path.clone(),
+            router: Router::new(&config),
+            openapi_spec: Bytes::from(spec),
+            csp_template,
+            config,
+        })
+    }
+
+    /// Answers one request. Never fails: errors and panics become JSON error responses.
+    pub async fn handle(&self, request: Request<Incoming>, remote: Option<IpAddr>) -> HttpResponse {
+        let started = Instant::now();
+        let request_id = RequestId::generate();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let is_api = self.relative(&path).is_some_and(is_api_path);
+
+        let write_timeout = self.config.server.timeouts.write.get();
+        let work = AssertUnwindSafe(self.dispatch(request)).catch_unwind();
+        let mut response = match tokio::time::timeout(write_timeout, work).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(request_id = %request_id, panic = %what, "request handler panicked");
+                response::ko(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            Err(_) => {
+                tracing::warn!(request_id = %request_id, "request exceeded server.timeouts.write");
+                response::ko(StatusCode::SERVICE_UNAVAILABLE, "The request took too long")
+            }
+        };
+
+        let headers = response.headers_mut();
+        response::apply_security_headers(headers, &self.csp_template, None);
+        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+            headers.insert(header::HeaderName::from_static("x-request-id"), value);
+        }
+        let status = response.status().as_u16();
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        let remote = remote.map(|ip| ip.to_string()).unwrap_or_default();
+        tracing::info!(
+            target: "portcullis::access",
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            status,
+            elapsed_us,
+            remote = %remote,
+            api = is_api,
+            "request"
+        );
+        response
+    }
+
+    /// The path relative to the base path, or `None` when it lies outside it.
+    fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
+        if self.base_path.is_empty() {
+            return Some(path);
+        }
+        match path.strip_prefix(self.base_path.as_str()) {
+            Some("") => Some("/"),
+            Some(rest) if rest.starts_with('/') => Some(rest),
+            _ => None,
+        }
+    }
+
+    async fn dispatch(&self, request: Request<Incoming>) -> HttpResponse {
+        let (parts, body) = request.into_parts();
+        let Some(path) = self.relative(parts.uri.path()) else {
+            return not_found(false);
+        };
+        let Some(route) = self.router.find(path) else {
+            return not_found(is_api_path(path));
+        };
+        if !route.methods.contains(&parts.method) {
+            return method_not_allowed(route);
+        }
+        let body = match self.read_body(&parts.method, body).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        handlers::api::call(route.endpoint, self, &parts, body).await
+    }
+
+    /// Reads a request body, bounded in size and time.
+    async fn read_body(&self, method: &Method, body: Incoming) -> Result<Bytes, HttpResponse> {
+        if matches!(*method, Method::GET | Method::HEAD) {
+            return Ok(Bytes::new());
+        }
+        let read_timeout = self.config.server.timeouts.read.get();
+        match tokio::time::timeout(read_timeout, Limited::new(body, MAX_API_BODY).collect()).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(response::ko(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))
+            }
+            Ok(Err(_)) => Err(response::ko(StatusCode::BAD_REQUEST, "Malformed request body")),
+            Err(_) => Err(response::ko(StatusCode::REQUEST_TIMEOUT, "Request body took too long to arrive")),
+        }
+    }
+}
+
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+fn not_found(api: bool) -> HttpResponse {
+    if api {
+        response::ko(StatusCode::NOT_FOUND, "Not Found")
+    } else {
+        response::bytes(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "404 Not Found\n")
+    }
+}
+
+fn method_not_allowed(route: &Route) -> HttpResponse {
+    let mut response = response::ko(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    let allow = route.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}

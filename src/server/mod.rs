@@ -1,0 +1,183 @@
+//! The HTTP server: listener, connection handling (HTTP/1.1 and h2c), graceful shutdown.
+//!
+//! On shutdown the listener closes at once (new connections are refused), requests in
+//! flight finish, idle keep-alive connections are closed, and `serve` returns.
+
+mod app;
+mod request_id;
+pub mod response;
+pub mod router;
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, UnixListener};
+
+pub use app::{App, MAX_API_BODY};
+
+use crate::config::types::{ListenAddress, Network};
+
+/// How long in-flight requests may take to finish after shutdown begins.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A bound listening socket.
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// Unix domain socket (and the path, removed on drop of the server).
+    Unix(UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    /// Binds `address`.
+    pub async fn bind(address: &ListenAddress) -> io::Result<Self> {
+        match address.network {
+            Network::Unix => {
+                let path = std::path::PathBuf::from(address.socket_path.clone().unwrap_or_default());
+                if path.exists() {
+                    std::fs::remove_file(&path)?;
+                }
+                Ok(Self::Unix(UnixListener::bind(&path)?, path))
+            }
+            network => {
+                let target = address.bind_target();
+                let mut last_error =
+                    io::Error::new(io::ErrorKind::AddrNotAvailable, format!("cannot resolve {target}"));
+                for addr in tokio::net::lookup_host(&target).await? {
+                    let family_ok = match network {
+                        Network::Tcp4 => addr.is_ipv4(),
+                        Network::Tcp6 => addr.is_ipv6(),
+                        _ => true,
+                    };
+                    if !family_ok {
+                        continue;
+                    }
+                    match TcpListener::bind(addr).await {
+                        Ok(listener) => return Ok(Self::Tcp(listener)),
+                        Err(e) => last_error = e,
+                    }
+                }
+                Err(last_error)
+            }
+        }
+    }
+
+    /// The bound address, for logs (`127.0.0.1:9091` or the socket path).
+    pub fn local_description(&self) -> String {
+        match self {
+            Self::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Self::Unix(_, path) => path.display().to_string(),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains gracefully.
+pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let config = &app.config.server;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.timeouts.read.get())
+        // hyper refuses buffers under 8 KiB; the configured read buffer is the head limit.
+        .max_buf_size(config.buffers.read.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(config.buffers.read.max(8192)).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(config.timeouts.idle.get()));
+
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = accept(&listener) => accepted,
+        };
+        let (io, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Typically EMFILE: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(app.handle(request, remote).await) }
+        });
+        let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    if let Listener::Unix(_, path) = &listener {
+        let _ = std::fs::remove_file(path);
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
+
+type Accepted = (TokioIo<Box<dyn Connection>>, Option<IpAddr>);
+
+/// A byte stream the server can speak HTTP over.
+pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
+
+async fn accept(listener: &Listener) -> io::Result<Accepted> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            stream.set_nodelay(true)?;
+            Ok((TokioIo::new(Box::new(stream)), Some(peer.ip().to_canonical())))
+        }
+        Listener::Unix(l, _) => {
+            let (stream, _) = l.accept().await?;
+            // A Unix socket peer is on this machine.
+            Ok((TokioIo::new(Box::new(stream)), Some(IpAddr::V4(Ipv4Addr::LOCALHOST))))
+        }
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}

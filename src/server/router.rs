@@ -1,0 +1,72 @@
+//! The route table, built once at startup from the configuration, so that optional
+//! features add or remove their paths and the OpenAPI spec can be checked against it.
+
+use std::collections::HashMap;
+
+use http::Method;
+
+use crate::config::Configuration;
+
+/// What a route leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/api/health`.
+    Health,
+    /// `/api/state`.
+    State,
+    /// `/api/configuration`.
+    Configuration,
+    /// `/api/configuration/password-policy`.
+    PasswordPolicy,
+    /// `/api/openapi.yml`.
+    OpenApi,
+}
+
+/// One path and the methods it answers.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Path relative to the base path.
+    pub path: String,
+    /// Allowed methods.
+    pub methods: &'static [Method],
+    /// Handler.
+    pub endpoint: Endpoint,
+}
+
+/// Exact-match routing; lookups are one hash probe.
+#[derive(Debug)]
+pub struct Router {
+    routes: HashMap<String, Route>,
+}
+
+const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
+const GET: &[Method] = &[Method::GET];
+
+impl Router {
+    /// Builds the table for `config`.
+    pub fn new(_config: &Configuration) -> Self {
+        let mut router = Self { routes: HashMap::new() };
+        router.add("/api/health", GET_HEAD, Endpoint::Health);
+        router.add("/api/state", GET, Endpoint::State);
+        router.add("/api/configuration", GET, Endpoint::Configuration);
+        router.add("/api/configuration/password-policy", GET, Endpoint::PasswordPolicy);
+        router.add("/api/openapi.yml", GET_HEAD, Endpoint::OpenApi);
+        router
+    }
+
+    fn add(&mut self, path: &str, methods: &'static [Method], endpoint: Endpoint) {
+        self.routes.insert(path.to_string(), Route { path: path.to_string(), methods, endpoint });
+    }
+
+    /// The route for `path`, if any.
+    pub fn find(&self, path: &str) -> Option<&Route> {
+        self.routes.get(path)
+    }
+
+    /// Every route, sorted by path (used to check the OpenAPI spec against the server).
+    pub fn routes(&self) -> Vec<&Route> {
+        let mut all: Vec<_> = self.routes.values().collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+}
