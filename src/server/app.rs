@@ -125,13 +125,15 @@ impl App {
         let Some(route) = self.router.find(path) else {
             return not_found(is_api_path(path));
         };
-        if !route.methods.contains(&parts.method) {
-            return method_not_allowed(route);
-        }
+        // The body is read (bounded in size and time) before the method check, so the
+        // connection stays reusable and a slow upload counts as a request in flight.
         let body = match self.read_body(&parts.method, body).await {
             Ok(body) => body,
             Err(response) => return response,
         };
+        if !route.methods.contains(&parts.method) {
+            return method_not_allowed(route);
+        }
         handlers::api::call(route.endpoint, self, &parts, body).await
     }
 

@@ -1,0 +1,234 @@
+//! The server over real HTTP: endpoints, errors, headers, base path, h2c, logs, shutdown.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+fn start(extra: &str) -> Server {
+    start_env(extra, &[])
+}
+
+fn start_env(extra: &str, env: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(port, dir.path(), extra);
+    Server::start(Some(&yaml), port, env)
+}
+
+#[test]
+fn health_state_and_configuration_endpoints() {
+    // Password change is turned off through the environment, which overrides the file.
+    let server = start_env(
+        "
+access_control:
+  default_policy: one_factor
+  rules:
+    - domain: 'admin.example.com'
+      policy: two_factor
+password_policy:
+  standard:
+    enabled: true
+    min_length: 10
+    max_length: 64
+    require_number: true
+",
+        &[("PORTCULLIS_AUTHENTICATION_BACKEND_PASSWORD_CHANGE_DISABLE", "true")],
+    );
+    let health = server.get("/api/health");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, r#"{"status":"OK"}"#);
+    assert_eq!(health.header("content-type"), Some("application/json; charset=utf-8"));
+
+    let head = request(server.port, "HEAD", "/api/health", &[], "");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    let state = server.get("/api/state").json();
+    assert_eq!(
+        state,
+        serde_json::json!({"status": "OK", "data": {
+            "username": "", "authentication_level": 0, "factor_knowledge": false,
+            "default_redirection_url": "https://www.example.com/"}})
+    );
+    // A host outside every cookie domain has no default redirection URL.
+    let other = get(server.port, "/api/state", &[("Host", "auth.other.org")]).json();
+    assert!(other["data"].get("default_redirection_url").is_none(), "{other}");
+
+    let configuration = server.get("/api/configuration").json();
+    assert_eq!(
+        configuration,
+        serde_json::json!({"status": "OK", "data": {
+            "available_methods": ["totp", "webauthn"],
+            "password_change_disabled": true, "password_reset_disabled": false}})
+    );
+
+    let policy = server.get("/api/configuration/password-policy").json();
+    assert_eq!(policy["data"]["mode"], "standard");
+    assert_eq!(policy["data"]["min_length"], 10);
+    assert_eq!(policy["data"]["max_length"], 64);
+    assert_eq!(policy["data"]["require_number"], true);
+    assert_eq!(policy["data"]["require_special"], false);
+}
+
+#[test]
+fn without_two_factor_rules_no_second_factor_is_offered() {
+    let server = start("totp: {disable: true}\npassword_policy: {zxcvbn: {enabled: true, min_score: 4}}");
+    let configuration = server.get("/api/configuration").json();
+    assert_eq!(configuration["data"]["available_methods"], serde_json::json!([]));
+    let policy = server.get("/api/configuration/password-policy").json();
+    assert_eq!(policy["data"]["mode"], "zxcvbn");
+    assert_eq!(policy["data"]["min_score"], 4);
+}
+
+#[test]
+fn errors_are_json_on_api_paths() {
+    let server = start("");
+    for path in ["/api/nope", "/api", "/api/health/extra", "/api/../api/x"] {
+        let r = server.get(path);
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.json(), serde_json::json!({"status": "KO", "message": "Not Found"}), "{path}");
+    }
+    let page = server.get("/nothing-here");
+    assert_eq!(page.status, 404);
+    assert!(page.header("content-type").unwrap().starts_with("text/plain"));
+
+    let wrong_method = request(server.port, "DELETE", "/api/state", &[], "");
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
+    assert_eq!(wrong_method.json()["status"], "KO");
+
+    // A request line hyper cannot parse gets a 400, and the server stays up.
+    let garbage = try_request(server.port, "NOT HTTP AT ALL\r\n\r\n").unwrap();
+    assert_eq!(garbage.status, 400);
+    assert_eq!(server.get("/api/health").status, 200);
+}
+
+#[test]
+fn security_headers_and_request_ids_on_every_response() {
+    let server = start("");
+    let mut ids = std::collections::HashSet::new();
+    for path in ["/api/health", "/api/nope", "/elsewhere", "/api/openapi.yml"] {
+        let r = server.get(path);
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(r.header("referrer-policy"), Some("strict-origin-when-cross-origin"), "{path}");
+        assert!(r.header("permissions-policy").is_some(), "{path}");
+        let id = r.header("x-request-id").expect("request id").to_string();
+        assert_eq!(id.len(), 16);
+        assert!(ids.insert(id), "request ids must differ");
+    }
+    assert_eq!(server.get("/api/state").header("cache-control"), Some("no-store"));
+}
+
+#[test]
+fn openapi_document_is_served() {
+    let server = start("");
+    let r = server.get("/api/openapi.yml");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("application/yaml"));
+    let doc: serde_yaml::Value = serde_yaml::from_str(&r.body).unwrap();
+    assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
+    assert_eq!(doc["servers"][0]["url"].as_str(), Some("https://auth.example.com/"));
+}
+
+#[test]
+fn base_path_from_server_address() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml =
+        config_yaml(port, dir.path(), "").replace(&format!("127.0.0.1:{port}/"), &format!("127.0.0.1:{port}/auth/"));
+    let server = Server::start_with(Some(&yaml), port, &[], "/auth/api/health");
+    assert_eq!(server.get("/auth/api/health").status, 200);
+    assert_eq!(server.get("/auth/api/state").json()["status"], "OK");
+    assert_eq!(server.get("/api/health").status, 404);
+    assert_eq!(server.get("/authx/api/health").status, 404);
+}
+
+#[test]
+fn access_log_in_json() {
+    let server = start("log: {format: json, level: info}");
+    let r = server.get("/api/state?secret-token=should-not-be-logged");
+    let id = r.header("x-request-id").unwrap().to_string();
+    let out = server.wait_for_log(&id);
+    let line = out.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("no access log line in:\n{out}"));
+    let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["path"], "/api/state");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["method"], "GET");
+    assert!(!out.contains("should-not-be-logged"), "query strings must not be logged");
+}
+
+#[test]
+fn http2_without_tls() {
+    let server = start("");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+        tokio::spawn(conn);
+        let request = http::Request::get("http://auth.example.com/api/health")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        (status, body)
+    });
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], br#"{"status":"OK"}"#);
+}
+
+#[test]
+fn sigterm_lets_a_slow_request_finish_and_exits_zero() {
+    let mut server = start("");
+    // Start a request whose body arrives slowly: it is in flight when SIGTERM lands.
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.write_all(
+        b"POST /api/health HTTP/1.1\r\nHost: auth.example.com\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.terminate();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // No new connections once shutdown has begun.
+    let refused = TcpStream::connect(("127.0.0.1", server.port));
+    assert!(refused.is_err(), "a new connection was accepted during shutdown");
+    assert!(server.child.try_wait().unwrap().is_none(), "exited before the request in flight finished");
+
+    slow.write_all(b"67890").unwrap();
+    let response = read_response(&mut slow).unwrap();
+    assert_eq!(response.status, 405, "the in-flight request must get its full response");
+    assert_eq!(response.json()["status"], "KO");
+
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    let out = server.wait_for_log("Portcullis stopped");
+    assert!(out.contains("SIGTERM received"), "{out}");
+}
+
+#[test]
+fn embedded_default_runs_without_configuration() {
+    let port = free_port();
+    let address = format!("tcp://127.0.0.1:{port}/");
+    let server = Server::start(None, port, &[("PORTCULLIS_SERVER_ADDRESS", &address)]);
+    assert_eq!(server.get("/api/health").status, 200);
+    let secrets = server.dir.path().join("data/secrets.yml");
+    assert!(secrets.exists(), "generated secrets are kept in ./data");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777, 0o600);
+        let data_dir = std::fs::metadata(server.dir.path().join("data")).unwrap();
+        assert_eq!(data_dir.permissions().mode() & 0o777, 0o700);
+    }
+    let out = server.wait_for_log("embedded default");
+    assert!(out.contains(&format!("http://localhost:{port}/")), "the log must say where the portal is:\n{out}");
+    assert!(!out.contains(&std::fs::read_to_string(&secrets).unwrap()[80..100]), "secrets must not be logged");
+}
