@@ -9,3 +9,4 @@ pub mod handlers;
 pub mod logging;
 pub mod openapi;
 pub mod server;
+pub mod session;

@@ -231,3 +231,4 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
     raw.push_str(body);
     try_request(port, &raw).expect("request")
 }
+pub mod redis;

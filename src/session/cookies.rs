@@ -1,0 +1,168 @@
+//! Per-domain cookie settings, resolved once from `session` and `session.cookies[]`.
+
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+
+use super::id::SessionId;
+use crate::config::schema::Session;
+
+/// How the session cookie of one protected domain behaves.
+#[derive(Clone, Debug)]
+pub struct CookieSettings {
+    /// Parent domain (lower case).
+    pub domain: String,
+    /// The portal URL for this domain.
+    pub portal_url: url::Url,
+    /// Where users go after login when no target was given.
+    pub default_redirection_url: Option<url::Url>,
+    /// Cookie name.
+    pub name: String,
+    /// SameSite attribute.
+    pub same_site: SameSite,
+    /// Maximum session age.
+    pub expiration: Duration,
+    /// Idle time after which a session ends (not for remembered sessions).
+    pub inactivity: Duration,
+    /// Lifetime of a remembered session; zero disables remember-me.
+    pub remember_me: Duration,
+    /// Send the cookie over HTTPS only (off only for an http://localhost portal).
+    pub secure: bool,
+}
+
+impl CookieSettings {
+    /// Settings for every configured cookie domain, falling back to `session` defaults.
+    /// Expects a validated configuration (domains and portal URLs present).
+    pub fn from_config(session: &Session) -> Vec<Self> {
+        session
+            .cookies
+            .iter()
+            .filter_map(|c| {
+                let domain = c.domain.as_ref()?.to_ascii_lowercase();
+                let portal_url = c.authelia_url.as_ref()?.url().clone();
+                let same_site = match c.same_site.as_deref().unwrap_or(&session.same_site) {
+                    "strict" => SameSite::Strict,
+                    "none" => SameSite::None,
+                    _ => SameSite::Lax,
+                };
+                Some(Self {
+                    secure: portal_url.scheme() == "https",
+                    default_redirection_url: c.default_redirection_url.as_ref().map(|u| u.url().clone()),
+                    name: c.name.clone().unwrap_or_else(|| session.name.clone()),
+                    same_site,
+                    expiration: c.expiration.unwrap_or(session.expiration).get(),
+                    inactivity: c.inactivity.unwrap_or(session.inactivity).get(),
+                    remember_me: c.remember_me.unwrap_or(session.remember_me).get(),
+                    domain,
+                    portal_url,
+                })
+            })
+            .collect()
+    }
+
+    /// True when `host` (optionally with a port) is this domain or below it.
+    pub fn covers(&self, host: &str) -> bool {
+        let host =
+            host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+        let host = host.trim_end_matches('.');
+        host.eq_ignore_ascii_case(&self.domain)
+            || (host.len() > self.domain.len()
+                && host.as_bytes()[host.len() - self.domain.len() - 1] == b'.'
+                && host[host.len() - self.domain.len()..].eq_ignore_ascii_case(&self.domain))
+    }
+
+    /// How long a session may live in total.
+    pub fn lifetime(&self, remember_me: bool) -> Duration {
+        if remember_me && !self.remember_me.is_zero() { self.remember_me } else { self.expiration }
+    }
+
+    /// `Set-Cookie` value carrying `id`. Remembered sessions persist across browser
+    /// restarts (Max-Age); others are browser-session cookies.
+    pub fn set_cookie(&self, id: &SessionId, remember_me: bool) -> String {
+        let mut cookie = self.base(id.as_str());
+        if remember_me && !self.remember_me.is_zero() {
+            cookie.set_max_age(cookie::time::Duration::seconds(
+                i64::try_from(self.remember_me.as_secs()).unwrap_or(i64::MAX),
+            ));
+        }
+        cookie.to_string()
+    }
+
+    /// `Set-Cookie` value that removes the cookie.
+    pub fn clear_cookie(&self) -> String {
+        let mut cookie = self.base("");
+        cookie.make_removal();
+        cookie.to_string()
+    }
+
+    fn base<'a>(&self, value: &'a str) -> Cookie<'a> {
+        Cookie::build((self.name.clone(), value))
+            .domain(self.domain.clone())
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .build()
+    }
+
+    /// The session ID in a `Cookie` request header, if one of this domain's shape is there.
+    pub fn session_id(&self, cookie_header: &str) -> Option<SessionId> {
+        Cookie::split_parse(cookie_header)
+            .filter_map(Result::ok)
+            .filter(|c| c.name() == self.name)
+            .find_map(|c| SessionId::parse(c.value()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::schema::SessionCookie;
+    use crate::config::types::{AbsoluteUrl, Duration as ConfigDuration};
+
+    fn settings(portal: &str) -> CookieSettings {
+        let session = Session {
+            cookies: vec![SessionCookie {
+                domain: Some("Example.com".into()),
+                authelia_url: Some(AbsoluteUrl(url::Url::parse(portal).unwrap())),
+                inactivity: Some(ConfigDuration::from_secs(60)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        CookieSettings::from_config(&session).remove(0)
+    }
+
+    #[test]
+    fn attributes() {
+        let s = settings("https://auth.example.com/");
+        let id = SessionId::generate();
+        let plain = s.set_cookie(&id, false);
+        for part in ["authelia_session=", "Domain=example.com", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"] {
+            assert!(plain.contains(part), "{part} missing in {plain}");
+        }
+        assert!(!plain.contains("Max-Age"));
+        assert!(s.set_cookie(&id, true).contains(&format!("Max-Age={}", 30 * 24 * 3600)));
+        assert!(s.clear_cookie().contains("Max-Age=0"));
+        assert_eq!(s.inactivity.as_secs(), 60);
+        assert!(!settings("http://localhost:9091/").set_cookie(&id, false).contains("Secure"));
+    }
+
+    #[test]
+    fn covers_the_domain_and_below() {
+        let s = settings("https://auth.example.com/");
+        assert!(s.covers("example.com"));
+        assert!(s.covers("APP.example.com:8443"));
+        assert!(!s.covers("badexample.com"));
+        assert!(!s.covers("example.com.evil.net"));
+    }
+
+    #[test]
+    fn finds_the_session_cookie() {
+        let s = settings("https://auth.example.com/");
+        let id = SessionId::generate();
+        let header = format!("other=1; authelia_session=not-an-id; authelia_session={}", id.as_str());
+        assert_eq!(s.session_id(&header), Some(id));
+        assert_eq!(s.session_id("authelia_session=garbage"), None);
+    }
+}

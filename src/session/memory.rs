@@ -1,0 +1,137 @@
+//! The in-process session store: sharded maps, expiry checked on read and swept in passing.
+//! Sessions are lost on restart, which is what a single-instance default wants.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use super::data::SessionData;
+use super::id::SessionId;
+use super::store::{SessionStore, StoreError};
+
+const SHARDS: usize = 16;
+/// Every this many saves, the shard written to is swept of expired sessions.
+const SWEEP_EVERY: u64 = 256;
+
+type Key = [u8; 32];
+
+struct Entry {
+    data: Arc<SessionData>,
+    expires: Instant,
+}
+
+/// In-memory [`SessionStore`].
+pub struct MemoryStore {
+    shards: Vec<RwLock<HashMap<Key, Entry>>>,
+    by_user: Mutex<HashMap<String, HashSet<Key>>>,
+    saves: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            by_user: Mutex::new(HashMap::new()),
+            saves: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, key: &Key) -> &RwLock<HashMap<Key, Entry>> {
+        &self.shards[usize::from(key[0]) % SHARDS]
+    }
+
+    /// Number of live sessions (for tests and metrics).
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.shards.iter().map(|s| s.read().map(|m| m.values().filter(|e| e.expires > now).count()).unwrap_or(0)).sum()
+    }
+
+    /// True when no live session is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remove_key(&self, key: &Key) -> Option<Entry> {
+        let removed = self.shard(key).write().ok()?.remove(key);
+        if let Some(entry) = &removed
+            && let Ok(mut by_user) = self.by_user.lock()
+            && let Some(keys) = by_user.get_mut(&entry.data.username)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                by_user.remove(&entry.data.username);
+            }
+        }
+        removed
+    }
+
+    fn sweep(&self, shard: &RwLock<HashMap<Key, Entry>>) {
+        let now = Instant::now();
+        let expired: Vec<Key> = match shard.read() {
+            Ok(map) => map.iter().filter(|(_, e)| e.expires <= now).map(|(k, _)| *k).collect(),
+            Err(_) => return,
+        };
+        for key in expired {
+            self.remove_key(&key);
+        }
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("memory store lock poisoned".into())
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
+        let key = id.storage_key();
+        let map = self.shard(&key).read().map_err(|_| poisoned())?;
+        Ok(map.get(&key).filter(|e| e.expires > Instant::now()).map(|e| e.data.clone()))
+    }
+
+    async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
+        let key = id.storage_key();
+        let shard = self.shard(&key);
+        let previous = {
+            let mut map = shard.write().map_err(|_| poisoned())?;
+            map.insert(key, Entry { data: Arc::new(data.clone()), expires: Instant::now() + ttl })
+        };
+        {
+            let mut by_user = self.by_user.lock().map_err(|_| poisoned())?;
+            if let Some(prev) = previous
+                && prev.data.username != data.username
+                && let Some(keys) = by_user.get_mut(&prev.data.username)
+            {
+                keys.remove(&key);
+            }
+            if !data.username.is_empty() {
+                by_user.entry(data.username.clone()).or_default().insert(key);
+            }
+        }
+        if self.saves.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep(shard);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.remove_key(&id.storage_key());
+        Ok(())
+    }
+
+    async fn delete_user(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
+        let keep = keep.map(SessionId::storage_key);
+        let keys: Vec<Key> = {
+            let by_user = self.by_user.lock().map_err(|_| poisoned())?;
+            by_user.get(username).map(|k| k.iter().copied().filter(|k| Some(*k) != keep).collect()).unwrap_or_default()
+        };
+        Ok(keys.iter().filter_map(|k| self.remove_key(k)).count())
+    }
+}

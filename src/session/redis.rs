@@ -1,0 +1,236 @@
+//! The Redis session store (fred): standalone or through Sentinel, optional TLS.
+//!
+//! Session data is encrypted with AES-256-GCM under a key derived from `session.secret`,
+//! and filed under the SHA-256 of the session ID, so neither a Redis dump nor a replica
+//! yields usable sessions. Commands fail fast while Redis is unreachable (callers fail
+//! closed) and the client reconnects by itself when Redis returns.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, KeyInit};
+use fred::prelude::{
+    ClientLike, Config, Expiration, KeysInterface, Pool, ReconnectPolicy, Server, ServerConfig, SetsInterface,
+};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::data::SessionData;
+use super::id::SessionId;
+use super::store::{SessionStore, StoreError};
+use crate::config::schema::Redis;
+use crate::config::types::Secret;
+
+const SESSION_PREFIX: &str = "portcullis:session:";
+const USER_PREFIX: &str = "portcullis:user-sessions:";
+const FORMAT_VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+/// Redis-backed [`SessionStore`].
+pub struct RedisStore {
+    pool: Pool,
+    cipher: Arc<Aes256Gcm>,
+}
+
+impl RedisStore {
+    /// Builds the client pool and starts connecting in the background. Waits up to the
+    /// configured timeout for the first connection, but starts anyway if Redis is down:
+    /// requests needing a session then fail closed until it is reachable.
+    pub async fn connect(config: &Redis, secret: &Secret) -> Result<Self, StoreError> {
+        let pool = build_pool(config)?;
+        pool.connect_pool();
+        match tokio::time::timeout(config.timeout.get(), pool.wait_for_connect()).await {
+            Ok(Ok(())) => tracing::info!("connected to Redis"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "Redis is not reachable yet; sessions fail closed until it is"),
+            Err(_) => tracing::warn!("Redis is not reachable yet; sessions fail closed until it is"),
+        }
+        Ok(Self { pool, cipher: Arc::new(cipher_for(secret)?) })
+    }
+
+    fn encrypt(&self, data: &SessionData) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(&nonce.into(), plain.as_slice())
+            .map_err(|_| StoreError::Corrupt("encryption failed".into()))?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    fn decrypt(&self, stored: &[u8]) -> Result<SessionData, StoreError> {
+        let (version, rest) = stored.split_first().ok_or_else(|| StoreError::Corrupt("empty value".into()))?;
+        if *version != FORMAT_VERSION || rest.len() < NONCE_LEN {
+            return Err(StoreError::Corrupt("unknown session format".into()));
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Corrupt("bad nonce".into()))?;
+        let plain = self
+            .cipher
+            .decrypt(&nonce.into(), sealed)
+            .map_err(|_| StoreError::Corrupt("cannot decrypt (was session.secret changed?)".into()))?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+fn cipher_for(secret: &Secret) -> Result<Aes256Gcm, StoreError> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"portcullis session encryption v1\0");
+    hasher.update(secret.expose().as_bytes());
+    let key = hasher.finalize();
+    Aes256Gcm::new_from_slice(&key).map_err(|_| StoreError::Unavailable("cannot derive the session key".into()))
+}
+
+fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
+    let host = config.host.clone().unwrap_or_default();
+    let server = match &config.high_availability {
+        Some(ha) => {
+            let mut hosts = vec![Server::new(host, config.port)];
+            hosts.extend(
+                ha.nodes.iter().map(|n| Server::new(n.host.clone().unwrap_or_default(), n.port.unwrap_or(26379))),
+            );
+            ServerConfig::Sentinel {
+                hosts,
+                service_name: ha.sentinel_name.clone().unwrap_or_default(),
+                username: (!ha.sentinel_username.is_empty()).then(|| ha.sentinel_username.clone()),
+                password: (!ha.sentinel_password.is_empty()).then(|| ha.sentinel_password.expose().to_string()),
+            }
+        }
+        None => ServerConfig::new_centralized(host, config.port),
+    };
+    let database = u8::try_from(config.database_index)
+        .map_err(|_| StoreError::Unavailable("session.redis.database_index must be below 256".into()))?;
+    let mut fred_config = Config {
+        server,
+        username: (!config.username.is_empty()).then(|| config.username.clone()),
+        password: (!config.password.is_empty()).then(|| config.password.expose().to_string()),
+        database: Some(database),
+        // Fail commands at once while disconnected instead of queueing them: fail closed.
+        fail_fast: true,
+        ..Config::default()
+    };
+    if config.tls.is_some() {
+        let connector = fred::types::config::TlsConnector::default_rustls()
+            .map_err(|e| StoreError::Unavailable(format!("cannot set up TLS to Redis: {e}")))?;
+        fred_config.tls = Some(connector.into());
+    }
+    let timeout = config.timeout.get();
+    let size = usize::try_from(config.maximum_active_connections.clamp(1, 64)).unwrap_or(8);
+    fred::prelude::Builder::from_config(fred_config)
+        .with_connection_config(|c| {
+            c.connection_timeout = timeout;
+            c.internal_command_timeout = timeout;
+            c.max_command_attempts = config.max_retries.saturating_add(1);
+        })
+        .with_performance_config(|p| p.default_command_timeout = timeout)
+        // Retry forever, every 500 ms: recovery needs no restart.
+        .set_policy(ReconnectPolicy::new_constant(0, 500))
+        .build_pool(size)
+        .map_err(|e| StoreError::Unavailable(format!("invalid Redis configuration: {e}")))
+}
+
+fn session_key(id: &SessionId) -> String {
+    hex_key(SESSION_PREFIX, &id.storage_key())
+}
+
+fn hex_key(prefix: &str, bytes: &[u8; 32]) -> String {
+    let mut key = String::with_capacity(prefix.len() + 64);
+    key.push_str(prefix);
+    for b in bytes {
+        let _ = write!(key, "{b:02x}");
+    }
+    key
+}
+
+fn unavailable(e: fred::error::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
+        let value: Option<Vec<u8>> = self.pool.get(session_key(id)).await.map_err(unavailable)?;
+        match value {
+            None => Ok(None),
+            Some(bytes) => match self.decrypt(&bytes) {
+                Ok(data) => Ok(Some(Arc::new(data))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "discarding an unreadable session");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
+        let value = self.encrypt(data)?;
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        let key = session_key(id);
+        let () = self.pool.set(&key, value, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable)?;
+        if !data.username.is_empty() {
+            // Index the session under its user so that all of a user's sessions can be
+            // revoked; the index lives as long as its longest-lived session.
+            let index = format!("{USER_PREFIX}{}", data.username);
+            let _: i64 = self.pool.sadd(&index, key.as_str()).await.map_err(unavailable)?;
+            let remaining: i64 = self.pool.pttl(&index).await.map_err(unavailable)?;
+            if remaining < ms {
+                let _: bool = self.pool.pexpire(&index, ms, None).await.map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let key = session_key(id);
+        if let Some(data) = self.load(id).await?
+            && !data.username.is_empty()
+        {
+            let _: i64 =
+                self.pool.srem(format!("{USER_PREFIX}{}", data.username), key.as_str()).await.map_err(unavailable)?;
+        }
+        let _: i64 = self.pool.del(key).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
+        let index = format!("{USER_PREFIX}{username}");
+        let keep = keep.map(session_key);
+        let members: Vec<String> = self.pool.smembers(&index).await.map_err(unavailable)?;
+        let mut removed = 0;
+        for member in members.into_iter().filter(|m| Some(m) != keep.as_ref()) {
+            let deleted: i64 = self.pool.del(member.as_str()).await.map_err(unavailable)?;
+            let _: i64 = self.pool.srem(&index, member.as_str()).await.map_err(unavailable)?;
+            removed += usize::try_from(deleted).unwrap_or(0);
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_hashes_of_the_id() {
+        let id = SessionId::generate();
+        let key = session_key(&id);
+        assert!(key.starts_with(SESSION_PREFIX));
+        assert_eq!(key.len(), SESSION_PREFIX.len() + 64);
+        assert!(!key.contains(id.as_str()));
+    }
+
+    #[test]
+    fn ciphers_differ_by_secret() {
+        let a = cipher_for(&Secret::new("one")).unwrap();
+        let b = cipher_for(&Secret::new("two")).unwrap();
+        let nonce = [0u8; NONCE_LEN];
+        let sealed = a.encrypt(&nonce.into(), b"x".as_slice()).unwrap();
+        assert!(b.decrypt(&nonce.into(), sealed.as_slice()).is_err());
+        assert_eq!(a.decrypt(&nonce.into(), sealed.as_slice()).unwrap(), b"x");
+    }
+}

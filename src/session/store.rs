@@ -1,0 +1,83 @@
+//! The storage interface sessions live behind, and the configured choice of store.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::data::SessionData;
+use super::id::SessionId;
+use super::memory::MemoryStore;
+use super::redis::RedisStore;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached; callers fail closed.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back (wrong key, corruption, old format).
+    #[error("session data unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Where sessions live. Implementations must be safe to share between tasks.
+pub trait SessionStore: Send + Sync + 'static {
+    /// The session filed under `id`, if it exists and has not expired.
+    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<Arc<SessionData>>, StoreError>> + Send;
+
+    /// Stores `data` under `id` for `ttl`, replacing what was there.
+    fn save(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the session filed under `id` (no error if absent).
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes every session of `username` except `keep`; returns how many were removed.
+    fn delete_user(
+        &self,
+        username: &str,
+        keep: Option<&SessionId>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// The store chosen by configuration: static dispatch on the hot path.
+pub enum Store {
+    /// In-process (default).
+    Memory(MemoryStore),
+    /// Redis, standalone or through Sentinel.
+    Redis(RedisStore),
+}
+
+impl SessionStore for Store {
+    async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
+        match self {
+            Self::Memory(s) => s.load(id).await,
+            Self::Redis(s) => s.load(id).await,
+        }
+    }
+
+    async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(s) => s.save(id, data, ttl).await,
+            Self::Redis(s) => s.save(id, data, ttl).await,
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(s) => s.delete(id).await,
+            Self::Redis(s) => s.delete(id).await,
+        }
+    }
+
+    async fn delete_user(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
+        match self {
+            Self::Memory(s) => s.delete_user(username, keep).await,
+            Self::Redis(s) => s.delete_user(username, keep).await,
+        }
+    }
+}

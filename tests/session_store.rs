@@ -1,0 +1,225 @@
+//! The session store contract, run against the memory store and a real redis-server,
+//! plus the session rules (expiry, inactivity, remember-me, regeneration) and Redis outages.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use portcullis::config::schema::{Redis, Session, SessionCookie};
+use portcullis::config::types::{AbsoluteUrl, Duration as ConfigDuration, Secret};
+use portcullis::session::memory::MemoryStore;
+use portcullis::session::redis::RedisStore;
+use portcullis::session::{CookieSettings, SessionData, SessionId, SessionStore, Sessions, Store, StoreError};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn user(name: &str) -> SessionData {
+    SessionData {
+        username: name.into(),
+        display_name: format!("{name} Doe"),
+        emails: vec![format!("{name}@example.com")],
+        groups: vec!["admins".into(), "dev".into()],
+        first_factor_at: Some(1_700_000_000),
+        ..Default::default()
+    }
+}
+
+fn redis_config(port: u16) -> Redis {
+    Redis { host: Some("127.0.0.1".into()), port, timeout: ConfigDuration::from_secs(1), ..Default::default() }
+}
+
+/// What every store must do.
+async fn contract<S: SessionStore>(store: &S) {
+    let a = SessionId::generate();
+    let b = SessionId::generate();
+    let other = SessionId::generate();
+    assert!(store.load(&a).await.unwrap().is_none(), "unknown IDs load nothing");
+
+    store.save(&a, &user("john"), Duration::from_secs(60)).await.unwrap();
+    store.save(&b, &user("john"), Duration::from_secs(60)).await.unwrap();
+    store.save(&other, &user("mary"), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(*store.load(&a).await.unwrap().unwrap(), user("john"), "data round-trips");
+
+    let mut changed = user("john");
+    changed.second_factor_at = Some(1_700_000_100);
+    store.save(&a, &changed, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.load(&a).await.unwrap().unwrap().second_factor_at, Some(1_700_000_100), "save replaces");
+
+    store.delete(&b).await.unwrap();
+    assert!(store.load(&b).await.unwrap().is_none(), "delete removes");
+    store.delete(&b).await.unwrap();
+
+    let c = SessionId::generate();
+    store.save(&c, &user("john"), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.delete_user("john", Some(&a)).await.unwrap(), 1, "only c goes");
+    assert!(store.load(&a).await.unwrap().is_some(), "the kept session stays");
+    assert!(store.load(&c).await.unwrap().is_none());
+    assert!(store.load(&other).await.unwrap().is_some(), "other users are untouched");
+    assert_eq!(store.delete_user("john", None).await.unwrap(), 1);
+    assert!(store.load(&a).await.unwrap().is_none());
+
+    let short = SessionId::generate();
+    store.save(&short, &user("kim"), Duration::from_millis(1200)).await.unwrap();
+    assert!(store.load(&short).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(store.load(&short).await.unwrap().is_none(), "sessions expire with their TTL");
+}
+
+#[test]
+fn memory_store_contract() {
+    runtime().block_on(contract(&MemoryStore::new()));
+}
+
+#[test]
+fn redis_store_contract() {
+    let redis = RedisServer::start();
+    runtime().block_on(async {
+        let store = RedisStore::connect(&redis_config(redis.port), &Secret::new("a-session-secret")).await.unwrap();
+        contract(&store).await;
+    });
+}
+
+#[test]
+fn redis_holds_no_usable_ids_or_plaintext() {
+    let redis = RedisServer::start();
+    let id = SessionId::generate();
+    runtime().block_on(async {
+        let store = RedisStore::connect(&redis_config(redis.port), &Secret::new("secret-one")).await.unwrap();
+        store.save(&id, &user("john"), Duration::from_secs(60)).await.unwrap();
+    });
+    let keys = redis.cli(&["--scan"]);
+    assert!(keys.contains("portcullis:session:"), "{keys}");
+    assert!(!keys.contains(id.as_str()), "the cookie value must not be a key");
+    let key = keys.lines().find(|k| k.starts_with("portcullis:session:")).unwrap();
+    let value = redis.cli(&["--no-raw", "GET", key]);
+    assert!(!value.contains("john") && !value.contains("admins"), "session data must be encrypted: {value}");
+
+    // A different secret cannot read it: the session is treated as absent, not an error.
+    runtime().block_on(async {
+        let store = RedisStore::connect(&redis_config(redis.port), &Secret::new("secret-two")).await.unwrap();
+        assert!(store.load(&id).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn redis_outage_fails_closed_and_recovers() {
+    let mut redis = RedisServer::start();
+    runtime().block_on(async {
+        let store = RedisStore::connect(&redis_config(redis.port), &Secret::new("s")).await.unwrap();
+        let id = SessionId::generate();
+        store.save(&id, &user("john"), Duration::from_secs(600)).await.unwrap();
+
+        redis.kill();
+        let started = Instant::now();
+        let failed = store.load(&id).await;
+        assert!(
+            matches!(failed, Err(StoreError::Unavailable(_))),
+            "an unreachable store is an error, never 'no session': {failed:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3), "failing must be quick, took {:?}", started.elapsed());
+        assert!(store.save(&id, &user("john"), Duration::from_secs(60)).await.is_err());
+
+        redis.restart();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match store.save(&id, &user("john"), Duration::from_secs(60)).await {
+                Ok(()) => break,
+                Err(e) => assert!(Instant::now() < deadline, "no recovery within 5 s: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(store.load(&id).await.unwrap().is_some(), "works again after Redis returns");
+    });
+}
+
+fn settings(inactivity: u64, expiration: u64, remember: u64) -> CookieSettings {
+    let session = Session {
+        cookies: vec![SessionCookie {
+            domain: Some("example.com".into()),
+            authelia_url: Some(AbsoluteUrl(url::Url::parse("https://auth.example.com/").unwrap())),
+            inactivity: Some(ConfigDuration::from_secs(inactivity)),
+            expiration: Some(ConfigDuration::from_secs(expiration)),
+            remember_me: Some(ConfigDuration::from_secs(remember)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    CookieSettings::from_config(&session).remove(0)
+}
+
+fn cookie_header(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn session_rules_expiry_inactivity_remember_me_and_regeneration() {
+    runtime().block_on(async {
+        let s = settings(300, 3600, 86400);
+        let sessions = Sessions::new(Store::Memory(MemoryStore::new()), vec![s.clone()]);
+        let now = 1_000_000;
+
+        // Anonymous → 1FA: a new ID.
+        let (anon_id, anon_cookie) = sessions.issue(&s, None, SessionData::default(), now).await.unwrap();
+        let (id, cookie) = sessions.issue(&s, Some(&anon_id), user("john"), now).await.unwrap();
+        assert_ne!(anon_id, id);
+        assert!(
+            sessions.load(&s, Some(&cookie_header(&anon_cookie)), now).await.unwrap().is_none(),
+            "the pre-login ID is dead"
+        );
+        let header = cookie_header(&cookie);
+        let loaded = sessions.load(&s, Some(&header), now + 10).await.unwrap().unwrap();
+        assert_eq!(loaded.data.username, "john");
+        assert_eq!(loaded.data.domain, "example.com");
+
+        // Inactivity: idle past 300 s ends it.
+        assert!(sessions.load(&s, Some(&header), now + 299).await.unwrap().is_some());
+        sessions.touch(&s, &loaded, now + 200, Duration::from_secs(10)).await.unwrap();
+        assert!(sessions.load(&s, Some(&header), now + 450).await.unwrap().is_some(), "touch extends inactivity");
+        assert!(sessions.load(&s, Some(&header), now + 501).await.unwrap().is_none(), "idle sessions end");
+
+        // Expiration bounds even an active session; remember-me outlives inactivity.
+        let mut remembered = user("mary");
+        remembered.remember_me = true;
+        let (_, cookie) = sessions.issue(&s, None, remembered, now).await.unwrap();
+        assert!(cookie.contains("Max-Age=86400"));
+        let header = cookie_header(&cookie);
+        assert!(
+            sessions.load(&s, Some(&header), now + 7200).await.unwrap().is_some(),
+            "remembered sessions ignore inactivity"
+        );
+        assert!(sessions.load(&s, Some(&header), now + 86401).await.unwrap().is_none());
+
+        // A session is only valid on its own cookie domain.
+        let other = settings(300, 3600, 0);
+        let other = CookieSettings { domain: "other.org".into(), ..other };
+        let (_, cookie) = sessions.issue(&s, None, user("kim"), now).await.unwrap();
+        assert!(
+            sessions
+                .load(&other, Some(&cookie_header(&cookie).replace("authelia_session", &other.name)), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Ending clears the cookie and the stored session.
+        let (id, cookie) = sessions.issue(&s, None, user("lee"), now).await.unwrap();
+        let clear = sessions.end(&s, &id).await.unwrap();
+        assert!(clear.contains("Max-Age=0"));
+        assert!(sessions.load(&s, Some(&cookie_header(&cookie)), now).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn most_specific_cookie_domain_wins() {
+    let mut a = settings(300, 3600, 0);
+    a.domain = "example.com".into();
+    let mut b = settings(300, 3600, 0);
+    b.domain = "internal.example.com".into();
+    let sessions = Sessions::new(Store::Memory(MemoryStore::new()), vec![a, b]);
+    assert_eq!(sessions.cookie_for_host("app.internal.example.com").unwrap().domain, "internal.example.com");
+    assert_eq!(sessions.cookie_for_host("app.example.com").unwrap().domain, "example.com");
+    assert!(sessions.cookie_for_host("example.org").is_none());
+}
