@@ -23,7 +23,11 @@ fn stderr(o: &std::process::Output) -> String {
 
 /// (what, YAML appended to a valid base, expected `error:` line fragments)
 const BROKEN: &[(&str, &str, &[&str])] = &[
-    ("address scheme", "server: {address: 'http://127.0.0.1:9091/'}", &["server.address: unsupported address scheme 'http'"]),
+    (
+        "address scheme",
+        "server: {address: 'http://127.0.0.1:9091/'}",
+        &["server.address: unsupported address scheme 'http'"],
+    ),
     ("buffer type", "server: {buffers: {read: lots}}", &["server.buffers.read: invalid type: string \"lots\""]),
     (
         "portal URL over http",
@@ -35,7 +39,11 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
         "session: {cookies: [{domain: example.com, authelia_url: 'https://auth.other.org/'}]}",
         &["session.cookies[0].authelia_url: must be https and under domain example.com"],
     ),
-    ("unknown default policy", "access_control: {default_policy: allow}", &["access_control.default_policy: 'allow' is not allowed"]),
+    (
+        "unknown default policy",
+        "access_control: {default_policy: allow}",
+        &["access_control.default_policy: 'allow' is not allowed"],
+    ),
     (
         "unknown rule policy",
         "access_control: {rules: [{domain: a.example.com, policy: maybe}]}",
@@ -44,7 +52,10 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
     (
         "bad regex and missing domain",
         "access_control: {rules: [{domain: a.example.com, policy: deny}, {policy: deny, resources: ['^/api/(']}]}",
-        &["access_control.rules[1]: a rule needs 'domain' or 'domain_regex'", "access_control.rules[1].resources[0]: invalid regular expression"],
+        &[
+            "access_control.rules[1]: a rule needs 'domain' or 'domain_regex'",
+            "access_control.rules[1].resources[0]: invalid regular expression",
+        ],
     ),
     (
         "bypass with subject",
@@ -60,19 +71,35 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
             "access_control.rules[0].subject[0][0]: 'admins' must be",
         ],
     ),
-    ("short encryption key", "storage: {encryption_key: short}", &["storage.encryption_key: must be at least 20 characters long"]),
+    (
+        "short encryption key",
+        "storage: {encryption_key: short}",
+        &["storage.encryption_key: must be at least 20 characters long"],
+    ),
     ("duration syntax", "regulation: {find_time: soon}", &["regulation.find_time: invalid duration 'soon'"]),
     ("negative number", "regulation: {max_retries: -1}", &["regulation.max_retries: invalid value: integer `-1`"]),
     ("log level", "log: {level: verbose}", &["log.level: 'verbose' is not allowed"]),
     ("totp digits", "totp: {digits: 7}", &["totp.digits: 7 is not allowed; use 6 or 8"]),
-    ("two storage backends", "storage: {postgres: {address: 'tcp://db:5432', database: p, username: u}}", &["storage: configure only one of"]),
-    ("redis needs host and secret", "session: {redis: {port: 6379}}", &["session.redis.host: required", "session.secret: required when session.redis is configured"]),
+    (
+        "two storage backends",
+        "storage: {postgres: {address: 'tcp://db:5432', database: p, username: u}}",
+        &["storage: configure only one of"],
+    ),
+    (
+        "redis needs host and secret",
+        "session: {redis: {port: 6379}}",
+        &["session.redis.host: required", "session.secret: required when session.redis is configured"],
+    ),
     (
         "authz implementation",
         "server: {endpoints: {authz: {mine: {implementation: Nginx}}}}",
         &["server.endpoints.authz.mine.implementation: 'Nginx' is not allowed"],
     ),
-    ("listener TLS", "server: {tls: {key: /k.pem, certificate: /c.pem}}", &["server.tls: TLS on the listener is not supported"]),
+    (
+        "listener TLS",
+        "server: {tls: {key: /k.pem, certificate: /c.pem}}",
+        &["server.tls: TLS on the listener is not supported"],
+    ),
 ];
 
 #[test]
@@ -86,7 +113,10 @@ fn every_broken_configuration_fails_with_key_paths() {
         let out = stdout(&validated);
         assert_eq!(validated.status.code(), Some(1), "{what}: validate-config must exit 1\n{out}");
         for fragment in *expected {
-            assert!(out.lines().any(|l| l.starts_with("error: ") && l.contains(fragment)), "{what}: missing '{fragment}' in:\n{out}");
+            assert!(
+                out.lines().any(|l| l.starts_with("error: ") && l.contains(fragment)),
+                "{what}: missing '{fragment}' in:\n{out}"
+            );
         }
 
         let served = run(&["serve", "--config", &file], dir.path(), &[]);
@@ -186,7 +216,8 @@ fn files_merge_in_order_and_environment_wins() {
 #[test]
 fn secrets_can_come_from_files_through_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(9091, dir.path(), "").replace("  encryption_key: 'a-test-encryption-key-that-is-long-enough'\n", "");
+    let yaml = config_yaml(9091, dir.path(), "")
+        .replace("  encryption_key: 'a-test-encryption-key-that-is-long-enough'\n", "");
     let file = write(dir.path(), "c.yml", &yaml);
     let missing = run(&["validate-config", "--config", &file], dir.path(), &[]);
     assert!(stdout(&missing).contains("error: storage.encryption_key: required"), "{}", stdout(&missing));
@@ -207,7 +238,11 @@ fn unknown_environment_variables_are_reported() {
     let file = write(dir.path(), "c.yml", &config_yaml(9091, dir.path(), ""));
     let o = run(&["validate-config", "--config", &file], dir.path(), &[("PORTCULLIS_SESION_NAME", "x")]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(stdout(&o).contains("warning: environment variable PORTCULLIS_SESION_NAME does not name"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("warning: environment variable PORTCULLIS_SESION_NAME does not name"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -12,9 +12,12 @@ use portcullis::server::App;
 
 fn all_on() -> Features {
     let mut authz = BTreeMap::new();
-    for (name, implementation) in
-        [("legacy", "Legacy"), ("forward-auth", "ForwardAuth"), ("auth-request", "AuthRequest"), ("ext-authz", "ExtAuthz")]
-    {
+    for (name, implementation) in [
+        ("legacy", "Legacy"),
+        ("forward-auth", "ForwardAuth"),
+        ("auth-request", "AuthRequest"),
+        ("ext-authz", "ExtAuthz"),
+    ] {
         authz.insert(name.to_string(), AuthzEndpointFeature { Implementation: implementation.to_string() });
     }
     Features {

@@ -1,0 +1,3 @@
+//! Who is this: user backends and passwords.
+
+pub mod users_file;
