@@ -11,3 +11,4 @@ pub mod logging;
 pub mod openapi;
 pub mod server;
 pub mod session;
+pub mod storage;

@@ -231,4 +231,5 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
     raw.push_str(body);
     try_request(port, &raw).expect("request")
 }
+pub mod databases;
 pub mod redis;

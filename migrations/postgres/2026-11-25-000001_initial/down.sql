@@ -1,0 +1,3 @@
+DROP TABLE encryption;
+DROP TABLE user_preferences;
+DROP TABLE authentication_logs;

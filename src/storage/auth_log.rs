@@ -1,0 +1,130 @@
+//! The authentication log: every attempt, for regulation and for auditing.
+
+use diesel::prelude::*;
+
+use super::schema::authentication_logs as log;
+use super::{Storage, StorageError};
+
+/// Which step of authentication an attempt was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthType {
+    /// Username and password.
+    FirstFactor,
+    /// Time-based one-time password.
+    Totp,
+    /// Security key.
+    WebAuthn,
+    /// Passwordless passkey.
+    Passkey,
+    /// One-time recovery code.
+    RecoveryCode,
+    /// Emailed one-time code.
+    EmailCode,
+    /// Basic credentials on an authz endpoint.
+    BasicAuth,
+}
+
+impl AuthType {
+    /// The value stored in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FirstFactor => "1FA",
+            Self::Totp => "TOTP",
+            Self::WebAuthn => "WebAuthn",
+            Self::Passkey => "Passkey",
+            Self::RecoveryCode => "Recovery",
+            Self::EmailCode => "EmailCode",
+            Self::BasicAuth => "Basic",
+        }
+    }
+}
+
+/// One authentication attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthAttempt {
+    /// Unix seconds.
+    pub time: i64,
+    /// Whether it succeeded.
+    pub successful: bool,
+    /// Whether it was refused because the user was banned (the password was not checked).
+    pub banned: bool,
+    /// Who it was for.
+    pub username: String,
+    /// Which step.
+    pub auth_type: AuthType,
+    /// Client address.
+    pub remote_ip: String,
+    /// Target URL the user was going to, if any.
+    pub request_uri: String,
+    /// Method of the original request, if any.
+    pub request_method: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = log)]
+struct NewAttempt {
+    time: i64,
+    successful: bool,
+    banned: bool,
+    username: String,
+    auth_type: String,
+    remote_ip: String,
+    request_uri: String,
+    request_method: String,
+}
+
+/// When an attempt happened and how it went (what regulation needs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Queryable)]
+pub struct AttemptOutcome {
+    /// Unix seconds.
+    pub time: i64,
+    /// Whether it succeeded.
+    pub successful: bool,
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+impl Storage {
+    /// Appends `attempt` to the log.
+    pub async fn log_attempt(&self, attempt: AuthAttempt) -> Result<(), StorageError> {
+        let row = NewAttempt {
+            time: attempt.time,
+            successful: attempt.successful,
+            banned: attempt.banned,
+            username: truncate(&attempt.username, 100),
+            auth_type: attempt.auth_type.as_str().to_string(),
+            remote_ip: truncate(&attempt.remote_ip, 47),
+            request_uri: truncate(&attempt.request_uri, 2048),
+            request_method: truncate(&attempt.request_method, 8),
+        };
+        self.run(move |conn| {
+            diesel::insert_into(log::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The newest `limit` attempts by `username` at or after `since` that were actually
+    /// checked (banned refusals are not counted), newest first.
+    pub async fn recent_attempts(
+        &self,
+        username: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<AttemptOutcome>, StorageError> {
+        let username = username.to_string();
+        self.run(move |conn| {
+            Ok(log::table
+                .filter(log::username.eq(username))
+                .filter(log::time.ge(since))
+                .filter(log::banned.eq(false))
+                .order((log::time.desc(), log::id.desc()))
+                .limit(limit)
+                .select((log::time, log::successful))
+                .load(conn)?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,184 @@
+//! Real PostgreSQL and MariaDB servers in temporary directories on free loopback ports,
+//! stopped when dropped. PostgreSQL refuses to run as root, so as root it runs as the
+//! `postgres` system user.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early ({status}):\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not start:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+}
+
+fn postgres_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL must be installed (integration/install-deps installs it)")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    versions.sort();
+    versions.pop().unwrap_or_else(|| panic!("{name} not found under /usr/lib/postgresql"))
+}
+
+/// A PostgreSQL server with user `portcullis` (trust auth) and database `portcullis`.
+pub struct PostgresServer {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl PostgresServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let port = super::free_port();
+        let as_postgres = is_root();
+        let command = |bin: &str| {
+            let mut c = if as_postgres {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(postgres_bin(bin));
+                c
+            } else {
+                Command::new(postgres_bin(bin))
+            };
+            c.current_dir(dir.path());
+            c
+        };
+        if as_postgres {
+            Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap();
+            Command::new("chmod").args(["755"]).arg(dir.path()).status().unwrap();
+        }
+        let init = command("initdb")
+            .args(["-D", data.to_str().unwrap(), "-U", "portcullis", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
+        let log = dir.path().join("postgres.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        if as_postgres {
+            Command::new("chown").args(["postgres:postgres"]).arg(&log).status().unwrap();
+        }
+        let mut child = command("postgres")
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-p",
+                &port.to_string(),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                dir.path().to_str().unwrap(),
+            ])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        wait_for_port(port, "postgres", &mut child, &log);
+        let mut server = Self { child, port, _dir: dir };
+        server.create_database();
+        server
+    }
+
+    fn create_database(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new(postgres_bin("createdb"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "portcullis", "portcullis"])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "createdb failed: {}", String::from_utf8_lossy(&out.stderr));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        // SIGKILL is fine: the data directory is thrown away.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A MariaDB server accepting `root` without a password, with database `portcullis`.
+pub struct MariaDbServer {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl MariaDbServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let port = super::free_port();
+        let user = if is_root() { "--user=root".to_string() } else { String::new() };
+        let mut install = Command::new("mariadb-install-db");
+        install.args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"]);
+        install.arg(format!("--datadir={}", data.display()));
+        if !user.is_empty() {
+            install.arg(&user);
+        }
+        let out = install.output().expect("mariadb-server must be installed (integration/install-deps installs it)");
+        assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
+        let log = dir.path().join("mariadb.log");
+        let mut server = Command::new("mariadbd");
+        server
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", dir.path().join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", log.display()))
+            .args(["--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", "--innodb-buffer-pool-size=32M"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if !user.is_empty() {
+            server.arg(&user);
+        }
+        let mut child = server.spawn().unwrap();
+        wait_for_port(port, "mariadbd", &mut child, &log);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new("mariadb")
+                .args(["--no-defaults", "-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root"])
+                .args(["-e", "CREATE DATABASE IF NOT EXISTS portcullis CHARACTER SET utf8mb4"])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cannot create the database: {}", String::from_utf8_lossy(&out.stderr));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Self { child, port, _dir: dir }
+    }
+}
+
+impl Drop for MariaDbServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
