@@ -9,6 +9,7 @@ pub mod config;
 pub mod handlers;
 pub mod logging;
 pub mod openapi;
+pub mod regulation;
 pub mod server;
 pub mod session;
 pub mod storage;

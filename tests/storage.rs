@@ -6,7 +6,7 @@ mod common;
 use common::databases::{MariaDbServer, PostgresServer};
 use portcullis::config::schema::{LocalStorage, SqlStorage, Storage as StorageConfig};
 use portcullis::config::types::Secret;
-use portcullis::storage::{AuthAttempt, AuthType, Backend, Storage, StorageError};
+use portcullis::storage::{AttemptsBy, AuthAttempt, AuthType, Backend, Storage, StorageError};
 
 const KEY: &str = "an-encryption-key-for-the-storage-tests";
 
@@ -60,10 +60,12 @@ fn contract(config: StorageConfig, backend: Backend) {
         banned.banned = true;
         storage.log_attempt(banned).await.unwrap();
 
-        let recent = storage.recent_attempts("john", 105, 3).await.unwrap();
+        let recent = storage.recent_attempts(AttemptsBy::User("john"), 105, 3).await.unwrap();
         let seen: Vec<(i64, bool)> = recent.iter().map(|a| (a.time, a.successful)).collect();
         assert_eq!(seen, vec![(140, false), (130, false), (120, true)], "{backend:?}: newest first, banned excluded");
-        assert!(storage.recent_attempts("nobody", 0, 10).await.unwrap().is_empty());
+        assert!(storage.recent_attempts(AttemptsBy::User("nobody"), 0, 10).await.unwrap().is_empty());
+        let from_ip = storage.recent_attempts(AttemptsBy::Ip("192.0.2.1"), 0, 100).await.unwrap();
+        assert_eq!(from_ip.len(), 6, "{backend:?}: every checked attempt from the address");
 
         assert_eq!(storage.preferred_method("john").await.unwrap(), None);
         storage.set_preferred_method("john", "totp").await.unwrap();
@@ -74,7 +76,7 @@ fn contract(config: StorageConfig, backend: Backend) {
     // Reopening with the same key works and keeps the data; a different key is refused.
     drop(storage);
     let again = Storage::open(&config).unwrap();
-    let kept = runtime().block_on(again.recent_attempts("mary", 0, 10)).unwrap();
+    let kept = runtime().block_on(again.recent_attempts(AttemptsBy::User("mary"), 0, 10)).unwrap();
     assert_eq!(kept.len(), 1);
     drop(again);
     let wrong = StorageConfig { encryption_key: Secret::new("a-completely-different-key-value"), ..config.clone() };

@@ -106,25 +106,38 @@ impl Storage {
         .await
     }
 
-    /// The newest `limit` attempts by `username` at or after `since` that were actually
-    /// checked (banned refusals are not counted), newest first.
+    /// The newest `limit` attempts by `who` at or after `since` that were actually checked
+    /// (refusals of banned users are not counted), newest first.
     pub async fn recent_attempts(
         &self,
-        username: &str,
+        who: AttemptsBy<'_>,
         since: i64,
         limit: i64,
     ) -> Result<Vec<AttemptOutcome>, StorageError> {
-        let username = username.to_string();
+        let (by_ip, value) = match who {
+            AttemptsBy::User(u) => (false, u.to_string()),
+            AttemptsBy::Ip(ip) => (true, ip.to_string()),
+        };
         self.run(move |conn| {
-            Ok(log::table
-                .filter(log::username.eq(username))
+            let mut query = log::table
                 .filter(log::time.ge(since))
                 .filter(log::banned.eq(false))
                 .order((log::time.desc(), log::id.desc()))
                 .limit(limit)
                 .select((log::time, log::successful))
-                .load(conn)?)
+                .into_boxed();
+            query = if by_ip { query.filter(log::remote_ip.eq(value)) } else { query.filter(log::username.eq(value)) };
+            Ok(query.load(conn)?)
         })
         .await
     }
+}
+
+/// Whose attempts to read.
+#[derive(Clone, Copy, Debug)]
+pub enum AttemptsBy<'a> {
+    /// One username.
+    User(&'a str),
+    /// One client address.
+    Ip(&'a str),
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 
-pub use auth_log::{AuthAttempt, AuthType};
+pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType};
 pub use connection::{Backend, DbConnection};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;
