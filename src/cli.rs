@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `validate-config`.
+//! The command line: `serve` (the default), `validate-config`, `storage migrate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +42,26 @@ enum Command {
     Serve,
     /// Check the configuration and list every problem with its key path.
     ValidateConfig,
+    /// Manage the database.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StorageCommand {
+    /// Apply, revert or list schema migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the newest applied migration.
+    Down,
+    /// List applied and pending migrations.
+    Status,
 }
 
 /// Parses the arguments and runs the chosen command.
@@ -50,6 +70,7 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
         Command::ValidateConfig => validate_config(&cli.config),
+        Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
     }
 }
 
@@ -81,6 +102,54 @@ fn validate_config(args: &ConfigArgs) -> ExitCode {
                 println!("error: {p}");
             }
             println!("The configuration has {} error(s).", e.problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate(args: &ConfigArgs, action: &MigrateCommand) -> ExitCode {
+    let loaded = match config::load(&options(args, true)) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("error: {p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let storage = match crate::storage::Storage::connect(&loaded.config.storage) {
+        Ok(storage) => storage,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match action {
+        MigrateCommand::Up => storage.migrate_up_blocking().map(|done| {
+            if done.is_empty() {
+                println!("The schema is up to date.");
+            }
+            for version in done {
+                println!("Applied {version}");
+            }
+        }),
+        MigrateCommand::Down => storage.migrate_down_blocking().map(|reverted| match reverted {
+            Some(version) => println!("Reverted {version}"),
+            None => println!("No migration to revert."),
+        }),
+        MigrateCommand::Status => storage.migration_status_blocking().map(|status| {
+            for version in &status.applied {
+                println!("applied  {version}");
+            }
+            for name in &status.pending {
+                println!("pending  {name}");
+            }
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -101,6 +101,8 @@ fn sqlite_backend() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("db")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "the database directory is private");
+        let mode = std::fs::metadata(dir.path().join("db/portcullis.sqlite3")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the database file is private");
     }
 }
 
@@ -131,4 +133,23 @@ fn unreachable_database_is_a_clear_error() {
     let config = StorageConfig { encryption_key: Secret::new(KEY), postgres: Some(pg), ..Default::default() };
     let err = Storage::open(&config).err().expect("no server is listening");
     assert!(matches!(err, StorageError::Unavailable(_)), "{err:?}");
+}
+
+#[test]
+fn migrate_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yml");
+    std::fs::write(&config, common::config_yaml(9091, dir.path(), "")).unwrap();
+    let config = config.display().to_string();
+    let run = |action: &str| {
+        let o = common::run(&["storage", "migrate", action, "--config", &config], dir.path(), &[]);
+        assert!(o.status.success(), "{action}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    assert!(run("status").contains("pending  2026-11-25-000001_initial"));
+    assert!(run("up").contains("Applied 20261125000001"));
+    assert!(run("status").contains("applied  20261125000001"));
+    assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261125000001"));
+    assert!(run("down").contains("No migration to revert"));
 }

@@ -43,6 +43,7 @@ pub fn target(config: &StorageConfig) -> Result<(Backend, String, Duration), Sto
         if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::config::embedded::create_private_dir(dir).map_err(StorageError::Unavailable)?;
         }
+        create_private_file(&path)?;
         return Ok((Backend::Sqlite, path, DEFAULT_TIMEOUT));
     }
     if let Some(pg) = &config.postgres {
@@ -52,6 +53,20 @@ pub fn target(config: &StorageConfig) -> Result<(Backend, String, Duration), Sto
         return sql_url(my, Backend::Mysql);
     }
     Err(StorageError::Unavailable("no storage backend is configured".into()))
+}
+
+/// Creates the SQLite file readable by its owner only (SQLite would create it world-readable),
+/// leaving an existing file as it is.
+fn create_private_file(path: &str) -> Result<(), StorageError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StorageError::Unavailable(format!("cannot create database file '{path}': {e}"))),
+    }
 }
 
 fn sql_url(config: &SqlStorage, backend: Backend) -> Result<(Backend, String, Duration), StorageError> {
