@@ -11,5 +11,6 @@ pub mod logging;
 pub mod openapi;
 pub mod regulation;
 pub mod server;
+pub mod services;
 pub mod session;
 pub mod storage;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use portcullis::config::{self, LoadOptions};
 use portcullis::openapi::{self, AuthzEndpointFeature, Features};
 use portcullis::server::App;
+use portcullis::services::Services;
 
 fn all_on() -> Features {
     let mut authz = BTreeMap::new();
@@ -94,21 +95,35 @@ fn disabled_features_remove_their_tags() {
         assert!(on.contains(&tag.to_string()), "{tag} missing with all features on");
     }
     let off = tags(&Features::default());
-    assert_eq!(off, vec!["State", "Authentication", "Authorization"]);
+    assert_eq!(off, vec!["State", "Authentication", "Authorization", "User Information"]);
 }
 
-fn app_for(yaml: Option<&str>) -> App {
-    let dir = tempfile::tempdir().unwrap();
+fn app_for(yaml: Option<&str>, dir: &std::path::Path) -> App {
     let files = match yaml {
         Some(y) => {
-            let p = dir.path().join("c.yml");
+            let p = dir.join("c.yml");
             std::fs::write(&p, y).unwrap();
             vec![p]
         }
         None => Vec::new(),
     };
-    let loaded = config::load(&LoadOptions { files, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
-    App::new(Arc::new(loaded.config)).unwrap()
+    let mut config =
+        config::load(&LoadOptions { files, ..Default::default() }).unwrap_or_else(|e| panic!("{e}")).config;
+    // Keep the files the services open inside the test's directory.
+    config.storage = portcullis::config::schema::Storage {
+        local: Some(portcullis::config::schema::LocalStorage {
+            path: Some(dir.join("db.sqlite3").display().to_string()),
+        }),
+        postgres: None,
+        mysql: None,
+        ..config.storage
+    };
+    let mut file = config.authentication_backend.file.clone().unwrap_or_default();
+    file.path = Some(dir.join("users.yml").display().to_string());
+    config.authentication_backend.file = Some(file);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let services = runtime.block_on(Services::open(&config)).unwrap();
+    App::new(Arc::new(config), services).unwrap()
 }
 
 #[test]
@@ -116,7 +131,8 @@ fn served_api_paths_and_spec_paths_match() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/configuration.example.yml"))
         .expect("config/configuration.example.yml");
     for yaml in [None, Some(example.as_str())] {
-        let app = app_for(yaml);
+        let dir = tempfile::tempdir().unwrap();
+        let app = app_for(yaml, dir.path());
         let spec = openapi::declared_operations(std::str::from_utf8(&app.openapi_spec).unwrap()).unwrap();
         let served: BTreeMap<String, Vec<String>> = app
             .router

@@ -232,3 +232,42 @@ fn embedded_default_runs_without_configuration() {
     assert!(out.contains(&format!("http://localhost:{port}/")), "the log must say where the portal is:\n{out}");
     assert!(!out.contains(&std::fs::read_to_string(&secrets).unwrap()[80..100]), "secrets must not be logged");
 }
+
+#[test]
+fn session_endpoints_without_a_session() {
+    let server = start("");
+    let info = server.get("/api/user/info");
+    assert_eq!(info.status, 403);
+    assert_eq!(info.json(), serde_json::json!({"status": "KO", "message": "Forbidden"}));
+
+    let check =
+        request(server.port, "POST", "/api/checks/safe-redirection", &[], r#"{"uri":"https://app.example.com/"}"#);
+    assert_eq!(check.status, 401, "{}", check.body);
+
+    let bad = request(server.port, "POST", "/api/checks/safe-redirection", &[], "{not json");
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["status"], "KO");
+
+    // Logout without a session still answers, judges the target, and clears the cookie.
+    let logout = request(server.port, "POST", "/api/logout", &[], r#"{"targetURL":"https://app.example.com/x"}"#);
+    assert_eq!(logout.status, 200);
+    assert_eq!(logout.json(), serde_json::json!({"status": "OK", "data": {"safeTargetURL": true}}));
+    let cleared = logout.header("set-cookie").unwrap_or_default();
+    assert!(cleared.contains("authelia_session=") && cleared.contains("Max-Age=0"), "{cleared}");
+    for unsafe_target in [
+        "https://evil.example/",
+        "https://example.com.evil.net/",
+        "http://app.example.com/",
+        "javascript:alert(1)",
+        "https://user@evil.example@app.example.com/",
+    ] {
+        let body = format!(r#"{{"targetURL":"{unsafe_target}"}}"#);
+        let r = request(server.port, "POST", "/api/logout", &[], &body);
+        assert_eq!(r.json()["data"]["safeTargetURL"], false, "{unsafe_target}");
+    }
+
+    // A forged cookie is simply no session.
+    let forged =
+        get(server.port, "/api/state", &[("Cookie", "authelia_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]);
+    assert_eq!(forged.json()["data"]["authentication_level"], 0);
+}

@@ -20,6 +20,7 @@ use super::router::{Route, Router};
 use crate::config::Configuration;
 use crate::handlers;
 use crate::openapi;
+use crate::services::Services;
 
 /// Largest request body accepted on API routes.
 pub const MAX_API_BODY: usize = 64 * 1024;
@@ -34,12 +35,14 @@ pub struct App {
     pub router: Router,
     /// The rendered OpenAPI document.
     pub openapi_spec: Bytes,
+    /// Storage, sessions, users, regulation.
+    pub services: Services,
     csp_template: String,
 }
 
 impl App {
-    /// Builds the application for `config`.
-    pub fn new(config: Arc<Configuration>) -> Result<Self, String> {
+    /// Builds the application for `config` over opened `services`.
+    pub fn new(config: Arc<Configuration>, services: Services) -> Result<Self, String> {
         let spec = openapi::render(&openapi::Features::from_config(&config))
             .map_err(|e| format!("cannot render the OpenAPI document: {e}"))?;
         let csp_template = if config.server.headers.csp_template.is_empty() {
@@ -52,6 +55,7 @@ impl App {
             router: Router::new(&config),
             openapi_spec: Bytes::from(spec),
             csp_template,
+            services,
             config,
         })
     }
@@ -65,7 +69,7 @@ impl App {
         let is_api = self.relative(&path).is_some_and(is_api_path);
 
         let write_timeout = self.config.server.timeouts.write.get();
-        let work = AssertUnwindSafe(self.dispatch(request)).catch_unwind();
+        let work = AssertUnwindSafe(self.dispatch(request, remote)).catch_unwind();
         let mut response = match tokio::time::timeout(write_timeout, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(panic)) => {
@@ -117,7 +121,7 @@ impl App {
         }
     }
 
-    async fn dispatch(&self, request: Request<Incoming>) -> HttpResponse {
+    async fn dispatch(&self, request: Request<Incoming>, remote: Option<IpAddr>) -> HttpResponse {
         let (parts, body) = request.into_parts();
         let Some(path) = self.relative(parts.uri.path()) else {
             return not_found(false);
@@ -134,7 +138,8 @@ impl App {
         if !route.methods.contains(&parts.method) {
             return method_not_allowed(route);
         }
-        handlers::api::call(route.endpoint, self, &parts, body).await
+        let request = handlers::api::ApiRequest { parts: &parts, body, remote };
+        handlers::api::call(route.endpoint, self, request).await
     }
 
     /// Reads a request body, bounded in size and time.

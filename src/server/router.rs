@@ -20,6 +20,12 @@ pub enum Endpoint {
     PasswordPolicy,
     /// `/api/openapi.yml`.
     OpenApi,
+    /// `/api/logout`.
+    Logout,
+    /// `/api/user/info`.
+    UserInfo,
+    /// `/api/checks/safe-redirection`.
+    SafeRedirection,
 }
 
 /// One path and the methods it answers.
@@ -41,6 +47,7 @@ pub struct Router {
 
 const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
 const GET: &[Method] = &[Method::GET];
+const POST: &[Method] = &[Method::POST];
 
 impl Router {
     /// Builds the table for `config`.
@@ -51,6 +58,9 @@ impl Router {
         router.add("/api/configuration", GET, Endpoint::Configuration);
         router.add("/api/configuration/password-policy", GET, Endpoint::PasswordPolicy);
         router.add("/api/openapi.yml", GET_HEAD, Endpoint::OpenApi);
+        router.add("/api/logout", POST, Endpoint::Logout);
+        router.add("/api/user/info", GET, Endpoint::UserInfo);
+        router.add("/api/checks/safe-redirection", POST, Endpoint::SafeRedirection);
         router
     }
 

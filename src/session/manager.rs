@@ -55,6 +55,22 @@ impl<S: SessionStore> Sessions<S> {
         self.cookies.iter().filter(|c| c.covers(host)).max_by_key(|c| c.domain.len())
     }
 
+    /// True when `target` is an absolute URL the portal may redirect to: under one of the
+    /// configured cookie domains, over https (or http for a local development domain).
+    /// Anything else (other hosts, userinfo tricks, other schemes) is refused, which is
+    /// what prevents open redirects through `rd`/`targetURL`.
+    pub fn is_safe_redirect(&self, target: &str) -> bool {
+        let Ok(url) = url::Url::parse(target) else { return false };
+        if !url.username().is_empty() || url.password().is_some() {
+            return false;
+        }
+        let Some(host) = url.host_str() else { return false };
+        self.cookie_for_host(host).is_some_and(|settings| {
+            url.scheme() == "https"
+                || (url.scheme() == "http" && crate::config::validate::is_local_domain(&settings.domain))
+        })
+    }
+
     /// The valid session named by `cookie_header` on `settings`' domain, if any. Expired
     /// or idle sessions are deleted and reported as absent.
     pub async fn load(

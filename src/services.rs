@@ -1,0 +1,52 @@
+//! The services request handlers use, opened once at startup: storage, sessions, users,
+//! regulation. Handlers reach them through the application; services never see HTTP types.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::authn::users_file::UsersFile;
+use crate::config::Configuration;
+use crate::regulation::Regulator;
+use crate::session::Sessions;
+use crate::storage::Storage;
+
+/// How often the users file is checked for changes when `watch` is on.
+pub const USERS_FILE_POLL: Duration = Duration::from_secs(1);
+
+/// Everything handlers need besides the configuration.
+pub struct Services {
+    /// The database.
+    pub storage: Storage,
+    /// Sessions for every cookie domain.
+    pub sessions: Sessions,
+    /// The users file.
+    pub users: Arc<UsersFile>,
+    /// Failed-login bans.
+    pub regulator: Regulator,
+}
+
+impl Services {
+    /// Opens every service `config` asks for. Fails with a message naming what could not
+    /// be opened and why.
+    pub async fn open(config: &Configuration) -> Result<Self, String> {
+        let storage_config = config.storage.clone();
+        let storage = tokio::task::spawn_blocking(move || Storage::open(&storage_config))
+            .await
+            .map_err(|e| format!("storage: {e}"))?
+            .map_err(|e| format!("storage: {e}"))?;
+        let file = config.authentication_backend.file.clone().unwrap_or_default();
+        let path = file.path.clone().unwrap_or_default();
+        let users =
+            tokio::task::spawn_blocking(move || UsersFile::open(path, file.search.case_insensitive, file.search.email))
+                .await
+                .map_err(|e| format!("users file: {e}"))?
+                .map_err(|e| e.to_string())?;
+        let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
+        Ok(Self {
+            regulator: Regulator::new(&config.regulation, storage.clone()),
+            storage,
+            sessions,
+            users: Arc::new(users),
+        })
+    }
+}
