@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::authn::bootstrap::Bootstrap;
+use crate::authn::hashing_pool::HashingPool;
 use crate::authn::users_file::UsersFile;
 use crate::config::Configuration;
 use crate::regulation::Regulator;
@@ -23,6 +25,10 @@ pub struct Services {
     pub users: Arc<UsersFile>,
     /// Failed-login bans.
     pub regulator: Regulator,
+    /// Bounded, off-runtime password hashing.
+    pub hashing: HashingPool,
+    /// The first-run token, while no user exists.
+    pub bootstrap: Bootstrap,
 }
 
 impl Services {
@@ -42,11 +48,21 @@ impl Services {
                 .map_err(|e| format!("users file: {e}"))?
                 .map_err(|e| e.to_string())?;
         let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
+        let (bootstrap, token) = Bootstrap::new(users.snapshot().is_empty());
+        if let Some(token) = token {
+            // Logged once, on purpose: this is how the operator receives it (seed 003).
+            tracing::warn!(
+                "no users exist yet: create the first administrator within 1 hour with \
+                 POST /api/bootstrap {{\"token\":\"{token}\",\"username\":...,\"password\":...,\"email\":...}}"
+            );
+        }
         Ok(Self {
             regulator: Regulator::new(&config.regulation, storage.clone()),
             storage,
             sessions,
             users: Arc::new(users),
+            hashing: HashingPool::per_core(),
+            bootstrap,
         })
     }
 }

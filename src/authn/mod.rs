@@ -1,3 +1,6 @@
 //! Who is this: user backends and passwords.
 
+pub mod bootstrap;
+pub mod hashing_pool;
+pub mod password;
 pub mod users_file;

@@ -26,6 +26,10 @@ pub enum Endpoint {
     UserInfo,
     /// `/api/checks/safe-redirection`.
     SafeRedirection,
+    /// `/api/firstfactor`.
+    FirstFactor,
+    /// `/api/bootstrap`.
+    Bootstrap,
 }
 
 /// One path and the methods it answers.
@@ -61,6 +65,8 @@ impl Router {
         router.add("/api/logout", POST, Endpoint::Logout);
         router.add("/api/user/info", GET, Endpoint::UserInfo);
         router.add("/api/checks/safe-redirection", POST, Endpoint::SafeRedirection);
+        router.add("/api/firstfactor", POST, Endpoint::FirstFactor);
+        router.add("/api/bootstrap", POST, Endpoint::Bootstrap);
         router
     }
 

@@ -5,7 +5,9 @@
 //! produced at most once per request, so it is not worth boxing.
 #![allow(clippy::result_large_err)]
 
+mod bootstrap;
 mod configuration;
+mod firstfactor;
 mod logout;
 mod redirection;
 mod state;
@@ -119,6 +121,8 @@ pub async fn call(endpoint: Endpoint, app: &App, request: ApiRequest<'_>) -> Htt
         Endpoint::Logout => logout::post(app, &request).await,
         Endpoint::UserInfo => user_info::get(app, &request).await,
         Endpoint::SafeRedirection => redirection::post(app, &request).await,
+        Endpoint::FirstFactor => firstfactor::post(app, &request).await,
+        Endpoint::Bootstrap => bootstrap::post(app, &request).await,
     }
 }
 

@@ -1,0 +1,291 @@
+//! Users, sessions and first-factor login over HTTP against the real binary: bootstrap the
+//! first admin, log in and out (memory and Redis stores), regulation, users-file reloads,
+//! and a Redis outage.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use common::*;
+
+/// An argon2id hash made by an independent implementation (argon2-cffi), cheap parameters.
+fn argon2_hash(password: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys; from argon2 import PasswordHasher as H; print(H(time_cost=1, memory_cost=8192, parallelism=1).hash(sys.argv[1]))", password])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "argon2-cffi is missing; run integration/install-deps: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn users_yaml() -> String {
+    format!(
+        "users:\n  john:\n    displayname: John Doe\n    password: '{}'\n    email: john@example.com\n    groups: [admins, dev]\n  off:\n    displayname: Disabled\n    password: '{}'\n    disabled: true\n",
+        argon2_hash("correct horse"),
+        argon2_hash("correct horse")
+    )
+}
+
+struct Setup {
+    server: Server,
+    _dir: tempfile::TempDir,
+    users: std::path::PathBuf,
+}
+
+fn start(extra: &str, users: Option<&str>) -> Setup {
+    start_watching(extra, users, false)
+}
+
+fn start_watching(extra: &str, users: Option<&str>, watch: bool) -> Setup {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = dir.path().join("users.yml");
+    if let Some(u) = users {
+        std::fs::write(&users_path, u).unwrap();
+    }
+    let mut yaml = config_yaml(port, dir.path(), extra);
+    if watch {
+        let path_line = format!("    path: '{}'\n", users_path.display());
+        yaml = yaml.replace(&path_line, &format!("{path_line}    watch: true\n"));
+        assert!(yaml.contains("watch: true"));
+    }
+    let server = Server::start(Some(&yaml), port, &[]);
+    Setup { server, _dir: dir, users: users_path }
+}
+
+fn login(port: u16, username: &str, password: &str, extra: &str, cookie: Option<&str>) -> Response {
+    let body = format!(r#"{{"username":"{username}","password":"{password}"{extra}}}"#);
+    let headers: Vec<(&str, &str)> = cookie.map(|c| vec![("Cookie", c)]).unwrap_or_default();
+    request(port, "POST", "/api/firstfactor", &headers, &body)
+}
+
+/// `name=value` from a Set-Cookie header.
+fn cookie_of(r: &Response) -> String {
+    r.header("set-cookie").expect("set-cookie").split(';').next().unwrap().to_string()
+}
+
+fn state(port: u16, cookie: &str) -> serde_json::Value {
+    get(port, "/api/state", &[("Cookie", cookie)]).json()
+}
+
+#[test]
+fn login_session_and_logout() {
+    let s = start("", Some(&users_yaml()));
+    let port = s.server.port;
+
+    let ok = login(port, "john", "correct horse", "", None);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    // No two_factor rule: one factor suffices and the domain's default URL is the target.
+    assert_eq!(ok.json(), serde_json::json!({"status": "OK", "data": {"redirect": "https://www.example.com/"}}));
+    let set_cookie = ok.header("set-cookie").unwrap().to_string();
+    for part in ["authelia_session=", "Domain=example.com", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"] {
+        assert!(set_cookie.contains(part), "{part} missing: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Max-Age"), "not remembered: a browser-session cookie");
+    let cookie = cookie_of(&ok);
+
+    let st = state(port, &cookie);
+    assert_eq!(st["data"]["username"], "john");
+    assert_eq!(st["data"]["authentication_level"], 1);
+    assert_eq!(st["data"]["factor_knowledge"], true);
+
+    let info = get(port, "/api/user/info", &[("Cookie", &cookie)]);
+    assert_eq!(info.status, 200, "{}", info.body);
+    let info = info.json();
+    assert_eq!(info["data"]["display_name"], "John Doe");
+    assert_eq!(info["data"]["emails"], serde_json::json!(["john@example.com"]));
+    assert_eq!(info["data"]["groups"], serde_json::json!(["admins", "dev"]));
+    assert_eq!(info["data"]["method"], "totp");
+
+    let check = request(
+        port,
+        "POST",
+        "/api/checks/safe-redirection",
+        &[("Cookie", &cookie)],
+        r#"{"uri":"https://app.example.com/a"}"#,
+    );
+    assert_eq!(check.json()["data"]["ok"], true);
+    let check = request(
+        port,
+        "POST",
+        "/api/checks/safe-redirection",
+        &[("Cookie", &cookie)],
+        r#"{"uri":"https://evil.example/"}"#,
+    );
+    assert_eq!(check.json()["data"]["ok"], false);
+
+    // Logging in again with a live session issues a new ID; the old one dies.
+    let again = login(port, "john", "correct horse", r#","targetURL":"https://app.example.com/x""#, Some(&cookie));
+    assert_eq!(again.json()["data"]["redirect"], "https://app.example.com/x");
+    let renewed = cookie_of(&again);
+    assert_ne!(renewed, cookie, "session ID must change at login");
+    assert_eq!(state(port, &cookie)["data"]["authentication_level"], 0, "the old ID is dead");
+
+    // An unsafe target is never echoed back as a redirect.
+    let evil = login(port, "john", "correct horse", r#","targetURL":"https://evil.example/""#, None);
+    assert_eq!(evil.status, 200);
+    assert!(evil.json().get("data").is_none(), "{}", evil.body);
+
+    let out = request(port, "POST", "/api/logout", &[("Cookie", &renewed)], "");
+    assert_eq!(out.status, 200);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(state(port, &renewed)["data"]["authentication_level"], 0, "logout destroys the session");
+    assert_eq!(get(port, "/api/user/info", &[("Cookie", &renewed)]).status, 403);
+
+    // Remember me gives a persistent cookie.
+    let remembered = login(port, "john", "correct horse", r#","keepMeLoggedIn":true"#, None);
+    assert!(remembered.header("set-cookie").unwrap().contains("Max-Age=2592000"));
+}
+
+#[test]
+fn wrong_credentials_look_alike_and_bans_stop_checking() {
+    let s = start("regulation: {max_retries: 3, find_time: 2m, ban_time: 5m}", Some(&users_yaml()));
+    let port = s.server.port;
+    let generic = serde_json::json!({"status": "KO", "message": "Authentication failed. Check your credentials."});
+    for (user, password) in [("nobody", "x"), ("off", "correct horse")] {
+        let r = login(port, user, password, "", None);
+        assert_eq!(
+            (r.status, r.json()),
+            (401, generic.clone()),
+            "{user}: unknown and disabled users fail the same way"
+        );
+    }
+    for _ in 0..3 {
+        let r = login(port, "john", "wrong", "", None);
+        assert_eq!((r.status, r.json()), (401, generic.clone()));
+    }
+    // Banned: even the right password is refused, with Retry-After.
+    let banned = login(port, "john", "correct horse", "", None);
+    assert_eq!(banned.status, 429, "{}", banned.body);
+    let retry: u64 = banned.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    assert!(banned.header("set-cookie").is_none());
+
+    // Malformed requests are 400 with a JSON error, never a 500.
+    for body in ["", "{", r#"{"username":"john"}"#, "[1,2]"] {
+        let r = request(port, "POST", "/api/firstfactor", &[], body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.json()["status"], "KO");
+    }
+}
+
+#[test]
+fn attempts_are_logged_in_storage() {
+    let s = start("", Some(&users_yaml()));
+    let port = s.server.port;
+    login(port, "john", "wrong", "", None);
+    login(port, "john", "correct horse", "", None);
+    let db = s._dir.path().join("db.sqlite3");
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select username, successful, auth_type, remote_ip from authentication_logs order by id').fetchall())"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let rows = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        rows.trim(),
+        "[('john', 0, '1FA', '127.0.0.1'), ('john', 1, '1FA', '127.0.0.1')]",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bootstrap_creates_the_first_admin_once() {
+    let s = start("", None);
+    let port = s.server.port;
+    let log = s.server.wait_for_log("/api/bootstrap");
+    let token: String = log
+        .split("\"token\\\":\\\"")
+        .nth(1)
+        .or_else(|| log.split("\"token\":\"").nth(1))
+        .map(|rest| rest.chars().take_while(char::is_ascii_alphanumeric).collect())
+        .unwrap_or_else(|| panic!("no bootstrap token in the log:\n{log}"));
+    assert_eq!(token.len(), 32);
+
+    let create = |token: &str, password: &str| {
+        let body =
+            format!(r#"{{"token":"{token}","username":"admin","password":"{password}","email":"admin@example.com"}}"#);
+        request(port, "POST", "/api/bootstrap", &[], &body)
+    };
+    assert_eq!(create("x".repeat(32).as_str(), "a-long-password").status, 401);
+    assert_eq!(create(&token, "short").status, 400, "weak passwords are refused and the token survives");
+    let made = create(&token, "a-long-password");
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(create(&token, "a-long-password").status, 403, "the token works once");
+
+    let users = std::fs::read_to_string(&s.users).unwrap();
+    assert!(users.contains("admin") && users.contains("$argon2id$") && users.contains("admins"), "{users}");
+    let ok = login(port, "admin", "a-long-password", "", None);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(state(port, &cookie_of(&ok))["data"]["username"], "admin");
+}
+
+#[test]
+fn users_file_edits_are_picked_up_without_restart() {
+    let s = start_watching("", Some(&users_yaml()), true);
+    let port = s.server.port;
+    assert_eq!(login(port, "kim", "kims password", "", None).status, 401);
+    let added =
+        format!("{}  kim:\n    displayname: Kim\n    password: '{}'\n", users_yaml(), argon2_hash("kims password"));
+    std::fs::write(&s.users, added).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = login(port, "kim", "kims password", "", None);
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new user was not picked up: {}", r.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A broken edit keeps the previous users.
+    std::fs::write(&s.users, "users: [broken\n").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(login(port, "kim", "kims password", "", None).status, 200);
+    assert!(s.server.wait_for_log("keeping the previous users").contains("line"), "the error names the line");
+}
+
+#[test]
+fn redis_sessions_fail_closed_and_recover() {
+    let mut redis = RedisServer::start();
+    let extra = format!(
+        "session:\n  secret: 'a-session-secret-for-redis'\n  redis:\n    host: 127.0.0.1\n    port: {}\n    timeout: 1s",
+        redis.port
+    );
+    // config_yaml already has a session block; merge by replacing it.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let yaml = config_yaml(port, dir.path(), "").replace("session:\n", &format!("{extra}\n"));
+    let server = Server::start(Some(&yaml), port, &[]);
+
+    let ok = login(port, "john", "correct horse", "", None);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let cookie = cookie_of(&ok);
+    assert_eq!(state(port, &cookie)["data"]["username"], "john");
+    assert!(redis.cli(&["--scan"]).contains("portcullis:session:"), "the session lives in Redis");
+
+    redis.kill();
+    let down = get(port, "/api/state", &[("Cookie", &cookie)]);
+    assert_eq!(down.status, 503, "fail closed while Redis is down: {}", down.body);
+    assert_eq!(down.json()["status"], "KO");
+    assert_eq!(login(port, "john", "correct horse", "", None).status, 503);
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = login(port, "john", "correct horse", "", None);
+        if r.status == 200 {
+            assert_eq!(state(port, &cookie_of(&r))["data"]["username"], "john");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery within 5 s: {} {}", r.status, r.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(server);
+}
