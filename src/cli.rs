@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `validate-config`, `storage migrate`.
+//! The command line: `serve` (the default), `validate-config`, `storage migrate`,
+//! `crypto hash generate|validate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,42 @@ enum Command {
     /// Manage the database.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Cryptographic helpers.
+    #[command(subcommand)]
+    Crypto(CryptoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CryptoCommand {
+    /// Password hashes.
+    #[command(subcommand)]
+    Hash(HashCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum HashCommand {
+    /// Hash a password (read from stdin when --password is not given).
+    Generate {
+        /// argon2 (default), sha2crypt, pbkdf2, bcrypt or scrypt. With --config, the
+        /// configured algorithm and parameters are used instead.
+        #[arg(value_parser = ["argon2", "sha2crypt", "pbkdf2", "bcrypt", "scrypt"])]
+        algorithm: Option<String>,
+        /// The password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Generate a random password, print it, and hash it.
+        #[arg(long, conflicts_with = "password")]
+        random: bool,
+    },
+    /// Check a password against a hash: exit 0 when it matches, 1 when not, 2 on a bad hash.
+    Validate {
+        /// The password (read from stdin when not given).
+        #[arg(long)]
+        password: Option<String>,
+        /// The hash, after `--`.
+        #[arg(last = true, required = true)]
+        digest: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::ValidateConfig => validate_config(&cli.config),
         Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
+        Command::Crypto(CryptoCommand::Hash(command)) => crypto_hash(&cli.config, command),
     }
 }
 
@@ -103,6 +141,88 @@ fn validate_config(args: &ConfigArgs) -> ExitCode {
             }
             println!("The configuration has {} error(s).", e.problems.len());
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_password(given: Option<String>) -> Result<String, String> {
+    if let Some(password) = given {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() { Err("no password given (use --password or standard input)".into()) } else { Ok(password) }
+}
+
+fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
+    use crate::authn::password;
+    match command {
+        HashCommand::Generate { algorithm, password, random } => {
+            let mut params = if args.files.is_empty() {
+                crate::config::schema::PasswordHashing::default()
+            } else {
+                match config::load(&options(args, false)) {
+                    Ok(loaded) => loaded.config.authentication_backend.file.unwrap_or_default().password,
+                    Err(e) => {
+                        for p in &e.problems {
+                            eprintln!("error: {p}");
+                        }
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
+            if let Some(algorithm) = algorithm {
+                params.algorithm = algorithm;
+            }
+            let password = if random {
+                use rand::Rng;
+                let generated: String =
+                    rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect();
+                println!("Random Password: {generated}");
+                generated
+            } else {
+                match read_password(password) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
+            match password::hash(&password, &params) {
+                Ok(digest) => {
+                    println!("Digest: {digest}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        HashCommand::Validate { password, digest } => {
+            let password = match read_password(password) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match password::verify(&password, &digest) {
+                Ok(true) => {
+                    println!("The password matches the digest.");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    println!("The password does not match the digest.");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
 }

@@ -135,6 +135,9 @@ fn random_bytes(n: usize) -> Vec<u8> {
 fn verify_argon2(pw: &[u8], encoded: &str) -> Result<bool, HashError> {
     let parsed = argon2::password_hash::phc::PasswordHash::new(encoded)
         .map_err(|e| HashError::Malformed("argon2", e.to_string()))?;
+    if parsed.salt.is_none() || parsed.hash.is_none() {
+        return Err(HashError::Malformed("argon2", "salt or hash missing".into()));
+    }
     match argon2::Argon2::default().verify_password(pw, &parsed) {
         Ok(()) => Ok(true),
         Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
@@ -286,6 +289,7 @@ mod tests {
             "plaintext",
             "$1$md5crypt$hash",
             "$argon2id$v=19$m=x,t=1,p=1$c2FsdA$aGFzaA",
+            "$argon2id$v=19$m=1024,t=1,p=1",
             "$6$",
             "$pbkdf2-sha512$0$c2FsdA$aGFzaA",
             "$pbkdf2-sha512$abc$c2FsdA$aGFzaA",
