@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
-use portcullis::config::schema::{Redis, Session, SessionCookie};
+use portcullis::config::schema::{Redis, RedisHighAvailability, Session, SessionCookie};
 use portcullis::config::types::{AbsoluteUrl, Duration as ConfigDuration, Secret};
 use portcullis::session::memory::MemoryStore;
 use portcullis::session::redis::RedisStore;
@@ -222,4 +222,49 @@ fn most_specific_cookie_domain_wins() {
     assert_eq!(sessions.cookie_for_host("app.internal.example.com").unwrap().domain, "internal.example.com");
     assert_eq!(sessions.cookie_for_host("app.example.com").unwrap().domain, "example.com");
     assert!(sessions.cookie_for_host("example.org").is_none());
+}
+
+#[test]
+fn redis_with_password_and_database_index() {
+    let redis = RedisServer::start_with(&["--requirepass", "redis-pass-123"]);
+    let mut config = redis_config(redis.port);
+    config.password = Secret::new("redis-pass-123");
+    config.database_index = 3;
+    runtime().block_on(async {
+        let store = RedisStore::connect(&config, &Secret::new("s")).await.unwrap();
+        contract(&store).await;
+        store.save(&SessionId::generate(), &user("dbuser"), Duration::from_secs(60)).await.unwrap();
+    });
+    let keyspace = redis.cli(&["INFO", "keyspace"]);
+    assert!(redis.cli(&["-n", "3", "--scan"]).contains("portcullis:session:"), "sessions go to database 3: {keyspace}");
+    assert!(!redis.cli(&["-n", "0", "--scan"]).contains("portcullis:session:"), "not database 0");
+
+    let mut wrong = config.clone();
+    wrong.password = Secret::new("not-the-password");
+    runtime().block_on(async {
+        let store = RedisStore::connect(&wrong, &Secret::new("s")).await.unwrap();
+        assert!(store.load(&SessionId::generate()).await.is_err(), "a wrong password fails closed");
+    });
+}
+
+#[test]
+fn redis_through_sentinel() {
+    let master = RedisServer::start();
+    let sentinel = RedisServer::sentinel(&master, "portcullis-master", None);
+    let config = Redis {
+        host: Some("127.0.0.1".into()),
+        port: sentinel.port,
+        timeout: ConfigDuration::from_secs(2),
+        high_availability: Some(RedisHighAvailability {
+            sentinel_name: Some("portcullis-master".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    runtime().block_on(async {
+        let store = RedisStore::connect(&config, &Secret::new("s")).await.unwrap();
+        contract(&store).await;
+        store.save(&SessionId::generate(), &user("via-sentinel"), Duration::from_secs(60)).await.unwrap();
+    });
+    assert!(master.cli(&["--scan"]).contains("portcullis:session:"), "the sentinel led us to the master");
 }

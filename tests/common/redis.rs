@@ -10,13 +10,39 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts redis-server on a free port (fails the test if it is not installed).
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts redis-server with extra arguments (e.g. `--requirepass`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = super::free_port();
-        let mut server = Self { child: None, port, dir: tempfile::tempdir().unwrap() };
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut server = Self { child: None, port, dir: tempfile::tempdir().unwrap(), extra };
+        server.restart();
+        server
+    }
+
+    /// A sentinel (redis-server in sentinel mode) watching `master` as `name`.
+    pub fn sentinel(master: &RedisServer, name: &str, password: Option<&str>) -> Self {
+        let port = super::free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut conf = format!(
+            "port {port}\nbind 127.0.0.1\nsentinel monitor {name} 127.0.0.1 {} 1\nsentinel down-after-milliseconds {name} 5000\n",
+            master.port
+        );
+        if let Some(p) = password {
+            conf.push_str(&format!("sentinel auth-pass {name} {p}\n"));
+        }
+        let path = dir.path().join("sentinel.conf");
+        std::fs::write(&path, conf).unwrap();
+        let extra = vec![path.display().to_string(), "--sentinel".to_string()];
+        let mut server = Self { child: None, port, dir, extra };
         server.restart();
         server
     }
@@ -24,8 +50,14 @@ impl RedisServer {
     /// (Re)starts the server on the same port.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new("redis-server");
+        if self.extra.iter().any(|a| a == "--sentinel") {
+            command.args(&self.extra);
+        } else {
+            command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            command.args(&self.extra);
+        }
+        let child = command
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -53,14 +85,22 @@ impl RedisServer {
     fn ping(&self) -> bool {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut buf = [0u8; 16];
-        s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).map(|n| buf[..n].starts_with(b"+PONG")).unwrap_or(false)
+        let mut buf = [0u8; 64];
+        // A server with a password answers NOAUTH, which still proves it is up.
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read(&mut buf)
+                .map(|n| buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
+                .unwrap_or(false)
     }
 
     /// Runs a command with redis-cli and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out =
-            Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        let mut command = Command::new("redis-cli");
+        command.args(["-p", &self.port.to_string()]);
+        if let Some(i) = self.extra.iter().position(|a| a == "--requirepass") {
+            command.args(["--no-auth-warning", "-a", &self.extra[i + 1]]);
+        }
+        let out = command.args(args).output().expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 }
