@@ -96,13 +96,17 @@ impl CookieSettings {
     }
 
     fn base<'a>(&self, value: &'a str) -> Cookie<'a> {
-        Cookie::build((self.name.clone(), value))
-            .domain(self.domain.clone())
+        let mut cookie = Cookie::build((self.name.clone(), value))
             .path("/")
             .http_only(true)
             .secure(self.secure)
             .same_site(self.same_site)
-            .build()
+            .build();
+        // Browsers refuse `Domain=localhost`; a host-only cookie is what works there.
+        if self.domain != "localhost" {
+            cookie.set_domain(self.domain.clone());
+        }
+        cookie
     }
 
     /// The session ID in a `Cookie` request header, if one of this domain's shape is there.
@@ -145,7 +149,10 @@ mod tests {
         assert!(s.set_cookie(&id, true).contains(&format!("Max-Age={}", 30 * 24 * 3600)));
         assert!(s.clear_cookie().contains("Max-Age=0"));
         assert_eq!(s.inactivity.as_secs(), 60);
-        assert!(!settings("http://localhost:9091/").set_cookie(&id, false).contains("Secure"));
+        let local = CookieSettings { domain: "localhost".into(), ..settings("http://localhost:9091/") };
+        let local_cookie = local.set_cookie(&id, false);
+        assert!(!local_cookie.contains("Secure"), "{local_cookie}");
+        assert!(!local_cookie.contains("Domain="), "host-only on localhost: {local_cookie}");
     }
 
     #[test]
