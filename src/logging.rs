@@ -36,13 +36,13 @@ pub fn init(log: &Log) -> Result<LogGuard, String> {
             .append(true)
             .open(&path)
             .map_err(|e| format!("log.file_path: cannot open '{path}': {e}"))?;
-        let (writer, guard) = tracing_appender::non_blocking(file);
+        let (writer, guard) = non_blocking(file);
         guards.push(guard);
         layers.push(fmt_layer(writer, json, false));
     }
     if log.file_path.is_empty() || log.keep_stdout {
         let ansi = std::io::stdout().is_terminal();
-        let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+        let (writer, guard) = non_blocking(std::io::stdout());
         guards.push(guard);
         layers.push(fmt_layer(writer, json, ansi));
     }
@@ -51,6 +51,20 @@ pub fn init(log: &Log) -> Result<LogGuard, String> {
         .try_init()
         .map_err(|e| format!("cannot install the logger: {e}"))?;
     Ok(LogGuard { _guards: guards })
+}
+
+/// Lines queued for the writer thread. The library default (128,000) preallocates several
+/// megabytes per writer; this bound absorbs bursts and, when full, drops lines rather than
+/// stall request handling.
+const QUEUED_LINES: usize = 8192;
+
+fn non_blocking<W: std::io::Write + Send + 'static>(
+    w: W,
+) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LINES)
+        .lossy(true)
+        .finish(w)
 }
 
 fn fmt_layer<W>(writer: W, json: bool, ansi: bool) -> BoxedLayer
