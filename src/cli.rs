@@ -122,6 +122,23 @@ fn options(args: &ConfigArgs, persist_embedded: bool) -> LoadOptions {
     }
 }
 
+/// Loads the configuration, or prints every warning and problem to stderr and returns
+/// `None` (for commands that only need a configuration to act on).
+fn load_or_report(args: &ConfigArgs, persist_embedded: bool) -> Option<Loaded> {
+    match config::load(&options(args, persist_embedded)) {
+        Ok(loaded) => Some(loaded),
+        Err(e) => {
+            for w in &e.warnings {
+                eprintln!("warning: {w}");
+            }
+            for p in &e.problems {
+                eprintln!("error: {p}");
+            }
+            None
+        }
+    }
+}
+
 fn validate_config(args: &ConfigArgs) -> ExitCode {
     match config::load(&options(args, false)) {
         Ok(loaded) => {
@@ -162,14 +179,9 @@ fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
             let mut params = if args.files.is_empty() {
                 crate::config::schema::PasswordHashing::default()
             } else {
-                match config::load(&options(args, false)) {
-                    Ok(loaded) => loaded.config.authentication_backend.file.unwrap_or_default().password,
-                    Err(e) => {
-                        for p in &e.problems {
-                            eprintln!("error: {p}");
-                        }
-                        return ExitCode::FAILURE;
-                    }
+                match load_or_report(args, false) {
+                    Some(loaded) => loaded.config.authentication_backend.file.unwrap_or_default().password,
+                    None => return ExitCode::FAILURE,
                 }
             };
             if let Some(algorithm) = algorithm {
@@ -228,15 +240,7 @@ fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
 }
 
 fn migrate(args: &ConfigArgs, action: &MigrateCommand) -> ExitCode {
-    let loaded = match config::load(&options(args, true)) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            for p in &e.problems {
-                eprintln!("error: {p}");
-            }
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
     let storage = match crate::storage::Storage::connect(&loaded.config.storage) {
         Ok(storage) => storage,
         Err(e) => {
@@ -276,18 +280,9 @@ fn migrate(args: &ConfigArgs, action: &MigrateCommand) -> ExitCode {
 }
 
 fn serve(args: &ConfigArgs) -> ExitCode {
-    let Loaded { config, warnings, embedded } = match config::load(&options(args, true)) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            for w in &e.warnings {
-                eprintln!("warning: {w}");
-            }
-            for p in &e.problems {
-                eprintln!("error: {p}");
-            }
-            eprintln!("Portcullis cannot start: the configuration has {} error(s).", e.problems.len());
-            return ExitCode::FAILURE;
-        }
+    let Some(Loaded { config, warnings, embedded }) = load_or_report(args, true) else {
+        eprintln!("Portcullis cannot start: fix the configuration errors above.");
+        return ExitCode::FAILURE;
     };
     let _log_guard = match crate::logging::init(&config.log) {
         Ok(guard) => guard,
