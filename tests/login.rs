@@ -41,7 +41,16 @@ fn start(extra: &str, users: Option<&str>) -> Setup {
     start_watching(extra, users, false)
 }
 
+fn start_email_login(extra: &str, users: Option<&str>) -> Setup {
+    start_with_file_options(extra, users, "    search: {email: true}\n")
+}
+
 fn start_watching(extra: &str, users: Option<&str>, watch: bool) -> Setup {
+    start_with_file_options(extra, users, if watch { "    watch: true\n" } else { "" })
+}
+
+/// Starts the server with extra lines under `authentication_backend.file`.
+fn start_with_file_options(extra: &str, users: Option<&str>, file_options: &str) -> Setup {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let users_path = dir.path().join("users.yml");
@@ -49,11 +58,9 @@ fn start_watching(extra: &str, users: Option<&str>, watch: bool) -> Setup {
         std::fs::write(&users_path, u).unwrap();
     }
     let mut yaml = config_yaml(port, dir.path(), extra);
-    if watch {
-        let path_line = format!("    path: '{}'\n", users_path.display());
-        yaml = yaml.replace(&path_line, &format!("{path_line}    watch: true\n"));
-        assert!(yaml.contains("watch: true"));
-    }
+    let path_line = format!("    path: '{}'\n", users_path.display());
+    assert!(yaml.contains(&path_line));
+    yaml = yaml.replace(&path_line, &format!("{path_line}{file_options}"));
     let server = Server::start(Some(&yaml), port, &[]);
     Setup { server, _dir: dir, users: users_path }
 }
@@ -144,7 +151,7 @@ fn login_session_and_logout() {
 
 #[test]
 fn wrong_credentials_look_alike_and_bans_stop_checking() {
-    let s = start("regulation: {max_retries: 3, find_time: 2m, ban_time: 5m}", Some(&users_yaml()));
+    let s = start_email_login("regulation: {max_retries: 3, find_time: 2m, ban_time: 5m}", Some(&users_yaml()));
     let port = s.server.port;
     let generic = serde_json::json!({"status": "KO", "message": "Authentication failed. Check your credentials."});
     for (user, password) in [("nobody", "x"), ("off", "correct horse")] {
@@ -155,12 +162,13 @@ fn wrong_credentials_look_alike_and_bans_stop_checking() {
             "{user}: unknown and disabled users fail the same way"
         );
     }
-    for _ in 0..3 {
-        let r = login(port, "john", "wrong", "", None);
-        assert_eq!((r.status, r.json()), (401, generic.clone()));
+    // Failures count against the account whichever login name is typed.
+    for name in ["john", "john@example.com", "john"] {
+        let r = login(port, name, "wrong", "", None);
+        assert_eq!((r.status, r.json()), (401, generic.clone()), "{name}");
     }
     // Banned: even the right password is refused, with Retry-After.
-    let banned = login(port, "john", "correct horse", "", None);
+    let banned = login(port, "john@example.com", "correct horse", "", None);
     assert_eq!(banned.status, 429, "{}", banned.body);
     let retry: u64 = banned.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry), "{retry}");

@@ -61,13 +61,17 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
         request_method: body.request_method.clone().unwrap_or_default(),
     };
 
-    match services.regulator.banned_until(&body.username, &ip, now).await {
+    // Regulation counts attempts per account, whichever login name (username, email, other
+    // case) was typed, so switching between them buys no extra guesses.
+    let found = services.users.find_login(&body.username);
+    let account = found.as_ref().map_or(body.username.as_str(), |u| u.username.as_str()).to_string();
+    match services.regulator.banned_until(&account, &ip, now).await {
         Ok(None) => {}
         Ok(Some(until)) => {
-            if let Err(e) = services.regulator.record(attempt(false, true, &body.username)).await {
+            if let Err(e) = services.regulator.record(attempt(false, true, &account)).await {
                 tracing::error!(error = %e, "cannot record a banned attempt");
             }
-            tracing::info!(username = %body.username, "login refused: user is banned");
+            tracing::info!(username = %account, "login refused: user is banned");
             let mut r = response::ko(StatusCode::TOO_MANY_REQUESTS, BAD_CREDENTIALS);
             if let Ok(v) = HeaderValue::from_str(&(until - now).max(1).to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -80,7 +84,7 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
         }
     }
 
-    let user = services.users.find_login(&body.username).filter(|u| !u.disabled);
+    let user = found.filter(|u| !u.disabled);
     let stored = user.as_ref().map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let matched = match services.hashing.verify(&body.password, stored).await {
         Ok(matched) => matched,
@@ -96,8 +100,7 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
         }
     };
     let user = user.filter(|_| matched);
-    let logged_name = user.as_ref().map_or(body.username.as_str(), |u| u.username.as_str());
-    if let Err(e) = services.regulator.record(attempt(user.is_some(), false, logged_name)).await {
+    if let Err(e) = services.regulator.record(attempt(user.is_some(), false, &account)).await {
         // Without the log, regulation cannot work: fail closed.
         tracing::error!(error = %e, "cannot record the login attempt");
         return response::ko(StatusCode::SERVICE_UNAVAILABLE, "Authentication is temporarily unavailable");
