@@ -100,6 +100,15 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
         "server: {tls: {key: /k.pem, certificate: /c.pem}}",
         &["server.tls: TLS on the listener is not supported"],
     ),
+    (
+        "unsupported Redis TLS options",
+        "session: {secret: 'a-session-secret-value', redis: {host: r.example.com, tls: {skip_verify: true, server_name: x, private_key: k}}}",
+        &[
+            "session.redis.tls.skip_verify: not supported for Redis",
+            "session.redis.tls.server_name: not supported for Redis yet",
+            "session.redis.tls: client certificates",
+        ],
+    ),
 ];
 
 #[test]
