@@ -128,7 +128,7 @@ impl Server {
 
     /// Waits until stdout contains `needle` (logs are written by a background thread).
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let out = self.stdout();
             if out.contains(needle) || Instant::now() > deadline {
