@@ -3,6 +3,7 @@
 //! The binary is a thin shell over this library; tests and benchmarks call it directly.
 //! Data flows one way: request → authn → access control → decision → response.
 
+pub mod access_control;
 pub mod authn;
 pub mod cli;
 pub mod config;
