@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `validate-config`, `storage migrate`,
-//! `crypto hash generate|validate`.
+//! `crypto hash generate|validate`, `access-control check-policy`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,34 @@ enum Command {
     /// Cryptographic helpers.
     #[command(subcommand)]
     Crypto(CryptoCommand),
+    /// Inspect access-control rules.
+    #[command(subcommand)]
+    AccessControl(AccessControlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AccessControlCommand {
+    /// Show which rule decides a request, and how every rule matched it.
+    CheckPolicy {
+        /// Target URL, e.g. https://app.example.com/admin?x=1.
+        #[arg(long)]
+        url: String,
+        /// HTTP method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Logged-in user (anonymous when absent).
+        #[arg(long)]
+        username: Option<String>,
+        /// The user's groups, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Client IP address.
+        #[arg(long)]
+        ip: Option<std::net::IpAddr>,
+        /// `json` prints one object: {"policy": ..., "rule": <1-based index or null>}.
+        #[arg(long, value_parser = ["table", "json"], default_value = "table")]
+        output: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +137,9 @@ pub fn main() -> ExitCode {
         Command::ValidateConfig => validate_config(&cli.config),
         Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
         Command::Crypto(CryptoCommand::Hash(command)) => crypto_hash(&cli.config, command),
+        Command::AccessControl(AccessControlCommand::CheckPolicy { url, method, username, groups, ip, output }) => {
+            check_policy(&cli.config, &url, &method, username.as_deref(), &groups, ip, &output)
+        }
     }
 }
 
@@ -160,6 +191,91 @@ fn validate_config(args: &ConfigArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn check_policy(
+    args: &ConfigArgs,
+    url: &str,
+    method: &str,
+    username: Option<&str>,
+    groups: &[String],
+    ip: Option<std::net::IpAddr>,
+    output: &str,
+) -> ExitCode {
+    use crate::access_control::{AccessControl, Object, Subject};
+    let Some(loaded) = load_or_report(args, false) else { return ExitCode::FAILURE };
+    let target = match url::Url::parse(url) {
+        Ok(u) if u.host_str().is_some() => u,
+        _ => {
+            eprintln!("error: --url must be an absolute URL such as https://app.example.com/path");
+            return ExitCode::from(2);
+        }
+    };
+    let engine = match AccessControl::compile(&loaded.config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let subject = Subject { username: username.unwrap_or(""), groups, client_id: "", ip };
+    let object = Object::new(&target, method);
+    let decision = engine.evaluate(&subject, &object);
+    if output == "json" {
+        let rule = decision.rule.map_or(serde_json::Value::Null, |r| r.into());
+        println!("{}", serde_json::json!({"policy": decision.policy.as_str(), "rule": rule}));
+        return ExitCode::SUCCESS;
+    }
+    let who = match username {
+        Some(u) => format!("user '{u}' groups [{}]", groups.join(", ")),
+        None => "an anonymous user".to_string(),
+    };
+    let from = ip.map(|ip| format!(" from {ip}")).unwrap_or_default();
+    println!("Checking {} {} (path {}) for {who}{from}\n", object.method, target, object.path);
+    println!(
+        "{:>4}  {:<10}  {:<6}  {:<8}  {:<5}  {:<6}  {:<7}  {:<7}  result",
+        "rule", "policy", "domain", "resource", "query", "method", "network", "subject"
+    );
+    let mark = |b: bool| if b { "hit" } else { "miss" };
+    for r in engine.explain(&subject, &object) {
+        let subject_text = match (r.subjects_exact, r.subjects) {
+            (true, _) => "hit",
+            (false, true) => "may",
+            (false, false) => "miss",
+        };
+        let all = r.domain && r.resources && r.query && r.methods && r.networks && r.subjects;
+        let result = if r.decided {
+            "<- decides"
+        } else if all {
+            "(after the deciding rule)"
+        } else {
+            ""
+        };
+        println!(
+            "{:>4}  {:<10}  {:<6}  {:<8}  {:<5}  {:<6}  {:<7}  {:<7}  {result}",
+            r.position,
+            r.policy.as_str(),
+            mark(r.domain),
+            mark(r.resources),
+            mark(r.query),
+            mark(r.methods),
+            mark(r.networks),
+            subject_text
+        );
+    }
+    match decision.rule {
+        Some(rule) => println!(
+            "\nPolicy: {} (rule {rule}){}",
+            decision.policy,
+            if decision.has_subjects && subject.is_anonymous() {
+                "; an anonymous request is asked to log in"
+            } else {
+                ""
+            }
+        ),
+        None => println!("\nPolicy: {} (default_policy; no rule matched)", decision.policy),
+    }
+    ExitCode::SUCCESS
 }
 
 fn read_password(given: Option<String>) -> Result<String, String> {
