@@ -5,6 +5,7 @@
 
 pub mod access_control;
 pub mod authn;
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod handlers;

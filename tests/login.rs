@@ -9,20 +9,6 @@ use std::time::{Duration, Instant};
 use common::redis::RedisServer;
 use common::*;
 
-/// An argon2id hash made by an independent implementation (argon2-cffi), cheap parameters.
-fn argon2_hash(password: &str) -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; from argon2 import PasswordHasher as H; print(H(time_cost=1, memory_cost=8192, parallelism=1).hash(sys.argv[1]))", password])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "argon2-cffi is missing; run integration/install-deps: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn users_yaml() -> String {
     format!(
         "users:\n  john:\n    displayname: John Doe\n    password: '{}'\n    email: john@example.com\n    groups: [admins, dev]\n  off:\n    displayname: Disabled\n    password: '{}'\n    disabled: true\n",

@@ -32,6 +32,7 @@ pub const ENV_KEYS: &[&str] = &[
     "server.timeouts.write",
     "server.timeouts.idle",
     "server.headers.csp_template",
+    "server.trusted_proxies",
     "log.level",
     "log.format",
     "log.file_path",

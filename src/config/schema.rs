@@ -69,6 +69,10 @@ pub struct Server {
     /// TLS on the listener is not implemented; present only to refuse it clearly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<serde_json::Value>,
+    /// Peers (CIDRs or IPs) whose X-Forwarded-For is believed when finding the client's
+    /// address; any other peer is itself the client. Portcullis-specific (Authelia trusts
+    /// the header from anyone). Default: loopback only.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `server.buffers`: the largest request head (read) and the response write buffer.

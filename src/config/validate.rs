@@ -112,6 +112,11 @@ impl Validator {
         self.positive("server.timeouts.read", s.timeouts.read);
         self.positive("server.timeouts.write", s.timeouts.write);
         self.positive("server.timeouts.idle", s.timeouts.idle);
+        for (i, proxy) in s.trusted_proxies.iter().flatten().enumerate() {
+            if parse_network(proxy).is_none() {
+                self.err(format!("server.trusted_proxies[{i}]"), format!("'{proxy}' is not an IP address or CIDR"));
+            }
+        }
         for (name, endpoint) in &s.endpoints.authz {
             self.authz_endpoint(name, endpoint);
         }

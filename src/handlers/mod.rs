@@ -1,3 +1,4 @@
 //! HTTP handlers: thin adapters from requests to services and back.
 
 pub mod api;
+pub mod authz;

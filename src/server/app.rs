@@ -37,6 +37,11 @@ pub struct App {
     pub openapi_spec: Bytes,
     /// Storage, sessions, users, regulation.
     pub services: Services,
+    /// The compiled access-control rules.
+    pub access_control: crate::access_control::AccessControl,
+    /// Authorization endpoints (routes refer to them by index).
+    pub authz: Vec<crate::authz::AuthzEndpoint>,
+    trusted_proxies: Vec<ipnet::IpNet>,
     csp_template: String,
 }
 
@@ -50,7 +55,14 @@ impl App {
         } else {
             config.server.headers.csp_template.clone()
         };
+        let trusted_proxies = match &config.server.trusted_proxies {
+            Some(list) => list.iter().filter_map(|p| crate::config::validate::parse_network(p)).collect(),
+            None => crate::authz::client_ip::default_trusted(),
+        };
         Ok(Self {
+            access_control: crate::access_control::AccessControl::compile(&config)?,
+            authz: crate::authz::endpoints(&config),
+            trusted_proxies,
             base_path: config.server.address.base_path.clone(),
             router: Router::new(&config),
             openapi_spec: Bytes::from(spec),
@@ -109,6 +121,11 @@ impl App {
         response
     }
 
+    /// The client's address (X-Forwarded-For only from trusted proxies).
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &http::HeaderMap) -> Option<IpAddr> {
+        crate::authz::client_ip::client_ip(peer, headers, &self.trusted_proxies)
+    }
+
     /// The path relative to the base path, or `None` when it lies outside it.
     fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
         if self.base_path.is_empty() {
@@ -138,7 +155,7 @@ impl App {
         if !route.methods.contains(&parts.method) {
             return method_not_allowed(route);
         }
-        let request = handlers::api::ApiRequest { parts: &parts, body, remote };
+        let request = handlers::api::ApiRequest { parts: &parts, body, remote, path };
         handlers::api::call(route.endpoint, self, request).await
     }
 

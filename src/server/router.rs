@@ -30,6 +30,8 @@ pub enum Endpoint {
     FirstFactor,
     /// `/api/bootstrap`.
     Bootstrap,
+    /// An authorization endpoint (index into the app's endpoints).
+    Authz(usize),
 }
 
 /// One path and the methods it answers.
@@ -43,20 +45,33 @@ pub struct Route {
     pub endpoint: Endpoint,
 }
 
-/// Exact-match routing; lookups are one hash probe.
+/// Exact-match routing (one hash probe), plus prefixes for endpoints that also answer the
+/// paths below them.
 #[derive(Debug)]
 pub struct Router {
     routes: HashMap<String, Route>,
+    prefixes: Vec<Route>,
 }
 
 const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
 const GET: &[Method] = &[Method::GET];
 const POST: &[Method] = &[Method::POST];
+/// What ExtAuthz and Legacy endpoints answer (the proxied request's own method).
+const ANY: &[Method] = &[
+    Method::GET,
+    Method::HEAD,
+    Method::OPTIONS,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::TRACE,
+];
 
 impl Router {
     /// Builds the table for `config`.
-    pub fn new(_config: &Configuration) -> Self {
-        let mut router = Self { routes: HashMap::new() };
+    pub fn new(config: &Configuration) -> Self {
+        let mut router = Self { routes: HashMap::new(), prefixes: Vec::new() };
         router.add("/api/health", GET_HEAD, Endpoint::Health);
         router.add("/api/state", GET, Endpoint::State);
         router.add("/api/configuration", GET, Endpoint::Configuration);
@@ -67,6 +82,14 @@ impl Router {
         router.add("/api/checks/safe-redirection", POST, Endpoint::SafeRedirection);
         router.add("/api/firstfactor", POST, Endpoint::FirstFactor);
         router.add("/api/bootstrap", POST, Endpoint::Bootstrap);
+        for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
+            let methods = if endpoint.any_method() { ANY } else { GET_HEAD };
+            router.add(&endpoint.path, methods, Endpoint::Authz(i));
+            if endpoint.any_method() {
+                let path = format!("{}/", endpoint.path);
+                router.prefixes.push(Route { path, methods, endpoint: Endpoint::Authz(i) });
+            }
+        }
         router
     }
 
@@ -76,7 +99,7 @@ impl Router {
 
     /// The route for `path`, if any.
     pub fn find(&self, path: &str) -> Option<&Route> {
-        self.routes.get(path)
+        self.routes.get(path).or_else(|| self.prefixes.iter().find(|r| path.starts_with(r.path.as_str())))
     }
 
     /// Every route, sorted by path (used to check the OpenAPI spec against the server).

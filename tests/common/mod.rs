@@ -233,3 +233,17 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
 }
 pub mod databases;
 pub mod redis;
+
+/// An argon2id hash made by an independent implementation (argon2-cffi), cheap parameters.
+pub fn argon2_hash(password: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; from argon2 import PasswordHasher as H; print(H(time_cost=1, memory_cost=8192, parallelism=1).hash(sys.argv[1]))", password])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "argon2-cffi is missing; run integration/install-deps: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

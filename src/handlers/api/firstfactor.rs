@@ -48,7 +48,7 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
         Err(response) => return response,
     };
     let services = &app.services;
-    let ip = request.remote.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = app.client_ip(request.remote, &request.parts.headers).map(|ip| ip.to_string()).unwrap_or_default();
     let now = now();
     let attempt = |successful: bool, banned: bool, username: &str| AuthAttempt {
         time: now,

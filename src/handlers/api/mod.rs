@@ -33,6 +33,8 @@ pub struct ApiRequest<'a> {
     pub body: Bytes,
     /// The connecting peer.
     pub remote: Option<IpAddr>,
+    /// The path relative to the base path.
+    pub path: &'a str,
 }
 
 impl ApiRequest<'_> {
@@ -123,6 +125,10 @@ pub async fn call(endpoint: Endpoint, app: &App, request: ApiRequest<'_>) -> Htt
         Endpoint::SafeRedirection => redirection::post(app, &request).await,
         Endpoint::FirstFactor => firstfactor::post(app, &request).await,
         Endpoint::Bootstrap => bootstrap::post(app, &request).await,
+        Endpoint::Authz(i) => match app.authz.get(i) {
+            Some(endpoint) => crate::handlers::authz::handle(app, endpoint, &request).await,
+            None => response::ko(StatusCode::NOT_FOUND, "Not Found"),
+        },
     }
 }
 

@@ -1,0 +1,76 @@
+//! The client's address: the TCP peer, unless the peer is a trusted proxy, in which case
+//! X-Forwarded-For is read from the right, skipping trusted proxies. A client talking to
+//! Portcullis directly therefore cannot claim another address.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use ipnet::IpNet;
+
+/// Default trusted proxies: this machine only.
+pub fn default_trusted() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse().ok()).collect()
+}
+
+/// The address access rules and regulation should see.
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return Some(peer) };
+        for part in text.split(',') {
+            match parse_hop(part.trim()) {
+                Some(ip) => hops.push(ip),
+                None => return Some(peer),
+            }
+        }
+    }
+    // The rightmost address not belonging to a trusted proxy is the client.
+    hops.iter().rev().find(|ip| !is_trusted(ip)).or(hops.first()).copied().or(Some(peer))
+}
+
+fn parse_hop(text: &str) -> Option<IpAddr> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    // `[v6]:port` or `v4:port`.
+    let host =
+        text.strip_prefix('[').and_then(|t| t.split(']').next()).or_else(|| text.rsplit_once(':').map(|(h, _)| h))?;
+    host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cases() {
+        let trusted = default_trusted();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // Untrusted peer: its own claim is ignored.
+        assert_eq!(client_ip(ip("203.0.113.9"), &headers(&["10.0.0.1"]), &trusted), ip("203.0.113.9"));
+        // Trusted peer: rightmost untrusted hop.
+        assert_eq!(client_ip(ip("127.0.0.1"), &headers(&["10.9.9.9, 198.51.100.7"]), &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &headers(&["10.9.9.9", "198.51.100.7, 127.0.0.1"]), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_ip(ip("::1"), &headers(&["[2001:db8::1]:443"]), &trusted), ip("2001:db8::1"));
+        assert_eq!(client_ip(ip("127.0.0.1"), &headers(&[]), &trusted), ip("127.0.0.1"));
+        // Garbage in the header: fall back to the peer.
+        assert_eq!(client_ip(ip("127.0.0.1"), &headers(&["not-an-ip"]), &trusted), ip("127.0.0.1"));
+        assert_eq!(client_ip(None, &headers(&["1.2.3.4"]), &trusted), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! Authorization endpoints for reverse proxies: the four implementations (ForwardAuth,
+//! AuthRequest, ExtAuthz, Legacy) share one decision core; each only says where its
+//! proxy puts the target URL and method, and how the proxy wants "log in first".
+
+pub mod client_ip;
+pub mod extract;
+
+use crate::config::Configuration;
+
+/// Which proxy protocol an endpoint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    /// Traefik, Caddy: X-Forwarded-* headers; redirects to the portal.
+    ForwardAuth,
+    /// NGINX, HAProxy: X-Original-URL/Method; 401 with the portal URL in Location.
+    AuthRequest,
+    /// Envoy: Host + X-Forwarded-Proto + the request's own path after the endpoint.
+    ExtAuthz,
+    /// `/api/verify`: X-Original-URL or X-Forwarded-*.
+    Legacy,
+}
+
+/// How a request may prove who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// The portal's session cookie.
+    CookieSession,
+    /// `Authorization: Basic`; failures answer 401 + WWW-Authenticate.
+    HeaderAuthorization,
+    /// `Proxy-Authorization: Basic`; failures answer 407 + Proxy-Authenticate.
+    HeaderProxyAuthorization,
+    /// `Proxy-Authorization: Basic`; failures answer 401 + WWW-Authenticate (NGINX cannot
+    /// pass a 407 on).
+    HeaderAuthRequestProxyAuthorization,
+    /// Legacy: `Proxy-Authorization: Basic`, 401 + WWW-Authenticate.
+    HeaderLegacy,
+}
+
+impl Strategy {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "CookieSession" => Self::CookieSession,
+            "HeaderAuthorization" => Self::HeaderAuthorization,
+            "HeaderProxyAuthorization" => Self::HeaderProxyAuthorization,
+            "HeaderAuthRequestProxyAuthorization" => Self::HeaderAuthRequestProxyAuthorization,
+            "HeaderLegacy" => Self::HeaderLegacy,
+            _ => return None,
+        })
+    }
+
+    /// The request header carrying credentials, for header strategies.
+    pub fn header(self) -> Option<http::HeaderName> {
+        match self {
+            Self::CookieSession => None,
+            Self::HeaderAuthorization => Some(http::header::AUTHORIZATION),
+            _ => Some(http::header::PROXY_AUTHORIZATION),
+        }
+    }
+}
+
+/// One configured authorization endpoint.
+#[derive(Clone, Debug)]
+pub struct AuthzEndpoint {
+    /// Its name in `server.endpoints.authz`.
+    pub name: String,
+    /// Where it is served: `/api/authz/<name>`, or `/api/verify` for `legacy`.
+    pub path: String,
+    /// The proxy protocol.
+    pub implementation: Implementation,
+    /// Authentication strategies, in order.
+    pub strategies: Vec<Strategy>,
+}
+
+impl AuthzEndpoint {
+    /// Whether the endpoint answers every method and paths below it (Envoy sends the
+    /// original request's method and path).
+    pub fn any_method(&self) -> bool {
+        matches!(self.implementation, Implementation::ExtAuthz | Implementation::Legacy)
+    }
+}
+
+/// The endpoints `config` defines, by name.
+pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
+    config
+        .server
+        .endpoints
+        .authz
+        .iter()
+        .filter_map(|(name, e)| {
+            let implementation = match e.implementation.as_deref()? {
+                "ForwardAuth" => Implementation::ForwardAuth,
+                "AuthRequest" => Implementation::AuthRequest,
+                "ExtAuthz" => Implementation::ExtAuthz,
+                "Legacy" => Implementation::Legacy,
+                _ => return None,
+            };
+            let path = if name == "legacy" { "/api/verify".to_string() } else { format!("/api/authz/{name}") };
+            let strategies = e.authn_strategies.iter().filter_map(|s| Strategy::parse(&s.name)).collect();
+            Some(AuthzEndpoint { name: name.clone(), path, implementation, strategies })
+        })
+        .collect()
+}

@@ -1,0 +1,218 @@
+//! The four authorization endpoints over HTTP against the real binary, with the headers each
+//! proxy sends: anonymous, one factor, two factors required, deny, Basic credentials,
+//! exact Location encoding, identity headers, spoofed X-Forwarded-For.
+
+mod common;
+
+use common::*;
+
+const RULES: &str = "
+access_control:
+  default_policy: deny
+  rules:
+    - {domain: public.example.com, policy: bypass}
+    - {domain: app.example.com, resources: ['^/admin'], subject: 'group:admins', policy: two_factor}
+    - {domain: app.example.com, resources: ['^/admin'], policy: deny}
+    - {domain: secure.example.com, policy: two_factor}
+    - {domain: app.example.com, resources: ['^/internal'], networks: ['192.0.2.0/24'], policy: bypass}
+    - {domain: app.example.com, resources: ['^/internal'], policy: deny}
+    - {domain: app.example.com, policy: one_factor}
+    - {domain: blocked.example.com, policy: deny}
+";
+
+fn users() -> String {
+    format!(
+        "users:\n  john:\n    displayname: John Doe\n    password: '{}'\n    email: john@example.com\n    groups: [admins, dev]\n  mary:\n    displayname: Mary\n    password: '{}'\n    groups: [dev]\n",
+        argon2_hash("john password"),
+        argon2_hash("mary password")
+    )
+}
+
+fn start(extra: &str) -> (Server, tempfile::TempDir) {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users()).unwrap();
+    let yaml = config_yaml(port, dir.path(), &format!("{RULES}\n{extra}"));
+    let server = Server::start(Some(&yaml), port, &[]);
+    (server, dir)
+}
+
+fn start_with_trusted(proxies: &[&str]) -> (Server, tempfile::TempDir) {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users()).unwrap();
+    let list = proxies.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
+    let yaml = config_yaml(port, dir.path(), RULES).replace(
+        &format!("  address: 'tcp://127.0.0.1:{port}/'\n"),
+        &format!("  address: 'tcp://127.0.0.1:{port}/'\n  trusted_proxies: [{list}]\n"),
+    );
+    assert!(yaml.contains("trusted_proxies"));
+    let server = Server::start(Some(&yaml), port, &[]);
+    (server, dir)
+}
+
+fn login(port: u16, user: &str, password: &str) -> String {
+    let body = format!(r#"{{"username":"{user}","password":"{password}"}}"#);
+    let r = request(port, "POST", "/api/firstfactor", &[], &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.header("set-cookie").unwrap().split(';').next().unwrap().to_string()
+}
+
+const HTML: (&str, &str) = ("Accept", "text/html,application/xhtml+xml");
+
+/// A Traefik-style ForwardAuth request for `method url`.
+fn forward_auth(port: u16, method: &str, url: &str, extra: &[(&str, &str)]) -> Response {
+    let parsed = url::Url::parse(url).unwrap();
+    let uri = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    let mut headers = vec![
+        ("X-Forwarded-Method", method),
+        ("X-Forwarded-Proto", parsed.scheme()),
+        ("X-Forwarded-Host", parsed.host_str().unwrap()),
+        ("X-Forwarded-Uri", uri.as_str()),
+    ];
+    headers.extend_from_slice(extra);
+    get(port, "/api/authz/forward-auth", &headers)
+}
+
+#[test]
+fn forward_auth_decisions() {
+    let (server, _dir) = start("");
+    let port = server.port;
+
+    let r = forward_auth(port, "GET", "https://app.example.com/page?x=1&y=a b", &[HTML]);
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fpage%3Fx%3D1%26y%3Da%2520b&rm=GET")
+    );
+    assert!(r.header("remote-user").is_none());
+
+    let r = forward_auth(port, "POST", "https://app.example.com/form", &[HTML]);
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().ends_with("&rm=POST"));
+
+    let r = forward_auth(port, "GET", "https://app.example.com/api", &[("X-Requested-With", "XMLHttpRequest"), HTML]);
+    assert_eq!(r.status, 401, "XHR gets 401");
+    let r = forward_auth(port, "GET", "https://app.example.com/api", &[("Accept", "application/json")]);
+    assert_eq!(r.status, 401, "non-HTML clients get 401");
+
+    let r = forward_auth(port, "GET", "https://public.example.com/", &[HTML]);
+    assert_eq!(r.status, 200);
+    assert!(r.header("remote-user").is_none());
+
+    assert_eq!(forward_auth(port, "GET", "https://blocked.example.com/", &[HTML]).status, 403);
+    // A deny rule after a subject rule: anonymous might be an admin, so log in first.
+    assert_eq!(forward_auth(port, "GET", "https://app.example.com/admin", &[HTML]).status, 302);
+
+    let john = login(port, "john", "john password");
+    let r = forward_auth(port, "GET", "https://app.example.com/page", &[("Cookie", &john), HTML]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("remote-user"), Some("john"));
+    assert_eq!(r.header("remote-groups"), Some("admins,dev"));
+    assert_eq!(r.header("remote-name"), Some("John Doe"));
+    assert_eq!(r.header("remote-email"), Some("john@example.com"));
+
+    // One factor is not enough for two_factor rules: back to the portal.
+    let r = forward_auth(port, "GET", "https://secure.example.com/", &[("Cookie", &john), HTML]);
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("https://auth.example.com/?rd=https%3A%2F%2Fsecure.example.com%2F&rm=GET"));
+    assert_eq!(forward_auth(port, "GET", "https://app.example.com/admin", &[("Cookie", &john), HTML]).status, 302);
+
+    let mary = login(port, "mary", "mary password");
+    assert_eq!(forward_auth(port, "GET", "https://app.example.com/admin", &[("Cookie", &mary), HTML]).status, 403);
+    assert_eq!(forward_auth(port, "GET", "https://blocked.example.com/", &[("Cookie", &mary), HTML]).status, 403);
+    let r = forward_auth(port, "GET", "https://app.example.com/x", &[("Cookie", &mary), HTML]);
+    assert_eq!((r.status, r.header("remote-email")), (200, Some("")));
+
+    // Bad requests never allow.
+    assert_eq!(get(port, "/api/authz/forward-auth", &[("X-Forwarded-Method", "GET")]).status, 400);
+    assert_eq!(forward_auth(port, "GET", "http://app.example.com/", &[HTML]).status, 400, "http targets are refused");
+    assert_eq!(forward_auth(port, "GET", "https://elsewhere.org/", &[HTML]).status, 403, "never redirect off-site");
+}
+
+#[test]
+fn auth_request_ext_authz_and_legacy() {
+    let (server, _dir) = start("");
+    let port = server.port;
+    let john = login(port, "john", "john password");
+
+    let ar = |cookie: Option<&str>| {
+        let mut h = vec![("X-Original-Method", "GET"), ("X-Original-URL", "https://app.example.com/p?q=1")];
+        if let Some(c) = cookie {
+            h.push(("Cookie", c));
+        }
+        get(port, "/api/authz/auth-request", &h)
+    };
+    let r = ar(None);
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("location"),
+        Some("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fp%3Fq%3D1&rm=GET")
+    );
+    let r = ar(Some(&john));
+    assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+
+    // Envoy: the original method and path are the sub-request's own.
+    let envoy = |method: &str, path: &str, cookie: Option<&str>| {
+        let mut h = vec![("Host", "app.example.com"), ("X-Forwarded-Proto", "https"), HTML];
+        if let Some(c) = cookie {
+            h.push(("Cookie", c));
+        }
+        request(port, method, &format!("/api/authz/ext-authz{path}"), &h, "")
+    };
+    let r = envoy("GET", "/items/7?view=full", None);
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fitems%2F7%3Fview%3Dfull&rm=GET")
+    );
+    assert_eq!(envoy("DELETE", "/items/7", None).status, 303);
+    let r = envoy("PUT", "/items/7", Some(&john));
+    assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+
+    let legacy = get(port, "/api/verify", &[("X-Original-URL", "https://app.example.com/"), HTML]);
+    assert_eq!(legacy.status, 302);
+    let legacy = get(port, "/api/verify", &[("X-Original-URL", "https://app.example.com/"), ("Cookie", &john)]);
+    assert_eq!((legacy.status, legacy.header("remote-user")), (200, Some("john")));
+}
+
+#[test]
+fn basic_credentials() {
+    let (server, _dir) = start("");
+    let port = server.port;
+    let basic = |user: &str, password: &str| {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    };
+    let good = basic("john", "john password");
+    let r = forward_auth(port, "GET", "https://app.example.com/api", &[("Authorization", &good)]);
+    assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+    assert_eq!(r.header("remote-groups"), Some("admins,dev"));
+
+    let bad = basic("john", "wrong");
+    let r = forward_auth(port, "GET", "https://app.example.com/api", &[("Authorization", &bad), HTML]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Authorization Required\""));
+    // Basic is one factor: two_factor rules challenge again rather than redirect.
+    let r = forward_auth(port, "GET", "https://secure.example.com/", &[("Authorization", &good), HTML]);
+    assert_eq!(r.status, 401);
+    // A bypass rule ignores bad credentials.
+    assert_eq!(forward_auth(port, "GET", "https://public.example.com/", &[("Authorization", &bad)]).status, 200);
+}
+
+#[test]
+fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    // Loopback is trusted by default: the proxy's X-Forwarded-For decides the network.
+    let (trusting, _d1) = start("");
+    let via_proxy = [("X-Forwarded-For", "192.0.2.10"), HTML];
+    assert_eq!(forward_auth(trusting.port, "GET", "https://app.example.com/internal", &via_proxy).status, 200);
+    assert_eq!(forward_auth(trusting.port, "GET", "https://app.example.com/internal", &[HTML]).status, 403);
+
+    // When the peer is not a trusted proxy, its X-Forwarded-For claim is ignored.
+    let (strict, _d2) = start_with_trusted(&["10.255.255.1"]);
+    let spoofed = forward_auth(strict.port, "GET", "https://app.example.com/internal", &via_proxy);
+    assert_eq!(spoofed.status, 403, "a spoofed X-Forwarded-For must not satisfy a networks rule");
+}
