@@ -216,3 +216,25 @@ fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let spoofed = forward_auth(strict.port, "GET", "https://app.example.com/internal", &via_proxy);
     assert_eq!(spoofed.status, 403, "a spoofed X-Forwarded-For must not satisfy a networks rule");
 }
+
+#[test]
+fn login_redirects_only_where_one_factor_is_enough() {
+    let (server, _dir) = start("");
+    let port = server.port;
+    let login_to = |target: &str| {
+        let body =
+            format!(r#"{{"username":"mary","password":"mary password","targetURL":"{target}","requestMethod":"GET"}}"#);
+        request(port, "POST", "/api/firstfactor", &[], &body).json()
+    };
+    assert_eq!(login_to("https://app.example.com/x")["data"]["redirect"], "https://app.example.com/x");
+    assert!(
+        login_to("https://secure.example.com/").get("data").is_none(),
+        "two_factor: the portal asks for a second factor"
+    );
+    assert_eq!(
+        login_to("https://blocked.example.com/")["data"]["redirect"],
+        "https://blocked.example.com/",
+        "deny: sent on, to see why"
+    );
+    assert!(login_to("https://evil.example/").get("data").is_none(), "unsafe targets never");
+}

@@ -127,28 +127,37 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
     };
     tracing::info!(username = %user.username, "login succeeded");
 
-    let answer = match redirect_after_first_factor(app, settings, body.target_url.as_deref()) {
+    let target = body.target_url.as_deref();
+    let answer = match redirect_after_first_factor(app, settings, target, body.request_method.as_deref(), &user) {
         Some(redirect) => response::ok_data(&Redirect { redirect }),
         None => response::ok(),
     };
     with_cookie(answer, &cookie)
 }
 
-/// Where the portal sends the user now, if one factor is enough: the safe target, or the
-/// domain's default redirection URL when none was given. Until per-URL policy evaluation
-/// is available here, any two_factor rule means "not enough" (the portal asks for a
-/// second factor), which errs on the safe side.
+/// Where the portal sends the user now, if one factor is enough: the safe target unless its
+/// access rule (evaluated for this user) needs two factors, or, when no target was
+/// given and no rule asks for two factors, the domain's default redirection URL.
 fn redirect_after_first_factor(
     app: &App,
     settings: &crate::session::CookieSettings,
     target: Option<&str>,
+    method: Option<&str>,
+    user: &crate::authn::users_file::User,
 ) -> Option<String> {
-    if app.config.access_control.second_factor_required() {
-        return None;
-    }
+    use crate::access_control::{Object, Policy, Subject};
     match target.filter(|t| !t.is_empty()) {
-        Some(t) if app.services.sessions.is_safe_redirect(t) => Some(t.to_string()),
+        Some(t) if app.services.sessions.is_safe_redirect(t) => {
+            let url = url::Url::parse(t).ok()?;
+            let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
+            let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };
+            let decision = app.access_control.evaluate(&subject, &Object::new(&url, method));
+            // As Authelia: only a two-factor target keeps the user at the portal; a denied
+            // target is still redirected to, where the user sees why.
+            (decision.policy != Policy::TwoFactor).then(|| t.to_string())
+        }
         Some(_) => None,
+        None if app.config.access_control.second_factor_required() => None,
         None => settings.default_redirection_url.as_ref().map(|u| u.to_string()),
     }
 }
