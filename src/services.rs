@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::authn::basic_cache::BasicCache;
 use crate::authn::bootstrap::Bootstrap;
 use crate::authn::hashing_pool::HashingPool;
 use crate::authn::users_file::UsersFile;
@@ -29,6 +30,8 @@ pub struct Services {
     pub hashing: HashingPool,
     /// The first-run token, while no user exists.
     pub bootstrap: Bootstrap,
+    /// Recently verified Basic credentials (authz endpoints).
+    pub basic_cache: BasicCache,
 }
 
 impl Services {
@@ -63,6 +66,7 @@ impl Services {
             users: Arc::new(users),
             hashing: HashingPool::per_core(),
             bootstrap,
+            basic_cache: BasicCache::new(),
         })
     }
 }

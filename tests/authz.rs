@@ -238,3 +238,51 @@ fn login_redirects_only_where_one_factor_is_enough() {
     );
     assert!(login_to("https://evil.example/").get("data").is_none(), "unsafe targets never");
 }
+
+#[test]
+fn basic_credentials_are_cached_until_the_password_changes() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = dir.path().join("users.yml");
+    std::fs::write(&users_path, users()).unwrap();
+    let endpoints = "  endpoints:\n    authz:\n      forward-auth:\n        implementation: ForwardAuth\n        authn_strategies:\n          - {name: HeaderAuthorization, schemes: [Basic], scheme_basic_cache_lifespan: 5m}\n          - {name: CookieSession}\n";
+    let address = format!("  address: 'tcp://127.0.0.1:{port}/'\n");
+    let path_line = format!("    path: '{}'\n", users_path.display());
+    let yaml = config_yaml(port, dir.path(), RULES)
+        .replace(&address, &format!("{address}{endpoints}"))
+        .replace(&path_line, &format!("{path_line}    watch: true\n"));
+    assert!(yaml.contains("scheme_basic_cache_lifespan") && yaml.contains("watch: true"));
+    let server = Server::start(Some(&yaml), port, &[]);
+
+    let basic = |password: &str| {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("john:{password}")))
+    };
+    let old = basic("john password");
+    for _ in 0..5 {
+        let r = forward_auth(port, "GET", "https://app.example.com/api", &[("Authorization", &old)]);
+        assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+    }
+    let logged = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from authentication_logs where auth_type='Basic'\").fetchone()[0])"])
+        .arg(dir.path().join("db.sqlite3"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&logged.stdout).trim(),
+        "1",
+        "four of five requests were answered from the cache"
+    );
+
+    // A password change (here: an edit of the users file) invalidates the cached entry.
+    let current = std::fs::read_to_string(&users_path).unwrap();
+    let johns_password = current.lines().find(|l| l.trim_start().starts_with("password:")).unwrap().to_string();
+    let changed = current.replacen(&johns_password, &format!("    password: '{}'", argon2_hash("new password")), 1);
+    assert_ne!(changed, current);
+    std::fs::write(&users_path, changed).unwrap();
+    server.wait_for_log("users file reloaded");
+    let r = forward_auth(port, "GET", "https://app.example.com/api", &[("Authorization", &old), HTML]);
+    assert_eq!(r.status, 401, "the old password no longer works");
+    let r = forward_auth(port, "GET", "https://app.example.com/api", &[("Authorization", &basic("new password"))]);
+    assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+}

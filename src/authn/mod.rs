@@ -1,5 +1,6 @@
 //! Who is this: user backends and passwords.
 
+pub mod basic_cache;
 pub mod bootstrap;
 pub mod hashing_pool;
 pub mod password;

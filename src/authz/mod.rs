@@ -58,6 +58,15 @@ impl Strategy {
     }
 }
 
+/// A strategy as configured for one endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfiguredStrategy {
+    /// Which strategy.
+    pub kind: Strategy,
+    /// How long verified Basic credentials are remembered (zero: not at all).
+    pub basic_cache_lifespan: std::time::Duration,
+}
+
 /// One configured authorization endpoint.
 #[derive(Clone, Debug)]
 pub struct AuthzEndpoint {
@@ -68,7 +77,7 @@ pub struct AuthzEndpoint {
     /// The proxy protocol.
     pub implementation: Implementation,
     /// Authentication strategies, in order.
-    pub strategies: Vec<Strategy>,
+    pub strategies: Vec<ConfiguredStrategy>,
 }
 
 impl AuthzEndpoint {
@@ -95,7 +104,14 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
                 _ => return None,
             };
             let path = if name == "legacy" { "/api/verify".to_string() } else { format!("/api/authz/{name}") };
-            let strategies = e.authn_strategies.iter().filter_map(|s| Strategy::parse(&s.name)).collect();
+            let strategies = e
+                .authn_strategies
+                .iter()
+                .filter_map(|s| {
+                    let kind = Strategy::parse(&s.name)?;
+                    Some(ConfiguredStrategy { kind, basic_cache_lifespan: s.scheme_basic_cache_lifespan.get() })
+                })
+                .collect();
             Some(AuthzEndpoint { name: name.clone(), path, implementation, strategies })
         })
         .collect()

@@ -60,13 +60,14 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_
     let mut identity = None;
     let mut session: Option<LoadedSession> = None;
     let mut failed_header: Option<Strategy> = None;
-    for strategy in &endpoint.strategies {
+    for configured in &endpoint.strategies {
+        let strategy = configured.kind;
         match strategy.header() {
             Some(name) => match parts.headers.get(&name).and_then(|v| v.to_str().ok()) {
                 Some(value) => {
-                    match basic_identity(app, value, ip).await {
+                    match basic_identity(app, value, ip, configured.basic_cache_lifespan).await {
                         Some(found) => identity = Some(found),
-                        None => failed_header = Some(*strategy),
+                        None => failed_header = Some(strategy),
                     }
                     break;
                 }
@@ -133,9 +134,9 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_
     // Not enough: a Basic-authenticated request is challenged again; otherwise log in.
     if identity.is_some()
         && session.is_none()
-        && let Some(strategy) = endpoint.strategies.iter().find(|s| s.header().is_some())
+        && let Some(configured) = endpoint.strategies.iter().find(|s| s.kind.header().is_some())
     {
-        return basic_challenge(*strategy);
+        return basic_challenge(configured.kind);
     }
     login_required(endpoint.implementation, &settings.portal_url, &target, &parts.headers)
 }
@@ -146,8 +147,14 @@ fn cookie_header(headers: &HeaderMap) -> Option<String> {
     (!values.is_empty()).then(|| values.join("; "))
 }
 
-/// Checks `Basic` credentials against the users file (bounded hashing, regulated, logged).
-async fn basic_identity(app: &App, value: &str, ip: Option<std::net::IpAddr>) -> Option<Identity> {
+/// Checks `Basic` credentials against the users file (bounded hashing, regulated, logged),
+/// or against the cache of recent successes when `cache_lifespan` is set.
+async fn basic_identity(
+    app: &App,
+    value: &str,
+    ip: Option<std::net::IpAddr>,
+    cache_lifespan: std::time::Duration,
+) -> Option<Identity> {
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -156,6 +163,14 @@ async fn basic_identity(app: &App, value: &str, ip: Option<std::net::IpAddr>) ->
     let text = String::from_utf8(decoded).ok()?;
     let (login, password) = text.split_once(':')?;
     let services = &app.services;
+    let current_hash =
+        |name: &str| services.users.find_login(name).filter(|u| !u.disabled).map(|u| u.password_hash.clone());
+    if !cache_lifespan.is_zero()
+        && let Some(username) = services.basic_cache.get(login, password, current_hash)
+        && let Some(user) = services.users.find_login(&username)
+    {
+        return Some(identity_of(&user));
+    }
     let found = services.users.find_login(login);
     let account = found.as_ref().map_or(login, |u| u.username.as_str()).to_string();
     let ip_text = ip.map(|i| i.to_string()).unwrap_or_default();
@@ -182,13 +197,20 @@ async fn basic_identity(app: &App, value: &str, ip: Option<std::net::IpAddr>) ->
         tracing::error!(error = %e, "cannot record a Basic authentication attempt");
         return None;
     }
-    user.map(|u| Identity {
+    let user = user?;
+    services.basic_cache.insert(login, password, &user.username, &user.password_hash, cache_lifespan);
+    Some(identity_of(&user))
+}
+
+/// A Basic-authenticated user counts as one factor.
+fn identity_of(u: &crate::authn::users_file::User) -> Identity {
+    Identity {
         username: u.username.clone(),
         display_name: u.display_name.clone(),
         email: u.emails.first().cloned().unwrap_or_default(),
         groups: u.groups.clone(),
         level: AuthLevel::OneFactor,
-    })
+    }
 }
 
 fn text(status: StatusCode, body: &'static str) -> HttpResponse {
