@@ -94,6 +94,11 @@ enum HashCommand {
         /// configured algorithm and parameters are used instead.
         #[arg(value_parser = ["argon2", "sha2crypt", "pbkdf2", "bcrypt", "scrypt"])]
         algorithm: Option<String>,
+        /// The algorithm's variant: argon2id, argon2i or argon2d; sha512 or sha256
+        /// (sha2crypt); sha1, sha224, sha256, sha384 or sha512 (pbkdf2); standard or
+        /// sha256 (bcrypt, sha256 being passlib's bcrypt-sha256).
+        #[arg(long)]
+        variant: Option<String>,
         /// The password.
         #[arg(long)]
         password: Option<String>,
@@ -291,7 +296,7 @@ fn read_password(given: Option<String>) -> Result<String, String> {
 fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
     use crate::authn::password;
     match command {
-        HashCommand::Generate { algorithm, password, random } => {
+        HashCommand::Generate { algorithm, variant, password, random } => {
             let mut params = if args.files.is_empty() {
                 crate::config::schema::PasswordHashing::default()
             } else {
@@ -302,6 +307,16 @@ fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
             };
             if let Some(algorithm) = algorithm {
                 params.algorithm = algorithm;
+            }
+            if let Some(variant) = variant {
+                let slot = match params.algorithm.as_str() {
+                    "argon2" => &mut params.argon2.variant,
+                    "sha2crypt" => &mut params.sha2crypt.variant,
+                    "pbkdf2" => &mut params.pbkdf2.variant,
+                    "bcrypt" => &mut params.bcrypt.variant,
+                    _ => &mut params.scrypt.variant,
+                };
+                *slot = variant;
             }
             let password = if random {
                 use rand::Rng;
