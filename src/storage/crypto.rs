@@ -14,6 +14,8 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct Cipher {
     aead: Aes256Gcm,
+    /// Key for [`Cipher::keyed_hash`], derived apart from the encryption key.
+    mac_key: [u8; 32],
 }
 
 impl Cipher {
@@ -24,7 +26,25 @@ impl Cipher {
             Ok(aead) => aead,
             Err(_) => unreachable!("SHA-256 output is a valid AES-256 key"),
         };
-        Self { aead }
+        let mut mac_key = [0u8; 32];
+        mac_key.copy_from_slice(&Sha256::digest([b"portcullis keyed hash v1\0".as_slice(), key.as_bytes()].concat()));
+        Self { aead, mac_key }
+    }
+
+    /// HMAC-SHA256 of `value` under a key derived from the encryption key, as lowercase
+    /// hex. Used for one-time secrets (recovery and emailed codes): the database holds only
+    /// this, so a copy of it does not reveal usable codes, yet the server can look a code
+    /// up by its hash. `purpose` separates the kinds of codes.
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(&self.mac_key) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts any key length"),
+        };
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// `nonce || ciphertext+tag`.
@@ -66,5 +86,17 @@ mod tests {
         tampered[20] ^= 1;
         assert!(a.decrypt(&tampered).is_err());
         assert!(a.decrypt(b"short").is_err());
+    }
+
+    #[test]
+    fn keyed_hash_depends_on_key_purpose_and_value() {
+        let a = Cipher::from_key("an-encryption-key-of-some-length");
+        let b = Cipher::from_key("another-encryption-key-entirely");
+        let h = a.keyed_hash("recovery", "ABCD-EFGH");
+        assert_eq!(h.len(), 64);
+        assert_eq!(h, a.keyed_hash("recovery", "ABCD-EFGH"));
+        assert_ne!(h, b.keyed_hash("recovery", "ABCD-EFGH"));
+        assert_ne!(h, a.keyed_hash("otc", "ABCD-EFGH"));
+        assert_ne!(h, a.keyed_hash("recovery", "ABCD-EFGI"));
     }
 }

@@ -10,8 +10,11 @@ mod auth_log;
 mod connection;
 mod crypto;
 mod migrations;
+mod one_time;
 mod preferences;
 pub mod schema;
+mod totp;
+mod webauthn;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,9 @@ pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType};
 pub use connection::{Backend, DbConnection};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;
+pub use one_time::OneTimeCode;
+pub use totp::TotpRecord;
+pub use webauthn::WebAuthnCredential;
 
 use crate::config::schema::Storage as StorageConfig;
 
@@ -43,6 +49,9 @@ pub enum StorageError {
          start with the original key (refusing to continue rather than corrupt data)"
     )]
     KeyMismatch,
+    /// A row with the same unique value exists already.
+    #[error("an entry with that name exists already")]
+    Duplicate,
     /// Encrypted data could not be read.
     #[error("cannot decrypt stored data: {0}")]
     Crypto(String),

@@ -1,0 +1,223 @@
+//! WebAuthn user handles and credentials (the credential itself encrypted).
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::schema::{webauthn_credentials as wc, webauthn_users as wu};
+use super::{Storage, StorageError};
+
+/// A stored security key or passkey.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebAuthnCredential {
+    /// Row ID (what the API calls the credential ID).
+    pub id: i32,
+    /// Owner.
+    pub username: String,
+    /// The user's name for it.
+    pub description: String,
+    /// Credential ID, base64url.
+    pub kid: String,
+    /// Relying party it was registered for (the cookie domain).
+    pub rp_id: String,
+    /// Whether it can log in without a username (a passkey).
+    pub discoverable: bool,
+    /// Authenticator model, when known.
+    pub aaguid: String,
+    /// Attestation format it was registered with.
+    pub attestation_type: String,
+    /// Last signature counter seen.
+    pub sign_count: i64,
+    /// The counter went backwards once: the key may have been cloned.
+    pub clone_warning: bool,
+    /// Registered (Unix seconds).
+    pub created_at: i64,
+    /// Last successful use.
+    pub last_used_at: Option<i64>,
+    /// The credential as the WebAuthn library serializes it (decrypted JSON).
+    pub credential: Vec<u8>,
+}
+
+type Columns = (
+    wc::id,
+    wc::username,
+    wc::description,
+    wc::kid,
+    wc::rp_id,
+    wc::discoverable,
+    wc::aaguid,
+    wc::attestation_type,
+    wc::sign_count,
+    wc::clone_warning,
+    wc::created_at,
+    wc::last_used_at,
+    wc::credential,
+);
+
+const COLUMNS: Columns = (
+    wc::id,
+    wc::username,
+    wc::description,
+    wc::kid,
+    wc::rp_id,
+    wc::discoverable,
+    wc::aaguid,
+    wc::attestation_type,
+    wc::sign_count,
+    wc::clone_warning,
+    wc::created_at,
+    wc::last_used_at,
+    wc::credential,
+);
+
+type Row = (String, String, String, String, bool, String, String, i64, bool, i64, Option<i64>, Vec<u8>);
+
+fn decode(cipher: &super::Cipher, (id, r): (i32, Row)) -> Result<WebAuthnCredential, StorageError> {
+    Ok(WebAuthnCredential {
+        id,
+        username: r.0,
+        description: r.1,
+        kid: r.2,
+        rp_id: r.3,
+        discoverable: r.4,
+        aaguid: r.5,
+        attestation_type: r.6,
+        sign_count: r.7,
+        clone_warning: r.8,
+        created_at: r.9,
+        last_used_at: r.10,
+        credential: cipher.decrypt(&r.11)?,
+    })
+}
+
+type Flat = (i32, String, String, String, String, bool, String, String, i64, bool, i64, Option<i64>, Vec<u8>);
+
+fn split(f: Flat) -> (i32, Row) {
+    (f.0, (f.1, f.2, f.3, f.4, f.5, f.6, f.7, f.8, f.9, f.10, f.11, f.12))
+}
+
+impl Storage {
+    /// The user's WebAuthn user handle (a random UUID), created on first use when
+    /// `create` is set. It is random rather than derived from the username so that
+    /// authenticators learn nothing about the account.
+    pub async fn webauthn_user_id(&self, username: &str, create: bool) -> Result<Option<String>, StorageError> {
+        let username = username.to_string();
+        self.run(move |conn| {
+            let found: Option<String> =
+                wu::table.filter(wu::username.eq(&username)).select(wu::user_id).first(conn).optional()?;
+            if found.is_some() || !create {
+                return Ok(found);
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            match diesel::insert_into(wu::table).values((wu::username.eq(&username), wu::user_id.eq(&id))).execute(conn) {
+                Ok(_) => Ok(Some(id)),
+                // Created concurrently: use the winner's.
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                    Ok(wu::table.filter(wu::username.eq(&username)).select(wu::user_id).first(conn).optional()?)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// The user a WebAuthn user handle belongs to.
+    pub async fn webauthn_username(&self, user_id: &str) -> Result<Option<String>, StorageError> {
+        let user_id = user_id.to_string();
+        self.run(move |conn| Ok(wu::table.filter(wu::user_id.eq(&user_id)).select(wu::username).first(conn).optional()?))
+            .await
+    }
+
+    /// The user's credentials, oldest first.
+    pub async fn webauthn_credentials(&self, username: &str) -> Result<Vec<WebAuthnCredential>, StorageError> {
+        let username = username.to_string();
+        let cipher = self.cipher().clone();
+        self.run(move |conn| {
+            let rows: Vec<Flat> =
+                wc::table.filter(wc::username.eq(&username)).order(wc::id.asc()).select(COLUMNS).load(conn)?;
+            rows.into_iter().map(|f| decode(&cipher, split(f))).collect()
+        })
+        .await
+    }
+
+    /// How many credentials the user has.
+    pub async fn webauthn_count(&self, username: &str) -> Result<i64, StorageError> {
+        let username = username.to_string();
+        self.run(move |conn| Ok(wc::table.filter(wc::username.eq(&username)).count().get_result(conn)?)).await
+    }
+
+    /// Stores a new credential; [`StorageError::Duplicate`] when the user already has one
+    /// with that description or the credential is registered already.
+    pub async fn webauthn_insert(&self, c: WebAuthnCredential) -> Result<(), StorageError> {
+        let sealed = self.cipher().encrypt(&c.credential)?;
+        self.run(move |conn| {
+            let inserted = diesel::insert_into(wc::table)
+                .values((
+                    wc::username.eq(&c.username),
+                    wc::description.eq(&c.description),
+                    wc::kid.eq(&c.kid),
+                    wc::rp_id.eq(&c.rp_id),
+                    wc::discoverable.eq(c.discoverable),
+                    wc::aaguid.eq(&c.aaguid),
+                    wc::attestation_type.eq(&c.attestation_type),
+                    wc::sign_count.eq(c.sign_count),
+                    wc::clone_warning.eq(false),
+                    wc::created_at.eq(c.created_at),
+                    wc::credential.eq(&sealed),
+                ))
+                .execute(conn);
+            match inserted {
+                Ok(_) => Ok(()),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(StorageError::Duplicate),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Records a successful use: the updated credential, its counter and the time.
+    pub async fn webauthn_used(&self, id: i32, credential: Vec<u8>, sign_count: i64, now: i64) -> Result<(), StorageError> {
+        let sealed = self.cipher().encrypt(&credential)?;
+        self.run(move |conn| {
+            diesel::update(wc::table.filter(wc::id.eq(id)))
+                .set((wc::credential.eq(&sealed), wc::sign_count.eq(sign_count), wc::last_used_at.eq(now)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Flags a credential whose counter went backwards.
+    pub async fn webauthn_flag_clone(&self, id: i32) -> Result<(), StorageError> {
+        self.run(move |conn| {
+            diesel::update(wc::table.filter(wc::id.eq(id))).set(wc::clone_warning.eq(true)).execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Renames one of the user's credentials; false when the user has no such credential,
+    /// [`StorageError::Duplicate`] when the name is taken.
+    pub async fn webauthn_rename(&self, username: &str, id: i32, description: &str) -> Result<bool, StorageError> {
+        let (username, description) = (username.to_string(), description.to_string());
+        self.run(move |conn| {
+            match diesel::update(wc::table.filter(wc::id.eq(id)).filter(wc::username.eq(&username)))
+                .set(wc::description.eq(&description))
+                .execute(conn)
+            {
+                Ok(n) => Ok(n > 0),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(StorageError::Duplicate),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Deletes one of the user's credentials; false when there was no such credential.
+    pub async fn webauthn_delete(&self, username: &str, id: i32) -> Result<bool, StorageError> {
+        let username = username.to_string();
+        self.run(move |conn| {
+            Ok(diesel::delete(wc::table.filter(wc::id.eq(id)).filter(wc::username.eq(&username))).execute(conn)? > 0)
+        })
+        .await
+    }
+}
