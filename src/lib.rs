@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod logging;
 pub mod openapi;
 pub mod regulation;
+pub mod second_factor;
 pub mod server;
 pub mod services;
 pub mod session;

@@ -38,6 +38,60 @@ pub struct SessionData {
     pub last_activity_at: i64,
     /// Cookie domain the session belongs to.
     pub domain: String,
+    /// Which method reached the second factor (`totp`, `webauthn`, `passkey`, `recovery`,
+    /// `email`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_factor_method: Option<String>,
+    /// Until when sensitive changes are allowed without proving identity again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elevated_until: Option<i64>,
+    /// The emailed code waiting to elevate this session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elevation_code: Option<String>,
+    /// The emailed sign-in code waiting to complete the second factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_code: Option<String>,
+    /// A TOTP setup started but not confirmed yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_totp: Option<PendingTotp>,
+    /// A WebAuthn ceremony in progress (its challenge lives here, server-side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<PendingWebAuthn>,
+    /// The user a verified reset link allows to set a new password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_reset_username: Option<String>,
+}
+
+/// A TOTP secret offered to the user, kept until they confirm it with a code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTotp {
+    /// Base32 secret.
+    pub secret: String,
+    /// SHA1, SHA256 or SHA512.
+    pub algorithm: String,
+    /// 6 or 8.
+    pub digits: u32,
+    /// Seconds per code.
+    pub period: u32,
+    /// When it was offered (Unix seconds); it expires after [`PENDING_LIFETIME_SECS`].
+    pub created_at: i64,
+}
+
+/// How long a started TOTP setup or WebAuthn ceremony may wait for its second half.
+pub const PENDING_LIFETIME_SECS: i64 = 600;
+
+/// State of a WebAuthn ceremony between its two requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingWebAuthn {
+    /// `register`, `register_passkey`, `authenticate` or `passkey_login`.
+    pub kind: String,
+    /// The library's ceremony state, serialized.
+    pub state: String,
+    /// For registrations: the description the user chose.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Not valid from this time on (Unix seconds).
+    pub expires_at: i64,
 }
 
 impl SessionData {

@@ -115,6 +115,23 @@ impl<S: SessionStore> Sessions<S> {
         Ok((id, cookie))
     }
 
+    /// Saves changed `data` under the session's existing ID. Only for changes that do not
+    /// raise the authentication level (pending ceremonies, elevation); use
+    /// [`Sessions::issue`] for those.
+    pub async fn update(
+        &self,
+        settings: &CookieSettings,
+        session: &LoadedSession,
+        mut data: SessionData,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        data.last_activity_at = now;
+        match remaining(settings, &data, now) {
+            Some(ttl) => self.store.save(&session.id, &data, ttl).await,
+            None => self.store.delete(&session.id).await,
+        }
+    }
+
     /// Records activity on a session, writing only when the last write is older than
     /// `throttle`, so that busy sessions do not cost a store write per request.
     pub async fn touch(
