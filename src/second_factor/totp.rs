@@ -199,10 +199,11 @@ mod tests {
     use super::*;
 
     fn service() -> TotpService {
-        let mut config = TotpConfig::default();
-        config.allowed_digits = vec![6, 8];
-        config.allowed_algorithms = vec!["sha1".into(), "SHA256".into()];
-        TotpService::new(&config)
+        TotpService::new(&TotpConfig {
+            allowed_digits: vec![6, 8],
+            allowed_algorithms: vec!["sha1".into(), "SHA256".into()],
+            ..Default::default()
+        })
     }
 
     #[test]

@@ -100,7 +100,8 @@ impl Storage {
                 diesel::update(otc::table.filter(otc::public_id.eq(&public_id)))
                     .set(otc::attempts.eq(otc::attempts + 1))
                     .execute(conn)?;
-                let attempts: i32 = otc::table.filter(otc::public_id.eq(&public_id)).select(otc::attempts).first(conn)?;
+                let attempts: i32 =
+                    otc::table.filter(otc::public_id.eq(&public_id)).select(otc::attempts).first(conn)?;
                 if attempts >= max_attempts {
                     diesel::update(otc::table.filter(otc::public_id.eq(&public_id)).filter(otc::revoked_at.is_null()))
                         .set(otc::revoked_at.eq(now))

@@ -124,8 +124,10 @@ impl Storage {
     pub async fn totp_use_step(&self, username: &str, step: i64, now: i64) -> Result<bool, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            diesel::delete(th::table.filter(th::username.eq(&username)).filter(th::created_at.lt(now - HISTORY_KEEP_SECS)))
-                .execute(conn)?;
+            diesel::delete(
+                th::table.filter(th::username.eq(&username)).filter(th::created_at.lt(now - HISTORY_KEEP_SECS)),
+            )
+            .execute(conn)?;
             let inserted = diesel::insert_into(th::table)
                 .values((th::username.eq(&username), th::step.eq(step), th::created_at.eq(now)))
                 .execute(conn);
@@ -163,7 +165,10 @@ impl Storage {
         let (username, hash) = (username.to_string(), hash.to_string());
         self.run(move |conn| {
             let burned = diesel::update(
-                rc::table.filter(rc::username.eq(&username)).filter(rc::code_hash.eq(&hash)).filter(rc::used_at.is_null()),
+                rc::table
+                    .filter(rc::username.eq(&username))
+                    .filter(rc::code_hash.eq(&hash))
+                    .filter(rc::used_at.is_null()),
             )
             .set(rc::used_at.eq(now))
             .execute(conn)?;

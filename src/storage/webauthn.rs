@@ -108,7 +108,8 @@ impl Storage {
                 return Ok(found);
             }
             let id = uuid::Uuid::new_v4().to_string();
-            match diesel::insert_into(wu::table).values((wu::username.eq(&username), wu::user_id.eq(&id))).execute(conn) {
+            match diesel::insert_into(wu::table).values((wu::username.eq(&username), wu::user_id.eq(&id))).execute(conn)
+            {
                 Ok(_) => Ok(Some(id)),
                 // Created concurrently: use the winner's.
                 Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
@@ -123,8 +124,10 @@ impl Storage {
     /// The user a WebAuthn user handle belongs to.
     pub async fn webauthn_username(&self, user_id: &str) -> Result<Option<String>, StorageError> {
         let user_id = user_id.to_string();
-        self.run(move |conn| Ok(wu::table.filter(wu::user_id.eq(&user_id)).select(wu::username).first(conn).optional()?))
-            .await
+        self.run(move |conn| {
+            Ok(wu::table.filter(wu::user_id.eq(&user_id)).select(wu::username).first(conn).optional()?)
+        })
+        .await
     }
 
     /// The user's credentials, oldest first.
@@ -175,7 +178,13 @@ impl Storage {
     }
 
     /// Records a successful use: the updated credential, its counter and the time.
-    pub async fn webauthn_used(&self, id: i32, credential: Vec<u8>, sign_count: i64, now: i64) -> Result<(), StorageError> {
+    pub async fn webauthn_used(
+        &self,
+        id: i32,
+        credential: Vec<u8>,
+        sign_count: i64,
+        now: i64,
+    ) -> Result<(), StorageError> {
         let sealed = self.cipher().encrypt(&credential)?;
         self.run(move |conn| {
             diesel::update(wc::table.filter(wc::id.eq(id)))
