@@ -9,6 +9,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod handlers;
+pub mod identity;
 pub mod logging;
 pub mod openapi;
 pub mod regulation;

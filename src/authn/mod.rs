@@ -4,4 +4,5 @@ pub mod basic_cache;
 pub mod bootstrap;
 pub mod hashing_pool;
 pub mod password;
+pub mod password_policy;
 pub mod users_file;

@@ -1,0 +1,5 @@
+//! Proving identity out of band: one-time codes sent by mail (session elevation, the
+//! `email` second factor) and password reset links.
+
+pub mod codes;
+pub mod reset_token;
