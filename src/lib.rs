@@ -11,6 +11,7 @@ pub mod config;
 pub mod handlers;
 pub mod identity;
 pub mod logging;
+pub mod notifier;
 pub mod openapi;
 pub mod regulation;
 pub mod second_factor;

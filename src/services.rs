@@ -9,7 +9,13 @@ use crate::authn::bootstrap::Bootstrap;
 use crate::authn::hashing_pool::HashingPool;
 use crate::authn::users_file::UsersFile;
 use crate::config::Configuration;
+use crate::identity::codes::OneTimeCodes;
+use crate::identity::rate_limit::ClientLimiter;
+use crate::identity::reset_token::ResetTokens;
+use crate::notifier::Notifier;
 use crate::regulation::Regulator;
+use crate::second_factor::totp::TotpService;
+use crate::second_factor::webauthn::WebAuthnService;
 use crate::session::Sessions;
 use crate::storage::Storage;
 
@@ -32,6 +38,18 @@ pub struct Services {
     pub bootstrap: Bootstrap,
     /// Recently verified Basic credentials (authz endpoints).
     pub basic_cache: BasicCache,
+    /// TOTP parameters and checks.
+    pub totp: TotpService,
+    /// WebAuthn relying parties.
+    pub webauthn: WebAuthnService,
+    /// Emailed one-time codes.
+    pub codes: OneTimeCodes,
+    /// Password reset links.
+    pub reset_tokens: ResetTokens,
+    /// Per-client limit on password reset requests.
+    pub reset_limiter: ClientLimiter,
+    /// Outgoing mail.
+    pub notifier: Arc<Notifier>,
 }
 
 impl Services {
@@ -59,8 +77,19 @@ impl Services {
                  POST /api/bootstrap {{\"token\":\"{token}\",\"username\":...,\"password\":...,\"email\":...}}"
             );
         }
+        let webauthn = WebAuthnService::new(config)?;
+        let notifier = Notifier::from_config(&config.notifier)?;
+        if !config.notifier.disable_startup_check {
+            notifier.startup_check().await.map_err(|e| format!("notifier: {e}"))?;
+        }
         Ok(Self {
             regulator: Regulator::new(&config.regulation, storage.clone()),
+            totp: TotpService::new(&config.totp),
+            webauthn,
+            codes: OneTimeCodes::new(storage.clone()),
+            reset_tokens: ResetTokens::new(&config.identity_validation.reset_password, storage.clone()),
+            reset_limiter: ClientLimiter::default(),
+            notifier: Arc::new(notifier),
             storage,
             sessions,
             users: Arc::new(users),

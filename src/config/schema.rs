@@ -40,6 +40,8 @@ pub struct Configuration {
     pub totp: Totp,
     /// Security keys and passkeys.
     pub webauthn: WebAuthn,
+    /// One-time codes sent by mail as a second factor.
+    pub email_otp: EmailOtp,
     /// One-time tokens for password reset and session elevation.
     pub identity_validation: IdentityValidation,
     /// Reusable named definitions (networks).
@@ -237,6 +239,8 @@ pub struct PasswordReset {
 pub struct PasswordChange {
     /// Turn password change off.
     pub disable: bool,
+    /// Also require an elevated session (an emailed code), not just the old password.
+    pub require_elevation: bool,
 }
 
 /// `authentication_backend.file`.
@@ -868,6 +872,25 @@ pub struct WebAuthnSelectionCriteria {
 impl Default for WebAuthnSelectionCriteria {
     fn default() -> Self {
         Self { attachment: String::new(), discoverability: "preferred".into(), user_verification: "preferred".into() }
+    }
+}
+
+/// `email_otp`: a code sent to the user's address completes the second factor. Off by
+/// default: a mailbox is a weaker factor than an authenticator.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EmailOtp {
+    /// Offer the `email` second-factor method.
+    pub enable: bool,
+    /// How long a code is valid.
+    pub code_lifespan: Duration,
+    /// Length of the code.
+    pub characters: u32,
+}
+
+impl Default for EmailOtp {
+    fn default() -> Self {
+        Self { enable: false, code_lifespan: Duration::from_secs(300), characters: 8 }
     }
 }
 

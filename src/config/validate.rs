@@ -23,6 +23,7 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.totp(&config.totp);
     v.webauthn(&config.webauthn);
     v.identity_validation(&config.identity_validation);
+    v.email_otp(&config.email_otp);
     let networks = v.network_definitions(config);
     v.access_control(&config.access_control, &networks);
     v.problems
@@ -98,8 +99,11 @@ impl Validator {
             "webauthn" if c.webauthn.disable => {
                 self.err("default_2fa_method", "'webauthn' is disabled by webauthn.disable")
             }
-            "totp" | "webauthn" => {}
-            other => self.err("default_2fa_method", format!("'{other}' is not allowed; use 'totp' or 'webauthn'")),
+            "email" if !c.email_otp.enable => self.err("default_2fa_method", "'email' needs email_otp.enable"),
+            "totp" | "webauthn" | "email" => {}
+            other => {
+                self.err("default_2fa_method", format!("'{other}' is not allowed; use 'totp', 'webauthn' or 'email'"))
+            }
         }
     }
 
@@ -534,7 +538,14 @@ impl Validator {
         let es = &iv.elevated_session;
         self.positive("identity_validation.elevated_session.code_lifespan", es.code_lifespan);
         self.positive("identity_validation.elevated_session.elevation_lifespan", es.elevation_lifespan);
-        self.range("identity_validation.elevated_session.characters", es.characters.into(), 1, 20);
+        self.range("identity_validation.elevated_session.characters", es.characters.into(), 6, 20);
+    }
+
+    fn email_otp(&mut self, e: &EmailOtp) {
+        if e.enable {
+            self.positive("email_otp.code_lifespan", e.code_lifespan);
+            self.range("email_otp.characters", e.characters.into(), 6, 20);
+        }
     }
 
     /// Checks named networks and returns the set of names rules may use.

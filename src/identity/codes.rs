@@ -36,6 +36,11 @@ pub const RATE_WINDOW_SECS: i64 = 900;
 /// Unambiguous upper-case letters and digits.
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
+fn random_code(length: u32) -> String {
+    let mut rng = rand::rng();
+    (0..length).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
 /// Why a code was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {
@@ -76,9 +81,7 @@ impl OneTimeCodes {
         if recent >= MAX_PER_WINDOW {
             return Err(CodeError::RateLimited(RATE_WINDOW_SECS));
         }
-        let mut rng = rand::rng();
-        let code: String =
-            (0..characters.clamp(6, 20)).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+        let code = random_code(characters.clamp(6, 20));
         let public_id = uuid::Uuid::new_v4().to_string();
         self.storage
             .otc_insert(OneTimeCode {

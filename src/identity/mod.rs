@@ -2,4 +2,5 @@
 //! `email` second factor) and password reset links.
 
 pub mod codes;
+pub mod rate_limit;
 pub mod reset_token;

@@ -19,20 +19,27 @@ struct ConfigurationBody {
 /// Second-factor methods users may use, and the password features.
 pub fn get(app: &App) -> HttpResponse {
     let c = &app.config;
-    let mut available_methods = Vec::new();
-    if c.access_control.second_factor_required() {
-        if !c.totp.disable {
-            available_methods.push("totp");
-        }
-        if !c.webauthn.disable {
-            available_methods.push("webauthn");
-        }
-    }
+    let available_methods = if c.access_control.second_factor_required() { enabled_methods(c) } else { Vec::new() };
     response::ok_data(&ConfigurationBody {
         available_methods,
         password_change_disabled: c.authentication_backend.password_change.disable,
         password_reset_disabled: c.authentication_backend.password_reset.disable,
     })
+}
+
+/// The second-factor methods the operator turned on, in the order the portal offers them.
+pub fn enabled_methods(c: &crate::config::Configuration) -> Vec<&'static str> {
+    let mut methods = Vec::new();
+    if !c.totp.disable {
+        methods.push("totp");
+    }
+    if !c.webauthn.disable {
+        methods.push("webauthn");
+    }
+    if c.email_otp.enable {
+        methods.push("email");
+    }
+    methods
 }
 
 #[derive(Serialize)]

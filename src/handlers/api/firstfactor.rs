@@ -138,7 +138,7 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 /// Where the portal sends the user now, if one factor is enough: the safe target unless its
 /// access rule (evaluated for this user) needs two factors, or, when no target was
 /// given and no rule asks for two factors, the domain's default redirection URL.
-fn redirect_after_first_factor(
+pub(super) fn redirect_after_first_factor(
     app: &App,
     settings: &crate::session::CookieSettings,
     target: Option<&str>,

@@ -6,12 +6,20 @@
 #![allow(clippy::result_large_err)]
 
 mod bootstrap;
+mod change_password;
 mod configuration;
+mod elevation;
+mod email_code;
 mod firstfactor;
+pub mod guard;
 mod logout;
+mod passkey;
 mod redirection;
+pub mod reset_password;
 mod state;
+mod totp;
 mod user_info;
+mod webauthn;
 
 use std::net::IpAddr;
 
@@ -20,10 +28,12 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 use serde::de::DeserializeOwned;
 
+use crate::authn::users_file::User;
+use crate::notifier::{Message, Recipient};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::server::router::Endpoint;
-use crate::session::{CookieSettings, LoadedSession, StoreError};
+use crate::session::{CookieSettings, LoadedSession, SessionData, StoreError};
 
 /// What an API handler gets from the server.
 pub struct ApiRequest<'a> {
@@ -122,6 +132,22 @@ pub async fn call(endpoint: Endpoint, app: &App, request: ApiRequest<'_>) -> Htt
         Endpoint::OpenApi => openapi_spec(app),
         Endpoint::Logout => logout::post(app, &request).await,
         Endpoint::UserInfo => user_info::get(app, &request).await,
+        Endpoint::UserInfoMethod => user_info::set_method(app, &request).await,
+        Endpoint::TotpRegister => totp::register(app, &request).await,
+        Endpoint::Totp => totp::totp(app, &request).await,
+        Endpoint::RecoveryCodes => totp::recovery_codes(app, &request).await,
+        Endpoint::WebAuthn => webauthn::assertion(app, &request).await,
+        Endpoint::WebAuthnCredentials => webauthn::credentials(app, &request).await,
+        Endpoint::WebAuthnRegister => webauthn::register(app, &request).await,
+        Endpoint::WebAuthnCredential => webauthn::credential(app, &request).await,
+        Endpoint::Passkey => passkey::handle(app, &request).await,
+        Endpoint::EmailCode => email_code::handle(app, &request).await,
+        Endpoint::Elevation => elevation::handle(app, &request).await,
+        Endpoint::ElevationRevoke => elevation::revoke(app, &request).await,
+        Endpoint::ResetStart => reset_password::start(app, &request).await,
+        Endpoint::ResetFinish => reset_password::finish(app, &request).await,
+        Endpoint::ResetPassword => reset_password::reset(app, &request).await,
+        Endpoint::ChangePassword => change_password::post(app, &request).await,
         Endpoint::SafeRedirection => redirection::post(app, &request).await,
         Endpoint::FirstFactor => firstfactor::post(app, &request).await,
         Endpoint::Bootstrap => bootstrap::post(app, &request).await,
@@ -130,6 +156,45 @@ pub async fn call(endpoint: Endpoint, app: &App, request: ApiRequest<'_>) -> Htt
             None => response::ko(StatusCode::NOT_FOUND, "Not Found"),
         },
     }
+}
+
+/// Sends `message` now; 503 when the mail cannot be delivered (the user asked for it and
+/// should know).
+pub async fn send_mail(app: &App, name: &str, address: String, message: Message) -> Result<(), HttpResponse> {
+    let to = Recipient { name: name.to_string(), address };
+    app.services.notifier.send(&to, &message).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot send mail");
+        response::ko(StatusCode::SERVICE_UNAVAILABLE, "The message could not be sent; try again later")
+    })
+}
+
+/// Sends `message` in the background (notices the request does not wait for).
+fn send_mail_later(app: &App, name: &str, address: Option<&String>, message: Message) {
+    let Some(address) = address.cloned() else { return };
+    let notifier = app.services.notifier.clone();
+    let to = Recipient { name: name.to_string(), address };
+    tokio::spawn(async move {
+        if let Err(e) = notifier.send(&to, &message).await {
+            tracing::error!(error = %e, "cannot send a notice");
+        }
+    });
+}
+
+/// Tells the user by mail that a second factor was added or removed.
+pub fn notify_security_event(app: &App, request: &ApiRequest<'_>, data: &SessionData, detail: String) {
+    let message = Message::SecurityEvent {
+        display_name: data.display_name.clone(),
+        detail,
+        remote_ip: guard::client_ip(app, request),
+    };
+    send_mail_later(app, &data.display_name, data.emails.first(), message);
+}
+
+/// Tells the user by mail that their password changed.
+pub fn notify_password_changed(app: &App, request: &ApiRequest<'_>, user: &User) {
+    let message =
+        Message::PasswordChanged { display_name: user.display_name.clone(), remote_ip: guard::client_ip(app, request) };
+    send_mail_later(app, &user.display_name, user.emails.first(), message);
 }
 
 fn openapi_spec(app: &App) -> HttpResponse {

@@ -1,0 +1,87 @@
+//! `/api/secondfactor/email`: a code sent to the user's address as the second factor
+//! (when `email_otp.enable`). PUT sends a code, POST checks it and raises the session.
+
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::guard::{self, Authed, BAD_CODE, authed, storage_failed};
+use super::{ApiRequest, now};
+use crate::identity::codes::{CodeError, Intent};
+use crate::notifier::{CodePurpose, Message};
+use crate::server::App;
+use crate::server::response::{self, HttpResponse};
+use crate::session::AuthLevel;
+use crate::storage::AuthType;
+
+#[derive(Serialize)]
+struct Started {
+    delete_id: String,
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    token: String,
+    #[serde(rename = "targetURL", default)]
+    target_url: Option<String>,
+}
+
+/// PUT sends, POST verifies.
+pub async fn handle(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+    let authed = match authed(app, request, AuthLevel::OneFactor).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let result = if request.parts.method == Method::PUT {
+        send(app, request, &authed).await
+    } else {
+        verify(app, request, &authed).await
+    };
+    result.unwrap_or_else(|r| r)
+}
+
+async fn send(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Result<HttpResponse, HttpResponse> {
+    let config = &app.config.email_otp;
+    let data = authed.data();
+    let Some(address) = data.emails.first().cloned() else {
+        return Err(response::ko(StatusCode::BAD_REQUEST, "Your account has no email address to send a code to"));
+    };
+    let lifespan = i64::try_from(config.code_lifespan.get().as_secs()).unwrap_or(300);
+    let (id, code) =
+        match app.services.codes.issue(&data.username, Intent::SignIn, config.characters, lifespan, now()).await {
+            Ok(issued) => issued,
+            Err(CodeError::RateLimited(retry)) => {
+                return Err(guard::too_many(retry, "Too many codes were requested; try again later"));
+            }
+            Err(e) => return Err(storage_failed(&e)),
+        };
+    let message = Message::OneTimeCode {
+        display_name: data.display_name.clone(),
+        code,
+        purpose: CodePurpose::SignIn,
+        expires_in: config.code_lifespan.get(),
+        remote_ip: guard::client_ip(app, request),
+        revoke_link: None,
+    };
+    super::send_mail(app, &data.display_name, address, message).await?;
+    let mut updated = data.clone();
+    updated.email_code = Some(id.clone());
+    guard::save(app, authed, updated).await?;
+    Ok(response::ok_data(&Started { delete_id: id }))
+}
+
+async fn verify(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Result<HttpResponse, HttpResponse> {
+    let body: VerifyBody = request.json()?;
+    let data = authed.data();
+    guard::check_ban(app, request, &data.username).await?;
+    let Some(id) = data.email_code.clone() else {
+        return Err(response::ko(StatusCode::BAD_REQUEST, "No code is pending; request one first"));
+    };
+    let checked = app.services.codes.verify(&id, &data.username, Intent::SignIn, &body.token, now()).await;
+    let target = body.target_url.as_deref();
+    guard::record_attempt(app, request, &data.username, AuthType::EmailCode, checked.is_ok(), target).await?;
+    match checked {
+        Ok(()) => Ok(guard::complete_second_factor(app, authed, "email", target).await),
+        Err(CodeError::Storage(e)) => Err(storage_failed(&e)),
+        Err(_) => Err(response::ko(StatusCode::UNAUTHORIZED, BAD_CODE)),
+    }
+}
