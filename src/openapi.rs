@@ -29,6 +29,8 @@ pub struct Features {
     pub WebAuthn: bool,
     /// Passkey login is enabled.
     pub Passkeys: bool,
+    /// Emailed sign-in codes are enabled.
+    pub EmailOtp: bool,
     /// The OpenID Connect provider is enabled.
     pub OpenIDConnect: bool,
     /// Authorization endpoints by name.
@@ -56,6 +58,7 @@ impl Features {
             TOTP: !config.totp.disable,
             WebAuthn: !config.webauthn.disable,
             Passkeys: !config.webauthn.disable && config.webauthn.enable_passkey_login,
+            EmailOtp: config.email_otp.enable,
             OpenIDConnect: false,
             EndpointsAuthz: config
                 .server

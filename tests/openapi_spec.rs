@@ -29,6 +29,7 @@ fn all_on() -> Features {
         TOTP: true,
         WebAuthn: true,
         Passkeys: true,
+        EmailOtp: true,
         OpenIDConnect: true,
         EndpointsAuthz: authz,
     }
@@ -40,6 +41,7 @@ fn combinations() -> Vec<(&'static str, Features)> {
         ("all features", on.clone()),
         ("no features", Features::default()),
         ("second factor only", Features { TOTP: true, WebAuthn: false, ..Features::default() }),
+        ("email codes only", Features { EmailOtp: true, ..Features::default() }),
         ("no password features", Features { PasswordReset: false, PasswordChange: false, ..on.clone() }),
         ("odd base URL", Features { BaseURL: Some("https://auth.example.com/a'b\"c/".into()), ..on }),
     ]
