@@ -231,8 +231,10 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
     raw.push_str(body);
     try_request(port, &raw).expect("request")
 }
+pub mod client;
 pub mod databases;
 pub mod redis;
+pub mod smtp;
 
 /// An argon2id hash made by an independent implementation (argon2-cffi), cheap parameters.
 pub fn argon2_hash(password: &str) -> String {
