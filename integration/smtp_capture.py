@@ -37,7 +37,8 @@ def authenticator(expected):
             and auth_data.login.decode() == expected[0]
             and auth_data.password.decode() == expected[1]
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers 535 itself on failure.
+        return AuthResult(success=ok, handled=False)
 
     return check
 

@@ -58,6 +58,8 @@ pub struct SmtpSender {
     from: Mailbox,
     html: bool,
     check_address: String,
+    /// Bound on a whole exchange: lettre's own timeout does not cover every read.
+    deadline: std::time::Duration,
 }
 
 impl SmtpSender {
@@ -100,12 +102,16 @@ impl SmtpSender {
             from,
             html: !config.disable_html_emails,
             check_address: config.startup_check_address.clone(),
+            deadline: config.timeout.get() * 3,
         })
     }
 
     /// Connects, negotiates TLS and authenticates, then quits.
     pub async fn check(&self) -> Result<(), NotifyError> {
-        match self.transport.test_connection().await {
+        let tested = tokio::time::timeout(self.deadline, self.transport.test_connection())
+            .await
+            .map_err(|_| NotifyError::Smtp("the server did not answer in time".into()))?;
+        match tested {
             Ok(true) => {
                 tracing::debug!(recipient = %self.check_address, "SMTP server reachable");
                 Ok(())
@@ -128,7 +134,10 @@ impl SmtpSender {
             builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(rendered.text.clone()))
         }
         .map_err(|e| NotifyError::Message(e.to_string()))?;
-        self.transport.send(message).await.map(|_| ()).map_err(|e| NotifyError::Smtp(e.to_string()))
+        match tokio::time::timeout(self.deadline, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| NotifyError::Smtp(e.to_string())),
+            Err(_) => Err(NotifyError::Smtp("the server did not answer in time".into())),
+        }
     }
 }
 
