@@ -1,12 +1,17 @@
 //! The storage layer against real SQLite, PostgreSQL and MariaDB: migrations, the
-//! encryption-key check, the authentication log and preferences.
+//! encryption-key check, the authentication log, preferences, and the second-factor
+//! tables (TOTP and its used steps, recovery codes, WebAuthn, one-time codes, reset
+//! tokens), whose single-use guarantees rest on each database's unique indexes and
+//! conditional updates.
 
 mod common;
 
 use common::databases::{MariaDbServer, PostgresServer};
 use portcullis::config::schema::{LocalStorage, SqlStorage, Storage as StorageConfig};
 use portcullis::config::types::Secret;
-use portcullis::storage::{AttemptsBy, AuthAttempt, AuthType, Backend, Storage, StorageError};
+use portcullis::storage::{
+    AttemptsBy, AuthAttempt, AuthType, Backend, OneTimeCode, Storage, StorageError, TotpRecord, WebAuthnCredential,
+};
 
 const KEY: &str = "an-encryption-key-for-the-storage-tests";
 
@@ -71,6 +76,7 @@ fn contract(config: StorageConfig, backend: Backend) {
         storage.set_preferred_method("john", "totp").await.unwrap();
         storage.set_preferred_method("john", "webauthn").await.unwrap();
         assert_eq!(storage.preferred_method("john").await.unwrap().as_deref(), Some("webauthn"));
+        second_factor_contract(&storage, backend).await;
     });
 
     // Reopening with the same key works and keeps the data; a different key is refused.
@@ -83,13 +89,112 @@ fn contract(config: StorageConfig, backend: Backend) {
     let refused = Storage::open(&wrong).err();
     assert!(matches!(refused, Some(StorageError::KeyMismatch)), "{backend:?}: {refused:?}");
 
-    // Down and up again.
+    // Down and up again, one migration at a time.
     let storage = Storage::connect(&config).unwrap();
-    let reverted = storage.migrate_down_blocking().unwrap();
-    assert!(reverted.is_some());
-    let status = storage.migration_status_blocking().unwrap();
-    assert!(status.applied.is_empty() && status.pending.len() == 1, "{status:?}");
-    assert_eq!(storage.migrate_up_blocking().unwrap().len(), 1);
+    let applied = storage.migration_status_blocking().unwrap().applied.len();
+    for left in (0..applied).rev() {
+        assert!(storage.migrate_down_blocking().unwrap().is_some());
+        let status = storage.migration_status_blocking().unwrap();
+        assert_eq!((status.applied.len(), status.pending.len()), (left, applied - left), "{status:?}");
+    }
+    assert_eq!(storage.migrate_up_blocking().unwrap().len(), applied);
+}
+
+async fn second_factor_contract(storage: &Storage, backend: Backend) {
+    // TOTP: stored encrypted, each time step usable once.
+    let record = TotpRecord {
+        username: "john".into(),
+        created_at: 1000,
+        last_used_at: None,
+        issuer: "Portcullis".into(),
+        algorithm: "SHA256".into(),
+        digits: 8,
+        period: 30,
+        secret: b"0123456789abcdefghij".to_vec(),
+    };
+    storage.totp_save(record.clone()).await.unwrap();
+    assert_eq!(storage.totp_get("john").await.unwrap(), Some(record.clone()), "{backend:?}");
+    assert!(storage.totp_use_step("john", 55, 1010).await.unwrap());
+    assert!(!storage.totp_use_step("john", 55, 1011).await.unwrap(), "{backend:?}: a step is used once");
+    assert!(storage.totp_use_step("mary", 55, 1011).await.unwrap(), "steps are per user");
+    assert_eq!(storage.totp_get("john").await.unwrap().unwrap().last_used_at, Some(1010));
+    assert!(storage.totp_delete("john").await.unwrap());
+    assert!(!storage.totp_exists("john").await.unwrap());
+
+    // Recovery codes burn once.
+    storage.recovery_replace("john", vec!["h1".into(), "h2".into()], 1000).await.unwrap();
+    assert!(storage.recovery_burn("john", "h1", 1001).await.unwrap());
+    assert!(!storage.recovery_burn("john", "h1", 1002).await.unwrap(), "{backend:?}");
+    assert!(!storage.recovery_burn("mary", "h2", 1002).await.unwrap(), "codes are per user");
+    assert_eq!(storage.recovery_remaining("john").await.unwrap(), 1);
+
+    // WebAuthn: stable user handle, unique descriptions, owner-only changes.
+    let handle = storage.webauthn_user_id("john", true).await.unwrap().unwrap();
+    assert_eq!(storage.webauthn_user_id("john", true).await.unwrap().unwrap(), handle);
+    assert_eq!(storage.webauthn_username(&handle).await.unwrap().as_deref(), Some("john"));
+    let credential = |kid: &str, description: &str| WebAuthnCredential {
+        id: 0,
+        username: "john".into(),
+        description: description.into(),
+        kid: kid.into(),
+        rp_id: "example.com".into(),
+        discoverable: true,
+        aaguid: String::new(),
+        attestation_type: "none".into(),
+        sign_count: 0,
+        clone_warning: false,
+        created_at: 1000,
+        last_used_at: None,
+        credential: b"{\"cred\":1}".to_vec(),
+    };
+    storage.webauthn_insert(credential("k1", "Key")).await.unwrap();
+    let dup = storage.webauthn_insert(credential("k2", "Key")).await;
+    assert!(matches!(dup, Err(StorageError::Duplicate)), "{backend:?}: {dup:?}");
+    storage.webauthn_insert(credential("k2", "Phone")).await.unwrap();
+    let listed = storage.webauthn_credentials("john").await.unwrap();
+    assert_eq!(listed.iter().map(|c| c.description.as_str()).collect::<Vec<_>>(), ["Key", "Phone"]);
+    assert_eq!(listed[0].credential, b"{\"cred\":1}");
+    assert!(matches!(storage.webauthn_rename("john", listed[1].id, "Key").await, Err(StorageError::Duplicate)));
+    assert!(!storage.webauthn_rename("mary", listed[1].id, "Mine").await.unwrap(), "not mary's");
+    storage.webauthn_used(listed[0].id, b"{}".to_vec(), 7, 1100).await.unwrap();
+    storage.webauthn_flag_clone(listed[0].id).await.unwrap();
+    let used = &storage.webauthn_credentials("john").await.unwrap()[0];
+    assert_eq!((used.sign_count, used.last_used_at, used.clone_warning), (7, Some(1100), true));
+    assert!(storage.webauthn_delete("john", listed[1].id).await.unwrap());
+    assert_eq!(storage.webauthn_count("john").await.unwrap(), 1);
+
+    // One-time codes: consumed once, revoked after too many wrong guesses.
+    let code = |id: &str| OneTimeCode {
+        public_id: id.into(),
+        username: "john".into(),
+        intent: "elevation".into(),
+        code_hash: "hash".into(),
+        created_at: 1000,
+        expires_at: 1300,
+        consumed_at: None,
+        revoked_at: None,
+        attempts: 0,
+    };
+    storage.otc_insert(code("a")).await.unwrap();
+    storage.otc_insert(code("b")).await.unwrap();
+    assert_eq!(storage.otc_count_since("john", "elevation", 1000).await.unwrap(), 2);
+    assert!(!storage.otc_consume("a", 1300).await.unwrap(), "{backend:?}: expired");
+    assert!(storage.otc_consume("a", 1200).await.unwrap());
+    assert!(!storage.otc_consume("a", 1200).await.unwrap(), "{backend:?}: consumed once");
+    for n in 1..=3 {
+        assert_eq!(storage.otc_wrong_guess("b", 3, 1100).await.unwrap(), n);
+    }
+    assert!(!storage.otc_get("b").await.unwrap().unwrap().usable(1100), "revoked after 3 wrong guesses");
+
+    // Reset tokens: consumed once, revocable.
+    storage.identity_token_insert("jti-1", "john", "ResetPassword", 1000, 1300).await.unwrap();
+    storage.identity_token_insert("jti-2", "john", "ResetPassword", 1000, 1300).await.unwrap();
+    assert!(!storage.identity_token_consume("jti-1", "Other", 1100).await.unwrap(), "action must match");
+    assert!(storage.identity_token_consume("jti-1", "ResetPassword", 1100).await.unwrap());
+    assert!(!storage.identity_token_consume("jti-1", "ResetPassword", 1100).await.unwrap());
+    assert!(storage.identity_token_revoke("jti-2", 1100).await.unwrap());
+    assert!(!storage.identity_token_consume("jti-2", "ResetPassword", 1100).await.unwrap());
+    assert_eq!(storage.identity_tokens_since("john", 900).await.unwrap(), 2);
 }
 
 #[test]
@@ -149,7 +254,9 @@ fn migrate_command() {
     assert!(run("status").contains("pending  2026-11-25-000001_initial"));
     assert!(run("up").contains("Applied 20261125000001"));
     assert!(run("status").contains("applied  20261125000001"));
+    assert!(run("status").contains("applied  20261125000002"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261125000002"));
     assert!(run("down").contains("Reverted 20261125000001"));
     assert!(run("down").contains("No migration to revert"));
 }
