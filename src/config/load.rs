@@ -151,6 +151,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
         }
     }
     problems.extend(validate(&config));
+    warnings.extend(super::validate::notes(&config));
 
     if problems.is_empty() { Ok(Loaded { config, warnings, embedded }) } else { Err(LoadError { problems, warnings }) }
 }

@@ -871,7 +871,7 @@ pub struct WebAuthnSelectionCriteria {
 
 impl Default for WebAuthnSelectionCriteria {
     fn default() -> Self {
-        Self { attachment: String::new(), discoverability: "preferred".into(), user_verification: "preferred".into() }
+        Self { attachment: String::new(), discoverability: "preferred".into(), user_verification: "required".into() }
     }
 }
 

@@ -29,6 +29,23 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.problems
 }
 
+/// Settings that are valid but do not do what an Authelia user may expect; reported as
+/// warnings.
+pub fn notes(config: &Configuration) -> Vec<Problem> {
+    let mut notes = Vec::new();
+    let w = &config.webauthn;
+    if !w.disable && w.selection_criteria.user_verification != "required" {
+        notes.push(Problem::new(
+            "webauthn.selection_criteria.user_verification",
+            "Portcullis always requires user verification (PIN or biometrics) for security keys and passkeys",
+        ));
+    }
+    if w.experimental_enable_passkey_upgrade {
+        notes.push(Problem::new("webauthn.experimental_enable_passkey_upgrade", "not supported yet; it is ignored"));
+    }
+    notes
+}
+
 #[derive(Default)]
 struct Validator {
     problems: Vec<Problem>,
