@@ -37,62 +37,41 @@ pub struct WebAuthnCredential {
     pub credential: Vec<u8>,
 }
 
-type Columns = (
-    wc::id,
-    wc::username,
-    wc::description,
-    wc::kid,
-    wc::rp_id,
-    wc::discoverable,
-    wc::aaguid,
-    wc::attestation_type,
-    wc::sign_count,
-    wc::clone_warning,
-    wc::created_at,
-    wc::last_used_at,
-    wc::credential,
-);
-
-const COLUMNS: Columns = (
-    wc::id,
-    wc::username,
-    wc::description,
-    wc::kid,
-    wc::rp_id,
-    wc::discoverable,
-    wc::aaguid,
-    wc::attestation_type,
-    wc::sign_count,
-    wc::clone_warning,
-    wc::created_at,
-    wc::last_used_at,
-    wc::credential,
-);
-
-type Row = (String, String, String, String, bool, String, String, i64, bool, i64, Option<i64>, Vec<u8>);
-
-fn decode(cipher: &super::Cipher, (id, r): (i32, Row)) -> Result<WebAuthnCredential, StorageError> {
-    Ok(WebAuthnCredential {
-        id,
-        username: r.0,
-        description: r.1,
-        kid: r.2,
-        rp_id: r.3,
-        discoverable: r.4,
-        aaguid: r.5,
-        attestation_type: r.6,
-        sign_count: r.7,
-        clone_warning: r.8,
-        created_at: r.9,
-        last_used_at: r.10,
-        credential: cipher.decrypt(&r.11)?,
-    })
+#[derive(Queryable)]
+struct Row {
+    id: i32,
+    username: String,
+    description: String,
+    kid: String,
+    rp_id: String,
+    discoverable: bool,
+    aaguid: String,
+    attestation_type: String,
+    sign_count: i64,
+    clone_warning: bool,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    credential: Vec<u8>,
 }
 
-type Flat = (i32, String, String, String, String, bool, String, String, i64, bool, i64, Option<i64>, Vec<u8>);
-
-fn split(f: Flat) -> (i32, Row) {
-    (f.0, (f.1, f.2, f.3, f.4, f.5, f.6, f.7, f.8, f.9, f.10, f.11, f.12))
+impl Row {
+    fn decode(self, cipher: &super::Cipher) -> Result<WebAuthnCredential, StorageError> {
+        Ok(WebAuthnCredential {
+            id: self.id,
+            username: self.username,
+            description: self.description,
+            kid: self.kid,
+            rp_id: self.rp_id,
+            discoverable: self.discoverable,
+            aaguid: self.aaguid,
+            attestation_type: self.attestation_type,
+            sign_count: self.sign_count,
+            clone_warning: self.clone_warning,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            credential: cipher.decrypt(&self.credential)?,
+        })
+    }
 }
 
 impl Storage {
@@ -135,9 +114,26 @@ impl Storage {
         let username = username.to_string();
         let cipher = self.cipher().clone();
         self.run(move |conn| {
-            let rows: Vec<Flat> =
-                wc::table.filter(wc::username.eq(&username)).order(wc::id.asc()).select(COLUMNS).load(conn)?;
-            rows.into_iter().map(|f| decode(&cipher, split(f))).collect()
+            let rows: Vec<Row> = wc::table
+                .filter(wc::username.eq(&username))
+                .order(wc::id.asc())
+                .select((
+                    wc::id,
+                    wc::username,
+                    wc::description,
+                    wc::kid,
+                    wc::rp_id,
+                    wc::discoverable,
+                    wc::aaguid,
+                    wc::attestation_type,
+                    wc::sign_count,
+                    wc::clone_warning,
+                    wc::created_at,
+                    wc::last_used_at,
+                    wc::credential,
+                ))
+                .load(conn)?;
+            rows.into_iter().map(|r| r.decode(&cipher)).collect()
         })
         .await
     }

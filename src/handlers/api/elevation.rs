@@ -51,6 +51,45 @@ pub async fn handle(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
     result.unwrap_or_else(|r| r)
 }
 
+/// Issues a one-time code for `purpose` and mails it to the user's first address; returns
+/// the code's public ID. `revoke` builds the cancel link from that ID, when there is one.
+pub async fn mail_code(
+    app: &App,
+    request: &ApiRequest<'_>,
+    authed: &Authed<'_>,
+    purpose: CodePurpose,
+    characters: u32,
+    lifespan: std::time::Duration,
+    revoke: impl Fn(&str) -> Option<String>,
+) -> Result<String, HttpResponse> {
+    let data = authed.data();
+    let Some(address) = data.emails.first().cloned() else {
+        return Err(response::ko(StatusCode::BAD_REQUEST, "Your account has no email address to send a code to"));
+    };
+    let intent = match purpose {
+        CodePurpose::Elevation => Intent::Elevation,
+        CodePurpose::SignIn => Intent::SignIn,
+    };
+    let secs = i64::try_from(lifespan.as_secs()).unwrap_or(300);
+    let (id, code) = match app.services.codes.issue(&data.username, intent, characters, secs, now()).await {
+        Ok(issued) => issued,
+        Err(CodeError::RateLimited(retry)) => {
+            return Err(guard::too_many(retry, "Too many codes were requested; try again later"));
+        }
+        Err(e) => return Err(storage_failed(&e)),
+    };
+    let message = Message::OneTimeCode {
+        display_name: data.display_name.clone(),
+        code,
+        purpose,
+        expires_in: lifespan,
+        remote_ip: guard::client_ip(app, request),
+        revoke_link: revoke(&id),
+    };
+    super::send_mail(app, &data.display_name, address, message).await?;
+    Ok(id)
+}
+
 /// Whether the user has any second factor registered.
 pub async fn has_second_factor(app: &App, username: &str) -> Result<bool, HttpResponse> {
     let storage = &app.services.storage;
@@ -81,29 +120,10 @@ async fn start(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Resu
     {
         return Err(response::ko(StatusCode::FORBIDDEN, "Complete the second factor before elevating this session"));
     }
-    let Some(address) = data.emails.first().cloned() else {
-        return Err(response::ko(StatusCode::BAD_REQUEST, "Your account has no email address to send a code to"));
-    };
-    let now = now();
-    let lifespan = i64::try_from(es.code_lifespan.get().as_secs()).unwrap_or(300);
-    let (id, code) =
-        match app.services.codes.issue(&data.username, Intent::Elevation, es.characters, lifespan, now).await {
-            Ok(issued) => issued,
-            Err(CodeError::RateLimited(retry)) => {
-                return Err(guard::too_many(retry, "Too many codes were requested; try again later"));
-            }
-            Err(e) => return Err(storage_failed(&e)),
-        };
-    let revoke_link = authed.settings.portal_url.join(&format!("revoke/elevation/{id}")).ok().map(|u| u.to_string());
-    let message = Message::OneTimeCode {
-        display_name: data.display_name.clone(),
-        code,
-        purpose: CodePurpose::Elevation,
-        expires_in: es.code_lifespan.get(),
-        remote_ip: guard::client_ip(app, request),
-        revoke_link,
-    };
-    super::send_mail(app, &data.display_name, address, message).await?;
+    let lifespan = es.code_lifespan.get();
+    let revoke =
+        |id: &str| authed.settings.portal_url.join(&format!("revoke/elevation/{id}")).ok().map(|u| u.to_string());
+    let id = mail_code(app, request, authed, CodePurpose::Elevation, es.characters, lifespan, revoke).await?;
     let mut updated = data.clone();
     updated.elevation_code = Some(id.clone());
     guard::save(app, authed, updated).await?;

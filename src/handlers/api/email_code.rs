@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::guard::{self, Authed, BAD_CODE, authed, storage_failed};
 use super::{ApiRequest, now};
 use crate::identity::codes::{CodeError, Intent};
-use crate::notifier::{CodePurpose, Message};
+use crate::notifier::CodePurpose;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::session::AuthLevel;
@@ -42,27 +42,10 @@ pub async fn handle(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 async fn send(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Result<HttpResponse, HttpResponse> {
     let config = &app.config.email_otp;
     let data = authed.data();
-    let Some(address) = data.emails.first().cloned() else {
-        return Err(response::ko(StatusCode::BAD_REQUEST, "Your account has no email address to send a code to"));
-    };
-    let lifespan = i64::try_from(config.code_lifespan.get().as_secs()).unwrap_or(300);
-    let (id, code) =
-        match app.services.codes.issue(&data.username, Intent::SignIn, config.characters, lifespan, now()).await {
-            Ok(issued) => issued,
-            Err(CodeError::RateLimited(retry)) => {
-                return Err(guard::too_many(retry, "Too many codes were requested; try again later"));
-            }
-            Err(e) => return Err(storage_failed(&e)),
-        };
-    let message = Message::OneTimeCode {
-        display_name: data.display_name.clone(),
-        code,
-        purpose: CodePurpose::SignIn,
-        expires_in: config.code_lifespan.get(),
-        remote_ip: guard::client_ip(app, request),
-        revoke_link: None,
-    };
-    super::send_mail(app, &data.display_name, address, message).await?;
+    let lifespan = config.code_lifespan.get();
+    let id =
+        super::elevation::mail_code(app, request, authed, CodePurpose::SignIn, config.characters, lifespan, |_| None)
+            .await?;
     let mut updated = data.clone();
     updated.email_code = Some(id.clone());
     guard::save(app, authed, updated).await?;

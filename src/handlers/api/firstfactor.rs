@@ -111,15 +111,7 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
     };
 
     let settings = current.settings;
-    let data = SessionData {
-        username: user.username.clone(),
-        display_name: user.display_name.clone(),
-        emails: user.emails.clone(),
-        groups: user.groups.clone(),
-        first_factor_at: Some(now),
-        remember_me: body.keep_me_logged_in.unwrap_or(false) && !settings.remember_me.is_zero(),
-        ..Default::default()
-    };
+    let data = session_for(&user, now, body.keep_me_logged_in.unwrap_or(false) && !settings.remember_me.is_zero());
     let previous = current.session.as_ref().map(|s| &s.id);
     let cookie = match services.sessions.issue(settings, previous, data, now).await {
         Ok((_, cookie)) => cookie,
@@ -133,6 +125,19 @@ pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
         None => response::ok(),
     };
     with_cookie(answer, &cookie)
+}
+
+/// A first-factor session for `user`.
+pub(super) fn session_for(user: &crate::authn::users_file::User, now: i64, remember_me: bool) -> SessionData {
+    SessionData {
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        emails: user.emails.clone(),
+        groups: user.groups.clone(),
+        first_factor_at: Some(now),
+        remember_me,
+        ..Default::default()
+    }
 }
 
 /// Where the portal sends the user now, if one factor is enough: the safe target unless its

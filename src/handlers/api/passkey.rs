@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::firstfactor::{BAD_CREDENTIALS, redirect_after_first_factor};
+use super::firstfactor::{BAD_CREDENTIALS, redirect_after_first_factor, session_for};
 use super::guard::{self, storage_failed};
 use super::webauthn::{ceremony_failed, passkey_of, pending, record_use, take_pending};
 use super::{ApiRequest, current, now, store_unavailable, with_cookie};
@@ -124,16 +124,11 @@ pub async fn handle(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
     };
 
     let two_factors = user_verified && webauthn.passkey_counts_as_two_factors();
+    let remember = body.keep_me_logged_in.unwrap_or(false) && !settings.remember_me.is_zero();
     let data = SessionData {
-        username: user.username.clone(),
-        display_name: user.display_name.clone(),
-        emails: user.emails.clone(),
-        groups: user.groups.clone(),
-        first_factor_at: Some(now),
         second_factor_at: two_factors.then_some(now),
         second_factor_method: two_factors.then(|| "passkey".to_string()),
-        remember_me: body.keep_me_logged_in.unwrap_or(false) && !settings.remember_me.is_zero(),
-        ..Default::default()
+        ..session_for(&user, now, remember)
     };
     let cookie = match sessions.issue(settings, Some(&session.id), data, now).await {
         Ok((_, cookie)) => cookie,
