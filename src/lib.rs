@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod handlers;
 pub mod logging;
+pub mod notifier;
 pub mod openapi;
 pub mod regulation;
 pub mod server;
