@@ -8,6 +8,7 @@ atomically (written under a temporary name, then renamed; the .json before the .
 a reader that sees <n>.eml sees a complete message.
 
   --auth USER:PASS     require AUTH (PLAIN or LOGIN) with exactly these credentials
+  --reject ADDRESS     refuse this recipient with 550 (repeatable)
   --tls-cert C --tls-key K
                        offer STARTTLS with this certificate (or, with --implicit-tls,
                        speak TLS from the first byte)
@@ -29,10 +30,17 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 class Capture:
     """aiosmtpd handler: writes each message to the capture directory."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, reject):
         self.directory = directory
+        self.reject = {a.lower() for a in reject}
         self.count = 0
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.reject:
+            return f"550 5.1.1 <{address}>: Recipient address rejected"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -78,6 +86,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--auth", help="USER:PASS")
+    parser.add_argument("--reject", action="append", default=[], metavar="ADDRESS")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--implicit-tls", action="store_true")
@@ -103,11 +112,11 @@ def main():
 
     if args.implicit_tls:
         controller = Controller(
-            Capture(args.dir), hostname="127.0.0.1", port=args.port, ssl_context=tls_context, **smtp_options
+            Capture(args.dir, args.reject), hostname="127.0.0.1", port=args.port, ssl_context=tls_context, **smtp_options
         )
     else:
         controller = Controller(
-            Capture(args.dir), hostname="127.0.0.1", port=args.port, tls_context=tls_context, **smtp_options
+            Capture(args.dir, args.reject), hostname="127.0.0.1", port=args.port, tls_context=tls_context, **smtp_options
         )
     controller.start()
     print("ready", flush=True)
