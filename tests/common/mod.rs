@@ -233,6 +233,7 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
 }
 pub mod databases;
 pub mod redis;
+pub mod smtp;
 
 /// An argon2id hash made by an independent implementation (argon2-cffi), cheap parameters.
 pub fn argon2_hash(password: &str) -> String {
