@@ -1,42 +1,65 @@
-//! Outgoing mail: reset links, one-time codes and security notices, delivered by SMTP
-//! (lettre) or appended to a file (development, tests). Bodies come from minijinja
-//! templates (HTML and plain text) embedded in the binary, each overridable from
-//! `notifier.template_path`. Message contents are secrets (codes, links): they are never
-//! logged.
+//! Outgoing mail: password reset links, one-time codes and security notices.
+//!
+//! One [`Notifier`], built from `notifier`, renders a [`Message`] with the mail templates
+//! and hands it to the configured transport: an SMTP server (`notifier.smtp`) or a file
+//! (`notifier.filesystem`, for development). Callers do not know which, and the same words
+//! reach the user either way.
+//!
+//! Message bodies carry secrets (reset links, codes), so nothing here logs them, and
+//! [`Message`]'s `Debug` leaves them out; recipients and titles are logged at debug level.
 
+mod content;
+mod error;
 mod filesystem;
 mod smtp;
 mod templates;
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::schema::Notifier as NotifierConfig;
+pub use error::NotifyError;
+
+use crate::config::schema::{self, SmtpNotifier};
+use filesystem::FileSink;
+use smtp::SmtpSender;
+use templates::Templates;
+
+/// Sends notifications. Cheap to clone; clones share the transport.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    templates: Templates,
+    /// The subject template; `{title}` is replaced.
+    subject: String,
+    /// Whether to send an HTML alternative.
+    html: bool,
+    transport: Transport,
+}
+
+enum Transport {
+    Smtp(Box<SmtpSender>),
+    Filesystem(FileSink),
+}
 
 /// Who a message goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recipient {
-    /// Display name.
+    /// Display name (may be empty).
     pub name: String,
     /// Email address.
     pub address: String,
 }
 
-/// What a one-time code is for (changes the wording).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CodePurpose {
-    /// Elevating a session before a sensitive change.
-    Elevation,
-    /// Completing a login.
-    SignIn,
-}
-
-/// The messages Portcullis sends.
-#[derive(Clone, Debug)]
+/// What to tell the user.
+#[derive(Clone)]
 pub enum Message {
-    /// A password reset link, valid for `expires_in`.
+    /// A password reset link (valid for `expires_in`).
     ResetPassword { display_name: String, link: String, expires_in: Duration, remote_ip: String },
-    /// A one-time code proving the user reads this mailbox. `revoke_link` cancels a code
-    /// the user did not ask for.
+    /// A one-time code proving the user controls the mailbox: for session elevation (purpose Elevation) or as a sign-in second factor (purpose SignIn). `revoke_link` lets the user cancel a code they did not ask for.
     OneTimeCode {
         display_name: String,
         code: String,
@@ -47,82 +70,152 @@ pub enum Message {
     },
     /// The password was changed or reset.
     PasswordChanged { display_name: String, remote_ip: String },
-    /// A second factor was added or removed.
+    /// A second-factor device/method was added or removed, e.g. detail = "A security key named 'YubiKey' was added".
     SecurityEvent { display_name: String, detail: String, remote_ip: String },
 }
 
-/// A message rendered for sending.
-#[derive(Clone, Debug)]
-pub struct Rendered {
-    /// Subject line (the configured subject template applied to the title).
-    pub subject: String,
-    /// Plain-text body.
-    pub text: String,
-    /// HTML body.
-    pub html: String,
+/// Why a one-time code is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// To elevate a session before changing security settings.
+    Elevation,
+    /// As a second factor when signing in.
+    SignIn,
 }
 
-/// Why a message could not be sent.
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    /// A template failed to render.
-    #[error("cannot render the mail template '{0}': {1}")]
-    Template(String, String),
-    /// The SMTP server could not be reached, refused TLS, authentication or a recipient.
-    #[error("SMTP delivery failed: {0}")]
-    Smtp(String),
-    /// The message is not valid (bad address).
-    #[error("invalid message: {0}")]
-    Message(String),
-    /// The notification file could not be written.
-    #[error("cannot write the notification file: {0}")]
-    Io(#[from] std::io::Error),
+/// Shows the kind and harmless fields; links and codes are redacted.
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ResetPassword { display_name, expires_in, remote_ip, .. } => f
+                .debug_struct("ResetPassword")
+                .field("display_name", display_name)
+                .field("link", &"<redacted>")
+                .field("expires_in", expires_in)
+                .field("remote_ip", remote_ip)
+                .finish(),
+            Self::OneTimeCode { display_name, purpose, expires_in, remote_ip, revoke_link, .. } => f
+                .debug_struct("OneTimeCode")
+                .field("display_name", display_name)
+                .field("code", &"<redacted>")
+                .field("purpose", purpose)
+                .field("expires_in", expires_in)
+                .field("remote_ip", remote_ip)
+                .field("revoke_link", &revoke_link.as_ref().map(|_| "<redacted>"))
+                .finish(),
+            Self::PasswordChanged { display_name, remote_ip } => f
+                .debug_struct("PasswordChanged")
+                .field("display_name", display_name)
+                .field("remote_ip", remote_ip)
+                .finish(),
+            Self::SecurityEvent { display_name, detail, remote_ip } => f
+                .debug_struct("SecurityEvent")
+                .field("display_name", display_name)
+                .field("detail", detail)
+                .field("remote_ip", remote_ip)
+                .finish(),
+        }
+    }
 }
 
-enum Transport {
-    Smtp(Box<smtp::SmtpSender>),
-    File(filesystem::FileSender),
-}
-
-/// Sends rendered messages through the configured transport.
-pub struct Notifier {
-    transport: Transport,
-    templates: templates::Templates,
-    subject: String,
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let transport = match self.inner.transport {
+            Transport::Smtp(_) => "smtp",
+            Transport::Filesystem(_) => "filesystem",
+        };
+        f.debug_struct("Notifier").field("transport", &transport).finish_non_exhaustive()
+    }
 }
 
 impl Notifier {
-    /// Builds the notifier from a validated `notifier` configuration; `Err` names the key at
-    /// fault (unreadable template override, bad address).
-    pub fn from_config(config: &NotifierConfig) -> Result<Self, String> {
-        let templates = templates::Templates::load(&config.template_path)?;
-        let (transport, subject) = match (&config.smtp, &config.filesystem) {
-            (Some(smtp), _) => (Transport::Smtp(Box::new(smtp::SmtpSender::new(smtp)?)), smtp.subject.clone()),
-            (None, Some(fs)) => (
-                Transport::File(filesystem::FileSender::new(fs.filename.clone().unwrap_or_default())),
-                "[Portcullis] {title}".to_string(),
-            ),
-            (None, None) => return Err("notifier: configure notifier.smtp or notifier.filesystem".into()),
+    /// Builds the notifier from `notifier` config; Err(message naming the key) on bad config.
+    pub fn from_config(config: &schema::Notifier) -> Result<Self, String> {
+        let (transport, smtp) = match (&config.filesystem, &config.smtp) {
+            (Some(fs), None) => (Transport::Filesystem(FileSink::from_config(fs)?), None),
+            (None, Some(smtp)) => (Transport::Smtp(Box::new(SmtpSender::from_config(smtp)?)), Some(smtp)),
+            (None, None) => return Err("notifier: one of notifier.filesystem or notifier.smtp is required".into()),
+            (Some(_), Some(_)) => {
+                return Err("notifier: configure only one of notifier.filesystem and notifier.smtp".into());
+            }
         };
-        Ok(Self { transport, templates, subject })
+        let subject = smtp.map_or_else(|| SmtpNotifier::default().subject, |s| s.subject.clone());
+        // The file gets the plain text only.
+        let html = smtp.is_some_and(|s| !s.disable_html_emails);
+        let templates = Templates::load(&config.template_path)?;
+        Ok(Self { inner: Arc::new(Inner { templates, subject, html, transport }) })
     }
 
-    /// Proves at startup that mail can go out: SMTP connects, negotiates TLS as configured
-    /// and authenticates; the file notifier opens its file for appending.
+    /// SMTP: connect, EHLO, (STARTTLS), AUTH if configured, MAIL FROM/RCPT TO startup_check_address, then RSET/QUIT (no mail sent). Filesystem: check the file can be opened for append (create it 0600 if missing, parent dir must exist).
     pub async fn startup_check(&self) -> Result<(), NotifyError> {
-        match &self.transport {
-            Transport::Smtp(s) => s.check().await,
-            Transport::File(f) => f.check().await,
+        match &self.inner.transport {
+            Transport::Smtp(smtp) => smtp.startup_check().await,
+            Transport::Filesystem(file) => file.startup_check().await,
         }
     }
 
-    /// Renders `message` and sends it to `to`.
+    /// Renders and sends one message.
     pub async fn send(&self, to: &Recipient, message: &Message) -> Result<(), NotifyError> {
-        let rendered = self.templates.render(message, &self.subject)?;
-        tracing::debug!(to = %to.address, subject = %rendered.subject, "sending mail");
-        match &self.transport {
-            Transport::Smtp(s) => s.send(to, &rendered).await,
-            Transport::File(f) => f.send(to, &rendered).await,
+        let inner = &self.inner;
+        let rendered = inner.templates.render(message, inner.html)?;
+        let subject = inner.subject.replace("{title}", rendered.title);
+        tracing::debug!(recipient = %to.address, title = rendered.title, "sending notification");
+        let sent = match &inner.transport {
+            Transport::Smtp(smtp) => smtp.send(to, &subject, &rendered.text, rendered.html.as_deref()).await,
+            Transport::Filesystem(file) => file.append(to, &subject, &rendered.text).await,
+        };
+        match &sent {
+            Ok(()) => tracing::debug!(recipient = %to.address, title = rendered.title, "notification sent"),
+            Err(e) => {
+                tracing::debug!(recipient = %to.address, title = rendered.title, error = %e, "notification failed")
+            }
         }
+        sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_links_and_codes() {
+        let m = Message::OneTimeCode {
+            display_name: "A".into(),
+            code: "SECRET1".into(),
+            purpose: CodePurpose::SignIn,
+            expires_in: Duration::from_secs(60),
+            remote_ip: "192.0.2.1".into(),
+            revoke_link: Some("https://auth.example.com/revoke/SECRET2".into()),
+        };
+        let r = Message::ResetPassword {
+            display_name: "A".into(),
+            link: "https://auth.example.com/reset/SECRET3".into(),
+            expires_in: Duration::from_secs(60),
+            remote_ip: "192.0.2.1".into(),
+        };
+        let shown = format!("{m:?} {r:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("SignIn") && shown.contains("192.0.2.1"));
+    }
+
+    #[test]
+    fn exactly_one_transport() {
+        let none = schema::Notifier::default();
+        assert!(Notifier::from_config(&none).unwrap_err().contains("one of"));
+        let both = schema::Notifier {
+            filesystem: Some(schema::FilesystemNotifier { filename: Some("/tmp/x".into()) }),
+            smtp: Some(SmtpNotifier::default()),
+            ..Default::default()
+        };
+        assert!(Notifier::from_config(&both).unwrap_err().contains("only one"));
+        let empty = schema::Notifier { filesystem: Some(Default::default()), ..Default::default() };
+        assert!(Notifier::from_config(&empty).unwrap_err().starts_with("notifier.filesystem.filename:"));
+    }
+
+    #[test]
+    fn notifier_is_shareable() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<Notifier>();
     }
 }

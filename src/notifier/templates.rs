@@ -1,11 +1,24 @@
-//! Mail bodies: one HTML and one plain-text minijinja template per message, embedded in the
-//! binary; a file of the same name under `notifier.template_path` replaces the embedded one.
+//! The mail templates: embedded in the binary, each replaceable by a file of the same name
+//! in `notifier.template_path`.
+//!
+//! Overrides are read and test-rendered once, when the notifier is built, so a broken
+//! template stops startup with the file's name instead of failing the first password reset.
+//! Undefined variables are errors (a misspelt variable would otherwise silently vanish,
+//! possibly taking the reset link with it). HTML templates are auto-escaped; escaping
+//! leaves `/` alone so links and codes appear in the HTML exactly as given.
 
-use minijinja::{Environment, context};
+use std::path::Path;
 
-use super::{CodePurpose, Message, NotifyError, Rendered};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-const EMBEDDED: &[(&str, &str)] = &[
+use super::content::{self, TEMPLATES};
+use super::{Message, NotifyError};
+
+/// Every template file: the layout the HTML bodies extend, then an HTML and a plain-text
+/// body per message kind.
+const EMBEDDED: [(&str, &str); 9] = [
+    ("layout.html", include_str!("../../web/templates/mail/layout.html")),
     ("reset_password.html", include_str!("../../web/templates/mail/reset_password.html")),
     ("reset_password.txt", include_str!("../../web/templates/mail/reset_password.txt")),
     ("one_time_code.html", include_str!("../../web/templates/mail/one_time_code.html")),
@@ -14,143 +27,183 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("password_changed.txt", include_str!("../../web/templates/mail/password_changed.txt")),
     ("security_event.html", include_str!("../../web/templates/mail/security_event.html")),
     ("security_event.txt", include_str!("../../web/templates/mail/security_event.txt")),
-    ("layout.html", include_str!("../../web/templates/mail/layout.html")),
 ];
 
-/// The compiled templates.
-pub struct Templates {
+/// A rendered message.
+pub(super) struct Rendered {
+    /// The message's title (for the subject).
+    pub title: &'static str,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body, when asked for.
+    pub html: Option<String>,
+}
+
+/// The loaded templates.
+pub(super) struct Templates {
     env: Environment<'static>,
 }
 
 impl Templates {
-    /// Embedded templates, with overrides from `dir` when it is not empty.
-    pub fn load(dir: &str) -> Result<Self, String> {
-        let mut env = Environment::new();
-        // HTML templates escape every value; text templates must not.
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
-        });
-        for (name, source) in EMBEDDED {
-            let path = std::path::Path::new(dir).join(name);
-            let text = if !dir.is_empty() && path.is_file() {
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("notifier.template_path: cannot read '{}': {e}", path.display()))?
-            } else {
-                (*source).to_string()
-            };
-            env.add_template_owned(*name, text)
-                .map_err(|e| format!("notifier.template_path: template '{name}' is invalid: {e}"))?;
+    /// The embedded templates, replaced by same-named files in `template_path` (when not
+    /// empty). Errors name the configuration key and the file.
+    pub(super) fn load(template_path: &str) -> Result<Self, String> {
+        let dir = (!template_path.is_empty()).then(|| Path::new(template_path));
+        if let Some(dir) = dir
+            && !dir.is_dir()
+        {
+            return Err(format!("notifier.template_path: '{template_path}' is not a directory"));
         }
-        Ok(Self { env })
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Block tags on their own lines leave no blank lines behind (matters in the text bodies).
+        let syntax = SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build();
+        env.set_syntax(syntax.map_err(|e| format!("mail template syntax: {e}"))?);
+        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+        env.set_formatter(format_value);
+        for (name, embedded) in EMBEDDED {
+            match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
+                Some(path) => {
+                    let source = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("notifier.template_path: cannot read '{}': {e}", path.display()))?;
+                    env.add_template_owned(name, source).map_err(|e| {
+                        format!("notifier.template_path: template '{}' is invalid: {e}", path.display())
+                    })?;
+                }
+                None => env.add_template(name, embedded).map_err(|e| format!("embedded mail template {name}: {e}"))?,
+            }
+        }
+        let templates = Self { env };
+        // Render every kind once: finds unknown variables, missing parents and filters.
+        for sample in content::samples() {
+            templates.render(&sample, true).map_err(|e| match dir {
+                Some(dir) => format!("notifier.template_path: {e} (templates from '{}')", dir.display()),
+                None => e.to_string(),
+            })?;
+        }
+        Ok(templates)
     }
 
-    /// Renders `message`; `subject_template` has `{title}` replaced by the message title.
-    pub fn render(&self, message: &Message, subject_template: &str) -> Result<Rendered, NotifyError> {
-        let minutes = |d: &std::time::Duration| d.as_secs().div_ceil(60).max(1);
-        let (name, title, ctx) = match message {
-            Message::ResetPassword { display_name, link, expires_in, remote_ip } => (
-                "reset_password",
-                "Reset your password".to_string(),
-                context! { display_name, link, minutes => minutes(expires_in), remote_ip },
-            ),
-            Message::OneTimeCode { display_name, code, purpose, expires_in, remote_ip, revoke_link } => {
-                let (title, action) = match purpose {
-                    CodePurpose::Elevation => ("Confirm your identity", "confirm a change to your account's security"),
-                    CodePurpose::SignIn => ("Your sign-in code", "finish signing in"),
-                };
-                (
-                    "one_time_code",
-                    title.to_string(),
-                    context! { display_name, code, action, minutes => minutes(expires_in), remote_ip, revoke_link },
-                )
+    /// Renders `message`: always the text body, the HTML body when `html`.
+    pub(super) fn render(&self, message: &Message, html: bool) -> Result<Rendered, NotifyError> {
+        let content = content::of(message);
+        debug_assert!(TEMPLATES.contains(&content.template));
+        let text = self.render_one(&format!("{}.txt", content.template), &content.context)?;
+        let html =
+            if html { Some(self.render_one(&format!("{}.html", content.template), &content.context)?) } else { None };
+        Ok(Rendered { title: content.title, text, html })
+    }
+
+    fn render_one(&self, name: &str, context: &Value) -> Result<String, NotifyError> {
+        // `Display` (not the alternate form) gives the error and its location, never the
+        // values in scope, which include links and codes.
+        let failed = |e: minijinja::Error| NotifyError::Template { template: name.to_string(), reason: e.to_string() };
+        self.env.get_template(name).map_err(failed)?.render(context).map_err(failed)
+    }
+}
+
+/// Writes a value into a template: as minijinja does, except that HTML escaping leaves `/`
+/// as it is (it needs no escaping in text or quoted attributes), so URLs stay readable
+/// and identical to the plain-text body.
+fn format_value(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if *state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#x27;"),
+                    c => escaped.push(c),
+                }
             }
-            Message::PasswordChanged { display_name, remote_ip } => {
-                ("password_changed", "Your password was changed".to_string(), context! { display_name, remote_ip })
-            }
-            Message::SecurityEvent { display_name, detail, remote_ip } => (
-                "security_event",
-                "Your account's security settings changed".to_string(),
-                context! { display_name, detail, remote_ip },
-            ),
-        };
-        let ctx = context! { title => &title, ..ctx };
-        let render = |file: String| {
-            self.env
-                .get_template(&file)
-                .and_then(|t| t.render(&ctx))
-                .map_err(|e| NotifyError::Template(file.clone(), e.to_string()))
-        };
-        Ok(Rendered {
-            subject: subject_template.replace("{title}", &title),
-            text: render(format!("{name}.txt"))?,
-            html: render(format!("{name}.html"))?,
-        })
+            out.write_str(&escaped).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write"))
+        }
+        _ => minijinja::escape_formatter(out, state, value),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::notifier::CodePurpose;
     use std::time::Duration;
 
-    use super::*;
-
-    #[test]
-    fn renders_every_message_with_escaping() {
-        let t = Templates::load("").unwrap();
-        let r = t
-            .render(
-                &Message::OneTimeCode {
-                    display_name: "<John>".into(),
-                    code: "ABCD2345".into(),
-                    purpose: CodePurpose::Elevation,
-                    expires_in: Duration::from_secs(300),
-                    remote_ip: "192.0.2.1".into(),
-                    revoke_link: Some("https://auth.example.com/revoke/elevation/x?a=1&b=2".into()),
-                },
-                "[Portcullis] {title}",
-            )
-            .unwrap();
-        assert_eq!(r.subject, "[Portcullis] Confirm your identity");
-        assert!(r.text.contains("ABCD2345") && r.html.contains("ABCD2345"));
-        assert!(r.text.contains("<John>") && r.html.contains("&lt;John&gt;"));
-        assert!(r.text.contains("5 minutes"));
-        assert!(r.html.contains("a=1&amp;b=2"));
-        let reset = t
-            .render(
-                &Message::ResetPassword {
-                    display_name: "John".into(),
-                    link: "https://auth.example.com/reset-password?token=abc".into(),
-                    expires_in: Duration::from_secs(600),
-                    remote_ip: "192.0.2.1".into(),
-                },
-                "{title}",
-            )
-            .unwrap();
-        assert!(reset.text.contains("https://auth.example.com/reset-password?token=abc"));
-        for m in [
-            Message::PasswordChanged { display_name: "J".into(), remote_ip: "ip".into() },
-            Message::SecurityEvent {
-                display_name: "J".into(),
-                detail: "A key was added.".into(),
-                remote_ip: "ip".into(),
-            },
-        ] {
-            let r = t.render(&m, "{title}").unwrap();
-            assert!(!r.text.is_empty() && r.html.contains("<html"));
+    fn reset(link: &str, name: &str) -> Message {
+        Message::ResetPassword {
+            display_name: name.into(),
+            link: link.into(),
+            expires_in: Duration::from_secs(900),
+            remote_ip: "198.51.100.7".into(),
         }
     }
 
     #[test]
-    fn overrides_from_template_path() {
+    fn embedded_templates_render_every_kind() {
+        let t = Templates::load("").unwrap();
+        for sample in content::samples() {
+            let r = t.render(&sample, true).unwrap();
+            let html = r.html.unwrap();
+            assert!(html.contains(r.title) && html.contains("192.0.2.1"), "{html}");
+            assert!(r.text.starts_with("Hi Sample User,"), "{}", r.text);
+        }
+    }
+
+    #[test]
+    fn links_are_verbatim_in_both_bodies_and_markup_is_escaped() {
+        let t = Templates::load("").unwrap();
+        let link = "https://auth.example.com/reset-password?token=a.b-c_d";
+        let r = t.render(&reset(link, "<b>Eve</b> & co"), true).unwrap();
+        let html = r.html.unwrap();
+        assert!(r.text.contains(link) && html.contains(link), "{html}");
+        assert!(html.contains("&lt;b&gt;Eve&lt;/b&gt; &amp; co") && !html.contains("<b>Eve"), "{html}");
+        assert!(r.text.contains("Hi <b>Eve</b> & co,"), "plain text is not escaped: {}", r.text);
+        assert!(r.text.contains("15 minutes"));
+    }
+
+    #[test]
+    fn code_purposes_read_differently() {
+        let t = Templates::load("").unwrap();
+        let code = |purpose| Message::OneTimeCode {
+            display_name: "A".into(),
+            code: "K7Q2ZP".into(),
+            purpose,
+            expires_in: Duration::from_secs(300),
+            remote_ip: "192.0.2.9".into(),
+            revoke_link: None,
+        };
+        let sign_in = t.render(&code(CodePurpose::SignIn), false).unwrap();
+        let elevation = t.render(&code(CodePurpose::Elevation), false).unwrap();
+        assert!(sign_in.html.is_none());
+        assert!(sign_in.text.contains("finish signing in") && sign_in.text.contains("K7Q2ZP"));
+        assert!(elevation.text.contains("confirm it is you") && elevation.text.contains("K7Q2ZP"));
+        assert_ne!(sign_in.title, elevation.title);
+    }
+
+    #[test]
+    fn overrides_replace_embedded_files_and_broken_ones_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("password_changed.txt"), "Custom {{ display_name }}").unwrap();
+        std::fs::write(dir.path().join("reset_password.txt"), "Custom {{ link }} for {{ display_name }}").unwrap();
         let t = Templates::load(dir.path().to_str().unwrap()).unwrap();
-        let r = t
-            .render(&Message::PasswordChanged { display_name: "J".into(), remote_ip: "ip".into() }, "{title}")
-            .unwrap();
-        assert_eq!(r.text, "Custom J");
-        std::fs::write(dir.path().join("layout.html"), "{% broken").unwrap();
-        let err = Templates::load(dir.path().to_str().unwrap()).err().unwrap();
-        assert!(err.contains("layout.html"), "{err}");
+        let r = t.render(&reset("https://x.example/r", "Bo"), true).unwrap();
+        assert_eq!(r.text, "Custom https://x.example/r for Bo");
+        assert!(r.html.unwrap().contains("Reset your password"), "other files stay embedded");
+
+        std::fs::write(dir.path().join("password_changed.html"), "{% if %}").unwrap();
+        let e = Templates::load(dir.path().to_str().unwrap()).err().unwrap();
+        assert!(e.starts_with("notifier.template_path:") && e.contains("password_changed.html"), "{e}");
+
+        std::fs::write(dir.path().join("password_changed.html"), "{{ no_such_variable }}").unwrap();
+        let e = Templates::load(dir.path().to_str().unwrap()).err().unwrap();
+        assert!(e.starts_with("notifier.template_path:") && e.contains("password_changed.html"), "{e}");
+
+        let e = Templates::load("/nonexistent/mail-templates").err().unwrap();
+        assert!(e.contains("not a directory"), "{e}");
     }
 }
