@@ -55,6 +55,8 @@ fn password_reset_by_mailed_link() {
     let capture = SmtpCapture::start(Some(("mailer", "mail-secret")));
     let (server, _dir) = start("", Some(&capture));
     let mut c = Client::new(server.port);
+    let mut logged_in = Client::new(server.port);
+    assert_eq!(login(&mut logged_in, "correct horse"), 200);
 
     let known = c.json("POST", "/api/reset-password/identity/start", json!({"username": "john"}));
     let unknown = c.json("POST", "/api/reset-password/identity/start", json!({"username": "nobody"}));
@@ -80,6 +82,7 @@ fn password_reset_by_mailed_link() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = c.json("POST", "/api/reset-password", json!({"password": "new horse battery"}));
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(logged_in.level(), 0, "a reset ends the user's sessions");
     let mut fresh = Client::new(server.port);
     assert_eq!(login(&mut fresh, "correct horse"), 401, "the old password is refused");
     assert_eq!(login(&mut fresh, "new horse battery"), 200);

@@ -375,3 +375,36 @@ fn email_code_as_second_factor() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(c.level(), 2);
 }
+
+#[test]
+fn a_security_key_whose_counter_goes_backwards_is_refused_and_flagged() {
+    use portcullis::config::schema::{LocalStorage, Storage as StorageConfig};
+    use portcullis::config::types::Secret;
+    let s = Setup::start("");
+    let mut c = s.client();
+    login(&mut c);
+    let mut key = SoftPasskey::new(true);
+    register_key(&s, &mut c, &mut key, "Soft key");
+    // Pretend the server already saw a much higher counter (as if a clone had been used).
+    let storage = portcullis::storage::Storage::open(&StorageConfig {
+        encryption_key: Secret::new("a-test-encryption-key-that-is-long-enough"),
+        local: Some(LocalStorage { path: Some(s.dir.path().join("db.sqlite3").display().to_string()) }),
+        ..Default::default()
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stored = runtime.block_on(storage.webauthn_credentials("john")).unwrap().remove(0);
+    let mut passkey: serde_json::Value = serde_json::from_slice(&stored.credential).unwrap();
+    passkey["cred"]["counter"] = json!(1000);
+    runtime.block_on(storage.webauthn_used(stored.id, serde_json::to_vec(&passkey).unwrap(), 1000, now())).unwrap();
+
+    relogin(&mut c);
+    let r = c.call("GET", "/api/secondfactor/webauthn", "");
+    let challenge: RequestChallengeResponse = serde_json::from_value(r.json()["data"].clone()).unwrap();
+    let assertion = key.do_authentication(url::Url::parse(ORIGIN).unwrap(), challenge).unwrap();
+    let r = c.call("POST", "/api/secondfactor/webauthn", &json!({"response": assertion}).to_string());
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(c.level(), 1);
+    let list = c.call("GET", "/api/secondfactor/webauthn/credentials", "").json();
+    assert_eq!(list["data"][0]["clone_warning"], true);
+}
