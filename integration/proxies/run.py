@@ -459,6 +459,7 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, "target", "debug", "portcullis"))
     parser.add_argument("proxies", nargs="*", default=PROXIES)
     args = parser.parse_args()
+    args.binary = os.path.abspath(args.binary)
     work = tempfile.mkdtemp(prefix="portcullis-proxies-")
     total_failed = 0
     for proxy in args.proxies:
