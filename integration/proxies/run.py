@@ -257,7 +257,27 @@ class Stack:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         proxy = self.spawn(self.proxy, self.proxy_command())
         wait_port(self.ports["proxy"], proxy, self.proxy)
+        self.wait_serving(proxy, context)
         return context
+
+    def wait_serving(self, proc, context, timeout=20):
+        """Some proxies listen before their routes and certificates are loaded: wait until
+        a bypassed page comes through end to end."""
+        client = Client(self.ports["proxy"], context)
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{self.proxy} exited early with status {proc.returncode}")
+            try:
+                r = client.request("GET", f"https://app.example.com:{self.ports['proxy']}/public/ready")
+                if r.status == 200:
+                    return
+                last = f"status {r.status}"
+            except (OSError, ssl.SSLError, http.client.HTTPException) as e:
+                last = repr(e)
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.proxy} did not serve within {timeout}s ({last})")
 
     def proxy_command(self):
         d = self.dir
