@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 
 use super::request_id::RequestId;
 use super::response::{self, DEFAULT_CSP, HttpResponse};
-use super::router::{Route, Router};
+use super::router::{Endpoint, Route, Router};
 use crate::config::Configuration;
 use crate::handlers;
 use crate::openapi;
@@ -41,6 +41,8 @@ pub struct App {
     pub access_control: crate::access_control::AccessControl,
     /// Authorization endpoints (routes refer to them by index).
     pub authz: Vec<crate::authz::AuthzEndpoint>,
+    /// Portal templates, translations and static files.
+    pub portal: handlers::portal::Renderer,
     trusted_proxies: Vec<ipnet::IpNet>,
     csp_template: String,
 }
@@ -65,6 +67,7 @@ impl App {
             trusted_proxies,
             base_path: config.server.address.base_path.clone(),
             router: Router::new(&config),
+            portal: handlers::portal::Renderer::new(&config.server.address.base_path)?,
             openapi_spec: Bytes::from(spec),
             csp_template,
             services,
@@ -156,6 +159,9 @@ impl App {
             return method_not_allowed(route);
         }
         let request = handlers::api::ApiRequest { parts: &parts, body, remote, path };
+        if route.endpoint == Endpoint::Portal {
+            return handlers::portal::handle(self, request).await;
+        }
         handlers::api::call(route.endpoint, self, request).await
     }
 

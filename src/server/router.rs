@@ -62,6 +62,8 @@ pub enum Endpoint {
     ResetPassword,
     /// `/api/change-password`.
     ChangePassword,
+    /// A portal page or static file.
+    Portal,
     /// An authorization endpoint (index into the app's endpoints).
     Authz(usize),
 }
@@ -98,6 +100,30 @@ const PUT_POST: &[Method] = &[Method::PUT, Method::POST];
 const PUT_DELETE: &[Method] = &[Method::PUT, Method::DELETE];
 const POST_DELETE: &[Method] = &[Method::POST, Method::DELETE];
 const DELETE: &[Method] = &[Method::DELETE];
+const PAGE: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
+
+/// The portal's pages (GET shows, POST submits).
+const PORTAL_PAGES: &[&str] = &[
+    "/",
+    "/login",
+    "/login/totp",
+    "/login/totp/recovery",
+    "/login/otp",
+    "/login/webauthn",
+    "/login/passkey",
+    "/logout",
+    "/forgot-password",
+    "/reset-password",
+    "/profile",
+    "/profile/password",
+    "/profile/elevate",
+    "/profile/totp/enroll",
+    "/profile/totp/recovery-codes",
+    "/profile/totp/disable",
+    "/profile/webauthn",
+    "/profile/sign-out-everywhere",
+    "/register/passkey",
+];
 /// What ExtAuthz and Legacy endpoints answer (the proxied request's own method).
 const ANY: &[Method] = &[
     Method::GET,
@@ -158,6 +184,15 @@ impl Router {
         router.add("/api/checks/safe-redirection", POST, Endpoint::SafeRedirection);
         router.add("/api/firstfactor", POST, Endpoint::FirstFactor);
         router.add("/api/bootstrap", POST, Endpoint::Bootstrap);
+        for page in PORTAL_PAGES {
+            router.add(page, PAGE, Endpoint::Portal);
+        }
+        router.prefix("/static/", GET_HEAD, Endpoint::Portal);
+        if config.webauthn.enable_passkey_login && !config.webauthn.disable {
+            // JSON steps of the passkey page, as the API's passkey endpoint.
+            router.add("/login/passkey/begin", GET, Endpoint::Passkey);
+            router.add("/login/passkey/finish", POST, Endpoint::Passkey);
+        }
         for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
             let methods = if endpoint.any_method() { ANY } else { GET_HEAD };
             router.add(&endpoint.path, methods, Endpoint::Authz(i));

@@ -151,6 +151,7 @@ pub async fn call(endpoint: Endpoint, app: &App, request: ApiRequest<'_>) -> Htt
         Endpoint::SafeRedirection => redirection::post(app, &request).await,
         Endpoint::FirstFactor => firstfactor::post(app, &request).await,
         Endpoint::Bootstrap => bootstrap::post(app, &request).await,
+        Endpoint::Portal => response::ko(StatusCode::NOT_FOUND, "Not Found"),
         Endpoint::Authz(i) => match app.authz.get(i) {
             Some(endpoint) => crate::handlers::authz::handle(app, endpoint, &request).await,
             None => response::ko(StatusCode::NOT_FOUND, "Not Found"),
