@@ -53,7 +53,7 @@ impl App {
         let spec = openapi::render(&openapi::Features::from_config(&config))
             .map_err(|e| format!("cannot render the OpenAPI document: {e}"))?;
         let csp_template = if config.server.headers.csp_template.is_empty() {
-            DEFAULT_CSP.to_string()
+            default_csp(&config)
         } else {
             config.server.headers.csp_template.clone()
         };
@@ -180,6 +180,21 @@ impl App {
             Err(_) => Err(response::ko(StatusCode::REQUEST_TIMEOUT, "Request body took too long to arrive")),
         }
     }
+}
+
+/// The default Content-Security-Policy, with `form-action` widened to the cookie domains:
+/// a login form's answer redirects the browser to the protected app, and browsers apply
+/// `form-action` to that redirect.
+fn default_csp(config: &Configuration) -> String {
+    let mut targets = String::new();
+    for domain in config.session.cookies.iter().filter_map(|c| c.domain.as_deref()) {
+        let scheme = if crate::config::validate::is_local_domain(domain) { "http" } else { "https" };
+        targets.push_str(&format!(" {scheme}://{domain}:* {scheme}://*.{domain}:*"));
+        if scheme == "http" {
+            targets.push_str(&format!(" https://{domain}:* https://*.{domain}:*"));
+        }
+    }
+    DEFAULT_CSP.replace("form-action 'self'", &format!("form-action 'self'{targets}"))
 }
 
 fn is_api_path(path: &str) -> bool {
