@@ -156,6 +156,9 @@ impl Router {
             router.add("/api/secondfactor/recovery-codes", GET_POST_PUT, Endpoint::RecoveryCodes);
         }
         if !config.webauthn.disable {
+            // JSON steps of the passkey registration page: PUT begins, POST finishes.
+            router.add("/register/passkey/begin", &[Method::PUT], Endpoint::WebAuthnRegister);
+            router.add("/register/passkey/finish", POST, Endpoint::WebAuthnRegister);
             router.add("/api/secondfactor/webauthn", GET_POST, Endpoint::WebAuthn);
             router.add("/api/secondfactor/webauthn/credentials", GET, Endpoint::WebAuthnCredentials);
             router.add("/api/secondfactor/webauthn/credential/register", PUT_POST_DELETE, Endpoint::WebAuthnRegister);
