@@ -1,19 +1,37 @@
 //! Normalizing the request path before `resources` rules see it, so that encodings and
-//! dot segments cannot steer a request past a rule: `/admin/../secret`, `/%61dmin` and
-//! `//admin` are matched as `/secret`, `/admin` and `/admin`.
+//! dot segments cannot steer a request past a rule: `/admin/../secret`, `/%61dmin`,
+//! `/%2561dmin` and `//admin` are matched as `/secret`, `/admin`, `/admin` and `/admin`.
+//! Percent-decoding repeats until nothing changes (an application behind the proxy that
+//! decodes twice then sees what the rules saw), which also makes normalizing idempotent.
 
 use std::borrow::Cow;
 
 /// `path` percent-decoded and cleaned (dot segments resolved, repeated slashes collapsed, a
 /// trailing slash kept), followed by `?query` when there is a query (kept as sent).
 pub fn normalize(path: &str, query: Option<&str>) -> String {
-    let decoded: Cow<'_, str> = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let mut out = clean(&decoded);
+    let mut out = clean(&fully_decoded(path));
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         out.push('?');
         out.push_str(q);
     }
     out
+}
+
+/// Most decoding rounds: each round that changes anything removes at least two bytes, and
+/// deeper nesting than this is an attack, not a URL.
+const MAX_DECODE_ROUNDS: usize = 16;
+
+/// `path` percent-decoded until decoding changes nothing more.
+fn fully_decoded(path: &str) -> String {
+    let mut current = path.to_string();
+    for _ in 0..MAX_DECODE_ROUNDS {
+        let decoded: Cow<'_, str> = percent_encoding::percent_decode_str(&current).decode_utf8_lossy();
+        if decoded == current {
+            break;
+        }
+        current = decoded.into_owned();
+    }
+    current
 }
 
 /// Lexical cleaning as Go's `path.Clean`, plus the trailing slash of the input.
@@ -63,6 +81,9 @@ mod tests {
             ("/", Some("x=1"), "/?x=1"),
             ("/a/", Some(""), "/a/"),
             ("/caf%C3%A9", None, "/café"),
+            ("/%2561dmin", None, "/admin"),
+            ("/%252e%252e/admin", None, "/admin"),
+            ("/100%25", None, "/100%"),
         ];
         for (path, query, expected) in cases {
             assert_eq!(normalize(path, query), expected, "{path:?} {query:?}");
