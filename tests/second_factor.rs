@@ -408,3 +408,51 @@ fn a_security_key_whose_counter_goes_backwards_is_refused_and_flagged() {
     let list = c.call("GET", "/api/secondfactor/webauthn/credentials", "").json();
     assert_eq!(list["data"][0]["clone_warning"], true);
 }
+
+#[test]
+fn secrets_never_reach_the_log() {
+    // Debug level: the most the log ever says.
+    let s = Setup::start("log:\n  level: debug\n");
+    let mut c = s.client();
+    login(&mut c);
+    let session_after_login = c.cookie.clone().unwrap();
+    let (rec, t, codes) = enroll_totp(&s, &mut c);
+    let elevation_code = s.last_code();
+    relogin(&mut c);
+    let next = TotpService::code_at(&rec, t + 30).unwrap();
+    assert_eq!(c.json("POST", "/api/secondfactor/totp", json!({"token": next})).status, 200);
+    let session_2fa = c.cookie.clone().unwrap();
+    relogin(&mut c);
+    assert_eq!(c.json("POST", "/api/secondfactor/recovery-codes", json!({"token": codes[0]})).status, 200);
+    assert_eq!(c.json("POST", "/api/firstfactor", json!({"username": "john", "password": "wrong horse"})).status, 401);
+    c.json("POST", "/api/reset-password/identity/start", json!({"username": "john"}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reset_token = loop {
+        let text = std::fs::read_to_string(s.dir.path().join("notifications.txt")).unwrap_or_default();
+        if let Some(i) = text.find("token=") {
+            break text[i + 6..].split_whitespace().next().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no reset mail");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(c.json("POST", "/api/reset-password/identity/finish", json!({"token": reset_token})).status, 200);
+
+    let log = s.server.wait_for_log("password reset link redeemed");
+    assert!(log.contains("DEBUG") || log.contains("debug"), "the log ran at debug level");
+    let secret_b32 = totp_rs::Secret::from(rec.secret.clone()).to_base32();
+    let session_ids = [session_after_login, session_2fa].map(|c| c.split_once('=').unwrap().1.to_string());
+    let secrets: Vec<(&str, String)> = vec![
+        ("password", "correct horse".into()),
+        ("wrong password", "wrong horse".into()),
+        ("TOTP secret", secret_b32),
+        ("TOTP code", next),
+        ("recovery code", codes[0].clone()),
+        ("elevation code", elevation_code),
+        ("reset token", reset_token),
+        ("session ID", session_ids[0].clone()),
+        ("session ID after 2FA", session_ids[1].clone()),
+    ];
+    for (what, value) in secrets {
+        assert!(!log.contains(&value), "the {what} appears in the log");
+    }
+}
