@@ -77,3 +77,22 @@ impl HashingPool {
         Ok(self.run(move || password::hash(&password, &params)).await??)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn beyond_the_bound_callers_are_told_busy_without_hashing() {
+        let pool = HashingPool::new(1, Duration::from_millis(20));
+        let busy = pool.clone();
+        // Hold the only slot with a real (default-cost) Argon2id check.
+        let first = tokio::spawn(async move { busy.verify("x", DECOY_HASH).await });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = pool.verify("y", DECOY_HASH).await;
+        assert!(matches!(second, Err(PoolError::Busy)), "{second:?}");
+        assert!(!first.await.unwrap().unwrap());
+        // Once the slot is free, checks run again.
+        assert!(!pool.verify("y", DECOY_HASH).await.unwrap());
+    }
+}
