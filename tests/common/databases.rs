@@ -41,6 +41,8 @@ pub struct PostgresServer {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
+    data: PathBuf,
+    as_postgres: bool,
 }
 
 impl PostgresServer {
@@ -69,31 +71,29 @@ impl PostgresServer {
             .output()
             .unwrap();
         assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
-        let log = dir.path().join("postgres.log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        if as_postgres {
-            Command::new("chown").args(["postgres:postgres"]).arg(&log).status().unwrap();
-        }
-        let mut child = command("postgres")
-            .args([
-                "-D",
-                data.to_str().unwrap(),
-                "-p",
-                &port.to_string(),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                dir.path().to_str().unwrap(),
-            ])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        wait_for_port(port, "postgres", &mut child, &log);
-        let mut server = Self { child, port, _dir: dir };
+        let child = spawn_postgres(dir.path(), &data, port, as_postgres);
+        let mut server = Self { child, port, _dir: dir, data, as_postgres };
         server.create_database();
         server
+    }
+
+    /// Stops the server at once, as a crash would (the data stays).
+    pub fn stop(&mut self) {
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(postgres_bin("pg_ctl"));
+            c
+        } else {
+            Command::new(postgres_bin("pg_ctl"))
+        };
+        let out = c.args(["-D", self.data.to_str().unwrap(), "stop", "-m", "immediate", "-w"]).output().unwrap();
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.child = spawn_postgres(self._dir.path(), &self.data, self.port, self.as_postgres);
     }
 
     fn create_database(&mut self) {
@@ -112,9 +112,43 @@ impl PostgresServer {
     }
 }
 
+fn spawn_postgres(dir: &Path, data: &Path, port: u16, as_postgres: bool) -> Child {
+    let log = dir.join("postgres.log");
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+    if as_postgres {
+        Command::new("chown").args(["postgres:postgres"]).arg(&log).status().unwrap();
+    }
+    let mut c = if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(postgres_bin("postgres"));
+        c
+    } else {
+        Command::new(postgres_bin("postgres"))
+    };
+    let mut child = c
+        .current_dir(dir)
+        .args(["-D", data.to_str().unwrap(), "-p", &port.to_string(), "-h", "127.0.0.1", "-k", dir.to_str().unwrap()])
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "postgres", &mut child, &log);
+    child
+}
+
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        // SIGKILL is fine: the data directory is thrown away.
+        // pg_ctl reaches the server itself (the child may be the runuser wrapper); an
+        // immediate stop is fine, the data directory is thrown away.
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(postgres_bin("pg_ctl"));
+            c
+        } else {
+            Command::new(postgres_bin("pg_ctl"))
+        };
+        let _ = c.args(["-D", self.data.to_str().unwrap(), "stop", "-m", "immediate"]).output();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
