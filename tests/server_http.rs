@@ -271,3 +271,30 @@ fn session_endpoints_without_a_session() {
         get(server.port, "/api/state", &[("Cookie", "authelia_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]);
     assert_eq!(forged.json()["data"]["authentication_level"], 0);
 }
+
+#[test]
+fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    use std::io::{Read, Write};
+    let s = start_env("", &[("PORTCULLIS_SERVER__MAX_CONNECTIONS", "2")]);
+    // Two connections hold both slots with half-sent requests.
+    let mut holders: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            c.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n").unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // A third is queued by the kernel but not served while both slots are taken.
+    let mut third = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    third.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    third.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(third.read(&mut buf).is_err(), "served beyond the cap");
+    // Closing one holder frees a slot, and the third is answered.
+    drop(holders.pop());
+    third.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

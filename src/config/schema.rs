@@ -75,7 +75,13 @@ pub struct Server {
     /// address; any other peer is itself the client. Portcullis-specific (Authelia trusts
     /// the header from anyone). Default: loopback only.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Most connections served at once; further ones wait in the listen backlog until one
+    /// closes. Portcullis-specific. Default: 4096.
+    pub max_connections: Option<usize>,
 }
+
+/// Connections served at once when `server.max_connections` is not set.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// `server.buffers`: the largest request head (read) and the response write buffer.
 #[derive(Clone, Debug, Deserialize, Serialize)]

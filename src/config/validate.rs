@@ -133,6 +133,9 @@ impl Validator {
         self.positive("server.timeouts.read", s.timeouts.read);
         self.positive("server.timeouts.write", s.timeouts.write);
         self.positive("server.timeouts.idle", s.timeouts.idle);
+        if let Some(max) = s.max_connections {
+            self.range("server.max_connections", max as u64, 1, 1_000_000);
+        }
         for (i, proxy) in s.trusted_proxies.iter().flatten().enumerate() {
             if parse_network(proxy).is_none() {
                 self.err(format!("server.trusted_proxies[{i}]"), format!("'{proxy}' is not an IP address or CIDR"));

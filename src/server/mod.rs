@@ -96,8 +96,21 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         .keep_alive_interval(Some(config.timeouts.idle.get()));
 
     let graceful = GracefulShutdown::new();
+    // A slot per connection: at the limit, nothing more is accepted until one closes, so
+    // a flood of connections waits in the kernel's backlog instead of in memory.
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        config.max_connections.unwrap_or(crate::config::schema::DEFAULT_MAX_CONNECTIONS),
+    ));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -120,6 +133,7 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(e) = watched.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
