@@ -40,6 +40,19 @@ fn absolute(text: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// The login and password of a `Basic` Authorization header value, if it is one.
+pub fn basic_credentials(value: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (login, password) = text.split_once(':')?;
+    Some((login.to_string(), password.to_string()))
+}
+
 /// Extracts the target from a proxy's sub-request. `method` is the sub-request's own
 /// method and `rest` the part of its path after the endpoint (with query), for ExtAuthz.
 pub fn extract(
@@ -113,6 +126,16 @@ mod tests {
         let legacy = h(&[("x-original-url", "https://app.example.com/l")]);
         let t = extract(Implementation::Legacy, &legacy, "HEAD", "").unwrap();
         assert_eq!((t.url.as_str(), t.method.as_str()), ("https://app.example.com/l", "HEAD"));
+    }
+
+    #[test]
+    fn basic_credentials_parse() {
+        assert_eq!(basic_credentials("Basic am9objpzZWNyZXQ6eA=="), Some(("john".into(), "secret:x".into())));
+        assert_eq!(basic_credentials("basic  am9objpz "), Some(("john".into(), "s".into())));
+        assert_eq!(basic_credentials("Bearer am9objpz"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        assert_eq!(basic_credentials("Basic am9obg=="), None, "no colon");
+        assert_eq!(basic_credentials("Basic"), None);
     }
 
     #[test]

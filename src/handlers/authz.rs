@@ -1,8 +1,6 @@
 //! The shared decision core of the authorization endpoints: target → identity (strategies
 //! in order) → access rule → the reply the endpoint's proxy expects.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
@@ -155,13 +153,8 @@ async fn basic_identity(
     ip: Option<std::net::IpAddr>,
     cache_lifespan: std::time::Duration,
 ) -> Option<Identity> {
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (login, password) = text.split_once(':')?;
+    let (login, password) = crate::authz::extract::basic_credentials(value)?;
+    let (login, password) = (login.as_str(), password.as_str());
     let services = &app.services;
     let current_hash =
         |name: &str| services.users.find_login(name).filter(|u| !u.disabled).map(|u| u.password_hash.clone());
