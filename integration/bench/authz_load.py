@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Throughput and latency of the authorization hot path, against the release binary.
+
+Builds `portcullis` and the `baseline_server` example (a bare hyper server answering 200)
+once, then runs each case below on free loopback ports in a temporary directory: start
+the processes, check with one request that the case answers the expected status, run wrk
+(-t2 -c32 -d10s --latency unless overridden), read the server's resident memory, stop
+everything. Prints a table and the issue's targets (PASS/MISS), and writes the same as
+JSON (--json, default bench-results.json).
+
+Cases: baseline; forward-auth with a session cookie (memory store, 100 rules); the same
+with Redis sessions; with 10,000 rules; anonymous (302 to the portal); the cookie case
+during a login storm (4 concurrent logins, default Argon2id cost); Basic credentials with
+the verification cache. Case 2b is case 2 at a low load (-c4): Debian's wrk has no fixed
+request rate, so fewer connections stand in for "half of the maximum throughput".
+
+Usage: integration/bench/authz_load.py [--duration 10s] [--connections 32] [--json PATH]
+"""
+import argparse
+import base64
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PASSWORD = "a benchmark password"
+TARGET = "https://app.example.com/"
+FORWARD_AUTH = "/api/authz/forward-auth"
+TARGET_HEADERS = {
+    "Host": "auth.example.com",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "app.example.com",
+    "X-Forwarded-Uri": "/",
+    "X-Forwarded-Method": "GET",
+}
+BASIC_STRATEGIES = """
+  endpoints:
+    authz:
+      forward-auth:
+        implementation: ForwardAuth
+        authn_strategies:
+          - {name: HeaderAuthorization, schemes: [Basic], scheme_basic_cache_lifespan: 5m}
+          - {name: CookieSession}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def stop(process):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    command = ["apt-get", "install", "-y", "wrk"]
+    if os.geteuid() != 0:
+        command.insert(0, "sudo")
+    print(f"wrk is not installed; running: {' '.join(command)}", flush=True)
+    if subprocess.run(command).returncode != 0:
+        print("retrying after apt-get update", flush=True)
+        subprocess.run(command[:-3] + ["update"], check=True)
+        subprocess.run(command, check=True)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is still missing after apt-get install")
+
+
+def build():
+    """Builds both binaries once and returns their paths."""
+    print("building: cargo build --release --bin portcullis --example baseline_server", flush=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "portcullis", "--example", "baseline_server"],
+                   cwd=ROOT, check=True)
+    metadata = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
+    release = os.path.join(json.loads(metadata)["target_directory"], "release")
+    return os.path.join(release, "portcullis"), os.path.join(release, "examples", "baseline_server")
+
+
+def wait_for(check, what, process=None, limit=20.0):
+    deadline = time.monotonic() + limit
+    while True:
+        if process is not None and process.poll() is not None:
+            sys.exit(f"{what} exited early with status {process.returncode}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"{what} did not become ready in {limit:.0f}s")
+        time.sleep(0.001)
+
+
+def health_ok(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/api/health", headers={"Host": "auth.example.com"})
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+def tcp_open(port):
+    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    return True
+
+
+def redis_pong(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(b"PING\r\n")
+        return s.recv(16).startswith(b"+PONG")
+
+
+def rules_yaml(count):
+    lines = ["access_control:", "  default_policy: deny", "  rules:"]
+    lines += [f"    - {{domain: 'app{i}.example.com', policy: one_factor}}" for i in range(count - 1)]
+    lines.append("    - {domain: 'app.example.com', policy: one_factor}")
+    return "\n".join(lines) + "\n"
+
+
+def config_yaml(port, d, rules, redis_port=None, basic=False):
+    session = "session:\n"
+    if redis_port is not None:
+        session += f"  secret: 'a-benchmark-session-secret'\n  redis: {{host: 127.0.0.1, port: {redis_port}}}\n"
+    session += "  cookies:\n    - {domain: example.com, authelia_url: 'https://auth.example.com/'}\n"
+    return f"""
+server:
+  address: 'tcp://127.0.0.1:{port}/'
+{BASIC_STRATEGIES if basic else ""}
+log: {{level: warn}}
+authentication_backend: {{file: {{path: '{d}/users.yml'}}}}
+{session}
+storage: {{encryption_key: 'a-benchmark-encryption-key', local: {{path: '{d}/db.sqlite3'}}}}
+notifier: {{filesystem: {{filename: '{d}/notifications.txt'}}}}
+identity_validation: {{reset_password: {{jwt_secret: 'a-benchmark-jwt-secret-value'}}}}
+{rules_yaml(rules)}"""
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def status_of(port, headers):
+    """Status of one forward-auth request (redirects are not followed)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{FORWARD_AUTH}", headers=headers)
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def login(port):
+    """Logs in once and returns `authelia_session=...`."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/api/firstfactor", json.dumps({"username": "john", "password": PASSWORD}),
+                     {"Host": "auth.example.com", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            sys.exit(f"login failed: {response.status} {body!r}")
+        return response.getheader("Set-Cookie").split(";", 1)[0]
+    finally:
+        conn.close()
+
+
+class LoginStorm:
+    """`workers` threads logging in with the right password until stopped."""
+
+    def __init__(self, port, workers):
+        self.port, self.workers = port, workers
+        self.stop = threading.Event()
+        self.ok = self.failed = 0
+        self.lock = threading.Lock()
+        self.pool = None
+
+    def worker(self):
+        body = json.dumps({"username": "john", "password": PASSWORD})
+        while not self.stop.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                conn.request("POST", "/api/firstfactor", body,
+                             {"Host": "auth.example.com", "Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                success = response.status == 200
+            except OSError:
+                success = False
+            finally:
+                conn.close()
+            with self.lock:
+                if success:
+                    self.ok += 1
+                else:
+                    self.failed += 1
+
+    def __enter__(self):
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.workers)
+        self.futures = [self.pool.submit(self.worker) for _ in range(self.workers)]
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for f in self.futures:
+            f.result()
+        self.pool.shutdown()
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def run_wrk(port, headers, duration, connections, threads=2):
+    command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(f"http://127.0.0.1:{port}{FORWARD_AUTH}")
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    latency = {}
+    for percent, value, unit in re.findall(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", out, re.M):
+        latency[percent] = float(value) * UNITS[unit]
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    total = re.search(r"^\s*(\d+) requests in", out, re.M)
+    if rps is None or total is None or set(latency) != {"50", "99"}:
+        sys.exit(f"cannot read wrk's output:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "requests_per_sec": float(rps.group(1)),
+        "requests": int(total.group(1)),
+        "p50_ms": latency["50"],
+        "p99_ms": latency["99"],
+        "non_2xx_3xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+    }
+
+
+class Bench:
+    def __init__(self, args, portcullis, baseline, digest, workdir):
+        self.args, self.portcullis, self.baseline, self.digest = args, portcullis, baseline, digest
+        self.workdir = workdir
+        self.results = []
+        self.idle_rss = {}
+
+    def start_portcullis(self, name, rules=100, redis_port=None, basic=False):
+        d = tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)
+        with open(os.path.join(d, "users.yml"), "w") as f:
+            f.write(f"users:\n  john:\n    displayname: John Doe\n    password: '{self.digest}'\n"
+                    f"    email: john@example.com\n    groups: [admins, dev]\n")
+        port = free_port()
+        path = os.path.join(d, "configuration.yml")
+        with open(path, "w") as f:
+            f.write(config_yaml(port, d, rules, redis_port, basic))
+        started = time.monotonic()
+        with open(os.path.join(d, "stdout.log"), "w") as out, open(os.path.join(d, "stderr.log"), "w") as err:
+            process = subprocess.Popen([self.portcullis, "--config", path], cwd=d, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=err)
+        wait_for(lambda: health_ok(port), f"portcullis ({name}; logs in {d})", process)
+        ready_ms = (time.monotonic() - started) * 1000
+        return process, port, ready_ms
+
+    def case(self, case, label, headers, expected, start, storm=False, connections=None):
+        """Runs one case: `start()` returns (server process, port, helpers to stop)."""
+        print(f"case {case}: {label}", flush=True)
+        server, port, helpers = start()
+        try:
+            headers = headers(port) if callable(headers) else headers
+            status = status_of(port, headers)
+            if status != expected:
+                sys.exit(f"case {case} ({label}): expected {expected} before the timed run, got {status}; "
+                         f"a benchmark of that answer would be worthless")
+            connections = connections or self.args.connections
+            if storm:
+                with LoginStorm(port, 4) as s:
+                    result = run_wrk(port, headers, self.args.duration, connections)
+                result["storm_logins_ok"], result["storm_logins_failed"] = s.ok, s.failed
+            else:
+                result = run_wrk(port, headers, self.args.duration, connections)
+            result["rss_mb"] = rss_mb(server.pid)
+        finally:
+            stop(server)
+            for helper in helpers:
+                stop(helper)
+        result.update({"case": case, "label": label, "connections": connections, "expected_status": expected})
+        if result["non_2xx_3xx"] or result["socket_errors"]:
+            print(f"  warning: {result['non_2xx_3xx']} non-2xx/3xx responses, "
+                  f"{result['socket_errors']} socket errors", flush=True)
+        self.results.append(result)
+        return result
+
+    def baseline_process(self):
+        port = free_port()
+        process = subprocess.Popen([self.baseline, f"127.0.0.1:{port}"], stdin=subprocess.DEVNULL)
+        wait_for(lambda: tcp_open(port), "baseline_server", process)
+        return process, port, []
+
+    def portcullis_process(self, name, **options):
+        def start():
+            process, port, _ = self.start_portcullis(name, **options)
+            self.idle_rss[name] = rss_mb(process.pid)
+            return process, port, []
+        return start
+
+    def redis_process(self):
+        redis_port = free_port()
+        d = tempfile.mkdtemp(prefix="redis-", dir=self.workdir)
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no"], cwd=d, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: redis_pong(redis_port), "redis-server", redis)
+        try:
+            process, port, _ = self.start_portcullis("redis", redis_port=redis_port)
+        except BaseException:
+            stop(redis)
+            raise
+        self.idle_rss["redis"] = rss_mb(process.pid)
+        return process, port, [redis]
+
+    def startup(self, runs=5):
+        """Start to first 200 on /api/health, each with a fresh data directory."""
+        times = []
+        for i in range(runs):
+            process, _, ready_ms = self.start_portcullis(f"startup{i}")
+            times.append(ready_ms)
+            stop(process)
+        return times
+
+
+def with_cookie(port):
+    return {**TARGET_HEADERS, "Cookie": login(port), "Accept": "text/html"}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", default="10s", help="wrk duration per case (default 10s)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--json", default="bench-results.json", help="where to write the results")
+    args = parser.parse_args()
+
+    ensure_wrk()
+    if not shutil.which("redis-server"):
+        sys.exit("redis-server is missing (integration/install-deps installs it)")
+    portcullis, baseline = build()
+    digest = subprocess.run([portcullis, "crypto", "hash", "generate", "argon2", "--password", PASSWORD], check=True,
+                            capture_output=True, text=True).stdout.strip().removeprefix("Digest: ")
+    basic = "Basic " + base64.b64encode(f"john:{PASSWORD}".encode()).decode()
+
+    with tempfile.TemporaryDirectory(prefix="portcullis-bench-") as workdir:
+        b = Bench(args, portcullis, baseline, digest, workdir)
+        print("startup: 5 starts with a fresh data directory", flush=True)
+        startup = b.startup()
+        b.case("1", "baseline hyper server", TARGET_HEADERS, 200, b.baseline_process)
+        b.case("2", "cookie, memory store, 100 rules", with_cookie, 200, b.portcullis_process("memory"))
+        b.case("2b", "case 2 at low load (-c4)", with_cookie, 200, b.portcullis_process("memory-low"),
+               connections=4)
+        b.case("3", "cookie, Redis store, 100 rules", with_cookie, 200, b.redis_process)
+        b.case("4", "cookie, memory store, 10,000 rules", with_cookie, 200,
+               b.portcullis_process("rules10k", rules=10_000))
+        b.case("5", "anonymous -> 302 to the portal", {**TARGET_HEADERS, "Accept": "text/html"}, 302,
+               b.portcullis_process("anonymous"))
+        b.case("6", "case 2 during a login storm (4 concurrent)", with_cookie, 200,
+               b.portcullis_process("storm"), storm=True)
+        b.case("7", "Basic credentials, cached 5m", {**TARGET_HEADERS, "Authorization": basic}, 200,
+               b.portcullis_process("basic", basic=True))
+        idle_rss = b.idle_rss["memory"]
+
+    base = b.results[0]["requests_per_sec"]
+    by_case = {r["case"]: r for r in b.results}
+    for r in b.results:
+        r["ratio_to_baseline"] = r["requests_per_sec"] / base if base else float("nan")
+
+    print()
+    print(f"wrk -t2 -c{args.connections} -d{args.duration} --latency; target {TARGET}")
+    print(f"{'case':<5} {'':<44} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'x base':>7} {'RSS MB':>7}")
+    for r in b.results:
+        print(f"{r['case']:<5} {r['label']:<44} {r['requests_per_sec']:>10.0f} {r['p50_ms']:>8.3f} "
+              f"{r['p99_ms']:>8.3f} {r['ratio_to_baseline']:>7.2f} {r['rss_mb']:>7.1f}")
+    storm = by_case["6"]
+    print(f"login storm during case 6: {storm['storm_logins_ok']} logins ok, {storm['storm_logins_failed']} failed")
+    startup_ms = statistics.median(startup)
+    print(f"idle RSS right after start (case 2 configuration): {idle_rss:.1f} MB")
+    print(f"start to first 200 on /api/health: median {startup_ms:.1f} ms "
+          f"({', '.join(f'{t:.1f}' for t in startup)})")
+
+    c2 = by_case["2"]
+    targets = [
+        ("case 2 req/s >= 0.7x baseline", c2["ratio_to_baseline"], 0.7, c2["ratio_to_baseline"] >= 0.7),
+        ("case 3 req/s >= 0.5x baseline", by_case["3"]["ratio_to_baseline"], 0.5,
+         by_case["3"]["ratio_to_baseline"] >= 0.5),
+        ("case 4 p50 <= 1.2x case 2 p50", by_case["4"]["p50_ms"] / c2["p50_ms"], 1.2,
+         by_case["4"]["p50_ms"] <= 1.2 * c2["p50_ms"]),
+        ("case 6 p99 <= 1.5x case 2 p99", storm["p99_ms"] / c2["p99_ms"], 1.5, storm["p99_ms"] <= 1.5 * c2["p99_ms"]),
+        ("case 7 req/s >= 0.5x baseline", by_case["7"]["ratio_to_baseline"], 0.5,
+         by_case["7"]["ratio_to_baseline"] >= 0.5),
+        ("case 2b p99 < 1 ms (low load, approximation)", by_case["2b"]["p99_ms"], 1.0, by_case["2b"]["p99_ms"] < 1.0),
+        ("idle RSS < 15 MB", idle_rss, 15, idle_rss < 15),
+        ("start to first 200 < 100 ms", startup_ms, 100, startup_ms < 100),
+    ]
+    print()
+    for name, value, limit, ok in targets:
+        print(f"{'PASS' if ok else 'MISS'}  {name}: {value:.2f} (limit {limit})")
+
+    with open(args.json, "w") as f:
+        json.dump({
+            "wrk": {"threads": 2, "connections": args.connections, "duration": args.duration},
+            "target": TARGET,
+            "cases": b.results,
+            "idle_rss_mb": idle_rss,
+            "idle_rss_mb_per_configuration": b.idle_rss,
+            "startup_ms": {"median": startup_ms, "runs": startup},
+            "targets": [{"name": n, "value": v, "limit": lim, "pass": ok} for n, v, lim, ok in targets],
+        }, f, indent=2)
+        f.write("\n")
+    print(f"\nresults written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
