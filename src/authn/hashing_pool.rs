@@ -1,9 +1,12 @@
-//! Runs password hashing off the async runtime, at most N at a time.
+//! Runs password hashing off the async runtime, at most N at a time, at low CPU priority.
 //!
 //! Argon2 takes tens of milliseconds and tens of megabytes per hash. Unbounded, a storm of
 //! logins would fill the blocking pool and memory, and starve the authz path of CPU. Here
 //! a semaphore admits at most `limit` hashes at once; a caller that cannot get a slot
 //! within `wait` is told the server is busy (503 + Retry-After) without hashing anything.
+//! Hashes run on the pool's own threads, lowered in scheduling priority (nice 10), so that
+//! when logins and authorization requests compete for the cores, authorization wins: a
+//! login storm slows logins, not every request behind the proxy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,20 +36,58 @@ pub enum PoolError {
     Task(String),
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Bounded password hashing.
 #[derive(Clone)]
 pub struct HashingPool {
     slots: Arc<Semaphore>,
     wait: Duration,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+}
+
+/// Lowers the calling thread's scheduling priority (Linux applies nice per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only changes the calling thread's nice value; it has no memory
+    // effects. A failure (not permitted) leaves the priority as it was, which is harmless.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
 
 impl HashingPool {
-    /// At most `limit` concurrent hashes; callers wait at most `wait` for a slot.
+    /// At most `limit` concurrent hashes (on `limit` low-priority threads); callers wait
+    /// at most `wait` for a slot.
     pub fn new(limit: usize, wait: Duration) -> Self {
-        Self { slots: Arc::new(Semaphore::new(limit.max(1))), wait }
+        let limit = limit.max(1);
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(limit);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..limit {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("hashing-{i}")).spawn(move || {
+                lower_priority();
+                loop {
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Self { slots: Arc::new(Semaphore::new(limit)), wait, jobs }
     }
 
-    /// One slot per CPU core, waiting up to two seconds.
+    /// One slot per CPU core, waiting up to two seconds. The threads' low priority, not a
+    /// smaller count, is what keeps a core for the request path when logins pile up.
     pub fn per_core() -> Self {
         Self::new(std::thread::available_parallelism().map_or(2, usize::from), Duration::from_secs(2))
     }
@@ -56,13 +97,17 @@ impl HashingPool {
             .await
             .map_err(|_| PoolError::Busy)?
             .map_err(|_| PoolError::Busy)?;
-        let result = tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| PoolError::Task(e.to_string()))?;
-        Ok(result)
+            // A panicking hash must not take the thread with it; the caller sees an error.
+            if let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+                let _ = tx.send(result);
+            }
+        });
+        // A slot is held, so a thread is free or about to be: this does not block long.
+        self.jobs.send(job).map_err(|e| PoolError::Task(e.to_string()))?;
+        rx.await.map_err(|e| PoolError::Task(e.to_string()))
     }
 
     /// Checks `password` against `encoded` (a stored hash).
