@@ -556,7 +556,8 @@ pub struct Redis {
     pub password: Secret,
     /// Database number.
     pub database_index: u32,
-    /// Connection pool ceiling.
+    /// Connections to Redis. Each one pipelines every concurrent command, so one is the
+    /// fastest on a local Redis; more only help a distant, high-latency one.
     pub maximum_active_connections: u32,
     /// Connections kept open.
     pub minimum_idle_connections: u32,
@@ -578,7 +579,7 @@ impl Default for Redis {
             username: String::new(),
             password: Secret::default(),
             database_index: 0,
-            maximum_active_connections: 8,
+            maximum_active_connections: 1,
             minimum_idle_connections: 0,
             timeout: Duration::from_secs(5),
             max_retries: 0,

@@ -121,7 +121,7 @@ fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
         fred_config.tls = Some(connector.into());
     }
     let timeout = config.timeout.get();
-    let size = usize::try_from(config.maximum_active_connections.clamp(1, 64)).unwrap_or(8);
+    let size = usize::try_from(config.maximum_active_connections.clamp(1, 64)).unwrap_or(1);
     fred::prelude::Builder::from_config(fred_config)
         .with_connection_config(|c| {
             c.connection_timeout = timeout;
