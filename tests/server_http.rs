@@ -298,3 +298,67 @@ fn connections_beyond_the_cap_wait_for_a_free_slot() {
     third.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[test]
+fn oversized_heads_and_bodies_are_refused() {
+    let s = start("");
+    // A request head beyond server.buffers.read (hyper's floor is 8 KiB): 431, nothing served.
+    let big = "x".repeat(20 * 1024);
+    let head = get(s.port, "/api/health", &[("X-Padding", big.as_str())]);
+    assert_eq!(head.status, 431, "{}", head.body);
+
+    // A body beyond the limit, on the API and on a portal form: 413 with a JSON error.
+    let body = format!(r#"{{"username":"john","password":"{}"}}"#, "p".repeat(portcullis::server::MAX_API_BODY));
+    for path in ["/api/firstfactor", "/login"] {
+        let r = request(s.port, "POST", path, &[("Content-Type", "application/json")], &body);
+        assert_eq!(r.status, 413, "{path}: {}", r.body);
+        assert_eq!(r.json()["status"], "KO", "{path}: {}", r.body);
+    }
+    // Just under the limit is read (and refused for what it says, not for its size).
+    let fits = format!(r#"{{"username":"john","password":"{}"}}"#, "p".repeat(1000));
+    let r = request(s.port, "POST", "/api/firstfactor", &[("Content-Type", "application/json")], &fits);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(s.get("/api/health").status == 200, "still serving");
+}
+
+#[test]
+fn slow_and_idle_clients_are_cut_off() {
+    use std::io::Read;
+    let s = start_env("", &[("PORTCULLIS_SERVER__TIMEOUTS__READ", "1s")]);
+    let cut_off_within = |stream: &mut TcpStream, limit: Duration| {
+        stream.set_read_timeout(Some(limit)).unwrap();
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        // The server closes the connection (possibly after a 408): read ends, no timeout.
+        let outcome = stream.read_to_end(&mut rest);
+        assert!(outcome.is_ok(), "still open after {:?}: {outcome:?}", started.elapsed());
+        (started.elapsed(), String::from_utf8_lossy(&rest).to_string())
+    };
+
+    // Slowloris: half a request head, then silence.
+    let mut slow = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: auth.example.com\r\nX-Slow: ").unwrap();
+    let (after, answer) = cut_off_within(&mut slow, Duration::from_secs(5));
+    assert!(!answer.contains(" 200 "), "a half-sent head was served: {answer}");
+    println!("slow head cut off after {after:?}");
+
+    // A body trickling in slower than the read timeout: 408 with a JSON error.
+    let mut trickle = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    trickle
+        .write_all(b"POST /api/firstfactor HTTP/1.1\r\nHost: auth.example.com\r\nContent-Length: 100\r\n\r\n{\"user")
+        .unwrap();
+    let (_, answer) = cut_off_within(&mut trickle, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"KO\""), "{answer}");
+
+    // An idle keep-alive connection is closed, not kept forever.
+    let mut idle = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: auth.example.com\r\n\r\n").unwrap();
+    let mut first = [0u8; 512];
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = idle.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    let (after, _) = cut_off_within(&mut idle, Duration::from_secs(40));
+    println!("idle keep-alive connection closed after {after:?}");
+    assert!(s.get("/api/health").status == 200, "still serving");
+}
