@@ -1,9 +1,10 @@
 //! Fault injection against the real binary: Redis killed while authorization requests
-//! flow, the database stopped, and SIGTERM under load. In every case the server fails
-//! closed, does not panic, and recovers by itself.
+//! flow, the database stopped or made read-only, and SIGTERM under load. In every case
+//! the server fails closed, does not panic, and recovers by itself.
 
 mod common;
 
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -149,6 +150,130 @@ fn database_stopped_then_back() {
     }
     assert!(server.child.try_wait().unwrap().is_none(), "the server kept running");
     assert!(!server.stdout().contains("panicked"));
+}
+
+/// Makes the SQLite database in `dir` read-only until dropped (even when the test panics:
+/// an immutable file would also stop the temporary directory from being removed).
+///
+/// The database, its write-ahead log and the directory (no new journal or log can be
+/// created) are made immutable with `chattr +i`, which stops writes even by root and even
+/// through descriptors the server opened before. `chmod` would not: the connections the
+/// server holds already would go on writing. The shared-memory index (`-shm`) is left alone: SQLite maps
+/// it into memory, and an immutable mapped file kills the process with SIGBUS on the next
+/// write to the mapping, which is not a storage outage but a signal no program survives.
+struct ReadOnlyDatabase {
+    /// Files then the directory, so undoing runs in reverse: directory first.
+    paths: Vec<std::path::PathBuf>,
+}
+
+impl ReadOnlyDatabase {
+    fn set(dir: &std::path::Path) -> Self {
+        let mut paths: Vec<_> =
+            ["db.sqlite3", "db.sqlite3-wal"].iter().map(|f| dir.join(f)).filter(|p| p.exists()).collect();
+        assert!(paths.iter().any(|p| p.ends_with("db.sqlite3")), "the server created its database");
+        paths.push(dir.to_path_buf());
+        // Each path joins the guard once immutable, so a failure half-way undoes those done.
+        let mut guard = Self { paths: Vec::new() };
+        for path in paths {
+            let status = Command::new("chattr").arg("+i").arg(&path).status().expect("chattr");
+            assert!(status.success(), "cannot make {} immutable", path.display());
+            guard.paths.push(path);
+        }
+        guard
+    }
+}
+
+impl Drop for ReadOnlyDatabase {
+    fn drop(&mut self) {
+        for path in self.paths.iter().rev() {
+            let _ = Command::new("chattr").arg("-i").arg(path).status();
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+}
+
+/// `PRAGMA integrity_check` on the SQLite file at `path`, by an independent SQLite (Python's).
+fn sqlite_integrity(path: &std::path::Path) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
+        ])
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `n` logins sent at the same time.
+fn logins_at_once(port: u16, n: usize) -> Vec<Response> {
+    let threads: Vec<_> = (0..n).map(|_| std::thread::spawn(move || login(port))).collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn sqlite_made_read_only_then_writable() {
+    if !is_root() {
+        // chattr needs CAP_LINUX_IMMUTABLE; CI runs the tests as root.
+        eprintln!("skipped: making the database immutable needs root");
+        return;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let mut server = start(dir.path(), port, &[]);
+    let r = login(port);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = cookie_of(&r);
+    assert_eq!(check(port, &cookie), 200);
+
+    let read_only = ReadOnlyDatabase::set(dir.path());
+    for path in &read_only.paths {
+        if path.is_file() {
+            let append = std::fs::OpenOptions::new().append(true).open(path);
+            assert!(append.is_err(), "{} is still writable: the test would prove nothing", path.display());
+        }
+    }
+    // Logins one by one, then several at once so that the pool opens new connections
+    // while the file is read-only (SQLite then silently opens them read-only).
+    for down in (0..2).map(|_| vec![login(port)]).chain([logins_at_once(port, 32)]).flatten() {
+        assert_eq!(down.status, 503, "{}", down.body);
+        let message = down.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains("unavailable"), "a clear error: {}", down.body);
+    }
+    // Sessions live in memory: authorization of existing sessions needs no database.
+    assert_eq!(check(port, &cookie), 200);
+
+    drop(read_only);
+    let writable = Instant::now();
+    let deadline = writable + Duration::from_secs(10);
+    loop {
+        let r = login(port);
+        if r.status == 200 {
+            assert_eq!(check(port, &cookie_of(&r)), 200);
+            break;
+        }
+        assert_ne!(r.status, 500, "{}", r.body);
+        assert!(Instant::now() < deadline, "no recovery: {} {}", r.status, r.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recovered = writable.elapsed();
+    // Every pooled connection is usable again: none stayed read-only.
+    for _ in 0..3 {
+        for r in logins_at_once(port, 8) {
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+    assert_eq!(check(port, &cookie), 200, "the session from before the outage still works");
+    assert_eq!(sqlite_integrity(&db), "ok");
+    assert!(server.child.try_wait().unwrap().is_none(), "the server kept running");
+    let out = server.stdout();
+    assert!(!out.contains("panicked"), "{out}");
+    println!("read-only: logins refused with 503; recovered {recovered:?} after the database was writable again");
 }
 
 #[test]

@@ -1,11 +1,15 @@
-//! The connection type for all three databases and how to reach each.
+//! The connection type for all three databases, how to reach each, and how the pool
+//! opens, checks and discards connections.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use diesel::ConnectionError;
 use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{CustomizeConnection, Error as R2d2Error};
+use diesel::r2d2::{ConnectionManager, Error as R2d2Error, ManageConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 
 use super::StorageError;
@@ -111,24 +115,167 @@ fn sql_url(config: &SqlStorage, backend: Backend) -> Result<(Backend, String, Du
     Ok((backend, url.to_string(), timeout))
 }
 
-/// Per-connection settings applied when the pool opens a connection.
-#[derive(Debug)]
-pub struct Customizer {
-    /// The database kind.
-    pub backend: Backend,
+/// Opens pooled connections with the per-connection settings, and keeps connections that
+/// can no longer write out of the pool.
+pub struct Manager {
+    inner: ConnectionManager<DbConnection>,
+    backend: Backend,
+    /// The SQLite database file (`None` for the network databases).
+    sqlite_path: Option<PathBuf>,
 }
 
-impl CustomizeConnection<DbConnection, R2d2Error> for Customizer {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), R2d2Error> {
-        let sql = match self.backend {
+/// A pooled connection and what the pool knows about it.
+pub struct Pooled {
+    /// The connection itself.
+    pub conn: DbConnection,
+    /// SQLite could not open the database for writing when this connection was opened. SQLite
+    /// then opens it read-only without an error, and the connection stays read-only for its
+    /// whole life, even once the file is writable again.
+    read_only: bool,
+    /// A failure showed the connection cannot be trusted any more.
+    broken: bool,
+}
+
+impl Pooled {
+    /// Closes the connection when it goes back to the pool instead of reusing it.
+    pub fn discard(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl Manager {
+    /// A manager for the database at `url` (for SQLite, the file's path).
+    pub fn new(backend: Backend, url: String) -> Self {
+        let sqlite_path = (backend == Backend::Sqlite).then(|| PathBuf::from(&url));
+        Self { inner: ConnectionManager::new(url), backend, sqlite_path }
+    }
+
+    fn settings(&self) -> &'static str {
+        match self.backend {
             // WAL lets readers proceed during a write; the busy timeout turns lock
-            // contention into a short wait instead of an error.
+            // contention into a short wait instead of an error, so it comes first (a
+            // connection opened while another closes would otherwise fail on journal_mode).
             Backend::Sqlite => {
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
             }
             Backend::Postgres => "SET TIME ZONE 'UTC';",
             Backend::Mysql => "SET time_zone = '+00:00';",
-        };
-        conn.batch_execute(sql).map_err(R2d2Error::QueryError)
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = R2d2Error;
+
+    fn connect(&self) -> Result<Pooled, R2d2Error> {
+        // Checked before opening: if the file becomes writable in between, the connection
+        // is merely replaced at its first checkout.
+        let read_only = self.sqlite_path.as_deref().is_some_and(|path| !sqlite_writable(path));
+        let mut conn = self.inner.connect()?;
+        conn.batch_execute(self.settings()).map_err(R2d2Error::QueryError)?;
+        Ok(Pooled { conn, read_only, broken: false })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), R2d2Error> {
+        if conn.read_only && self.sqlite_path.as_deref().is_some_and(sqlite_writable) {
+            return Err(R2d2Error::ConnectionError(ConnectionError::BadConnection(
+                "opened while the database was read-only; it is writable again".into(),
+            )));
+        }
+        self.inner.is_valid(&mut conn.conn)
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.broken || self.inner.has_broken(&mut conn.conn)
+    }
+}
+
+/// Whether this process may write the SQLite database at `path`, its write-ahead log and its
+/// shared-memory index (a missing file counts as writable: SQLite creates it).
+///
+/// `access(2)` rather than opening the files: closing any descriptor of the database file
+/// would release the POSIX locks SQLite's own connections hold on it.
+fn sqlite_writable(path: &Path) -> bool {
+    ["", "-wal", "-shm"].iter().all(|suffix| {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        may_write(Path::new(&file))
+    })
+}
+
+#[cfg(unix)]
+fn may_write(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call; access(2)
+    // only reads it.
+    if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } == 0 {
+        return true;
+    }
+    std::io::Error::last_os_error().kind() == std::io::ErrorKind::NotFound
+}
+
+#[cfg(not(unix))]
+fn may_write(path: &Path) -> bool {
+    std::fs::metadata(path).map_or(true, |m| !m.permissions().readonly())
+}
+
+/// What SQLite answers (`sqlite3_errmsg`) when the database cannot be written or read at
+/// the file level: it turned read-only, the disk failed or is full, the file went away.
+const SQLITE_STORAGE_FAULTS: &[&str] = &[
+    "attempt to write a readonly database",
+    "disk I/O error",
+    "unable to open database file",
+    "database or disk is full",
+];
+
+/// Whether `e` says the database itself cannot be used now (rather than that a query was
+/// wrong or a constraint refused it): such a connection is not reused, and the error is
+/// reported as the database being unavailable.
+pub fn is_storage_fault(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction | DatabaseErrorKind::ClosedConnection, _) => {
+            true
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            SQLITE_STORAGE_FAULTS.iter().any(|fault| info.message().starts_with(fault))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn read_only_sqlite_is_a_storage_fault_and_constraints_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let path = path.to_str().unwrap();
+        let mut writer = SqliteConnection::establish(path).unwrap();
+        writer.batch_execute("CREATE TABLE t (x INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);").unwrap();
+        let duplicate = diesel::sql_query("INSERT INTO t VALUES (1)").execute(&mut writer).unwrap_err();
+        assert!(!is_storage_fault(&duplicate), "{duplicate}");
+        let syntax = diesel::sql_query("INSERT INTO nowhere VALUES (1)").execute(&mut writer).unwrap_err();
+        assert!(!is_storage_fault(&syntax), "{syntax}");
+
+        let mut reader = SqliteConnection::establish(&format!("file:{path}?mode=ro")).unwrap();
+        let refused = diesel::sql_query("INSERT INTO t VALUES (2)").execute(&mut reader).unwrap_err();
+        assert!(is_storage_fault(&refused), "{refused}");
+    }
+
+    #[test]
+    fn missing_sqlite_files_count_as_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        assert!(sqlite_writable(&path), "nothing exists yet: SQLite creates the files");
+        std::fs::write(&path, b"").unwrap();
+        assert!(sqlite_writable(&path));
     }
 }

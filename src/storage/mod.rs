@@ -19,10 +19,11 @@ mod webauthn;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{Pool, PooledConnection};
 
 pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType};
 pub use connection::{Backend, DbConnection};
+use connection::{Manager, Pooled};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;
 pub use one_time::OneTimeCode;
@@ -67,7 +68,7 @@ pub struct Storage {
 }
 
 struct Inner {
-    pool: Pool<ConnectionManager<DbConnection>>,
+    pool: Pool<Manager>,
     cipher: Cipher,
     backend: Backend,
 }
@@ -84,13 +85,11 @@ impl Storage {
     /// Connects without migrating (for `storage migrate` commands).
     pub fn connect(config: &StorageConfig) -> Result<Self, StorageError> {
         let (backend, url, timeout) = connection::target(config)?;
-        let manager = ConnectionManager::<DbConnection>::new(url);
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(timeout)
-            .connection_customizer(Box::new(connection::Customizer { backend }))
-            .build(manager)
+            .build(Manager::new(backend, url))
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
         let cipher = Cipher::from_key(config.encryption_key.expose());
         Ok(Self { inner: Arc::new(Inner { pool, cipher, backend }) })
@@ -106,8 +105,24 @@ impl Storage {
         &self.inner.cipher
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<DbConnection>>, StorageError> {
+    fn conn(&self) -> Result<PooledConnection<Manager>, StorageError> {
         self.inner.pool.get().map_err(|e| StorageError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `work` with a pooled connection. A failure showing that the database cannot be
+    /// used now (it turned read-only, the disk failed) closes the connection instead of
+    /// returning it to the pool, so that it recovers once the database does, and is
+    /// reported as the database being unavailable.
+    fn with_conn<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let mut conn = self.conn()?;
+        let pooled: &mut Pooled = &mut conn;
+        match work(&mut pooled.conn) {
+            Err(StorageError::Query(e)) if connection::is_storage_fault(&e) => {
+                pooled.discard();
+                Err(StorageError::Unavailable(e.to_string()))
+            }
+            result => result,
+        }
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool.
@@ -117,12 +132,9 @@ impl Storage {
         F: FnOnce(&mut DbConnection) -> Result<T, StorageError> + Send + 'static,
     {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = this.conn()?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| StorageError::Unavailable(format!("storage task failed: {e}")))?
+        tokio::task::spawn_blocking(move || this.with_conn(work))
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("storage task failed: {e}")))?
     }
 
     /// Runs `work` with a pooled connection on the current thread (startup, CLI).
@@ -130,8 +142,7 @@ impl Storage {
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        let mut conn = self.conn()?;
-        work(&mut conn)
+        self.with_conn(work)
     }
 
     /// How long to wait for a free connection before reporting the database unavailable.
