@@ -343,6 +343,7 @@ impl<'a> Page<'a> {
             }
         }
         let rm = self.form.get("rm").or_else(|| self.query.get("rm")).cloned().unwrap_or_default();
+        let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
         let ctx = context! {
             rd => self.target(),
             rm,
@@ -350,8 +351,6 @@ impl<'a> Page<'a> {
             passkeys => self.app.services.webauthn.passkey_login(),
             error,
         };
-        let status =
-            if ctx.get_attr("error").is_ok_and(|e| !e.is_none()) { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
         self.render(status, "login.html", ctx)
     }
 
@@ -513,6 +512,7 @@ impl<'a> Page<'a> {
 
     fn reset_page(&mut self, error: Option<String>) -> HttpResponse {
         let token = self.form.get("token").or_else(|| self.query.get("token")).cloned().unwrap_or_default();
+        let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         let ctx = context! {
             title_key => "reset.title",
             action => "/reset-password",
@@ -525,8 +525,6 @@ impl<'a> Page<'a> {
             links => vec![link("/login", "login.title")],
             error,
         };
-        let status =
-            if ctx.get_attr("error").is_ok_and(|e| !e.is_none()) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         self.render(status, "form.html", ctx)
     }
 
@@ -616,6 +614,7 @@ impl<'a> Page<'a> {
     }
 
     fn password_page(&mut self, error: Option<String>) -> HttpResponse {
+        let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         let ctx = context! {
             title_key => "password.title",
             action => "/profile/password",
@@ -629,8 +628,6 @@ impl<'a> Page<'a> {
             links => vec![link("/profile", "common.cancel")],
             error,
         };
-        let status =
-            if ctx.get_attr("error").is_ok_and(|e| !e.is_none()) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         self.render(status, "form.html", ctx)
     }
 
