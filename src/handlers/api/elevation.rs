@@ -16,6 +16,7 @@ use crate::notifier::{CodePurpose, Message};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::session::AuthLevel;
+use crate::storage::AuthType;
 
 #[derive(Serialize)]
 struct Status {
@@ -66,12 +67,8 @@ pub async fn mail_code(
     let Some(address) = data.emails.first().cloned() else {
         return Err(response::ko(StatusCode::BAD_REQUEST, "Your account has no email address to send a code to"));
     };
-    let intent = match purpose {
-        CodePurpose::Elevation => Intent::Elevation,
-        CodePurpose::SignIn => Intent::SignIn,
-    };
     let secs = i64::try_from(lifespan.as_secs()).unwrap_or(300);
-    let (id, code) = match app.services.codes.issue(&data.username, intent, characters, secs, now()).await {
+    let (id, code) = match app.services.codes.issue(&data.username, intent_of(purpose), characters, secs, now()).await {
         Ok(issued) => issued,
         Err(CodeError::RateLimited(retry)) => {
             return Err(guard::too_many(retry, "Too many codes were requested; try again later"));
@@ -88,6 +85,44 @@ pub async fn mail_code(
     };
     super::send_mail(app, &data.display_name, address, message).await?;
     Ok(id)
+}
+
+/// Checks `code` against the code [`mail_code`] sent for `purpose` and the session keeps
+/// pending: refused while the user or address is banned, the attempt recorded for
+/// regulation either way. `Ok` when it matched.
+pub async fn check_mailed_code(
+    app: &App,
+    request: &ApiRequest<'_>,
+    authed: &Authed<'_>,
+    purpose: CodePurpose,
+    code: &str,
+    target_url: Option<&str>,
+) -> Result<(), HttpResponse> {
+    let data = authed.data();
+    let username = &data.username;
+    guard::check_ban(app, request, username).await?;
+    let pending = match purpose {
+        CodePurpose::Elevation => &data.elevation_code,
+        CodePurpose::SignIn => &data.email_code,
+    };
+    let Some(id) = pending else {
+        return Err(response::ko(StatusCode::BAD_REQUEST, "No code is pending; request one first"));
+    };
+    let checked = app.services.codes.verify(id, username, intent_of(purpose), code, now()).await;
+    guard::record_attempt(app, request, username, AuthType::EmailCode, checked.is_ok(), target_url).await?;
+    match checked {
+        Ok(()) => Ok(()),
+        Err(CodeError::Storage(e)) => Err(storage_failed(&e)),
+        Err(_) => Err(response::ko(StatusCode::UNAUTHORIZED, BAD_CODE)),
+    }
+}
+
+/// The code store's intent for a mailed code's purpose.
+fn intent_of(purpose: CodePurpose) -> Intent {
+    match purpose {
+        CodePurpose::Elevation => Intent::Elevation,
+        CodePurpose::SignIn => Intent::SignIn,
+    }
 }
 
 /// Whether the user has any second factor registered.
@@ -133,19 +168,8 @@ async fn start(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Resu
 async fn verify(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Result<HttpResponse, HttpResponse> {
     let body: VerifyBody = request.json()?;
     let data = authed.data();
-    guard::check_ban(app, request, &data.username).await?;
-    let Some(id) = data.elevation_code.clone() else {
-        return Err(response::ko(StatusCode::BAD_REQUEST, "No code is pending; request one first"));
-    };
+    check_mailed_code(app, request, authed, CodePurpose::Elevation, &body.otc, None).await?;
     let now = now();
-    let checked = app.services.codes.verify(&id, &data.username, Intent::Elevation, &body.otc, now).await;
-    let ok = checked.is_ok();
-    guard::record_attempt(app, request, &data.username, crate::storage::AuthType::EmailCode, ok, None).await?;
-    match checked {
-        Ok(()) => {}
-        Err(CodeError::Storage(e)) => return Err(storage_failed(&e)),
-        Err(_) => return Err(response::ko(StatusCode::UNAUTHORIZED, BAD_CODE)),
-    }
     let lifespan = i64::try_from(app.config.identity_validation.elevated_session.elevation_lifespan.get().as_secs())
         .unwrap_or(600);
     let mut updated = data.clone();

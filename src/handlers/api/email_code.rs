@@ -1,17 +1,15 @@
 //! `/api/secondfactor/email`: a code sent to the user's address as the second factor
 //! (when `email_otp.enable`). PUT sends a code, POST checks it and raises the session.
 
-use http::{Method, StatusCode};
+use http::Method;
 use serde::{Deserialize, Serialize};
 
-use super::guard::{self, Authed, BAD_CODE, authed, storage_failed};
-use super::{ApiRequest, now};
-use crate::identity::codes::{CodeError, Intent};
+use super::ApiRequest;
+use super::guard::{self, Authed, authed};
 use crate::notifier::CodePurpose;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::session::AuthLevel;
-use crate::storage::AuthType;
 
 #[derive(Serialize)]
 struct Started {
@@ -54,17 +52,7 @@ async fn send(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Resul
 
 async fn verify(app: &App, request: &ApiRequest<'_>, authed: &Authed<'_>) -> Result<HttpResponse, HttpResponse> {
     let body: VerifyBody = request.json()?;
-    let data = authed.data();
-    guard::check_ban(app, request, &data.username).await?;
-    let Some(id) = data.email_code.clone() else {
-        return Err(response::ko(StatusCode::BAD_REQUEST, "No code is pending; request one first"));
-    };
-    let checked = app.services.codes.verify(&id, &data.username, Intent::SignIn, &body.token, now()).await;
     let target = body.target_url.as_deref();
-    guard::record_attempt(app, request, &data.username, AuthType::EmailCode, checked.is_ok(), target).await?;
-    match checked {
-        Ok(()) => Ok(guard::complete_second_factor(app, authed, "email", target).await),
-        Err(CodeError::Storage(e)) => Err(storage_failed(&e)),
-        Err(_) => Err(response::ko(StatusCode::UNAUTHORIZED, BAD_CODE)),
-    }
+    super::elevation::check_mailed_code(app, request, authed, CodePurpose::SignIn, &body.token, target).await?;
+    Ok(guard::complete_second_factor(app, authed, "email", target).await)
 }
