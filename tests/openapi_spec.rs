@@ -147,7 +147,7 @@ fn served_api_paths_and_spec_paths_match() {
             .into_iter()
             .filter(|r| r.path.starts_with("/api/"))
             .map(|r| {
-                let mut methods: Vec<String> = r.methods.iter().map(|m| m.as_str().to_ascii_lowercase()).collect();
+                let mut methods: Vec<String> = r.methods().map(|m| m.as_str().to_ascii_lowercase()).collect();
                 methods.sort();
                 (r.path.clone(), methods)
             })

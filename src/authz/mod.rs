@@ -2,7 +2,7 @@
 //! AuthRequest, ExtAuthz, Legacy) share one decision core; each only says where its
 //! proxy puts the target URL and method, and how the proxy wants "log in first".
 
-pub mod client_ip;
+pub mod decision;
 pub mod extract;
 
 use crate::config::Configuration;

@@ -1,18 +1,21 @@
-//! The shared decision core of the authorization endpoints: target → identity (strategies
-//! in order) → access rule → the reply the endpoint's proxy expects.
+//! The HTTP adapter of the authorization endpoints: target → identity (strategies in
+//! order) → access rule → [`crate::authz::decision::reply`] → the response the endpoint's
+//! proxy expects.
 
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
-use super::api::{ApiRequest, now};
-use crate::access_control::{Object, Policy, Subject};
-use crate::authn::hashing_pool::DECOY_HASH;
+use super::api::ApiRequest;
+use crate::access_control::{Object, Subject};
+use crate::authz::decision::{self, LoginStatus, Reply, RequestKind, Situation, Via};
 use crate::authz::extract::{Target, extract};
 use crate::authz::{AuthzEndpoint, Implementation, Strategy};
+use crate::clock::now;
+use crate::flows::credentials::{self, Origin};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
-use crate::session::{AuthLevel, LoadedSession};
-use crate::storage::{AuthAttempt, AuthType};
+use crate::session::{AuthLevel, CookieSettings, LoadedSession};
+use crate::storage::AuthType;
 
 /// Who the request turned out to be.
 struct Identity {
@@ -21,6 +24,15 @@ struct Identity {
     email: String,
     groups: Vec<String>,
     level: AuthLevel,
+    via: Via,
+}
+
+/// What the strategies found.
+#[derive(Default)]
+struct Found {
+    identity: Option<Identity>,
+    session: Option<LoadedSession>,
+    failed_header: Option<Strategy>,
 }
 
 /// Answers one authorization sub-request.
@@ -52,39 +64,85 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_
         tracing::warn!(target = %redact(&target.url), "target must be https so that session cookies stay secret");
         return text(StatusCode::BAD_REQUEST, "400 Bad Request: the target must use https\n");
     }
-    let object = Object::new(&target.url, &target.method);
     let ip = app.client_ip(request.remote, &parts.headers);
+    let found = identify(app, endpoint, settings, &parts.headers, &target, ip).await;
 
-    let mut identity = None;
-    let mut session: Option<LoadedSession> = None;
-    let mut failed_header: Option<Strategy> = None;
+    let empty: Vec<String> = Vec::new();
+    let identity = found.identity.as_ref();
+    let subject = Subject {
+        username: identity.map_or("", |i| i.username.as_str()),
+        groups: identity.map_or(&empty, |i| &i.groups),
+        client_id: "",
+        ip,
+    };
+    let situation = Situation {
+        identity: identity.map(|i| (i.level, i.via)),
+        failed_header: found.failed_header,
+        header_strategy: endpoint.strategies.iter().map(|s| s.kind).find(|k| k.header().is_some()),
+        decision: app.access_control.evaluate(&subject, &Object::new(&target.url, &target.method)),
+        kind: RequestKind {
+            implementation: endpoint.implementation,
+            safe_method: matches!(target.method.as_str(), "GET" | "HEAD" | "OPTIONS"),
+            xhr: is_xhr(&parts.headers),
+            accepts_html: accepts_html(&parts.headers),
+        },
+    };
+    match decision::reply(&situation) {
+        Reply::Allow => {
+            if let Some(s) = &found.session {
+                let throttle = (settings.inactivity / 4).min(std::time::Duration::from_secs(60));
+                if let Err(e) = sessions.touch(settings, s, now(), throttle).await {
+                    tracing::warn!(error = %e, "cannot record session activity");
+                }
+            }
+            allowed(identity)
+        }
+        Reply::Forbidden => {
+            tracing::info!(target = %redact(&target.url), user = %subject.username, "access forbidden");
+            text(StatusCode::FORBIDDEN, "403 Forbidden\n")
+        }
+        Reply::Challenge(strategy) => basic_challenge(strategy),
+        Reply::Login(status) => login_required(status, &settings.portal_url, &target),
+    }
+}
+
+/// Runs the endpoint's strategies in order: the first header strategy whose header is
+/// present decides (right or wrong); a session counts when it is logged in.
+async fn identify(
+    app: &App,
+    endpoint: &AuthzEndpoint,
+    settings: &CookieSettings,
+    headers: &HeaderMap,
+    target: &Target,
+    ip: Option<std::net::IpAddr>,
+) -> Found {
+    let mut found = Found::default();
     for configured in &endpoint.strategies {
         let strategy = configured.kind;
         match strategy.header() {
-            Some(name) => match parts.headers.get(&name).and_then(|v| v.to_str().ok()) {
-                Some(value) => {
-                    match basic_identity(app, value, ip, configured.basic_cache_lifespan).await {
-                        Some(found) => identity = Some(found),
-                        None => failed_header = Some(strategy),
-                    }
-                    break;
+            Some(name) => {
+                let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok()) else { continue };
+                match basic_identity(app, value, target, ip, configured.basic_cache_lifespan).await {
+                    Some(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
+                    None => found.failed_header = Some(strategy),
                 }
-                None => continue,
-            },
+                return found;
+            }
             None => {
-                let cookies = cookie_header(&parts.headers);
-                match sessions.load(settings, cookies.as_deref(), now()).await {
+                let cookies = cookie_header(headers);
+                match app.services.sessions.load(settings, cookies.as_deref(), now()).await {
                     Ok(Some(loaded)) if loaded.data.level() > AuthLevel::Anonymous => {
                         let d = &loaded.data;
-                        identity = Some(Identity {
+                        found.identity = Some(Identity {
                             username: d.username.clone(),
                             display_name: d.display_name.clone(),
                             email: d.emails.first().cloned().unwrap_or_default(),
                             groups: d.groups.clone(),
                             level: d.level(),
+                            via: Via::Session,
                         });
-                        session = Some(loaded);
-                        break;
+                        found.session = Some(loaded);
+                        return found;
                     }
                     Ok(_) => {}
                     // Fail closed: an unreadable store means nobody is known.
@@ -93,50 +151,7 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_
             }
         }
     }
-
-    let empty: Vec<String> = Vec::new();
-    let subject = Subject {
-        username: identity.as_ref().map_or("", |i| i.username.as_str()),
-        groups: identity.as_ref().map_or(&empty, |i| &i.groups),
-        client_id: "",
-        ip,
-    };
-    let decision = app.access_control.evaluate(&subject, &object);
-    let level = identity.as_ref().map_or(AuthLevel::Anonymous, |i| i.level);
-
-    if let Some(strategy) = failed_header
-        && decision.policy != Policy::Bypass
-    {
-        return basic_challenge(strategy);
-    }
-    let authorized = match decision.policy {
-        Policy::Bypass => true,
-        Policy::OneFactor => level >= AuthLevel::OneFactor,
-        Policy::TwoFactor => level >= AuthLevel::TwoFactor,
-        Policy::Deny => false,
-    };
-    let forbidden = decision.policy == Policy::Deny && (level != AuthLevel::Anonymous || !decision.has_subjects);
-    if authorized {
-        if let Some(s) = &session {
-            let throttle = (settings.inactivity / 4).min(std::time::Duration::from_secs(60));
-            if let Err(e) = sessions.touch(settings, s, now(), throttle).await {
-                tracing::warn!(error = %e, "cannot record session activity");
-            }
-        }
-        return allowed(identity.as_ref());
-    }
-    if forbidden {
-        tracing::info!(target = %redact(&target.url), user = %subject.username, "access forbidden");
-        return text(StatusCode::FORBIDDEN, "403 Forbidden\n");
-    }
-    // Not enough: a Basic-authenticated request is challenged again; otherwise log in.
-    if identity.is_some()
-        && session.is_none()
-        && let Some(configured) = endpoint.strategies.iter().find(|s| s.kind.header().is_some())
-    {
-        return basic_challenge(configured.kind);
-    }
-    login_required(endpoint.implementation, &settings.portal_url, &target, &parts.headers)
+    found
 }
 
 /// The `Cookie` header(s) of the original request.
@@ -145,54 +160,38 @@ fn cookie_header(headers: &HeaderMap) -> Option<String> {
     (!values.is_empty()).then(|| values.join("; "))
 }
 
-/// Checks `Basic` credentials against the users file (bounded hashing, regulated, logged),
-/// or against the cache of recent successes when `cache_lifespan` is set.
+/// Checks `Basic` credentials with the one regulated credential check, or against the
+/// cache of recent successes when `cache_lifespan` is set. `None` when they do not pass
+/// (wrong, banned, or regulation unavailable: the proxy challenges again).
 async fn basic_identity(
     app: &App,
     value: &str,
+    target: &Target,
     ip: Option<std::net::IpAddr>,
     cache_lifespan: std::time::Duration,
 ) -> Option<Identity> {
     let (login, password) = crate::authz::extract::basic_credentials(value)?;
-    let (login, password) = (login.as_str(), password.as_str());
     let services = &app.services;
     let current_hash =
         |name: &str| services.users.find_login(name).filter(|u| !u.disabled).map(|u| u.password_hash.clone());
     if !cache_lifespan.is_zero()
-        && let Some(username) = services.basic_cache.get(login, password, current_hash)
+        && let Some(username) = services.basic_cache.get(&login, &password, current_hash)
         && let Some(user) = services.users.find_login(&username)
     {
         return Some(identity_of(&user));
     }
-    let found = services.users.find_login(login);
-    let account = found.as_ref().map_or(login, |u| u.username.as_str()).to_string();
-    let ip_text = ip.map(|i| i.to_string()).unwrap_or_default();
-    let now = now();
-    match services.regulator.banned_until(&account, &ip_text, now).await {
-        Ok(None) => {}
-        Ok(Some(_)) | Err(_) => return None,
+    let target_url = redact(&target.url);
+    let origin = Origin { auth_type: AuthType::BasicAuth, ip, target_url: &target_url, request_method: &target.method };
+    match credentials::check_password(app, &login, &password, origin).await {
+        Ok(user) => {
+            services.basic_cache.insert(&login, &password, &user.username, &user.password_hash, cache_lifespan);
+            Some(identity_of(&user))
+        }
+        Err(e) => {
+            e.log();
+            None
+        }
     }
-    let user = found.filter(|u| !u.disabled);
-    let stored = user.as_ref().map_or(DECOY_HASH, |u| u.password_hash.as_str());
-    let matched = services.hashing.verify(password, stored).await.unwrap_or(false);
-    let user = user.filter(|_| matched);
-    let attempt = AuthAttempt {
-        time: now,
-        successful: user.is_some(),
-        banned: false,
-        username: account,
-        auth_type: AuthType::BasicAuth,
-        remote_ip: ip_text,
-        request_uri: String::new(),
-        request_method: String::new(),
-    };
-    if let Err(e) = services.regulator.record(attempt).await {
-        tracing::error!(error = %e, "cannot record a Basic authentication attempt");
-        return None;
-    }
-    let user = user?;
-    services.basic_cache.insert(login, password, &user.username, &user.password_hash, cache_lifespan);
-    Some(identity_of(&user))
 }
 
 /// A Basic-authenticated user counts as one factor.
@@ -203,6 +202,7 @@ fn identity_of(u: &crate::authn::users_file::User) -> Identity {
         email: u.emails.first().cloned().unwrap_or_default(),
         groups: u.groups.clone(),
         level: AuthLevel::OneFactor,
+        via: Via::Session,
     }
 }
 
@@ -256,26 +256,14 @@ pub fn portal_redirect(portal: &url::Url, target: &Target) -> String {
     url.to_string()
 }
 
-fn login_required(
-    implementation: Implementation,
-    portal: &url::Url,
-    target: &Target,
-    headers: &HeaderMap,
-) -> HttpResponse {
-    let location = portal_redirect(portal, target);
-    let status = match implementation {
-        Implementation::AuthRequest => StatusCode::UNAUTHORIZED,
-        _ if is_xhr(headers) || !accepts_html(headers) => StatusCode::UNAUTHORIZED,
-        _ if matches!(target.method.as_str(), "GET" | "HEAD" | "OPTIONS") => StatusCode::FOUND,
-        _ => StatusCode::SEE_OTHER,
-    };
-    let body = match status {
-        StatusCode::FOUND => "302 Found: log in at the portal\n",
-        StatusCode::SEE_OTHER => "303 See Other: log in at the portal\n",
-        _ => "401 Unauthorized\n",
+fn login_required(status: LoginStatus, portal: &url::Url, target: &Target) -> HttpResponse {
+    let (status, body) = match status {
+        LoginStatus::Found => (StatusCode::FOUND, "302 Found: log in at the portal\n"),
+        LoginStatus::SeeOther => (StatusCode::SEE_OTHER, "303 See Other: log in at the portal\n"),
+        LoginStatus::Unauthorized => (StatusCode::UNAUTHORIZED, "401 Unauthorized\n"),
     };
     let mut r = text(status, body);
-    set(&mut r, "location", &location);
+    set(&mut r, "location", &portal_redirect(portal, target));
     r
 }
 

@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 
 use super::request_id::RequestId;
 use super::response::{self, DEFAULT_CSP, HttpResponse};
@@ -59,7 +59,7 @@ impl App {
         };
         let trusted_proxies = match &config.server.trusted_proxies {
             Some(list) => list.iter().filter_map(|p| crate::config::validate::parse_network(p)).collect(),
-            None => crate::authz::client_ip::default_trusted(),
+            None => super::client_ip::default_trusted(),
         };
         Ok(Self {
             access_control: crate::access_control::AccessControl::compile(&config)?,
@@ -75,8 +75,12 @@ impl App {
         })
     }
 
-    /// Answers one request. Never fails: errors and panics become JSON error responses.
-    pub async fn handle(&self, request: Request<Incoming>, remote: Option<IpAddr>) -> HttpResponse {
+    /// Answers one request (from a connection, or in-process in tests). Never fails: errors and panics become JSON error responses.
+    pub async fn handle<B>(&self, request: Request<B>, remote: Option<IpAddr>) -> HttpResponse
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = Instant::now();
         let request_id = RequestId::generate();
         let method = request.method().clone();
@@ -126,7 +130,7 @@ impl App {
 
     /// The client's address (X-Forwarded-For only from trusted proxies).
     pub fn client_ip(&self, peer: Option<IpAddr>, headers: &http::HeaderMap) -> Option<IpAddr> {
-        crate::authz::client_ip::client_ip(peer, headers, &self.trusted_proxies)
+        super::client_ip::client_ip(peer, headers, &self.trusted_proxies)
     }
 
     /// The path relative to the base path, or `None` when it lies outside it.
@@ -141,7 +145,11 @@ impl App {
         }
     }
 
-    async fn dispatch(&self, request: Request<Incoming>, remote: Option<IpAddr>) -> HttpResponse {
+    async fn dispatch<B>(&self, request: Request<B>, remote: Option<IpAddr>) -> HttpResponse
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (parts, body) = request.into_parts();
         let Some(path) = self.relative(parts.uri.path()) else {
             return not_found(false);
@@ -155,18 +163,27 @@ impl App {
             Ok(body) => body,
             Err(response) => return response,
         };
-        if !route.methods.contains(&parts.method) {
+        let Some(endpoint) = route.endpoint(&parts.method) else {
             return method_not_allowed(route);
-        }
+        };
         let request = handlers::api::ApiRequest { parts: &parts, body, remote, path };
-        if route.endpoint == Endpoint::Portal {
-            return handlers::portal::handle(self, request).await;
+        match endpoint {
+            Endpoint::Api(api) => handlers::api::call(api, self, request).await,
+            Endpoint::Page(page) => handlers::portal::page(self, page, request).await,
+            Endpoint::Static => handlers::portal::static_file(self, &request),
+            Endpoint::Authz(i) => match self.authz.get(i) {
+                Some(endpoint) => handlers::authz::handle(self, endpoint, &request).await,
+                None => not_found(is_api_path(path)),
+            },
         }
-        handlers::api::call(route.endpoint, self, request).await
     }
 
     /// Reads a request body, bounded in size and time.
-    async fn read_body(&self, method: &Method, body: Incoming) -> Result<Bytes, HttpResponse> {
+    async fn read_body<B>(&self, method: &Method, body: B) -> Result<Bytes, HttpResponse>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if matches!(*method, Method::GET | Method::HEAD) {
             return Ok(Bytes::new());
         }
@@ -211,7 +228,7 @@ fn not_found(api: bool) -> HttpResponse {
 
 fn method_not_allowed(route: &Route) -> HttpResponse {
     let mut response = response::ko(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-    let allow = route.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    let allow = route.methods().map(Method::as_str).collect::<Vec<_>>().join(", ");
     if let Ok(value) = HeaderValue::from_str(&allow) {
         response.headers_mut().insert(header::ALLOW, value);
     }

@@ -4,6 +4,7 @@
 //! flight finish, idle keep-alive connections are closed, and `serve` returns.
 
 mod app;
+pub mod client_ip;
 mod request_id;
 pub mod response;
 pub mod router;

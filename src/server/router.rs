@@ -1,5 +1,7 @@
-//! The route table, built once at startup from the configuration, so that optional
-//! features add or remove their paths and the OpenAPI spec can be checked against it.
+//! The route table: every route declared once, as path + method → handler, built at
+//! startup from the configuration so that optional features add or remove their routes.
+//! The `Allow` header of a 405 and the OpenAPI cross-check read this same declaration;
+//! handlers never look at the method again.
 
 use std::collections::HashMap;
 
@@ -7,218 +9,365 @@ use http::Method;
 
 use crate::config::Configuration;
 
+/// A JSON API operation (one per path and method).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `GET|HEAD /api/health`.
+    Health,
+    /// `GET /api/state`.
+    State,
+    /// `GET /api/configuration`.
+    Configuration,
+    /// `GET /api/configuration/password-policy`.
+    PasswordPolicy,
+    /// `GET|HEAD /api/openapi.yml`.
+    OpenApi,
+    /// `POST /api/logout`.
+    Logout,
+    /// `GET|POST /api/user/info`.
+    UserInfo,
+    /// `POST /api/user/info/2fa_method`.
+    SetPreferredMethod,
+    /// `GET /api/user/session/elevation`.
+    ElevationStatus,
+    /// `POST /api/user/session/elevation`.
+    ElevationStart,
+    /// `PUT /api/user/session/elevation`.
+    ElevationVerify,
+    /// `DELETE /api/user/session/elevation/{id}`.
+    ElevationRevoke,
+    /// `GET /api/secondfactor/totp/register`.
+    TotpOptions,
+    /// `PUT /api/secondfactor/totp/register`.
+    TotpOffer,
+    /// `POST /api/secondfactor/totp/register`.
+    TotpConfirm,
+    /// `DELETE /api/secondfactor/totp/register`.
+    TotpCancel,
+    /// `GET /api/secondfactor/totp`.
+    TotpDescribe,
+    /// `POST /api/secondfactor/totp`.
+    TotpSignIn,
+    /// `DELETE /api/secondfactor/totp`.
+    TotpRemove,
+    /// `GET /api/secondfactor/recovery-codes`.
+    RecoveryRemaining,
+    /// `PUT /api/secondfactor/recovery-codes`.
+    RecoveryRegenerate,
+    /// `POST /api/secondfactor/recovery-codes`.
+    RecoverySignIn,
+    /// `GET /api/secondfactor/webauthn`.
+    SecurityKeyBegin,
+    /// `POST /api/secondfactor/webauthn`.
+    SecurityKeyFinish,
+    /// `GET /api/secondfactor/webauthn/credentials`.
+    SecurityKeyList,
+    /// `PUT /api/secondfactor/webauthn/credential/register`.
+    KeyRegisterBegin,
+    /// `POST /api/secondfactor/webauthn/credential/register`.
+    KeyRegisterFinish,
+    /// `DELETE /api/secondfactor/webauthn/credential/register`.
+    KeyRegisterCancel,
+    /// `PUT /api/secondfactor/webauthn/credential/{id}`.
+    KeyRename,
+    /// `DELETE /api/secondfactor/webauthn/credential/{id}`.
+    KeyDelete,
+    /// `GET /api/firstfactor/passkey`.
+    PasskeyBegin,
+    /// `POST /api/firstfactor/passkey`.
+    PasskeyFinish,
+    /// `PUT /api/secondfactor/email`.
+    EmailCodeSend,
+    /// `POST /api/secondfactor/email`.
+    EmailCodeVerify,
+    /// `POST /api/reset-password/identity/start`.
+    ResetStart,
+    /// `POST /api/reset-password/identity/finish`.
+    ResetRedeem,
+    /// `POST /api/reset-password`.
+    ResetSet,
+    /// `DELETE /api/reset-password`.
+    ResetRevoke,
+    /// `POST /api/change-password`.
+    ChangePassword,
+    /// `POST /api/checks/safe-redirection`.
+    SafeRedirection,
+    /// `POST /api/firstfactor`.
+    FirstFactor,
+    /// `POST /api/bootstrap`.
+    Bootstrap,
+}
+
+/// A portal page: GET shows it, POST submits its form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// `/`: on to the login page.
+    Root,
+    /// The login form (`/login`, `/login/passkey`).
+    LoginForm,
+    /// The login form's submission.
+    Login,
+    /// The TOTP code form.
+    TotpForm,
+    /// Its submission.
+    Totp,
+    /// The recovery code form.
+    RecoveryForm,
+    /// Its submission.
+    Recovery,
+    /// The emailed code form.
+    EmailCodeForm,
+    /// Its submission (send a code, or check one).
+    EmailCode,
+    /// The security key page.
+    SecurityKeyForm,
+    /// The sign-out confirmation.
+    LogoutForm,
+    /// Signing out.
+    Logout,
+    /// The forgotten-password form.
+    ForgotForm,
+    /// Asking for a reset link.
+    Forgot,
+    /// The new-password form of a reset link.
+    ResetForm,
+    /// Setting the new password.
+    Reset,
+    /// The account page.
+    Profile,
+    /// The change-password form.
+    PasswordForm,
+    /// Changing the password.
+    Password,
+    /// The elevation form.
+    ElevateForm,
+    /// Asking for or entering an elevation code.
+    Elevate,
+    /// The TOTP setup page.
+    TotpEnrollForm,
+    /// Confirming a TOTP setup.
+    TotpEnroll,
+    /// The recovery codes page.
+    RecoveryCodes,
+    /// Renewing the recovery codes.
+    RecoveryCodesRenew,
+    /// The TOTP removal confirmation.
+    TotpDisableForm,
+    /// Removing TOTP.
+    TotpDisable,
+    /// Renaming or deleting a security key.
+    SecurityKeyChange,
+    /// Ending every session of the account.
+    SignOutEverywhere,
+    /// The passkey registration page.
+    RegisterPasskey,
+}
+
+impl Page {
+    /// Whether the page is part of the account (needs a logged-in session).
+    pub fn is_account_page(self) -> bool {
+        matches!(
+            self,
+            Self::Profile
+                | Self::PasswordForm
+                | Self::Password
+                | Self::ElevateForm
+                | Self::Elevate
+                | Self::TotpEnrollForm
+                | Self::TotpEnroll
+                | Self::RecoveryCodes
+                | Self::RecoveryCodesRenew
+                | Self::TotpDisableForm
+                | Self::TotpDisable
+                | Self::SecurityKeyChange
+                | Self::SignOutEverywhere
+                | Self::RegisterPasskey
+        )
+    }
+}
+
 /// What a route leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `/api/health`.
-    Health,
-    /// `/api/state`.
-    State,
-    /// `/api/configuration`.
-    Configuration,
-    /// `/api/configuration/password-policy`.
-    PasswordPolicy,
-    /// `/api/openapi.yml`.
-    OpenApi,
-    /// `/api/logout`.
-    Logout,
-    /// `/api/user/info`.
-    UserInfo,
-    /// `/api/checks/safe-redirection`.
-    SafeRedirection,
-    /// `/api/firstfactor`.
-    FirstFactor,
-    /// `/api/bootstrap`.
-    Bootstrap,
-    /// `/api/user/info/2fa_method`.
-    UserInfoMethod,
-    /// `/api/secondfactor/totp/register`.
-    TotpRegister,
-    /// `/api/secondfactor/totp`.
-    Totp,
-    /// `/api/secondfactor/recovery-codes`.
-    RecoveryCodes,
-    /// `/api/secondfactor/webauthn`.
-    WebAuthn,
-    /// `/api/secondfactor/webauthn/credentials`.
-    WebAuthnCredentials,
-    /// `/api/secondfactor/webauthn/credential/register`.
-    WebAuthnRegister,
-    /// `/api/secondfactor/webauthn/credential/{id}`.
-    WebAuthnCredential,
-    /// `/api/firstfactor/passkey`.
-    Passkey,
-    /// `/api/secondfactor/email`.
-    EmailCode,
-    /// `/api/user/session/elevation`.
-    Elevation,
-    /// `/api/user/session/elevation/{id}`.
-    ElevationRevoke,
-    /// `/api/reset-password/identity/start`.
-    ResetStart,
-    /// `/api/reset-password/identity/finish`.
-    ResetFinish,
-    /// `/api/reset-password`.
-    ResetPassword,
-    /// `/api/change-password`.
-    ChangePassword,
-    /// A portal page or static file.
-    Portal,
+    /// A JSON API operation.
+    Api(Api),
+    /// A portal page.
+    Page(Page),
+    /// A static file of the portal.
+    Static,
     /// An authorization endpoint (index into the app's endpoints).
     Authz(usize),
 }
 
-/// One path and the methods it answers.
+/// One path and the handler for each method it answers.
 #[derive(Clone, Debug)]
 pub struct Route {
-    /// Path relative to the base path.
+    /// Path relative to the base path (a template for parameter routes).
     pub path: String,
-    /// Allowed methods.
-    pub methods: &'static [Method],
-    /// Handler.
-    pub endpoint: Endpoint,
+    handlers: Vec<(Method, Endpoint)>,
 }
 
-/// Exact-match routing (one hash probe), plus prefixes for endpoints that also answer the
-/// paths below them.
+impl Route {
+    /// The handler for `method`, if the route answers it.
+    pub fn endpoint(&self, method: &Method) -> Option<Endpoint> {
+        self.handlers.iter().find(|(m, _)| m == method).map(|(_, e)| *e)
+    }
+
+    /// The methods answered, in declaration order (the `Allow` header).
+    pub fn methods(&self) -> impl Iterator<Item = &Method> {
+        self.handlers.iter().map(|(m, _)| m)
+    }
+}
+
+/// Exact-match routing (one hash probe), plus routes with one trailing parameter and
+/// prefixes for endpoints that also answer the paths below them.
 #[derive(Debug)]
 pub struct Router {
     routes: HashMap<String, Route>,
-    prefixes: Vec<Route>,
     params: Vec<(String, Route)>,
+    prefixes: Vec<Route>,
 }
 
-const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
-const GET: &[Method] = &[Method::GET];
-const POST: &[Method] = &[Method::POST];
-const GET_POST: &[Method] = &[Method::GET, Method::POST];
-const GET_POST_PUT: &[Method] = &[Method::GET, Method::POST, Method::PUT];
-const GET_POST_DELETE: &[Method] = &[Method::GET, Method::POST, Method::DELETE];
-const GET_PUT_POST_DELETE: &[Method] = &[Method::GET, Method::PUT, Method::POST, Method::DELETE];
-const PUT_POST_DELETE: &[Method] = &[Method::PUT, Method::POST, Method::DELETE];
-const PUT_POST: &[Method] = &[Method::PUT, Method::POST];
-const PUT_DELETE: &[Method] = &[Method::PUT, Method::DELETE];
-const POST_DELETE: &[Method] = &[Method::POST, Method::DELETE];
-const DELETE: &[Method] = &[Method::DELETE];
-const PAGE: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
+use http::Method as M;
 
-/// The portal's pages (GET shows, POST submits).
-const PORTAL_PAGES: &[&str] = &[
-    "/",
-    "/login",
-    "/login/totp",
-    "/login/totp/recovery",
-    "/login/otp",
-    "/login/webauthn",
-    "/login/passkey",
-    "/logout",
-    "/forgot-password",
-    "/reset-password",
-    "/profile",
-    "/profile/password",
-    "/profile/elevate",
-    "/profile/totp/enroll",
-    "/profile/totp/recovery-codes",
-    "/profile/totp/disable",
-    "/profile/webauthn",
-    "/profile/sign-out-everywhere",
-    "/register/passkey",
-];
 /// What ExtAuthz and Legacy endpoints answer (the proxied request's own method).
-const ANY: &[Method] = &[
-    Method::GET,
-    Method::HEAD,
-    Method::OPTIONS,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-    Method::TRACE,
-];
+const ANY: [Method; 8] = [M::GET, M::HEAD, M::OPTIONS, M::POST, M::PUT, M::PATCH, M::DELETE, M::TRACE];
 
 impl Router {
-    /// Builds the table for `config`.
+    /// Declares every route `config` enables.
     pub fn new(config: &Configuration) -> Self {
-        let mut router = Self { routes: HashMap::new(), prefixes: Vec::new(), params: Vec::new() };
-        router.add("/api/health", GET_HEAD, Endpoint::Health);
-        router.add("/api/state", GET, Endpoint::State);
-        router.add("/api/configuration", GET, Endpoint::Configuration);
-        router.add("/api/configuration/password-policy", GET, Endpoint::PasswordPolicy);
-        router.add("/api/openapi.yml", GET_HEAD, Endpoint::OpenApi);
-        router.add("/api/logout", POST, Endpoint::Logout);
-        router.add("/api/user/info", GET_POST, Endpoint::UserInfo);
-        router.add("/api/user/info/2fa_method", POST, Endpoint::UserInfoMethod);
-        router.add("/api/user/session/elevation", GET_POST_PUT, Endpoint::Elevation);
-        router.with_param("/api/user/session/elevation/{id}", DELETE, Endpoint::ElevationRevoke);
+        use Api::*;
+        let mut r = Self { routes: HashMap::new(), params: Vec::new(), prefixes: Vec::new() };
+        r.api("/api/health", &[(M::GET, Health), (M::HEAD, Health)]);
+        r.api("/api/state", &[(M::GET, State)]);
+        r.api("/api/configuration", &[(M::GET, Configuration)]);
+        r.api("/api/configuration/password-policy", &[(M::GET, PasswordPolicy)]);
+        r.api("/api/openapi.yml", &[(M::GET, OpenApi), (M::HEAD, OpenApi)]);
+        r.api("/api/logout", &[(M::POST, Logout)]);
+        r.api("/api/user/info", &[(M::GET, UserInfo), (M::POST, UserInfo)]);
+        r.api("/api/user/info/2fa_method", &[(M::POST, SetPreferredMethod)]);
+        r.api(
+            "/api/user/session/elevation",
+            &[(M::GET, ElevationStatus), (M::POST, ElevationStart), (M::PUT, ElevationVerify)],
+        );
+        r.api_param("/api/user/session/elevation/{id}", &[(M::DELETE, ElevationRevoke)]);
         if !config.totp.disable {
-            router.add("/api/secondfactor/totp/register", GET_PUT_POST_DELETE, Endpoint::TotpRegister);
-            router.add("/api/secondfactor/totp", GET_POST_DELETE, Endpoint::Totp);
-            router.add("/api/secondfactor/recovery-codes", GET_POST_PUT, Endpoint::RecoveryCodes);
+            r.api(
+                "/api/secondfactor/totp/register",
+                &[(M::GET, TotpOptions), (M::PUT, TotpOffer), (M::POST, TotpConfirm), (M::DELETE, TotpCancel)],
+            );
+            r.api("/api/secondfactor/totp", &[(M::GET, TotpDescribe), (M::POST, TotpSignIn), (M::DELETE, TotpRemove)]);
+            r.api(
+                "/api/secondfactor/recovery-codes",
+                &[(M::GET, RecoveryRemaining), (M::POST, RecoverySignIn), (M::PUT, RecoveryRegenerate)],
+            );
         }
         if !config.webauthn.disable {
-            // JSON steps of the passkey registration page: PUT begins, POST finishes.
-            router.add("/register/passkey/begin", &[Method::PUT], Endpoint::WebAuthnRegister);
-            router.add("/register/passkey/finish", POST, Endpoint::WebAuthnRegister);
-            router.add("/api/secondfactor/webauthn", GET_POST, Endpoint::WebAuthn);
-            router.add("/api/secondfactor/webauthn/credentials", GET, Endpoint::WebAuthnCredentials);
-            router.add("/api/secondfactor/webauthn/credential/register", PUT_POST_DELETE, Endpoint::WebAuthnRegister);
-            router.with_param(
-                "/api/secondfactor/webauthn/credential/{credentialID}",
-                PUT_DELETE,
-                Endpoint::WebAuthnCredential,
+            r.api("/api/secondfactor/webauthn", &[(M::GET, SecurityKeyBegin), (M::POST, SecurityKeyFinish)]);
+            r.api("/api/secondfactor/webauthn/credentials", &[(M::GET, SecurityKeyList)]);
+            r.api(
+                "/api/secondfactor/webauthn/credential/register",
+                &[(M::PUT, KeyRegisterBegin), (M::POST, KeyRegisterFinish), (M::DELETE, KeyRegisterCancel)],
             );
+            r.api_param(
+                "/api/secondfactor/webauthn/credential/{credentialID}",
+                &[(M::PUT, KeyRename), (M::DELETE, KeyDelete)],
+            );
+            // JSON steps of the passkey registration page: PUT begins, POST finishes.
+            r.api("/register/passkey/begin", &[(M::PUT, KeyRegisterBegin)]);
+            r.api("/register/passkey/finish", &[(M::POST, KeyRegisterFinish)]);
             if config.webauthn.enable_passkey_login {
-                router.add("/api/firstfactor/passkey", GET_POST, Endpoint::Passkey);
+                r.api("/api/firstfactor/passkey", &[(M::GET, PasskeyBegin), (M::POST, PasskeyFinish)]);
+                // JSON steps of the passkey login page.
+                r.api("/login/passkey/begin", &[(M::GET, PasskeyBegin)]);
+                r.api("/login/passkey/finish", &[(M::POST, PasskeyFinish)]);
             }
         }
         if config.email_otp.enable {
-            router.add("/api/secondfactor/email", PUT_POST, Endpoint::EmailCode);
+            r.api("/api/secondfactor/email", &[(M::PUT, EmailCodeSend), (M::POST, EmailCodeVerify)]);
         }
-        if !config.authentication_backend.password_reset.disable
-            && config.authentication_backend.password_reset.custom_url.is_none()
-        {
-            router.add("/api/reset-password/identity/start", POST, Endpoint::ResetStart);
-            router.add("/api/reset-password/identity/finish", POST, Endpoint::ResetFinish);
-            router.add("/api/reset-password", POST_DELETE, Endpoint::ResetPassword);
+        let reset = &config.authentication_backend.password_reset;
+        if !reset.disable && reset.custom_url.is_none() {
+            r.api("/api/reset-password/identity/start", &[(M::POST, ResetStart)]);
+            r.api("/api/reset-password/identity/finish", &[(M::POST, ResetRedeem)]);
+            r.api("/api/reset-password", &[(M::POST, ResetSet), (M::DELETE, ResetRevoke)]);
         }
         if !config.authentication_backend.password_change.disable {
-            router.add("/api/change-password", POST, Endpoint::ChangePassword);
+            r.api("/api/change-password", &[(M::POST, ChangePassword)]);
         }
-        router.add("/api/checks/safe-redirection", POST, Endpoint::SafeRedirection);
-        router.add("/api/firstfactor", POST, Endpoint::FirstFactor);
-        router.add("/api/bootstrap", POST, Endpoint::Bootstrap);
-        for page in PORTAL_PAGES {
-            router.add(page, PAGE, Endpoint::Portal);
-        }
-        router.prefix("/static/", GET_HEAD, Endpoint::Portal);
-        if config.webauthn.enable_passkey_login && !config.webauthn.disable {
-            // JSON steps of the passkey page, as the API's passkey endpoint.
-            router.add("/login/passkey/begin", GET, Endpoint::Passkey);
-            router.add("/login/passkey/finish", POST, Endpoint::Passkey);
-        }
-        for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
-            let methods = if endpoint.any_method() { ANY } else { GET_HEAD };
-            router.add(&endpoint.path, methods, Endpoint::Authz(i));
-            if endpoint.any_method() {
-                router.prefix(&format!("{}/", endpoint.path), methods, Endpoint::Authz(i));
-            }
-        }
-        router
+        r.api("/api/checks/safe-redirection", &[(M::POST, SafeRedirection)]);
+        r.api("/api/firstfactor", &[(M::POST, FirstFactor)]);
+        r.api("/api/bootstrap", &[(M::POST, Bootstrap)]);
+        r.pages();
+        r.prefixes.push(Route { path: "/static/".into(), handlers: get_head(Endpoint::Static) });
+        r.authz(config);
+        r
     }
 
-    fn prefix(&mut self, path: &str, methods: &'static [Method], endpoint: Endpoint) {
-        self.prefixes.push(Route { path: path.to_string(), methods, endpoint });
+    /// The portal's pages: GET (and HEAD) show, POST submits.
+    fn pages(&mut self) {
+        use Page::*;
+        let pages: &[(&str, Option<Page>, Option<Page>)] = &[
+            ("/", Some(Root), None),
+            ("/login", Some(LoginForm), Some(Login)),
+            ("/login/passkey", Some(LoginForm), None),
+            ("/login/totp", Some(TotpForm), Some(Totp)),
+            ("/login/totp/recovery", Some(RecoveryForm), Some(Recovery)),
+            ("/login/otp", Some(EmailCodeForm), Some(EmailCode)),
+            ("/login/webauthn", Some(SecurityKeyForm), None),
+            ("/logout", Some(LogoutForm), Some(Logout)),
+            ("/forgot-password", Some(ForgotForm), Some(Forgot)),
+            ("/reset-password", Some(ResetForm), Some(Reset)),
+            ("/profile", Some(Profile), None),
+            ("/profile/password", Some(PasswordForm), Some(Password)),
+            ("/profile/elevate", Some(ElevateForm), Some(Elevate)),
+            ("/profile/totp/enroll", Some(TotpEnrollForm), Some(TotpEnroll)),
+            ("/profile/totp/recovery-codes", Some(RecoveryCodes), Some(RecoveryCodesRenew)),
+            ("/profile/totp/disable", Some(TotpDisableForm), Some(TotpDisable)),
+            ("/profile/webauthn", None, Some(SecurityKeyChange)),
+            ("/profile/sign-out-everywhere", None, Some(SignOutEverywhere)),
+            ("/register/passkey", Some(RegisterPasskey), None),
+        ];
+        for (path, show, submit) in pages {
+            let mut handlers = show.map(|p| get_head(Endpoint::Page(p))).unwrap_or_default();
+            if let Some(p) = submit {
+                handlers.push((M::POST, Endpoint::Page(*p)));
+            }
+            self.add(path, handlers);
+        }
+    }
+
+    /// The authorization endpoints: ForwardAuth and AuthRequest answer GET and HEAD;
+    /// ExtAuthz and Legacy answer any method, also on the paths below them.
+    fn authz(&mut self, config: &Configuration) {
+        for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
+            let handlers: Vec<_> = if endpoint.any_method() {
+                ANY.iter().map(|m| (m.clone(), Endpoint::Authz(i))).collect()
+            } else {
+                get_head(Endpoint::Authz(i))
+            };
+            if endpoint.any_method() {
+                self.prefixes.push(Route { path: format!("{}/", endpoint.path), handlers: handlers.clone() });
+            }
+            self.add(&endpoint.path, handlers);
+        }
+    }
+
+    fn api(&mut self, path: &str, handlers: &[(Method, Api)]) {
+        self.add(path, handlers.iter().map(|(m, a)| (m.clone(), Endpoint::Api(*a))).collect());
     }
 
     /// A route with one trailing path parameter, e.g. `/api/things/{id}`: answered for any
     /// non-empty last segment, listed under its template.
-    fn with_param(&mut self, template: &str, methods: &'static [Method], endpoint: Endpoint) {
+    fn api_param(&mut self, template: &str, handlers: &[(Method, Api)]) {
         let prefix = template.rsplit_once('/').map_or(template, |(head, _)| head);
-        self.params.push((format!("{prefix}/"), Route { path: template.to_string(), methods, endpoint }));
+        let handlers = handlers.iter().map(|(m, a)| (m.clone(), Endpoint::Api(*a))).collect();
+        self.params.push((format!("{prefix}/"), Route { path: template.to_string(), handlers }));
     }
 
-    fn add(&mut self, path: &str, methods: &'static [Method], endpoint: Endpoint) {
-        self.routes.insert(path.to_string(), Route { path: path.to_string(), methods, endpoint });
+    fn add(&mut self, path: &str, handlers: Vec<(Method, Endpoint)>) {
+        let previous = self.routes.insert(path.to_string(), Route { path: path.to_string(), handlers });
+        debug_assert!(previous.is_none(), "route {path} declared twice");
     }
 
     /// The route for `path`, if any.
@@ -239,5 +388,49 @@ impl Router {
         let mut all: Vec<_> = self.routes.values().chain(self.params.iter().map(|(_, r)| r)).collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
         all
+    }
+}
+
+fn get_head(endpoint: Endpoint) -> Vec<(Method, Endpoint)> {
+    vec![(M::GET, endpoint), (M::HEAD, endpoint)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        let config: Configuration = serde_yaml::from_str(
+            "session: {cookies: [{domain: example.com, authelia_url: 'https://auth.example.com'}]}\n\
+             webauthn: {enable_passkey_login: true}\nemail_otp: {enable: true}\n",
+        )
+        .unwrap();
+        Router::new(&config)
+    }
+
+    #[test]
+    fn each_method_has_its_own_handler() {
+        let r = router();
+        let totp = r.find("/api/secondfactor/totp").unwrap();
+        assert_eq!(totp.endpoint(&M::GET), Some(Endpoint::Api(Api::TotpDescribe)));
+        assert_eq!(totp.endpoint(&M::POST), Some(Endpoint::Api(Api::TotpSignIn)));
+        assert_eq!(totp.endpoint(&M::DELETE), Some(Endpoint::Api(Api::TotpRemove)));
+        assert_eq!(totp.endpoint(&M::PUT), None, "an undeclared method reaches no handler");
+        assert_eq!(totp.methods().map(Method::as_str).collect::<Vec<_>>(), ["GET", "POST", "DELETE"]);
+        let key = r.find("/api/secondfactor/webauthn/credential/12").unwrap();
+        assert_eq!(key.endpoint(&M::DELETE), Some(Endpoint::Api(Api::KeyDelete)));
+        assert_eq!(key.path, "/api/secondfactor/webauthn/credential/{credentialID}");
+        assert!(r.find("/api/secondfactor/webauthn/credential/").is_none_or(|r| r.path.ends_with("register")));
+    }
+
+    #[test]
+    fn pages_show_on_get_and_submit_on_post() {
+        let r = router();
+        let login = r.find("/login").unwrap();
+        assert_eq!(login.endpoint(&M::GET), Some(Endpoint::Page(Page::LoginForm)));
+        assert_eq!(login.endpoint(&M::HEAD), Some(Endpoint::Page(Page::LoginForm)));
+        assert_eq!(login.endpoint(&M::POST), Some(Endpoint::Page(Page::Login)));
+        assert_eq!(r.find("/profile").unwrap().endpoint(&M::POST), None);
+        assert_eq!(r.find("/static/css/x.css").unwrap().endpoint(&M::GET), Some(Endpoint::Static));
     }
 }

@@ -38,10 +38,9 @@ pub struct SessionData {
     pub last_activity_at: i64,
     /// Cookie domain the session belongs to.
     pub domain: String,
-    /// Which method reached the second factor (`totp`, `webauthn`, `passkey`, `recovery`,
-    /// `email`).
+    /// Which method reached the second factor.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub second_factor_method: Option<String>,
+    pub second_factor_method: Option<crate::second_factor::Method>,
     /// Until when sensitive changes are allowed without proving identity again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elevated_until: Option<i64>,
@@ -80,11 +79,26 @@ pub struct PendingTotp {
 /// How long a started TOTP setup or WebAuthn ceremony may wait for its second half.
 pub const PENDING_LIFETIME_SECS: i64 = 600;
 
+/// Which WebAuthn ceremony is waiting for its second half.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ceremony {
+    /// Registering a security key (second factor).
+    #[default]
+    Register,
+    /// Registering a discoverable credential (passkey).
+    RegisterPasskey,
+    /// A second-factor assertion.
+    Authenticate,
+    /// A passwordless login.
+    PasskeyLogin,
+}
+
 /// State of a WebAuthn ceremony between its two requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingWebAuthn {
-    /// `register`, `register_passkey`, `authenticate` or `passkey_login`.
-    pub kind: String,
+    /// Which ceremony.
+    pub kind: Ceremony,
     /// The library's ceremony state, serialized.
     pub state: String,
     /// For registrations: the description the user chose.
@@ -105,9 +119,36 @@ impl SessionData {
     }
 }
 
+impl SessionData {
+    /// Takes the pending ceremony out if it is one of `kinds` and has not expired, so that
+    /// it cannot be answered twice. A ceremony of another kind stays.
+    pub fn take_ceremony(&mut self, kinds: &[Ceremony], now: i64) -> Option<PendingWebAuthn> {
+        if !self.webauthn.as_ref().is_some_and(|p| kinds.contains(&p.kind)) {
+            return None;
+        }
+        self.webauthn.take().filter(|p| p.expires_at > now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ceremonies_are_taken_once_and_only_their_own_kind() {
+        let pending =
+            |kind, expires_at| PendingWebAuthn { kind, state: "s".into(), description: String::new(), expires_at };
+        let mut s = SessionData { webauthn: Some(pending(Ceremony::Authenticate, 100)), ..Default::default() };
+        assert!(s.take_ceremony(&[Ceremony::Register], 50).is_none());
+        assert!(s.webauthn.is_some(), "another kind stays");
+        assert!(s.take_ceremony(&[Ceremony::Authenticate], 50).is_some());
+        assert!(s.take_ceremony(&[Ceremony::Authenticate], 50).is_none(), "taken once");
+        s.webauthn = Some(pending(Ceremony::PasskeyLogin, 100));
+        assert!(s.take_ceremony(&[Ceremony::PasskeyLogin], 100).is_none(), "expired");
+        assert!(s.webauthn.is_none(), "an expired ceremony is dropped");
+        let json = serde_json::to_string(&pending(Ceremony::RegisterPasskey, 1)).unwrap();
+        assert!(json.contains("\"register_passkey\""), "{json}");
+    }
 
     #[test]
     fn levels() {

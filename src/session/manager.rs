@@ -97,9 +97,21 @@ impl<S: SessionStore> Sessions<S> {
         &self,
         settings: &CookieSettings,
         previous: Option<&SessionId>,
-        mut data: SessionData,
+        data: SessionData,
         now: i64,
     ) -> Result<(SessionId, String), StoreError> {
+        let (session, cookie) = self.regenerate(settings, previous, data, now).await?;
+        Ok((session.id, cookie))
+    }
+
+    /// [`Sessions::issue`], returning the new session as a request would load it.
+    pub async fn regenerate(
+        &self,
+        settings: &CookieSettings,
+        previous: Option<&SessionId>,
+        mut data: SessionData,
+        now: i64,
+    ) -> Result<(LoadedSession, String), StoreError> {
         if let Some(old) = previous {
             self.store.delete(old).await?;
         }
@@ -112,7 +124,7 @@ impl<S: SessionStore> Sessions<S> {
         let id = SessionId::generate();
         self.store.save(&id, &data, ttl).await?;
         let cookie = settings.set_cookie(&id, data.remember_me);
-        Ok((id, cookie))
+        Ok((LoadedSession { id, data: Arc::new(data) }, cookie))
     }
 
     /// Saves changed `data` under the session's existing ID. Only for changes that do not

@@ -14,7 +14,7 @@ pub mod redis;
 mod store;
 
 pub use cookies::CookieSettings;
-pub use data::{AuthLevel, PENDING_LIFETIME_SECS, PendingTotp, PendingWebAuthn, SessionData};
+pub use data::{AuthLevel, Ceremony, PENDING_LIFETIME_SECS, PendingTotp, PendingWebAuthn, SessionData};
 pub use id::SessionId;
 pub use manager::{LoadedSession, Sessions};
 pub use store::{SessionStore, Store, StoreError};

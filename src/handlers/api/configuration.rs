@@ -4,14 +4,18 @@
 //! to anyone, because everything in it (enabled 2FA methods, whether reset and change are
 //! on) is shown on the login page anyway (see internal-docs/decisions).
 
+use http::StatusCode;
+use http::header::{self, HeaderValue};
 use serde::Serialize;
 
+use crate::flows::account::enabled_methods;
+use crate::second_factor::Method;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 
 #[derive(Serialize)]
 struct ConfigurationBody {
-    available_methods: Vec<&'static str>,
+    available_methods: Vec<Method>,
     password_change_disabled: bool,
     password_reset_disabled: bool,
 }
@@ -25,21 +29,6 @@ pub fn get(app: &App) -> HttpResponse {
         password_change_disabled: c.authentication_backend.password_change.disable,
         password_reset_disabled: c.authentication_backend.password_reset.disable,
     })
-}
-
-/// The second-factor methods the operator turned on, in the order the portal offers them.
-pub fn enabled_methods(c: &crate::config::Configuration) -> Vec<&'static str> {
-    let mut methods = Vec::new();
-    if !c.totp.disable {
-        methods.push("totp");
-    }
-    if !c.webauthn.disable {
-        methods.push("webauthn");
-    }
-    if c.email_otp.enable {
-        methods.push("email");
-    }
-    methods
 }
 
 #[derive(Serialize)]
@@ -81,4 +70,12 @@ pub fn password_policy(app: &App) -> HttpResponse {
         body.min_score = p.zxcvbn.min_score;
     }
     response::ok_data(&body)
+}
+
+/// `GET /api/openapi.yml`: the document rendered at startup for the enabled features.
+pub fn openapi_spec(app: &App) -> HttpResponse {
+    let mut r = response::bytes(StatusCode::OK, "application/yaml; charset=utf-8", app.openapi_spec.clone());
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiRequest, current, store_unavailable, with_cookie};
+use super::{ApiRequest, error_response};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 
@@ -20,26 +20,20 @@ struct LogoutResponse {
 }
 
 /// Destroys the session (if any), clears its cookie, and reports whether `targetURL` is a
-/// place the portal may send the user next.
+/// place the portal may send the user next. A host under no cookie domain has nothing to
+/// end.
 pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
-    let body: LogoutBody = if request.body.is_empty() {
-        LogoutBody::default()
-    } else {
-        match request.json() {
-            Ok(body) => body,
-            Err(response) => return response,
-        }
+    let body: LogoutBody = match request.json_or_default() {
+        Ok(body) => body,
+        Err(e) => return error_response(&e),
     };
     let safe_target_url = !body.target_url.is_empty() && app.services.sessions.is_safe_redirect(&body.target_url);
     let answer = response::ok_data(&LogoutResponse { safe_target_url });
-    let current = match current(app, request).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return answer,
-        Err(response) => return response,
-    };
-    let Some(session) = current.session else { return with_cookie(answer, &current.settings.clear_cookie()) };
-    match app.services.sessions.end(current.settings, &session.id).await {
-        Ok(clear) => with_cookie(answer, &clear),
-        Err(e) => store_unavailable(&e),
+    if app.services.sessions.cookie_for_host(request.host()).is_none() {
+        return answer;
     }
+    as_caller!(app, request, |caller| {
+        caller.end(app).await?;
+        Ok(answer)
+    })
 }

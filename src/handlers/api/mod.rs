@@ -1,41 +1,24 @@
 //! The JSON API under `/api`, answering in Authelia's envelope
 //! (`{"status":"OK","data":...}` / `{"status":"KO","message":...}`).
 //!
-//! Helpers here return `Result<_, HttpResponse>`: the error is the finished answer to send,
-//! produced at most once per request, so it is not worth boxing.
-#![allow(clippy::result_large_err)]
-
-mod bootstrap;
-mod change_password;
-mod configuration;
-mod elevation;
-mod email_code;
-mod firstfactor;
-pub mod guard;
-mod logout;
-mod passkey;
-mod redirection;
-pub mod reset_password;
-mod state;
-mod totp;
-mod user_info;
-mod webauthn;
+//! Each handler is an adapter: it decodes the body into a typed input, calls one
+//! operation in [`crate::flows`] as the request's caller, and encodes the outcome. Errors
+//! are [`flows::Error`]s, turned into responses in one place ([`error_response`]).
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{self, HeaderValue};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::authn::users_file::User;
-use crate::notifier::{Message, Recipient};
+use crate::flows::{self, Caller, Error};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
-use crate::server::router::Endpoint;
-use crate::session::{CookieSettings, LoadedSession, SessionData, StoreError};
+use crate::server::router::Api;
 
-/// What an API handler gets from the server.
+/// What a handler gets from the server.
 pub struct ApiRequest<'a> {
     /// Method, URI and headers.
     pub parts: &'a http::request::Parts,
@@ -65,142 +48,162 @@ impl ApiRequest<'_> {
         (!values.is_empty()).then(|| values.join("; "))
     }
 
-    /// The body parsed as JSON, or a 400 answer saying why not.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HttpResponse> {
+    /// The body parsed as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            let what = if self.body.is_empty() {
+            Error::InvalidRequest(if self.body.is_empty() {
                 "a JSON body is required".to_string()
             } else {
                 format!("invalid JSON body: {e}")
-            };
-            response::ko(StatusCode::BAD_REQUEST, &what)
+            })
         })
     }
-}
 
-/// The cookie domain of a request and its session, if it has a valid one.
-pub struct Current<'a> {
-    /// The cookie domain the request's host belongs to.
-    pub settings: &'a CookieSettings,
-    /// The session, when the request carries a valid one.
-    pub session: Option<LoadedSession>,
-}
+    /// The body parsed as JSON; an empty body reads as the default.
+    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, Error> {
+        if self.body.iter().all(u8::is_ascii_whitespace) { Ok(T::default()) } else { self.json() }
+    }
 
-/// Looks up the request's session. `Ok(None)` when the host is under no cookie domain;
-/// `Err` with a 503 answer when the session store is down (fail closed).
-pub async fn current<'a>(app: &'a App, request: &ApiRequest<'_>) -> Result<Option<Current<'a>>, HttpResponse> {
-    let sessions = &app.services.sessions;
-    let Some(settings) = sessions.cookie_for_host(request.host()) else { return Ok(None) };
-    let cookies = request.cookies();
-    match sessions.load(settings, cookies.as_deref(), now()).await {
-        Ok(session) => Ok(Some(Current { settings, session })),
-        Err(e) => Err(store_unavailable(&e)),
+    /// The last path segment (the `{id}` of parameter routes).
+    pub fn last_segment(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The request's caller: cookie domain, session and client address.
+    pub async fn caller<'a>(&self, app: &'a App) -> Result<Caller<'a>, Error> {
+        let ip = app.client_ip(self.remote, &self.parts.headers);
+        Caller::open(app, self.host(), self.cookies().as_deref(), ip).await
     }
 }
 
-/// The 503 answer for a session store that cannot be reached.
-pub fn store_unavailable(e: &StoreError) -> HttpResponse {
-    tracing::error!(error = %e, "session store error");
-    response::ko(StatusCode::SERVICE_UNAVAILABLE, "Session storage is unavailable; try again shortly")
+/// Runs `$body` (an expression of type `Result<HttpResponse, Error>`, which may use `?`)
+/// with `$caller` bound to the request's caller; answers with its outcome, carrying the
+/// session cookies the operation set (also when it then failed). A macro rather than a
+/// function taking an async closure: such closures borrowing the caller are not yet
+/// accepted inside the server's `Send` futures.
+macro_rules! as_caller {
+    ($app:expr, $request:expr, |$caller:ident| $body:expr) => {{
+        match $request.caller($app).await {
+            Ok(mut caller) => {
+                let outcome: Result<$crate::server::response::HttpResponse, $crate::flows::Error> = async {
+                    let $caller = &mut caller;
+                    $body
+                }
+                .await;
+                $crate::handlers::api::with_cookies(&mut caller, outcome)
+            }
+            Err(e) => $crate::handlers::api::error_response(&e),
+        }
+    }};
 }
 
-/// Current Unix time in seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+mod account;
+mod bootstrap;
+mod configuration;
+mod elevation;
+mod login;
+mod logout;
+mod password;
+mod redirection;
+mod second_factor;
+mod security_keys;
+mod state;
+mod totp;
 
-/// `403 {"status":"KO","message":"Forbidden"}`, Authelia's answer without a session.
-pub fn forbidden() -> HttpResponse {
-    response::ko(StatusCode::FORBIDDEN, "Forbidden")
-}
-
-/// Adds a `Set-Cookie` header.
-pub fn with_cookie(mut response: HttpResponse, set_cookie: &str) -> HttpResponse {
-    if let Ok(value) = HeaderValue::from_str(set_cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
+/// The outcome as a response, with the `Set-Cookie` values of the caller's session changes.
+pub fn with_cookies(caller: &mut Caller<'_>, outcome: Result<HttpResponse, Error>) -> HttpResponse {
+    let mut response = outcome.unwrap_or_else(|e| error_response(&e));
+    for cookie in caller.take_set_cookies() {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }
 
-/// Runs the handler for `endpoint`.
-pub async fn call(endpoint: Endpoint, app: &App, request: ApiRequest<'_>) -> HttpResponse {
-    match endpoint {
-        Endpoint::Health => response::ok(),
-        Endpoint::State => state::get(app, &request).await,
-        Endpoint::Configuration => configuration::get(app),
-        Endpoint::PasswordPolicy => configuration::password_policy(app),
-        Endpoint::OpenApi => openapi_spec(app),
-        Endpoint::Logout => logout::post(app, &request).await,
-        Endpoint::UserInfo => user_info::get(app, &request).await,
-        Endpoint::UserInfoMethod => user_info::set_method(app, &request).await,
-        Endpoint::TotpRegister => totp::register(app, &request).await,
-        Endpoint::Totp => totp::totp(app, &request).await,
-        Endpoint::RecoveryCodes => totp::recovery_codes(app, &request).await,
-        Endpoint::WebAuthn => webauthn::assertion(app, &request).await,
-        Endpoint::WebAuthnCredentials => webauthn::credentials(app, &request).await,
-        Endpoint::WebAuthnRegister => webauthn::register(app, &request).await,
-        Endpoint::WebAuthnCredential => webauthn::credential(app, &request).await,
-        Endpoint::Passkey => passkey::handle(app, &request).await,
-        Endpoint::EmailCode => email_code::handle(app, &request).await,
-        Endpoint::Elevation => elevation::handle(app, &request).await,
-        Endpoint::ElevationRevoke => elevation::revoke(app, &request).await,
-        Endpoint::ResetStart => reset_password::start(app, &request).await,
-        Endpoint::ResetFinish => reset_password::finish(app, &request).await,
-        Endpoint::ResetPassword => reset_password::reset(app, &request).await,
-        Endpoint::ChangePassword => change_password::post(app, &request).await,
-        Endpoint::SafeRedirection => redirection::post(app, &request).await,
-        Endpoint::FirstFactor => firstfactor::post(app, &request).await,
-        Endpoint::Bootstrap => bootstrap::post(app, &request).await,
-        Endpoint::Portal => response::ko(StatusCode::NOT_FOUND, "Not Found"),
-        Endpoint::Authz(i) => match app.authz.get(i) {
-            Some(endpoint) => crate::handlers::authz::handle(app, endpoint, &request).await,
-            None => response::ko(StatusCode::NOT_FOUND, "Not Found"),
-        },
+/// The answer for an error: its status, `{"status":"KO","message":...}` and, when known,
+/// `Retry-After`. Faults are logged here, once.
+pub fn error_response(e: &Error) -> HttpResponse {
+    e.log();
+    let mut r = response::ko(e.status(), &e.message());
+    if let Some(secs) = e.retry_after()
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+#[derive(Serialize)]
+struct Redirect {
+    redirect: String,
+}
+
+/// `{"redirect": target}` when the operation named a place to go, a plain OK otherwise.
+fn redirect_answer(target: Option<String>) -> HttpResponse {
+    match target {
+        Some(redirect) => response::ok_data(&Redirect { redirect }),
+        None => response::ok(),
     }
 }
 
-/// Sends `message` now; 503 when the mail cannot be delivered (the user asked for it and
-/// should know).
-pub async fn send_mail(app: &App, name: &str, address: String, message: Message) -> Result<(), HttpResponse> {
-    let to = Recipient { name: name.to_string(), address };
-    app.services.notifier.send(&to, &message).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot send mail");
-        response::ko(StatusCode::SERVICE_UNAVAILABLE, "The message could not be sent; try again later")
-    })
-}
-
-/// Sends `message` in the background (notices the request does not wait for).
-fn send_mail_later(app: &App, name: &str, address: Option<&String>, message: Message) {
-    let Some(address) = address.cloned() else { return };
-    let notifier = app.services.notifier.clone();
-    let to = Recipient { name: name.to_string(), address };
-    tokio::spawn(async move {
-        if let Err(e) = notifier.send(&to, &message).await {
-            tracing::error!(error = %e, "cannot send a notice");
-        }
-    });
-}
-
-/// Tells the user by mail that a second factor was added or removed.
-pub fn notify_security_event(app: &App, request: &ApiRequest<'_>, data: &SessionData, detail: String) {
-    let message = Message::SecurityEvent {
-        display_name: data.display_name.clone(),
-        detail,
-        remote_ip: guard::client_ip(app, request),
-    };
-    send_mail_later(app, &data.display_name, data.emails.first(), message);
-}
-
-/// Tells the user by mail that their password changed.
-pub fn notify_password_changed(app: &App, request: &ApiRequest<'_>, user: &User) {
-    let message =
-        Message::PasswordChanged { display_name: user.display_name.clone(), remote_ip: guard::client_ip(app, request) };
-    send_mail_later(app, &user.display_name, user.emails.first(), message);
-}
-
-fn openapi_spec(app: &App) -> HttpResponse {
-    let mut r = response::bytes(StatusCode::OK, "application/yaml; charset=utf-8", app.openapi_spec.clone());
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+/// `{"status":"OK"}` with another status.
+fn ok_with(status: StatusCode) -> HttpResponse {
+    let mut r = response::ok();
+    *r.status_mut() = status;
     r
+}
+
+/// Runs the handler for `api`.
+pub async fn call(api: Api, app: &App, request: ApiRequest<'_>) -> HttpResponse {
+    let r = &request;
+    match api {
+        Api::Health => response::ok(),
+        Api::State => state::get(app, r).await,
+        Api::Configuration => configuration::get(app),
+        Api::PasswordPolicy => configuration::password_policy(app),
+        Api::OpenApi => configuration::openapi_spec(app),
+        Api::Logout => logout::post(app, r).await,
+        Api::UserInfo => account::info(app, r).await,
+        Api::SetPreferredMethod => account::set_method(app, r).await,
+        Api::ElevationStatus => elevation::status(app, r).await,
+        Api::ElevationStart => elevation::start(app, r).await,
+        Api::ElevationVerify => elevation::verify(app, r).await,
+        Api::ElevationRevoke => elevation::revoke(app, r).await,
+        Api::TotpOptions => totp::options(app, r).await,
+        Api::TotpOffer => totp::offer(app, r).await,
+        Api::TotpConfirm => totp::confirm(app, r).await,
+        Api::TotpCancel => totp::cancel(app, r).await,
+        Api::TotpDescribe => totp::describe(app, r).await,
+        Api::TotpRemove => totp::remove(app, r).await,
+        Api::RecoveryRemaining => totp::recovery_remaining(app, r).await,
+        Api::RecoveryRegenerate => totp::recovery_regenerate(app, r).await,
+        Api::TotpSignIn => second_factor::totp(app, r).await,
+        Api::RecoverySignIn => second_factor::recovery_code(app, r).await,
+        Api::EmailCodeSend => second_factor::send_email_code(app, r).await,
+        Api::EmailCodeVerify => second_factor::email_code(app, r).await,
+        Api::SecurityKeyBegin => second_factor::security_key_begin(app, r).await,
+        Api::SecurityKeyFinish => second_factor::security_key_finish(app, r).await,
+        Api::SecurityKeyList => security_keys::list(app, r).await,
+        Api::KeyRegisterBegin => security_keys::register_begin(app, r).await,
+        Api::KeyRegisterFinish => security_keys::register_finish(app, r).await,
+        Api::KeyRegisterCancel => security_keys::register_cancel(app, r).await,
+        Api::KeyRename => security_keys::rename(app, r).await,
+        Api::KeyDelete => security_keys::delete(app, r).await,
+        Api::FirstFactor => login::password(app, r).await,
+        Api::PasskeyBegin => login::passkey_begin(app, r).await,
+        Api::PasskeyFinish => login::passkey_finish(app, r).await,
+        Api::ResetStart => password::reset_start(app, r).await,
+        Api::ResetRedeem => password::reset_redeem(app, r).await,
+        Api::ResetSet => password::reset_set(app, r).await,
+        Api::ResetRevoke => password::reset_revoke(app, r).await,
+        Api::ChangePassword => password::change(app, r).await,
+        Api::SafeRedirection => redirection::post(app, r).await,
+        Api::Bootstrap => bootstrap::post(app, r).await,
+    }
+}
+
+/// `Ok(response)` for an operation's outcome, or the error's answer.
+fn answer<T>(result: flows::Result<T>, encode: impl FnOnce(T) -> HttpResponse) -> HttpResponse {
+    result.map_or_else(|e| error_response(&e), encode)
 }

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiRequest, current};
+use super::ApiRequest;
+use crate::flows::Error;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
-use http::StatusCode;
 
 #[derive(Deserialize)]
 struct Body {
@@ -20,14 +20,11 @@ struct Answer {
 /// Answers `{"ok": true}` only for URLs under a configured cookie domain (https, or http on
 /// a local development domain). Requires a session, as Authelia.
 pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
-    let body: Body = match request.json() {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match current(app, request).await {
-        Ok(Some(current)) if current.session.is_some() => {}
-        Ok(_) => return response::ko(StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Err(response) => return response,
-    }
-    response::ok_data(&Answer { ok: app.services.sessions.is_safe_redirect(&body.uri) })
+    as_caller!(app, request, |caller| {
+        let body: Body = request.json()?;
+        if caller.session().is_none() {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(response::ok_data(&Answer { ok: app.services.sessions.is_safe_redirect(&body.uri) }))
+    })
 }

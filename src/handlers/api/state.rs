@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{ApiRequest, current};
+use super::{ApiRequest, error_response};
+use crate::flows::Error;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::session::AuthLevel;
@@ -17,20 +18,21 @@ struct State<'a> {
     default_redirection_url: Option<&'a str>,
 }
 
-/// The session's user and level (level 0 and no user when anonymous), and the default
-/// redirection URL of the cookie domain the request came in on.
+/// The session's user and level (level 0 and no user when anonymous, also on a host under
+/// no cookie domain), and the default redirection URL of the request's cookie domain.
 pub async fn get(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
-    let current = match current(app, request).await {
-        Ok(current) => current,
-        Err(response) => return response,
+    let caller = match request.caller(app).await {
+        Ok(caller) => Some(caller),
+        Err(Error::NoCookieDomain) => None,
+        Err(e) => return error_response(&e),
     };
-    let session = current.as_ref().and_then(|c| c.session.as_ref());
+    let data = caller.as_ref().and_then(|c| c.data());
     let default_redirection_url =
-        current.as_ref().and_then(|c| c.settings.default_redirection_url.as_ref()).map(url::Url::as_str);
+        caller.as_ref().and_then(|c| c.settings().default_redirection_url.as_ref()).map(url::Url::as_str);
     response::ok_data(&State {
-        username: session.map_or("", |s| s.data.username.as_str()),
-        authentication_level: session.map_or(AuthLevel::Anonymous, |s| s.data.level()) as u8,
-        factor_knowledge: session.is_some_and(|s| s.data.first_factor_at.is_some()),
+        username: data.map_or("", |d| d.username.as_str()),
+        authentication_level: data.map_or(AuthLevel::Anonymous, |d| d.level()) as u8,
+        factor_knowledge: data.is_some_and(|d| d.first_factor_at.is_some()),
         default_redirection_url,
     })
 }

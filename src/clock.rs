@@ -1,0 +1,12 @@
+//! Wall-clock time as the rest of the code counts it: Unix seconds.
+
+/// Current Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// RFC 3339 rendering of Unix seconds.
+pub fn rfc3339(secs: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+    humantime::format_rfc3339_seconds(time).to_string()
+}

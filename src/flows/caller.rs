@@ -1,0 +1,112 @@
+//! Who is asking: the cookie domain a request came in on, its session, and its client
+//! address. Operations read the session from here and change it through here, so that an
+//! adapter sending several operations in one request (the portal logs in, then reads the
+//! account's methods) sees each change, and knows which `Set-Cookie` values to send.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{Error, Result};
+use crate::clock::now;
+use crate::server::App;
+use crate::session::{AuthLevel, CookieSettings, LoadedSession, SessionData};
+
+/// The caller of an operation.
+pub struct Caller<'a> {
+    settings: &'a CookieSettings,
+    session: Option<LoadedSession>,
+    ip: Option<IpAddr>,
+    set_cookies: Vec<String>,
+}
+
+impl<'a> Caller<'a> {
+    /// The caller of a request addressed to `host` with `cookie_header`, from `ip` (the
+    /// client address, trusted proxies already applied). Fails when the host is under no
+    /// configured cookie domain, or the session store cannot be read (fail closed).
+    pub async fn open(app: &'a App, host: &str, cookie_header: Option<&str>, ip: Option<IpAddr>) -> Result<Self> {
+        let sessions = &app.services.sessions;
+        let settings = sessions.cookie_for_host(host).ok_or(Error::NoCookieDomain)?;
+        let session = sessions.load(settings, cookie_header, now()).await?;
+        Ok(Self { settings, session, ip, set_cookies: Vec::new() })
+    }
+
+    /// The cookie domain's settings.
+    pub fn settings(&self) -> &'a CookieSettings {
+        self.settings
+    }
+
+    /// The session, if the request carries a valid one.
+    pub fn session(&self) -> Option<&LoadedSession> {
+        self.session.as_ref()
+    }
+
+    /// The session's contents, if any.
+    pub fn data(&self) -> Option<&SessionData> {
+        self.session.as_ref().map(|s| &*s.data)
+    }
+
+    /// The session's authentication level (anonymous without one).
+    pub fn level(&self) -> AuthLevel {
+        self.data().map_or(AuthLevel::Anonymous, SessionData::level)
+    }
+
+    /// The session's contents when it is at least at `level`; [`Error::Forbidden`] otherwise.
+    pub fn require(&self, level: AuthLevel) -> Result<&SessionData> {
+        self.data().filter(|d| d.level() >= level && level > AuthLevel::Anonymous).ok_or(Error::Forbidden)
+    }
+
+    /// The client address.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
+    /// The client address as the authentication log records it (empty when unknown).
+    pub fn ip_text(&self) -> String {
+        self.ip.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+
+    /// Replaces the session with `data` under a new ID (the old one is deleted). Every
+    /// change of privilege goes through here, so that an ID seen before is worthless after.
+    pub async fn replace(&mut self, app: &App, data: SessionData) -> Result<()> {
+        let previous = self.session.as_ref().map(|s| &s.id);
+        let (session, cookie) = app.services.sessions.regenerate(self.settings, previous, data, now()).await?;
+        self.session = Some(session);
+        self.set_cookies.push(cookie);
+        Ok(())
+    }
+
+    /// Saves `data` under the session's ID: for changes that raise no privilege (pending
+    /// ceremonies, a consumed challenge). Without a session, one is created.
+    pub async fn save(&mut self, app: &App, data: SessionData) -> Result<()> {
+        let sessions = &app.services.sessions;
+        match &self.session {
+            Some(session) => {
+                sessions.update(self.settings, session, data.clone(), now()).await?;
+                self.session = Some(LoadedSession { id: session.id.clone(), data: Arc::new(data) });
+                Ok(())
+            }
+            None => self.replace(app, data).await,
+        }
+    }
+
+    /// Ends the session, if any, and clears its cookie.
+    pub async fn end(&mut self, app: &App) -> Result<()> {
+        if let Some(session) = self.session.take() {
+            app.services.sessions.end(self.settings, &session.id).await?;
+        }
+        self.set_cookies.push(self.settings.clear_cookie());
+        Ok(())
+    }
+
+    /// Forgets the session without touching the store (it was ended elsewhere, e.g. by
+    /// signing out everywhere).
+    pub fn forget(&mut self) {
+        self.session = None;
+        self.set_cookies.push(self.settings.clear_cookie());
+    }
+
+    /// The `Set-Cookie` values the response must carry, taken out.
+    pub fn take_set_cookies(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.set_cookies)
+    }
+}

@@ -1,0 +1,191 @@
+//! Logging in: by password (the first factor) or by a passkey (passwordless; both factors
+//! when the passkey verified the user and the operator allows it). Success always issues a
+//! new session ID (no session fixation); the answer says where the portal sends the user.
+
+use webauthn_rs::prelude::PublicKeyCredential;
+
+use super::credentials::{self, Origin};
+use super::security_keys::{passkey_of, record_use};
+use super::{Caller, Error, Pending, Result};
+use crate::access_control::{Object, Policy, Subject};
+use crate::authn::users_file::User;
+use crate::clock::now;
+use crate::server::App;
+use crate::session::{Ceremony, CookieSettings, PENDING_LIFETIME_SECS, PendingWebAuthn, SessionData};
+use crate::storage::AuthType;
+
+/// A login by password.
+pub struct PasswordLogin<'a> {
+    /// Username (or email address, when allowed).
+    pub username: &'a str,
+    /// The password.
+    pub password: &'a str,
+    /// Keep the session past inactivity, for `remember_me`.
+    pub remember_me: bool,
+    /// Where the user was heading.
+    pub target_url: Option<&'a str>,
+    /// That request's method.
+    pub request_method: Option<&'a str>,
+}
+
+/// Checks the password and starts a first-factor session. Returns where to send the
+/// user now, if one factor is enough to go there.
+pub async fn with_password(app: &App, caller: &mut Caller<'_>, login: PasswordLogin<'_>) -> Result<Option<String>> {
+    let origin = Origin {
+        auth_type: AuthType::FirstFactor,
+        ip: caller.ip(),
+        target_url: login.target_url.unwrap_or_default(),
+        request_method: login.request_method.unwrap_or_default(),
+    };
+    let user = credentials::check_password(app, login.username, login.password, origin).await?;
+    let remember = login.remember_me && !caller.settings().remember_me.is_zero();
+    caller.replace(app, session_for(&user, now(), remember)).await?;
+    tracing::info!(username = %user.username, "login succeeded");
+    Ok(redirect_after_first_factor(app, caller.settings(), login.target_url, login.request_method, &user))
+}
+
+/// Starts a passwordless login: a challenge naming no user (the browser offers the
+/// passkeys it holds for this domain, also as autofill). The challenge waits in the
+/// session; a request without one gets a new anonymous session for it.
+pub async fn passkey_begin(app: &App, caller: &mut Caller<'_>) -> Result<serde_json::Value> {
+    let (options, state) =
+        app.services.webauthn.start_discoverable(&caller.settings().domain).map_err(|e| ceremony_failed(&e))?;
+    let mut data = caller.data().cloned().unwrap_or_default();
+    data.webauthn = Some(PendingWebAuthn {
+        kind: Ceremony::PasskeyLogin,
+        state,
+        description: String::new(),
+        expires_at: now() + PENDING_LIFETIME_SECS,
+    });
+    caller.save(app, data).await?;
+    Ok(options)
+}
+
+/// The browser's answer to a passkey challenge.
+pub struct PasskeyLogin<'a> {
+    /// The assertion.
+    pub response: &'a PublicKeyCredential,
+    /// Keep the session past inactivity.
+    pub remember_me: bool,
+    /// Where the user was heading.
+    pub target_url: Option<&'a str>,
+    /// That request's method.
+    pub request_method: Option<&'a str>,
+}
+
+/// Finishes a passwordless login: the user comes from the credential's user handle, the
+/// assertion is checked against that user's stored passkey (regulated like any secret),
+/// and the user is logged in under a new session ID.
+pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLogin<'_>) -> Result<Option<String>> {
+    let no_challenge = Error::NothingPending(Pending::PasskeyChallenge);
+    let mut data = caller.data().cloned().ok_or(no_challenge)?;
+    let state =
+        data.take_ceremony(&[Ceremony::PasskeyLogin], now()).ok_or(Error::NothingPending(Pending::PasskeyChallenge))?;
+    // The challenge is spent before anything is checked: it can be answered once only.
+    caller.save(app, data).await?;
+
+    let settings = caller.settings();
+    let webauthn = &app.services.webauthn;
+    let storage = &app.services.storage;
+    let Ok((user_handle, credential_id)) = webauthn.identify(&settings.domain, login.response) else {
+        return Err(Error::BadCredentials);
+    };
+    let username = storage.webauthn_username(&user_handle.to_string()).await?.ok_or(Error::BadCredentials)?;
+    let origin = Origin {
+        auth_type: AuthType::Passkey,
+        ip: caller.ip(),
+        target_url: login.target_url.unwrap_or_default(),
+        request_method: login.request_method.unwrap_or_default(),
+    };
+    let mut user_verified = false;
+    let verify = async {
+        let stored = storage.webauthn_credentials(&username).await?;
+        let key = stored
+            .iter()
+            .filter(|c| c.rp_id == settings.domain)
+            .filter_map(passkey_of)
+            .find(|k| AsRef::<[u8]>::as_ref(k.cred_id()) == credential_id.as_slice());
+        let Some(key) = key else { return Ok(false) };
+        let result = webauthn.finish_discoverable(&settings.domain, login.response, &state.state, &key);
+        user_verified = result.as_ref().is_ok_and(|r| r.user_verified());
+        let verified = record_use(app, stored, &credential_id, result).await?;
+        let active = app.services.users.find_login(&username).is_some_and(|u| !u.disabled && u.username == username);
+        Ok(verified && active)
+    };
+    if !credentials::check_secret(app, &username, origin, verify).await? {
+        return Err(Error::BadCredentials);
+    }
+    let user = app.services.users.find_login(&username).ok_or(Error::BadCredentials)?;
+
+    let now = now();
+    let two_factors = user_verified && webauthn.passkey_counts_as_two_factors();
+    let remember = login.remember_me && !settings.remember_me.is_zero();
+    let data = SessionData {
+        second_factor_at: two_factors.then_some(now),
+        second_factor_method: two_factors.then_some(crate::second_factor::Method::Passkey),
+        ..session_for(&user, now, remember)
+    };
+    caller.replace(app, data).await?;
+    tracing::info!(username = %user.username, two_factors, "passkey login succeeded");
+    Ok(if two_factors {
+        redirect_after_second_factor(app, settings, login.target_url)
+    } else {
+        redirect_after_first_factor(app, settings, login.target_url, login.request_method, &user)
+    })
+}
+
+/// A first-factor session for `user`.
+fn session_for(user: &User, now: i64, remember_me: bool) -> SessionData {
+    SessionData {
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        emails: user.emails.clone(),
+        groups: user.groups.clone(),
+        first_factor_at: Some(now),
+        remember_me,
+        ..Default::default()
+    }
+}
+
+/// Where the portal sends the user after the first factor, if one factor is enough: the
+/// safe target unless its access rule (evaluated for this user) needs two factors, or,
+/// when no target was given and no rule asks for two factors, the domain's default
+/// redirection URL.
+pub fn redirect_after_first_factor(
+    app: &App,
+    settings: &CookieSettings,
+    target: Option<&str>,
+    method: Option<&str>,
+    user: &User,
+) -> Option<String> {
+    match target.filter(|t| !t.is_empty()) {
+        Some(t) if app.services.sessions.is_safe_redirect(t) => {
+            let url = url::Url::parse(t).ok()?;
+            let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
+            let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };
+            let decision = app.access_control.evaluate(&subject, &Object::new(&url, method));
+            // As Authelia: only a two-factor target keeps the user at the portal; a denied
+            // target is still redirected to, where the user sees why.
+            (decision.policy != Policy::TwoFactor).then(|| t.to_string())
+        }
+        Some(_) => None,
+        None if app.config.access_control.second_factor_required() => None,
+        None => settings.default_redirection_url.as_ref().map(|u| u.to_string()),
+    }
+}
+
+/// Where the portal sends the user after both factors: the target when it is safe, the
+/// domain's default redirection URL when no target was given, nowhere otherwise.
+pub fn redirect_after_second_factor(app: &App, settings: &CookieSettings, target: Option<&str>) -> Option<String> {
+    match target.filter(|t| !t.is_empty()) {
+        Some(t) if app.services.sessions.is_safe_redirect(t) => Some(t.to_string()),
+        Some(_) => None,
+        None => settings.default_redirection_url.as_ref().map(|u| u.to_string()),
+    }
+}
+
+/// A ceremony that could not be started or whose answer was malformed (details logged).
+pub(super) fn ceremony_failed(e: &crate::second_factor::webauthn::CeremonyError) -> Error {
+    tracing::info!(error = %e, "WebAuthn ceremony failed");
+    Error::CeremonyFailed
+}

@@ -1,0 +1,162 @@
+//! Passwords: reset by a mailed single-use link, and change by the logged-in user (the old
+//! password is checked by the one regulated credential check, as it is a guess too).
+//!
+//! The reset start answers the same, at the same speed, whether or not the user exists:
+//! the lookup and mail happen after the answer, so neither body nor timing enumerates
+//! accounts. A per-client limit keeps it from being used to flood mailboxes.
+
+use super::credentials::{self, Origin};
+use super::elevation::require_elevation;
+use super::{Caller, Error, Result, notify};
+use crate::authn::hashing_pool::PoolError;
+use crate::authn::password_policy;
+use crate::authn::users_file::User;
+use crate::clock::now;
+use crate::identity::reset_token::TokenError;
+use crate::notifier::{Message, Recipient};
+use crate::server::App;
+use crate::session::{AuthLevel, SessionData, SessionId};
+use crate::storage::AuthType;
+
+/// Mails a reset link to `username`'s account if it exists and has an address. Answers the
+/// same either way.
+pub fn reset_start(app: &App, caller: &Caller<'_>, username: &str) -> Result<()> {
+    let client = caller.ip_text();
+    app.services.reset_limiter.hit(&client, now()).map_err(|retry_after| Error::ResetRateLimited { retry_after })?;
+    let user = app.services.users.find_login(username.trim()).filter(|u| !u.disabled);
+    let Some((user, address)) = user.and_then(|u| u.emails.first().cloned().map(|a| (u, a))) else {
+        tracing::info!("password reset requested for an unknown or disabled user");
+        return Ok(());
+    };
+    let tokens = app.services.reset_tokens.clone();
+    let notifier = app.services.notifier.clone();
+    let portal = caller.settings().portal_url.clone();
+    tokio::spawn(async move {
+        let token = match tokens.issue(&user.username, now()).await {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                tracing::info!(username = %user.username, "password reset link not sent: too many recently");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot issue a password reset link");
+                return;
+            }
+        };
+        let Ok(mut link) = portal.join("reset-password") else { return };
+        link.query_pairs_mut().append_pair("token", &token);
+        let message = Message::ResetPassword {
+            display_name: user.display_name.clone(),
+            link: link.to_string(),
+            expires_in: std::time::Duration::from_secs(u64::try_from(tokens.lifespan()).unwrap_or(300)),
+            remote_ip: client,
+        };
+        let to = Recipient { name: user.display_name.clone(), address };
+        match notifier.send(&to, &message).await {
+            Ok(()) => tracing::info!(username = %user.username, "password reset link sent"),
+            Err(e) => tracing::error!(username = %user.username, error = %e, "cannot send the password reset link"),
+        }
+    });
+    Ok(())
+}
+
+/// Redeems the link's token (once) into a fresh anonymous session that may set the user's
+/// new password: whoever was logged in on this browser is logged out, and the permission
+/// cannot leak into an existing session.
+pub async fn reset_redeem(app: &App, caller: &mut Caller<'_>, token: &str) -> Result<()> {
+    let username = match app.services.reset_tokens.redeem(token, now()).await {
+        Ok(username) => username,
+        Err(TokenError::Invalid) => return Err(Error::ResetLinkInvalid),
+        Err(TokenError::Storage(e)) => return Err(e.into()),
+    };
+    let data = SessionData { password_reset_username: Some(username.clone()), ..Default::default() };
+    caller.replace(app, data).await?;
+    tracing::info!(username = %username, "password reset link redeemed");
+    Ok(())
+}
+
+/// Sets the new password for the user whose link this session redeemed; the permission
+/// is spent with the session, and every session of the user ends.
+pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Result<()> {
+    let username = caller.data().and_then(|d| d.password_reset_username.clone()).ok_or(Error::ResetLinkFirst)?;
+    let user = app
+        .services
+        .users
+        .find_login(&username)
+        .filter(|u| u.username == username && !u.disabled)
+        .ok_or(Error::AccountUnavailable)?;
+    set_password(app, &user, password, None).await?;
+    caller.end(app).await?;
+    notify::password_changed(app, &user.display_name, &user.emails, caller.ip_text());
+    tracing::info!(username = %user.username, "password reset");
+    Ok(())
+}
+
+/// Revokes a reset link the user did not ask for.
+pub async fn reset_revoke(app: &App, token: &str) -> Result<()> {
+    match app.services.reset_tokens.revoke(token, now()).await {
+        Ok(()) => Ok(()),
+        Err(TokenError::Invalid) => Err(Error::ResetLinkInvalid),
+        Err(TokenError::Storage(e)) => Err(e.into()),
+    }
+}
+
+/// A logged-in user's change of password.
+pub struct PasswordChange<'a> {
+    /// The username the client claims to change, if it sent one.
+    pub username: Option<&'a str>,
+    /// The current password.
+    pub old_password: &'a str,
+    /// The new password.
+    pub new_password: &'a str,
+}
+
+/// Checks the old password (regulated) and the policy, stores the new hash, and ends the
+/// user's other sessions.
+pub async fn change(app: &App, caller: &Caller<'_>, change: PasswordChange<'_>) -> Result<()> {
+    let data = caller.require(AuthLevel::OneFactor)?;
+    if app.config.authentication_backend.password_change.require_elevation {
+        require_elevation(app, data)?;
+    }
+    let username = &data.username;
+    if change.username.is_some_and(|u| !u.is_empty() && u != username) {
+        return Err(Error::OwnPasswordOnly);
+    }
+    let origin = Origin { auth_type: AuthType::FirstFactor, ip: caller.ip(), target_url: "", request_method: "" };
+    let user = credentials::check_password(app, username, change.old_password, origin).await?;
+    if &user.username != username {
+        return Err(Error::AccountUnavailable);
+    }
+    if change.new_password == change.old_password {
+        return Err(Error::SamePassword);
+    }
+    let keep = caller.session().map(|s| &s.id);
+    set_password(app, &user, change.new_password, keep).await?;
+    notify::password_changed(app, &user.display_name, &user.emails, caller.ip_text());
+    tracing::info!(username = %username, "password changed");
+    Ok(())
+}
+
+/// Checks `password` against the policy, hashes it, stores it, and ends the user's
+/// sessions other than `keep`.
+async fn set_password(app: &App, user: &User, password: &str, keep: Option<&SessionId>) -> Result<()> {
+    let mut context = vec![user.username.as_str(), user.display_name.as_str()];
+    context.extend(user.emails.iter().map(String::as_str));
+    password_policy::check(&app.config.password_policy, password, &context)
+        .map_err(|violation| Error::PasswordPolicy(violation.0))?;
+    let params = app.config.authentication_backend.file.clone().unwrap_or_default().password;
+    let hash = match app.services.hashing.hash(password, &params).await {
+        Ok(hash) => hash,
+        Err(PoolError::Busy) => return Err(Error::Busy),
+        Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
+    };
+    let users = app.services.users.clone();
+    let username = user.username.clone();
+    tokio::task::spawn_blocking(move || users.set_password_hash(&username, &hash))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::UsersUnavailable(e.to_string()))?;
+    let ended = app.services.sessions.end_all_for(&user.username, keep).await?;
+    tracing::info!(username = %user.username, ended, "other sessions ended after a password change");
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! The user's security keys and passkeys: listing, registering (elevated), renaming and
+//! deleting them, and recording each use (new signature counter, last use, clone flag).
+//!
+//! A ceremony's state waits in the session between its two requests and is taken out by
+//! the second before anything is checked, so a challenge can be answered once only.
+
+use webauthn_rs::prelude::{AuthenticationResult, Passkey, RegisterPublicKeyCredential, Uuid};
+
+use super::elevation::require_elevation;
+use super::login::ceremony_failed;
+use super::{Caller, Error, Pending, Result, notify};
+use crate::clock::now;
+use crate::second_factor::webauthn::CeremonyError;
+use crate::server::App;
+use crate::session::{AuthLevel, Ceremony, PENDING_LIFETIME_SECS, PendingWebAuthn};
+use crate::storage::{StorageError, WebAuthnCredential};
+
+/// Longest description accepted for a credential.
+pub const MAX_DESCRIPTION: usize = 64;
+
+/// The credential as the WebAuthn library reads it.
+pub fn passkey_of(c: &WebAuthnCredential) -> Option<Passkey> {
+    serde_json::from_slice(&c.credential).ok()
+}
+
+/// A ceremony's state, to keep in the session until its second half.
+pub(super) fn pending(kind: Ceremony, state: String, description: String) -> PendingWebAuthn {
+    PendingWebAuthn { kind, state, description, expires_at: now() + PENDING_LIFETIME_SECS }
+}
+
+/// The user's keys and passkeys.
+pub async fn list(app: &App, caller: &Caller<'_>) -> Result<Vec<WebAuthnCredential>> {
+    let username = &caller.require(AuthLevel::OneFactor)?.username;
+    Ok(app.services.storage.webauthn_credentials(username).await?)
+}
+
+/// Applies a ceremony's outcome to the stored credential it used. `Ok(false)` when the
+/// assertion did not verify.
+pub(super) async fn record_use(
+    app: &App,
+    stored: Vec<WebAuthnCredential>,
+    claimed_id: &[u8],
+    result: std::result::Result<AuthenticationResult, CeremonyError>,
+) -> Result<bool> {
+    let storage = &app.services.storage;
+    match result {
+        Ok(result) => {
+            let Some((row, mut key)) = stored
+                .into_iter()
+                .filter_map(|c| passkey_of(&c).map(|k| (c, k)))
+                .find(|(_, k)| k.cred_id() == result.cred_id())
+            else {
+                return Ok(false);
+            };
+            key.update_credential(&result);
+            let json = serde_json::to_vec(&key).map_err(|e| Error::Internal(e.to_string()))?;
+            storage.webauthn_used(row.id, json, i64::from(result.counter()), now()).await?;
+            Ok(true)
+        }
+        Err(CeremonyError::PossibleClone) => {
+            // The signature verified but the counter went backwards: the library refuses the
+            // assertion; flag the key in the user's device list so they can revoke it.
+            tracing::warn!("a security key's signature counter went backwards: possible clone");
+            let cloned = stored
+                .iter()
+                .filter_map(|c| passkey_of(c).map(|k| (c.id, k)))
+                .find(|(_, k)| AsRef::<[u8]>::as_ref(k.cred_id()) == claimed_id);
+            if let Some((id, _)) = cloned {
+                storage.webauthn_flag_clone(id).await?;
+            }
+            Ok(false)
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "WebAuthn assertion refused");
+            Ok(false)
+        }
+    }
+}
+
+fn valid_description(description: &str) -> Result<String> {
+    let description = description.trim();
+    if description.is_empty()
+        || description.chars().count() > MAX_DESCRIPTION
+        || description.chars().any(char::is_control)
+    {
+        return Err(Error::InvalidDescription);
+    }
+    Ok(description.to_string())
+}
+
+/// Starts registering a key (or, with `passkey`, a discoverable credential usable for
+/// passwordless login) named `description`. Needs an elevated session.
+pub async fn register_begin(
+    app: &App,
+    caller: &mut Caller<'_>,
+    description: &str,
+    passkey: bool,
+) -> Result<serde_json::Value> {
+    let data = caller.require(AuthLevel::OneFactor)?;
+    require_elevation(app, data)?;
+    let description = valid_description(description)?;
+    let storage = &app.services.storage;
+    let username = &data.username;
+    let existing = storage.webauthn_credentials(username).await?;
+    if existing.iter().any(|c| c.description.eq_ignore_ascii_case(&description)) {
+        return Err(Error::DescriptionTaken);
+    }
+    let user_id = storage
+        .webauthn_user_id(username, true)
+        .await?
+        .and_then(|id| Uuid::parse_str(&id).ok())
+        .ok_or_else(|| Error::Internal("no WebAuthn user handle".into()))?;
+    let exclude = existing.iter().filter_map(passkey_of).map(|k| k.cred_id().clone()).collect();
+    let display_name = if data.display_name.is_empty() { username } else { &data.display_name };
+    let (options, state) = app
+        .services
+        .webauthn
+        .start_registration(&caller.settings().domain, user_id, username, display_name, exclude, passkey)
+        .map_err(|e| ceremony_failed(&e))?;
+    let kind = if passkey { Ceremony::RegisterPasskey } else { Ceremony::Register };
+    let mut data = data.clone();
+    data.webauthn = Some(pending(kind, state, description));
+    caller.save(app, data).await?;
+    Ok(options)
+}
+
+/// Finishes a registration with the browser's answer and stores the credential.
+pub async fn register_finish(app: &App, caller: &mut Caller<'_>, answer: &RegisterPublicKeyCredential) -> Result<()> {
+    let data = caller.require(AuthLevel::OneFactor)?;
+    require_elevation(app, data)?;
+    let mut data = data.clone();
+    let pending = data
+        .take_ceremony(&[Ceremony::Register, Ceremony::RegisterPasskey], now())
+        .ok_or(Error::NothingPending(Pending::KeyRegistration))?;
+    caller.save(app, data.clone()).await?;
+    let domain = &caller.settings().domain;
+    let discoverable = pending.kind == Ceremony::RegisterPasskey;
+    let registered = app
+        .services
+        .webauthn
+        .finish_registration(domain, answer, &pending.state, discoverable)
+        .map_err(|e| ceremony_failed(&e))?;
+    let credential = WebAuthnCredential {
+        id: 0,
+        username: data.username.clone(),
+        description: pending.description.clone(),
+        kid: answer.id.clone(),
+        rp_id: domain.clone(),
+        discoverable: registered.discoverable,
+        aaguid: String::new(),
+        attestation_type: registered.attestation_format,
+        sign_count: 0,
+        clone_warning: false,
+        created_at: now(),
+        last_used_at: None,
+        credential: serde_json::to_vec(&registered.passkey).map_err(|e| Error::Internal(e.to_string()))?,
+    };
+    match app.services.storage.webauthn_insert(credential).await {
+        Ok(()) => {}
+        Err(StorageError::Duplicate) => return Err(Error::CredentialRegistered),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(username = %data.username, discoverable = registered.discoverable, "WebAuthn credential registered");
+    let detail = format!("A security key or passkey named '{}' was added to your account.", pending.description);
+    notify::security_event(app, &data.display_name, &data.emails, caller.ip_text(), detail);
+    Ok(())
+}
+
+/// Drops a registration in progress.
+pub async fn register_cancel(app: &App, caller: &mut Caller<'_>) -> Result<()> {
+    let mut data = caller.require(AuthLevel::OneFactor)?.clone();
+    data.webauthn = None;
+    caller.save(app, data).await
+}
+
+/// Renames the user's credential `id` (elevated).
+pub async fn rename(app: &App, caller: &Caller<'_>, id: i32, description: &str) -> Result<()> {
+    let data = caller.require(AuthLevel::OneFactor)?;
+    require_elevation(app, data)?;
+    let description = valid_description(description)?;
+    match app.services.storage.webauthn_rename(&data.username, id, &description).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::NoSuchCredential),
+        Err(StorageError::Duplicate) => Err(Error::DescriptionTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the user's credential `id` (elevated) and tells the user by mail.
+pub async fn delete(app: &App, caller: &Caller<'_>, id: i32) -> Result<()> {
+    let data = caller.require(AuthLevel::OneFactor)?;
+    require_elevation(app, data)?;
+    if !app.services.storage.webauthn_delete(&data.username, id).await? {
+        return Err(Error::NoSuchCredential);
+    }
+    tracing::info!(username = %data.username, id, "WebAuthn credential removed");
+    let detail = "A security key or passkey was removed from your account.".to_string();
+    notify::security_event(app, &data.display_name, &data.emails, caller.ip_text(), detail);
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `POST /api/firstfactor` (password) and `/api/firstfactor/passkey` (passwordless).
+
+use serde::Deserialize;
+use webauthn_rs::prelude::PublicKeyCredential;
+
+use super::{ApiRequest, redirect_answer};
+use crate::flows::login::{self, PasskeyLogin, PasswordLogin};
+use crate::server::App;
+use crate::server::response::{self, HttpResponse};
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    username: String,
+    password: String,
+    #[serde(rename = "keepMeLoggedIn", default)]
+    keep_me_logged_in: Option<bool>,
+    #[serde(rename = "targetURL", default)]
+    target_url: Option<String>,
+    #[serde(rename = "requestMethod", default)]
+    request_method: Option<String>,
+}
+
+/// `POST /api/firstfactor`.
+pub async fn password(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+    as_caller!(app, request, |caller| {
+        let body: PasswordBody = request.json()?;
+        let input = PasswordLogin {
+            username: &body.username,
+            password: &body.password,
+            remember_me: body.keep_me_logged_in.unwrap_or(false),
+            target_url: body.target_url.as_deref(),
+            request_method: body.request_method.as_deref(),
+        };
+        Ok(redirect_answer(login::with_password(app, caller, input).await?))
+    })
+}
+
+/// `GET /api/firstfactor/passkey`: the challenge.
+pub async fn passkey_begin(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+    as_caller!(app, request, |caller| Ok(response::ok_data(&login::passkey_begin(app, caller).await?)))
+}
+
+#[derive(Deserialize)]
+struct PasskeyBody {
+    response: PublicKeyCredential,
+    #[serde(rename = "targetURL", default)]
+    target_url: Option<String>,
+    #[serde(rename = "requestMethod", default)]
+    request_method: Option<String>,
+    #[serde(rename = "keepMeLoggedIn", default)]
+    keep_me_logged_in: Option<bool>,
+}
+
+/// `POST /api/firstfactor/passkey`: the answer.
+pub async fn passkey_finish(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+    as_caller!(app, request, |caller| {
+        let body: PasskeyBody = request.json()?;
+        let input = PasskeyLogin {
+            response: &body.response,
+            remember_me: body.keep_me_logged_in.unwrap_or(false),
+            target_url: body.target_url.as_deref(),
+            request_method: body.request_method.as_deref(),
+        };
+        Ok(redirect_answer(login::passkey_finish(app, caller, input).await?))
+    })
+}

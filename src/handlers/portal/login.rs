@@ -1,0 +1,107 @@
+//! Signing in and out: the login form (password, or passkey through script), the step
+//! to the second factor, and logout.
+
+use http::StatusCode;
+use minijinja::context;
+
+use super::visit::{Visit, link};
+use crate::flows::login::PasswordLogin;
+use crate::flows::{Error, account, login};
+use crate::second_factor::Method;
+use crate::server::response::HttpResponse;
+use crate::session::AuthLevel;
+
+/// `/`: on to the login page, query kept.
+pub fn root(v: &Visit<'_>) -> HttpResponse {
+    let q = v.request.parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    v.redirect(&format!("{}{q}", v.local("/login")))
+}
+
+/// The login form; a logged-in user goes on (to the target, or the second factor).
+pub async fn form(v: &mut Visit<'_>, error: Option<&Error>) -> HttpResponse {
+    if error.is_none() {
+        match v.level() {
+            AuthLevel::TwoFactor => return go_to_target(v, None),
+            AuthLevel::OneFactor if v.target_opt().is_some() => return next_second_factor(v).await,
+            _ => {}
+        }
+    }
+    let status = error.map_or(StatusCode::OK, Error::status);
+    let ctx = context! {
+        rd => v.target(),
+        rm => v.param("rm"),
+        username => v.field("username"),
+        passkeys => v.app.services.webauthn.passkey_login(),
+        error => error.map(|e| e.text(v.lang)),
+    };
+    v.render(status, "login.html", ctx)
+}
+
+/// The login form's submission.
+pub async fn submit(v: &mut Visit<'_>) -> HttpResponse {
+    let (username, password, rm, target) = (v.field("username"), v.field("password"), v.field("rm"), v.target());
+    let input = PasswordLogin {
+        username: &username,
+        password: &password,
+        remember_me: v.field("remember_me") == "1",
+        target_url: Some(target.as_str()).filter(|t| !t.is_empty()),
+        request_method: Some(rm.as_str()).filter(|m| !m.is_empty()),
+    };
+    match login::with_password(v.app, &mut v.caller, input).await {
+        Ok(Some(to)) if !target.is_empty() => v.redirect(&to),
+        Ok(_) => next_second_factor(v).await,
+        Err(e) => form(v, Some(&e)).await,
+    }
+}
+
+/// After the password: the second-factor page for the user's method, or the target when
+/// the user has no second factor and none is required.
+pub async fn next_second_factor(v: &mut Visit<'_>) -> HttpResponse {
+    let facts = match account::facts(v.app, &v.caller).await {
+        Ok(facts) => facts,
+        Err(e) => return v.error_page(&e),
+    };
+    match facts.second_factor_to_ask() {
+        Some(method) => {
+            let page = match method {
+                Method::WebAuthn => "/login/webauthn",
+                Method::Email => "/login/otp",
+                _ => "/login/totp",
+            };
+            v.redirect(&v.with_rd(page))
+        }
+        None if v.target_opt().is_none() => go_to_target(v, None),
+        None => super::second_factor::form(v, super::second_factor::Form::None, None, None).await,
+    }
+}
+
+/// On to where the user was heading (an operation's answer first, then `rd`), or the
+/// account page.
+pub fn go_to_target(v: &Visit<'_>, from_operation: Option<String>) -> HttpResponse {
+    match from_operation.filter(|t| !t.is_empty()).or_else(|| v.target_opt()) {
+        Some(t) => v.redirect(&t),
+        None => v.redirect(&v.local("/profile")),
+    }
+}
+
+/// The sign-out confirmation.
+pub fn logout_form(v: &mut Visit<'_>) -> HttpResponse {
+    let ctx = context! {
+        title_key => "logout.title",
+        confirm_action => "/logout",
+        confirm_text => "logout.confirm",
+        confirm_button => "logout.submit",
+        confirm_class => "",
+        links => vec![link("/profile", "common.cancel")],
+    };
+    v.render(StatusCode::OK, "message.html", ctx)
+}
+
+/// Signing out.
+pub async fn logout(v: &mut Visit<'_>) -> HttpResponse {
+    if let Err(e) = v.caller.end(v.app).await {
+        return v.error_page(&e);
+    }
+    let ctx = context! { title_key => "logout.title", notice => v.text("logout.done"), links => vec![link("/login", "login.title")] };
+    v.render(StatusCode::OK, "message.html", ctx)
+}
