@@ -66,7 +66,7 @@ impl Features {
                 .authz
                 .iter()
                 .filter_map(|(name, e)| {
-                    let implementation = e.implementation.clone()?;
+                    let implementation = e.implementation?.as_str().to_string();
                     Some((name.clone(), AuthzEndpointFeature { Implementation: implementation }))
                 })
                 .collect(),

@@ -21,8 +21,9 @@ use self::matchers::{DomainMatcher, QueryMatcher, SubjectAtom, SubjectRegex, net
 use crate::config::Configuration;
 use crate::config::validate::parse_network;
 
-/// What a rule (or the default) requires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What a rule (or the default) requires; parsed from the configuration once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// No authentication needed.
     Bypass,
@@ -35,16 +36,6 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// Parses a policy name; unknown names are `Deny` (validation refuses them earlier).
-    pub fn parse(name: &str) -> Self {
-        match name {
-            "bypass" => Self::Bypass,
-            "one_factor" => Self::OneFactor,
-            "two_factor" => Self::TwoFactor,
-            _ => Self::Deny,
-        }
-    }
-
     /// The configuration name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -272,12 +263,12 @@ impl AccessControl {
                 methods: r.methods.as_slice().iter().map(|m| m.to_ascii_uppercase()).collect(),
                 networks,
                 subjects,
-                policy: Policy::parse(r.policy.as_deref().unwrap_or("deny")),
+                policy: r.policy.unwrap_or(Policy::Deny),
                 has_subjects,
             });
         }
         let index = DomainIndex::build(rules.iter().map(|r| r.domains.as_slice()));
-        Ok(Self { rules, default_policy: Policy::parse(ac.default_policy.as_deref().unwrap_or("deny")), index })
+        Ok(Self { rules, default_policy: ac.default_policy.unwrap_or(Policy::Deny), index })
     }
 
     /// The policy that applies to `object` for `subject`.

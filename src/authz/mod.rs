@@ -7,8 +7,8 @@ pub mod extract;
 
 use crate::config::Configuration;
 
-/// Which proxy protocol an endpoint speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which proxy protocol an endpoint speaks (`implementation`, by Authelia's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub enum Implementation {
     /// Traefik, Caddy: X-Forwarded-* headers; redirects to the portal.
     ForwardAuth,
@@ -20,8 +20,8 @@ pub enum Implementation {
     Legacy,
 }
 
-/// How a request may prove who it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a request may prove who it is (`authn_strategies[].name`, by Authelia's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 pub enum Strategy {
     /// The portal's session cookie.
     CookieSession,
@@ -36,16 +36,28 @@ pub enum Strategy {
     HeaderLegacy,
 }
 
+impl Implementation {
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ForwardAuth => "ForwardAuth",
+            Self::AuthRequest => "AuthRequest",
+            Self::ExtAuthz => "ExtAuthz",
+            Self::Legacy => "Legacy",
+        }
+    }
+}
+
 impl Strategy {
-    fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "CookieSession" => Self::CookieSession,
-            "HeaderAuthorization" => Self::HeaderAuthorization,
-            "HeaderProxyAuthorization" => Self::HeaderProxyAuthorization,
-            "HeaderAuthRequestProxyAuthorization" => Self::HeaderAuthRequestProxyAuthorization,
-            "HeaderLegacy" => Self::HeaderLegacy,
-            _ => return None,
-        })
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CookieSession => "CookieSession",
+            Self::HeaderAuthorization => "HeaderAuthorization",
+            Self::HeaderProxyAuthorization => "HeaderProxyAuthorization",
+            Self::HeaderAuthRequestProxyAuthorization => "HeaderAuthRequestProxyAuthorization",
+            Self::HeaderLegacy => "HeaderLegacy",
+        }
     }
 
     /// The request header carrying credentials, for header strategies.
@@ -96,20 +108,16 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
         .authz
         .iter()
         .filter_map(|(name, e)| {
-            let implementation = match e.implementation.as_deref()? {
-                "ForwardAuth" => Implementation::ForwardAuth,
-                "AuthRequest" => Implementation::AuthRequest,
-                "ExtAuthz" => Implementation::ExtAuthz,
-                "Legacy" => Implementation::Legacy,
-                _ => return None,
-            };
+            let implementation = e.implementation?;
             let path = if name == "legacy" { "/api/verify".to_string() } else { format!("/api/authz/{name}") };
             let strategies = e
                 .authn_strategies
                 .iter()
                 .filter_map(|s| {
-                    let kind = Strategy::parse(&s.name)?;
-                    Some(ConfiguredStrategy { kind, basic_cache_lifespan: s.scheme_basic_cache_lifespan.get() })
+                    Some(ConfiguredStrategy {
+                        kind: s.name?,
+                        basic_cache_lifespan: s.scheme_basic_cache_lifespan.get(),
+                    })
                 })
                 .collect();
             Some(AuthzEndpoint { name: name.clone(), path, implementation, strategies })

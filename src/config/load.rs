@@ -311,7 +311,7 @@ fn deserialize_collecting(mut tree: Value, problems: &mut Vec<Problem>, unknown:
             Err(err) => {
                 let segments: Vec<_> = err.path().iter().cloned().collect();
                 let path = error_path(&segments);
-                let message = err.into_inner().to_string();
+                let message = plain_message(&err.into_inner().to_string());
                 let problem = Problem::new(path, message);
                 let repeated = problems.last() == Some(&problem);
                 if !repeated {
@@ -324,6 +324,14 @@ fn deserialize_collecting(mut tree: Value, problems: &mut Vec<Problem>, unknown:
         }
     }
     Configuration::default()
+}
+
+/// A deserializer's message in the words validation uses for the same mistake: an
+/// unknown choice reads "'x' is not allowed; use one of 'a', 'b'".
+fn plain_message(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown variant `") else { return message.to_string() };
+    let Some((value, choices)) = rest.split_once("`, expected one of ") else { return message.to_string() };
+    format!("'{value}' is not allowed; use one of {}", choices.replace('`', "'"))
 }
 
 fn error_path(segments: &[serde_path_to_error::Segment]) -> String {
@@ -421,6 +429,15 @@ storage: {encryption_key: 'a-very-long-encryption-key-value', local: {path: /tmp
 notifier: {filesystem: {filename: /tmp/n.txt}}
 identity_validation: {reset_password: {jwt_secret: 'a-very-long-jwt-secret-value-here'}}
 ";
+
+    #[test]
+    fn unknown_choices_read_like_validation_messages() {
+        assert_eq!(
+            plain_message("unknown variant `allow`, expected one of `bypass`, `deny`"),
+            "'allow' is not allowed; use one of 'bypass', 'deny'"
+        );
+        assert_eq!(plain_message("invalid type: string"), "invalid type: string");
+    }
 
     #[test]
     fn minimal_file_loads() {

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::types::{AbsoluteUrl, Duration, ListenAddress, OneOrMany, Secret};
+pub use crate::access_control::Policy;
+pub use crate::authz::{Implementation, Strategy};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -130,31 +132,29 @@ impl Default for ServerEndpoints {
         let basic_then_cookie = || {
             vec![
                 AuthnStrategy {
-                    name: "HeaderAuthorization".into(),
+                    name: Some(Strategy::HeaderAuthorization),
                     schemes: vec!["Basic".into()],
                     ..Default::default()
                 },
-                AuthnStrategy { name: "CookieSession".into(), ..Default::default() },
+                AuthnStrategy { name: Some(Strategy::CookieSession), ..Default::default() },
             ]
         };
         let mut authz = BTreeMap::new();
-        let endpoint = |implementation: &str, authn_strategies| AuthzEndpoint {
-            implementation: Some(implementation.to_string()),
-            authn_strategies,
-        };
+        let endpoint =
+            |implementation, authn_strategies| AuthzEndpoint { implementation: Some(implementation), authn_strategies };
         authz.insert(
             "legacy".into(),
             endpoint(
-                "Legacy",
+                Implementation::Legacy,
                 vec![
-                    AuthnStrategy { name: "HeaderLegacy".into(), ..Default::default() },
-                    AuthnStrategy { name: "CookieSession".into(), ..Default::default() },
+                    AuthnStrategy { name: Some(Strategy::HeaderLegacy), ..Default::default() },
+                    AuthnStrategy { name: Some(Strategy::CookieSession), ..Default::default() },
                 ],
             ),
         );
-        authz.insert("auth-request".into(), endpoint("AuthRequest", basic_then_cookie()));
-        authz.insert("ext-authz".into(), endpoint("ExtAuthz", basic_then_cookie()));
-        authz.insert("forward-auth".into(), endpoint("ForwardAuth", basic_then_cookie()));
+        authz.insert("auth-request".into(), endpoint(Implementation::AuthRequest, basic_then_cookie()));
+        authz.insert("ext-authz".into(), endpoint(Implementation::ExtAuthz, basic_then_cookie()));
+        authz.insert("forward-auth".into(), endpoint(Implementation::ForwardAuth, basic_then_cookie()));
         Self { authz }
     }
 }
@@ -164,7 +164,7 @@ impl Default for ServerEndpoints {
 #[serde(default)]
 pub struct AuthzEndpoint {
     /// ForwardAuth, AuthRequest, ExtAuthz or Legacy.
-    pub implementation: Option<String>,
+    pub implementation: Option<Implementation>,
     /// How requests are authenticated, tried in order.
     pub authn_strategies: Vec<AuthnStrategy>,
 }
@@ -175,7 +175,7 @@ pub struct AuthzEndpoint {
 pub struct AuthnStrategy {
     /// CookieSession, HeaderAuthorization, HeaderProxyAuthorization,
     /// HeaderAuthRequestProxyAuthorization or HeaderLegacy.
-    pub name: String,
+    pub name: Option<Strategy>,
     /// Authorization schemes accepted by header strategies (Basic, Bearer).
     pub schemes: Vec<String>,
     /// How long a verified Basic credential is remembered (0 = never).
@@ -974,7 +974,7 @@ pub struct Definitions {
 #[serde(default)]
 pub struct AccessControl {
     /// Policy when no rule matches (deny when unset).
-    pub default_policy: Option<String>,
+    pub default_policy: Option<Policy>,
     /// Named networks (Authelia's older form of `definitions.network`).
     pub networks: Vec<NamedNetwork>,
     /// Rules, first match wins.
@@ -1000,7 +1000,7 @@ pub struct AccessRule {
     /// Domain regexes, with optional `User`/`Group` named groups.
     pub domain_regex: OneOrMany<String>,
     /// bypass, one_factor, two_factor or deny.
-    pub policy: Option<String>,
+    pub policy: Option<Policy>,
     /// `user:`, `group:` or `oauth2:client:` entries; inner lists AND, outer list OR.
     pub subject: OneOrMany<OneOrMany<String>>,
     /// CIDRs, IPs or names of defined networks.
@@ -1053,8 +1053,7 @@ impl AccessControl {
     /// True when some rule (or the default policy) asks for two factors, which is when
     /// Authelia offers second-factor methods at all.
     pub fn second_factor_required(&self) -> bool {
-        self.default_policy.as_deref() == Some("two_factor")
-            || self.rules.iter().any(|r| r.policy.as_deref() == Some("two_factor"))
+        self.default_policy == Some(Policy::TwoFactor) || self.rules.iter().any(|r| r.policy == Some(Policy::TwoFactor))
     }
 }
 

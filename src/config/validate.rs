@@ -51,10 +51,6 @@ struct Validator {
     problems: Vec<Problem>,
 }
 
-/// Policies a rule or the default may name.
-pub const POLICIES: &[&str] = &["bypass", "one_factor", "two_factor", "deny"];
-/// Authz implementations.
-pub const IMPLEMENTATIONS: &[&str] = &["ForwardAuth", "AuthRequest", "ExtAuthz", "Legacy"];
 const HTTP_METHODS: &[&str] = &[
     "GET",
     "HEAD",
@@ -155,43 +151,50 @@ impl Validator {
         if !name_ok {
             self.err(&path, "endpoint names start with a letter and use only letters, digits, '/', '.', '_' and '-'");
         }
-        let Some(implementation) = e.implementation.as_deref() else {
-            self.err(format!("{path}.implementation"), format!("required; use one of {}", list(IMPLEMENTATIONS)));
+        let Some(implementation) = e.implementation else {
+            self.err(
+                format!("{path}.implementation"),
+                "required; use one of 'ForwardAuth', 'AuthRequest', 'ExtAuthz', 'Legacy'",
+            );
             return;
         };
-        if !one_of(implementation, IMPLEMENTATIONS) {
-            self.choice(&format!("{path}.implementation"), implementation, IMPLEMENTATIONS);
-            return;
-        }
-        if name == "legacy" && implementation != "Legacy" {
+        if name == "legacy" && implementation != Implementation::Legacy {
             self.err(
                 format!("{path}.implementation"),
                 "the endpoint named 'legacy' must use the 'Legacy' implementation",
             );
         }
-        let allowed: &[&str] = match implementation {
-            "Legacy" => &["HeaderLegacy", "CookieSession"],
-            "AuthRequest" => &[
-                "HeaderAuthorization",
-                "HeaderProxyAuthorization",
-                "HeaderAuthRequestProxyAuthorization",
-                "CookieSession",
-            ],
-            _ => &["HeaderAuthorization", "HeaderProxyAuthorization", "CookieSession"],
+        use Strategy::*;
+        let allowed: &[Strategy] = match implementation {
+            Implementation::Legacy => &[HeaderLegacy, CookieSession],
+            Implementation::AuthRequest => {
+                &[HeaderAuthorization, HeaderProxyAuthorization, HeaderAuthRequestProxyAuthorization, CookieSession]
+            }
+            _ => &[HeaderAuthorization, HeaderProxyAuthorization, CookieSession],
         };
+        let names = |list: &[Strategy]| list.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
         let mut seen = HashSet::new();
         for (i, strategy) in e.authn_strategies.iter().enumerate() {
             let spath = format!("{path}.authn_strategies[{i}]");
-            if !one_of(&strategy.name, allowed) {
+            let Some(kind) = strategy.name else {
+                self.err(format!("{spath}.name"), format!("required; use one of {}", names(allowed)));
+                continue;
+            };
+            if !allowed.contains(&kind) {
                 self.err(
                     format!("{spath}.name"),
-                    format!("'{}' is not allowed for {implementation}; use one of {}", strategy.name, list(allowed)),
+                    format!(
+                        "'{}' is not allowed for {}; use one of {}",
+                        kind.as_str(),
+                        implementation.as_str(),
+                        names(allowed)
+                    ),
                 );
             }
-            if !seen.insert(strategy.name.as_str()) {
-                self.err(format!("{spath}.name"), format!("'{}' is listed twice", strategy.name));
+            if !seen.insert(kind) {
+                self.err(format!("{spath}.name"), format!("'{}' is listed twice", kind.as_str()));
             }
-            let header = strategy.name.starts_with("Header") && strategy.name != "HeaderLegacy";
+            let header = !matches!(kind, CookieSession | HeaderLegacy);
             if !header && !strategy.schemes.is_empty() {
                 self.err(format!("{spath}.schemes"), "only header strategies take schemes");
             }
@@ -605,18 +608,14 @@ impl Validator {
     }
 
     fn access_control(&mut self, ac: &AccessControl, networks: &BTreeSet<String>) {
-        if let Some(policy) = &ac.default_policy {
-            self.choice("access_control.default_policy", policy, POLICIES);
-        }
         for (i, rule) in ac.rules.iter().enumerate() {
             self.rule(&format!("access_control.rules[{i}]"), rule, networks);
         }
     }
 
     fn rule(&mut self, path: &str, r: &AccessRule, networks: &BTreeSet<String>) {
-        match r.policy.as_deref() {
-            None => self.err(format!("{path}.policy"), format!("required; use one of {}", list(POLICIES))),
-            Some(p) => self.choice(&format!("{path}.policy"), p, POLICIES),
+        if r.policy.is_none() {
+            self.err(format!("{path}.policy"), "required; use one of 'bypass', 'one_factor', 'two_factor', 'deny'");
         }
         if r.domain.is_empty() && r.domain_regex.is_empty() {
             self.err(path, "a rule needs 'domain' or 'domain_regex'");
@@ -646,7 +645,7 @@ impl Validator {
             }
         }
         let has_subject = r.subject.as_slice().iter().any(|inner| !inner.is_empty());
-        if has_subject && r.policy.as_deref() == Some("bypass") {
+        if has_subject && r.policy == Some(Policy::Bypass) {
             self.err(
                 format!("{path}.subject"),
                 "a bypass rule cannot have subjects (bypass never knows who the user is)",
