@@ -21,6 +21,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -204,9 +205,11 @@ class Stack:
             ("/var/log/nginx/", self.dir + "/nginx-"),
             ("/var/cache/nginx/", self.dir + "/nginx-cache-"),
         ]
-        for old, new in pairs:
-            text = text.replace(old, new)
-        return text
+        # One pass, longest match first: a port just written in (say 44359) must not be
+        # rewritten again by a later pair (": 443").
+        table = dict(pairs)
+        pattern = re.compile("|".join(re.escape(old) for old in sorted(table, key=len, reverse=True)))
+        return pattern.sub(lambda m: table[m.group(0)], text)
 
     def copy_example(self):
         source = os.path.join(EXAMPLES, self.proxy)
