@@ -1,0 +1,328 @@
+//! The application answering in-process (no socket): the authorization matrix through the
+//! HTTP adapter, the portal's flows page by page, a storage failure on a portal page, and
+//! one ban refused alike by every way of presenting a password.
+
+mod common;
+
+use common::in_process::{Browser, TestApp, TestUser};
+use portcullis::second_factor::totp::TotpService;
+use portcullis::session::SessionData;
+use portcullis::storage::TotpRecord;
+use serde_json::json;
+
+const JOHN: TestUser = TestUser { name: "john", password: "correct horse", groups: &["dev"] };
+
+const RULES: &str = "
+access_control:
+  default_policy: deny
+  rules:
+    - {domain: public.example.com, policy: bypass}
+    - {domain: one.example.com, policy: one_factor}
+    - {domain: two.example.com, policy: two_factor}
+    - {domain: deny.example.com, policy: deny}
+    - {domain: devs.example.com, policy: one_factor, subject: 'group:admins'}
+";
+
+fn now() -> i64 {
+    portcullis::clock::now()
+}
+
+/// A session cookie at `level` (0, 1 or 2) for john, minted through the session service.
+async fn session_cookie(t: &TestApp, level: u8) -> String {
+    let sessions = &t.app.services.sessions;
+    let settings = sessions.cookie_for_host("auth.example.com").unwrap();
+    let mut data = SessionData::default();
+    if level >= 1 {
+        data.username = "john".into();
+        data.display_name = "john Doe".into();
+        data.emails = vec!["john@example.com".into()];
+        data.groups = vec!["dev".into()];
+        data.first_factor_at = Some(now());
+    }
+    if level >= 2 {
+        data.second_factor_at = Some(now());
+    }
+    let (_, cookie) = sessions.issue(settings, None, data, now()).await.unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// The headers each implementation's proxy sends for a browser GET of `url`.
+fn proxy_headers(implementation: &str, url: &str) -> Vec<(String, String)> {
+    let parsed = url::Url::parse(url).unwrap();
+    let host = parsed.host_str().unwrap().to_string();
+    let mut h = vec![("accept".to_string(), "text/html".to_string())];
+    match implementation {
+        "forward-auth" => {
+            h.push(("x-forwarded-method".into(), "GET".into()));
+            h.push(("x-forwarded-proto".into(), "https".into()));
+            h.push(("x-forwarded-host".into(), host));
+            h.push(("x-forwarded-uri".into(), parsed.path().into()));
+        }
+        "auth-request" | "verify" => {
+            h.push(("x-original-method".into(), "GET".into()));
+            h.push(("x-original-url".into(), url.into()));
+        }
+        _ => {
+            h.push(("x-forwarded-proto".into(), "https".into()));
+            h.push(("x-forwarded-host".into(), host));
+        }
+    }
+    h
+}
+
+/// Every session level against every policy, through each implementation's adapter.
+#[tokio::test]
+async fn authorization_matrix_in_process() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let cookies = [None, Some(session_cookie(&t, 1).await), Some(session_cookie(&t, 2).await)];
+    // (host, expected status for anonymous, one factor, two factors); a login is a 302
+    // except for AuthRequest (401); a rule for other groups forbids a logged-in user.
+    let table = [
+        ("public", [200, 200, 200]),
+        ("one", [302, 200, 200]),
+        ("two", [302, 302, 200]),
+        ("deny", [403, 403, 403]),
+        ("devs", [302, 403, 403]),
+    ];
+    for implementation in ["forward-auth", "auth-request", "ext-authz", "verify"] {
+        for (host, expected) in table {
+            for (level, cookie) in cookies.iter().enumerate() {
+                let url = format!("https://{host}.example.com/page");
+                let mut headers = proxy_headers(implementation, &url);
+                if let Some(c) = cookie {
+                    headers.push(("cookie".into(), c.clone()));
+                }
+                let path = match implementation {
+                    "verify" => "/api/verify".to_string(),
+                    "ext-authz" => "/api/authz/ext-authz/page".to_string(),
+                    name => format!("/api/authz/{name}"),
+                };
+                let mut b = t.browser();
+                b.host = "portcullis.internal".into();
+                let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let r = b.send("GET", &path, &refs, "").await;
+                let mut want = expected[level];
+                if want == 302 && implementation == "auth-request" {
+                    want = 401;
+                }
+                assert_eq!(r.status, want, "{implementation} {host} level {level}: {}", r.body);
+                if want == 200 && level > 0 {
+                    assert_eq!(r.header("remote-user"), Some("john"), "{implementation} {host}");
+                    assert_eq!(r.header("remote-groups"), Some("dev"));
+                }
+                if want == 302 || (want == 401 && implementation == "auth-request") {
+                    let location = r.header("location").unwrap();
+                    assert!(location.starts_with("https://auth.example.com/?rd="), "{location}");
+                }
+            }
+        }
+    }
+}
+
+/// Basic credentials at the proxy go through the same regulated check as a login.
+#[tokio::test]
+async fn basic_credentials_in_process() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    let url = "https://one.example.com/";
+    let good = format!("Basic {}", base64_encode("john:correct horse"));
+    let bad = format!("Basic {}", base64_encode("john:wrong"));
+    for (auth, want) in [(good.as_str(), 200), (bad.as_str(), 401)] {
+        let mut headers = proxy_headers("forward-auth", url);
+        headers.push(("authorization".into(), auth.to_string()));
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = b.send("GET", "/api/authz/forward-auth", &refs, "").await;
+        assert_eq!(r.status, want, "{}", r.body);
+        if want == 401 {
+            assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+        }
+    }
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn record(secret: &str) -> TotpRecord {
+    TotpRecord {
+        username: "john".into(),
+        created_at: 0,
+        last_used_at: None,
+        issuer: "Portcullis".into(),
+        algorithm: "SHA1".into(),
+        digits: 6,
+        period: 30,
+        secret: totp_rs::Secret::try_from_base32(secret).unwrap().as_ref().to_vec(),
+    }
+}
+
+/// Logs in through the portal's form; returns the answer to the form.
+async fn portal_login(b: &mut Browser, rd: &str) -> common::in_process::Reply {
+    let form = b.get(&format!("/login?rd={}", urlencode(rd))).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    b.submit(&form, "/login", &[("username", "john"), ("password", "correct horse"), ("rd", rd)]).await
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The portal, page by page: login, elevation by mailed code, TOTP setup, sign-out, and
+/// login again with the second factor on to the target.
+#[tokio::test]
+async fn portal_flows_in_process() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+
+    // No second factor yet, no target: on to the account page.
+    let r = portal_login(&mut b, "").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/profile")), "{}", r.body);
+    let profile = b.get("/profile").await;
+    assert_eq!(profile.status, 200);
+    assert!(profile.body.contains("john Doe"), "{}", profile.body);
+
+    // Setting up TOTP needs elevation: a code by mail.
+    let r = b.get("/profile/totp/enroll").await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("/profile/elevate?next=%2Fprofile%2Ftotp%2Fenroll"));
+    let form = b.get("/profile/elevate?next=/profile/totp/enroll").await;
+    let asked = b.submit(&form, "/profile/elevate", &[("next", "/profile/totp/enroll")]).await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let code = t.last_code();
+    let wrong = b.submit(&asked, "/profile/elevate", &[("otc", "WRONGCODE"), ("next", "/profile/totp/enroll")]).await;
+    assert!(wrong.body.contains("Check your code"), "{}", wrong.body);
+    let elevated = b.submit(&wrong, "/profile/elevate", &[("otc", &code), ("next", "/profile/totp/enroll")]).await;
+    assert_eq!((elevated.status, elevated.header("location")), (303, Some("/profile/totp/enroll")));
+
+    let enroll = b.get("/profile/totp/enroll").await;
+    assert_eq!(enroll.status, 200, "{}", enroll.body);
+    let at = enroll.body.find("<code").expect("the setup key is shown");
+    let secret: String = enroll.body[at..].split('>').nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
+    let totp_code = TotpService::code_at(&record(&secret), now()).unwrap();
+    let codes = b.submit(&enroll, "/profile/totp/enroll", &[("code", &totp_code)]).await;
+    assert_eq!(codes.status, 200, "{}", codes.body);
+    assert!(codes.body.contains("Recovery codes"), "{}", codes.body);
+
+    // Signed out, then in again: the password leads to the TOTP page, the code to the target.
+    let confirm = b.get("/logout").await;
+    let out = b.submit(&confirm, "/logout", &[]).await;
+    assert_eq!(out.status, 200);
+    assert_eq!(b.get("/profile").await.status, 302, "the session is gone");
+    let target = "https://two.example.com/page";
+    let r = portal_login(&mut b, target).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location").unwrap(), format!("/login/totp?rd={}", urlencode(target)));
+    let page = b.get(r.header("location").unwrap()).await;
+    let bad = b.submit(&page, "/login/totp", &[("code", "000000"), ("rd", target)]).await;
+    assert_eq!(bad.status, 401, "{}", bad.body);
+    // The code used for the setup is spent; the next step's is accepted (skew 1).
+    let mut code = TotpService::code_at(&record(&secret), now()).unwrap();
+    if code == totp_code {
+        code = TotpService::code_at(&record(&secret), now() + 30).unwrap();
+    }
+    let done = b.submit(&bad, "/login/totp", &[("code", &code), ("rd", target)]).await;
+    assert_eq!((done.status, done.header("location")), (303, Some(target)), "{}", done.body);
+    let state = b.api("GET", "/api/state", serde_json::Value::Null).await;
+    assert_eq!(state.json()["data"]["authentication_level"], 2);
+}
+
+/// A form post without the page's token, or from another origin, changes nothing.
+#[tokio::test]
+async fn portal_posts_need_token_and_origin() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    let form = b.get("/login").await;
+    let body = "username=john&password=correct+horse&csrf=forged";
+    let r = b.send("POST", "/login", &[("content-type", "application/x-www-form-urlencoded")], body).await;
+    assert_eq!(r.status, 403);
+    let fields = format!("username=john&password=correct+horse&csrf={}", form.csrf());
+    let headers = [("content-type", "application/x-www-form-urlencoded"), ("origin", "https://evil.example")];
+    let r = b.send("POST", "/login", &headers, &fields).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(b.api("GET", "/api/state", serde_json::Value::Null).await.json()["data"]["authentication_level"], 0);
+    // A route answers only the methods it declares.
+    let r = b.send("DELETE", "/api/secondfactor/totp/register", &[], "").await;
+    assert_eq!(r.status, 403, "DELETE is declared (cancel); without a session it is refused");
+    let r = b.send("PATCH", "/api/secondfactor/totp", &[], "").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST, DELETE"));
+}
+
+/// With the database failing, the account page says so instead of showing empty facts.
+#[tokio::test]
+async fn storage_failure_shows_an_error_page() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    portal_login(&mut b, "").await;
+    assert_eq!(b.get("/profile").await.status, 200);
+
+    let path = t.path().join("db.sqlite3");
+    let mut db = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    db.batch_execute("DROP TABLE totp_configurations;").unwrap();
+
+    let page = b.get("/profile").await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page.body.contains("Storage is unavailable"), "{}", page.body);
+    let api = b.api("GET", "/api/user/info", serde_json::Value::Null).await;
+    assert_eq!(api.status, 503);
+    assert_eq!(api.json()["message"], "Storage is unavailable; try again shortly");
+}
+
+/// Once banned, the user is refused alike by the login form's API, Basic credentials at
+/// the proxy and a change of password — the right password changes nothing — and each
+/// refusal is recorded as a banned attempt.
+#[tokio::test]
+async fn a_ban_is_refused_alike_everywhere_and_recorded() {
+    use diesel::prelude::*;
+    let t =
+        TestApp::start(&format!("{RULES}\nregulation:\n  max_retries: 3\n  find_time: 2m\n  ban_time: 5m\n"), &[JOHN])
+            .await;
+    // A session from before the ban, for the change of password.
+    let mut before = t.browser();
+    let r = before.api("POST", "/api/firstfactor", json!({"username": "john", "password": "correct horse"})).await;
+    assert_eq!(r.status, 200);
+
+    let mut b = t.browser();
+    for _ in 0..3 {
+        let r = b.api("POST", "/api/firstfactor", json!({"username": "john", "password": "wrong"})).await;
+        assert_eq!(r.status, 401);
+    }
+
+    let login = b.api("POST", "/api/firstfactor", json!({"username": "john", "password": "correct horse"})).await;
+    assert_eq!(login.status, 429, "{}", login.body);
+    assert!(login.header("retry-after").unwrap().parse::<i64>().unwrap() > 0);
+    assert_eq!(login.json()["message"], "Authentication failed. Check your credentials.");
+
+    let change = json!({"old_password": "correct horse", "new_password": "another horse battery"});
+    let changed = before.api("POST", "/api/change-password", change).await;
+    assert_eq!(changed.status, 429, "{}", changed.body);
+    assert!(changed.header("retry-after").is_some());
+    assert_eq!(changed.json()["message"], login.json()["message"]);
+
+    let mut headers = proxy_headers("forward-auth", "https://one.example.com/");
+    headers.push(("authorization".into(), format!("Basic {}", base64_encode("john:correct horse"))));
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let basic = b.send("GET", "/api/authz/forward-auth", &refs, "").await;
+    assert_eq!(basic.status, 401, "{}", basic.body);
+    assert!(basic.header("www-authenticate").is_some());
+
+    let path = t.path().join("db.sqlite3");
+    let mut db = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        auth_type: String,
+    }
+    let banned: Vec<Row> = diesel::sql_query(
+        "SELECT auth_type FROM authentication_logs WHERE banned = 1 AND username = 'john' ORDER BY id",
+    )
+    .load(&mut db)
+    .unwrap();
+    let kinds: Vec<&str> = banned.iter().map(|r| r.auth_type.as_str()).collect();
+    assert_eq!(kinds.len(), 3, "one banned attempt per refusal: {kinds:?}");
+    assert!(kinds.contains(&"Basic") && kinds.contains(&"1FA"), "{kinds:?}");
+}
