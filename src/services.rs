@@ -71,7 +71,7 @@ impl Services {
         let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
         let (bootstrap, token) = Bootstrap::new(users.snapshot().is_empty());
         if let Some(token) = token {
-            // Logged once, on purpose: this is how the operator receives it (seed 003).
+            // Logged once, on purpose: this is how the operator receives it.
             tracing::warn!(
                 "no users exist yet: create the first administrator within 1 hour with \
                  POST /api/bootstrap {{\"token\":\"{token}\",\"username\":...,\"password\":...,\"email\":...}}"
