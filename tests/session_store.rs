@@ -97,6 +97,25 @@ fn redis_holds_no_usable_ids_or_plaintext() {
     let value = redis.cli(&["--no-raw", "GET", key]);
     assert!(!value.contains("john") && !value.contains("admins"), "session data must be encrypted: {value}");
 
+    // A value copied under another session's key does not read as that session.
+    let thief = SessionId::generate();
+    runtime().block_on(async {
+        let store = RedisStore::connect(&redis_config(redis.port), &Secret::new("secret-one")).await.unwrap();
+        store.save(&thief, &user("mallory"), Duration::from_secs(60)).await.unwrap();
+    });
+    let keys_after = redis.cli(&["--scan"]);
+    let thief_key = keys_after
+        .lines()
+        .find(|k| k.starts_with("portcullis:session:") && *k != key)
+        .expect("the second session's key")
+        .to_string();
+    redis.cli(&["COPY", key, &thief_key, "REPLACE"]);
+    runtime().block_on(async {
+        let store = RedisStore::connect(&redis_config(redis.port), &Secret::new("secret-one")).await.unwrap();
+        assert!(store.load(&thief).await.unwrap().is_none(), "a copied value must not become the session");
+        assert_eq!(store.load(&id).await.unwrap().unwrap().username, "john", "the original still reads");
+    });
+
     // A different secret cannot read it: the session is treated as absent, not an error.
     runtime().block_on(async {
         let store = RedisStore::connect(&redis_config(redis.port), &Secret::new("secret-two")).await.unwrap();

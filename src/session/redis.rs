@@ -1,19 +1,22 @@
 //! The Redis session store (fred): standalone or through Sentinel, optional TLS.
 //!
-//! Session data is encrypted with AES-256-GCM under a key derived from `session.secret`,
-//! and filed under the SHA-256 of the session ID, so neither a Redis dump nor a replica
-//! yields usable sessions. Commands fail fast while Redis is unreachable (callers fail
-//! closed) and the client reconnects by itself when Redis returns.
+//! Session data is filed under the SHA-256 of the session ID and encrypted with
+//! AES-256-GCM under a key derived from `session.secret` and the session ID itself, with
+//! the Redis key as associated data. So neither a Redis dump nor a replica yields usable
+//! sessions (the IDs are not in it), and a value copied under another key does not read as
+//! that session. Commands fail fast while Redis is unreachable (callers fail closed) and
+//! the client reconnects by itself when Redis returns.
 
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, Payload};
 use fred::prelude::{
     ClientLike, Config, Expiration, KeysInterface, Pool, ReconnectPolicy, Server, ServerConfig, SetsInterface,
 };
+use hmac::Hmac;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -25,13 +28,16 @@ use crate::config::types::Secret;
 
 const SESSION_PREFIX: &str = "portcullis:session:";
 const USER_PREFIX: &str = "portcullis:user-sessions:";
-const FORMAT_VERSION: u8 = 1;
+/// Version 2 binds each value to its session (key derived from the ID, the Redis key as
+/// associated data); version 1 values are not read (their sessions end on upgrade).
+const FORMAT_VERSION: u8 = 2;
 const NONCE_LEN: usize = 12;
 
 /// Redis-backed [`SessionStore`].
 pub struct RedisStore {
     pool: Pool,
-    cipher: Arc<Aes256Gcm>,
+    /// Derives each session's encryption key from its ID.
+    master: Arc<[u8; 32]>,
 }
 
 impl RedisStore {
@@ -46,16 +52,15 @@ impl RedisStore {
             Ok(Err(e)) => tracing::warn!(error = %e, "Redis is not reachable yet; sessions fail closed until it is"),
             Err(_) => tracing::warn!("Redis is not reachable yet; sessions fail closed until it is"),
         }
-        Ok(Self { pool, cipher: Arc::new(cipher_for(secret)?) })
+        Ok(Self { pool, master: Arc::new(master_key(secret)) })
     }
 
-    fn encrypt(&self, data: &SessionData) -> Result<Vec<u8>, StoreError> {
+    fn encrypt(&self, id: &SessionId, key: &str, data: &SessionData) -> Result<Vec<u8>, StoreError> {
         let plain = serde_json::to_vec(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher
-            .encrypt(&nonce.into(), plain.as_slice())
+        let sealed = session_cipher(&self.master, id)?
+            .encrypt(&nonce.into(), Payload { msg: &plain, aad: key.as_bytes() })
             .map_err(|_| StoreError::Corrupt("encryption failed".into()))?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         out.push(FORMAT_VERSION);
@@ -64,27 +69,37 @@ impl RedisStore {
         Ok(out)
     }
 
-    fn decrypt(&self, stored: &[u8]) -> Result<SessionData, StoreError> {
+    fn decrypt(&self, id: &SessionId, key: &str, stored: &[u8]) -> Result<SessionData, StoreError> {
         let (version, rest) = stored.split_first().ok_or_else(|| StoreError::Corrupt("empty value".into()))?;
         if *version != FORMAT_VERSION || rest.len() < NONCE_LEN {
             return Err(StoreError::Corrupt("unknown session format".into()));
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Corrupt("bad nonce".into()))?;
-        let plain = self
-            .cipher
-            .decrypt(&nonce.into(), sealed)
-            .map_err(|_| StoreError::Corrupt("cannot decrypt (was session.secret changed?)".into()))?;
+        let plain = session_cipher(&self.master, id)?
+            .decrypt(&nonce.into(), Payload { msg: sealed, aad: key.as_bytes() })
+            .map_err(|_| {
+                StoreError::Corrupt("cannot decrypt (session.secret changed, or not this session's value)".into())
+            })?;
         serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 }
 
-fn cipher_for(secret: &Secret) -> Result<Aes256Gcm, StoreError> {
+/// The key session keys are derived from, from `session.secret`.
+fn master_key(secret: &Secret) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(b"portcullis session encryption v1\0");
+    hasher.update(b"portcullis session encryption v2\0");
     hasher.update(secret.expose().as_bytes());
-    let key = hasher.finalize();
-    Aes256Gcm::new_from_slice(&key).map_err(|_| StoreError::Unavailable("cannot derive the session key".into()))
+    hasher.finalize().into()
+}
+
+/// The cipher of one session: HMAC-SHA256 of its ID under the master key.
+fn session_cipher(master: &[u8; 32], id: &SessionId) -> Result<Aes256Gcm, StoreError> {
+    let derive = || StoreError::Unavailable("cannot derive the session key".into());
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac = Hmac::<Sha256>::new_from_slice(master).map_err(|_| derive())?;
+    mac.update(id.as_str().as_bytes());
+    Aes256Gcm::new_from_slice(&mac.finalize().into_bytes()).map_err(|_| derive())
 }
 
 fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
@@ -154,10 +169,11 @@ fn unavailable(e: fred::error::Error) -> StoreError {
 
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
-        let value: Option<Vec<u8>> = self.pool.get(session_key(id)).await.map_err(unavailable)?;
+        let key = session_key(id);
+        let value: Option<Vec<u8>> = self.pool.get(&key).await.map_err(unavailable)?;
         match value {
             None => Ok(None),
-            Some(bytes) => match self.decrypt(&bytes) {
+            Some(bytes) => match self.decrypt(id, &key, &bytes) {
                 Ok(data) => Ok(Some(Arc::new(data))),
                 Err(e) => {
                     tracing::warn!(error = %e, "discarding an unreadable session");
@@ -168,9 +184,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
-        let value = self.encrypt(data)?;
-        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
         let key = session_key(id);
+        let value = self.encrypt(id, &key, data)?;
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
         let () = self.pool.set(&key, value, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable)?;
         if !data.username.is_empty() {
             // Index the session under its user so that all of a user's sessions can be
@@ -225,12 +241,15 @@ mod tests {
     }
 
     #[test]
-    fn ciphers_differ_by_secret() {
-        let a = cipher_for(&Secret::new("one")).unwrap();
-        let b = cipher_for(&Secret::new("two")).unwrap();
+    fn ciphers_differ_by_secret_and_by_session() {
+        let id = SessionId::generate();
+        let a = session_cipher(&master_key(&Secret::new("one")), &id).unwrap();
+        let b = session_cipher(&master_key(&Secret::new("two")), &id).unwrap();
+        let other = session_cipher(&master_key(&Secret::new("one")), &SessionId::generate()).unwrap();
         let nonce = [0u8; NONCE_LEN];
         let sealed = a.encrypt(&nonce.into(), b"x".as_slice()).unwrap();
         assert!(b.decrypt(&nonce.into(), sealed.as_slice()).is_err());
+        assert!(other.decrypt(&nonce.into(), sealed.as_slice()).is_err());
         assert_eq!(a.decrypt(&nonce.into(), sealed.as_slice()).unwrap(), b"x");
     }
 }
