@@ -326,3 +326,54 @@ async fn a_ban_is_refused_alike_everywhere_and_recorded() {
     assert_eq!(kinds.len(), 3, "one banned attempt per refusal: {kinds:?}");
     assert!(kinds.contains(&"Basic") && kinds.contains(&"1FA"), "{kinds:?}");
 }
+
+/// After elevation the user goes back only to the account page that asked: `next` is
+/// never echoed into the redirect, so `/\evil.example.net` cannot be reached through it.
+#[tokio::test]
+async fn elevation_returns_only_to_known_pages() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    portal_login(&mut b, "").await;
+    for (next, expected) in [
+        ("/%5Cevil.example.net/phish", "/profile"),
+        ("/\\evil.example.net/phish", "/profile"),
+        ("//evil.example.net", "/profile"),
+        ("https://evil.example.net/", "/profile"),
+        ("/profile/totp/enroll", "/profile/totp/enroll"),
+    ] {
+        let form = b.get("/profile/elevate").await;
+        let sent = b.submit(&form, "/profile/elevate", &[("next", next)]).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let code = t.last_code();
+        let r = b.submit(&sent, "/profile/elevate", &[("otc", &code), ("next", next)]).await;
+        assert_eq!((r.status, r.header("location")), (303, Some(expected)), "next={next}");
+    }
+}
+
+/// The mail's cancel link: a confirmation page, then the code is dead and the user is told
+/// to change their password.
+#[tokio::test]
+async fn the_cancel_link_of_an_elevation_mail_works() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    portal_login(&mut b, "").await;
+    let form = b.get("/profile/elevate").await;
+    b.submit(&form, "/profile/elevate", &[]).await;
+    let code = t.last_code();
+    let mail = std::fs::read_to_string(t.path().join("notifications.txt")).unwrap();
+    let link = mail.split_whitespace().rev().find(|w| w.contains("/revoke/elevation/")).expect("a cancel link");
+    let path = &link[link.find("/revoke/").unwrap()..];
+
+    // Anyone holding the mail may cancel, without a session.
+    let mut other = t.browser();
+    let confirm = other.get(path).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("Cancel the code"), "{}", confirm.body);
+    let done = other.submit(&confirm, path, &[]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("change it now"), "{}", done.body);
+
+    let elevate = b.get("/profile/elevate").await;
+    let r = b.submit(&elevate, "/profile/elevate", &[("otc", &code)]).await;
+    assert!(r.body.contains("Check your code"), "the cancelled code no longer elevates: {}", r.body);
+}

@@ -161,6 +161,10 @@ pub enum Page {
     SignOutEverywhere,
     /// The passkey registration page.
     RegisterPasskey,
+    /// The mail's "cancel this code" link (`/revoke/elevation/{id}`): a confirmation.
+    RevokeCodeForm,
+    /// Cancelling the code.
+    RevokeCode,
 }
 
 impl Page {
@@ -335,6 +339,9 @@ impl Router {
             }
             self.add(path, handlers);
         }
+        let mut revoke = get_head(Endpoint::Page(RevokeCodeForm));
+        revoke.push((M::POST, Endpoint::Page(RevokeCode)));
+        self.param("/revoke/elevation/{id}", revoke);
     }
 
     /// The authorization endpoints: ForwardAuth and AuthRequest answer GET and HEAD;
@@ -360,8 +367,11 @@ impl Router {
     /// A route with one trailing path parameter, e.g. `/api/things/{id}`: answered for any
     /// non-empty last segment, listed under its template.
     fn api_param(&mut self, template: &str, handlers: &[(Method, Api)]) {
+        self.param(template, handlers.iter().map(|(m, a)| (m.clone(), Endpoint::Api(*a))).collect());
+    }
+
+    fn param(&mut self, template: &str, handlers: Vec<(Method, Endpoint)>) {
         let prefix = template.rsplit_once('/').map_or(template, |(head, _)| head);
-        let handlers = handlers.iter().map(|(m, a)| (m.clone(), Endpoint::Api(*a))).collect();
         self.params.push((format!("{prefix}/"), Route { path: template.to_string(), handlers }));
     }
 

@@ -16,6 +16,7 @@ mod csrf;
 mod login;
 mod render;
 mod reset;
+mod revoke;
 mod second_factor;
 mod totp;
 mod visit;
@@ -90,5 +91,7 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::SecurityKeyChange => account::change_security_key(v).await,
         Page::SignOutEverywhere => account::sign_out_everywhere(v).await,
         Page::RegisterPasskey => account::register_passkey(v),
+        Page::RevokeCodeForm => revoke::form(v),
+        Page::RevokeCode => revoke::submit(v).await,
     }
 }

@@ -92,7 +92,7 @@ mod tests {
         // Keys the page handlers pass to templates.
         let prefixes = [
             "common", "login", "second", "logout", "forgot", "reset", "profile", "elevate", "password", "totp",
-            "recovery", "passkey",
+            "recovery", "passkey", "revoke",
         ];
         let in_code = regex::Regex::new(r#""([a-z_]+\.[a-z_]+)""#).unwrap();
         let pages = [
@@ -102,6 +102,7 @@ mod tests {
             ("account.rs", include_str!("account.rs")),
             ("totp.rs", include_str!("totp.rs")),
             ("visit.rs", include_str!("visit.rs")),
+            ("revoke.rs", include_str!("revoke.rs")),
         ];
         for (name, source) in pages {
             for cap in in_code.captures_iter(source) {
