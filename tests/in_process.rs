@@ -377,3 +377,46 @@ async fn the_cancel_link_of_an_elevation_mail_works() {
     let r = b.submit(&elevate, "/profile/elevate", &[("otc", &code)]).await;
     assert!(r.body.contains("Check your code"), "the cancelled code no longer elevates: {}", r.body);
 }
+
+/// The JSON API refuses what a page on another origin could send: a `text/plain` or form
+/// body (no preflight needed), or a browser saying the request is cross-origin, even from
+/// a sibling subdomain whose requests carry the session cookie.
+#[tokio::test]
+async fn the_api_refuses_cross_site_requests() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    let login = json!({"username": "john", "password": "correct horse"}).to_string();
+    let r = b.api("POST", "/api/firstfactor", serde_json::from_str(&login).unwrap()).await;
+    assert_eq!(r.status, 200);
+
+    let sibling =
+        [("content-type", "text/plain"), ("origin", "https://app.example.com"), ("sec-fetch-site", "same-site")];
+    let r = b.send("POST", "/api/logout", &sibling, "{}").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = b.send("POST", "/api/logout", &[("content-type", "text/plain")], "{}").await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    let r = b.send("POST", "/api/user/session/elevation", &[("sec-fetch-site", "same-site")], "").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let r = b.send("POST", "/api/user/info/2fa_method", &form, "method=totp").await;
+    assert_eq!(r.status, 415);
+    let state = b.api("GET", "/api/state", serde_json::Value::Null).await;
+    assert_eq!(state.json()["data"]["authentication_level"], 1, "nothing above ended the session");
+    assert_eq!(std::fs::read_to_string(t.path().join("notifications.txt")).unwrap_or_default(), "", "no mail sent");
+
+    // Login CSRF: a cross-site form logging the victim into the attacker's account.
+    let mut victim = t.browser();
+    let cross = [("content-type", "text/plain"), ("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")];
+    let r = victim.send("POST", "/api/firstfactor", &cross, &login).await;
+    assert_eq!(r.status, 403);
+    assert!(victim.cookies.is_empty(), "no session was set");
+
+    // The portal's own script and Authelia's frontend send JSON from the same origin.
+    let same = [
+        ("content-type", "application/json; charset=utf-8"),
+        ("origin", "https://auth.example.com"),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let r = b.send("POST", "/api/logout", &same, "{}").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -43,6 +43,11 @@ pub enum Pending {
 pub enum Error {
     /// The request is malformed; the detail says how.
     InvalidRequest(String),
+    /// A state-changing request whose body is not JSON (forms and `text/plain` are what a
+    /// cross-site page can send without asking).
+    JsonRequired,
+    /// A state-changing request a browser says came from another site or origin.
+    CrossOrigin,
     /// The request's host is under no configured cookie domain.
     NoCookieDomain,
     /// No session, where one is needed to ask at all.
@@ -155,6 +160,8 @@ impl Error {
         use StatusCode as S;
         match self {
             Self::InvalidRequest(_) => (S::BAD_REQUEST, "error.invalid_request"),
+            Self::JsonRequired => (S::UNSUPPORTED_MEDIA_TYPE, "error.json_required"),
+            Self::CrossOrigin => (S::FORBIDDEN, "error.cross_origin"),
             Self::NoCookieDomain => (S::FORBIDDEN, "error.no_cookie_domain"),
             Self::Unauthenticated => (S::UNAUTHORIZED, "error.unauthenticated"),
             Self::Forbidden => (S::FORBIDDEN, "error.forbidden"),
@@ -349,6 +356,8 @@ mod tests {
     fn every_key_has_a_text() {
         let all = [
             Error::InvalidRequest(String::new()),
+            Error::JsonRequired,
+            Error::CrossOrigin,
             Error::NoCookieDomain,
             Error::Unauthenticated,
             Error::Forbidden,

@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod authz;
+pub mod origin;
 pub mod portal;

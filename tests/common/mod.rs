@@ -215,7 +215,8 @@ pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     request(port, "GET", path, headers, "")
 }
 
-/// Sends `method path` with headers and body; `Host: auth.example.com` unless given.
+/// Sends `method path` with headers and body; `Host: auth.example.com` and (for a body)
+/// `Content-Type: application/json` unless given.
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
     let mut raw = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
@@ -223,6 +224,10 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
     }
     for (k, v) in headers {
         raw.push_str(&format!("{k}: {v}\r\n"));
+    }
+    // Bodies are JSON unless the caller says otherwise (the API refuses other types).
+    if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        raw.push_str("Content-Type: application/json\r\n");
     }
     if !body.is_empty() || method == "POST" {
         raw.push_str(&format!("Content-Length: {}\r\n", body.len()));

@@ -8,8 +8,8 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::StatusCode;
 use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -31,13 +31,14 @@ pub struct ApiRequest<'a> {
 }
 
 impl ApiRequest<'_> {
-    /// The host the request was addressed to.
+    /// The host (and port, when given) the request was addressed to: `Host`, or the
+    /// `:authority` of an HTTP/2 request.
     pub fn host(&self) -> &str {
         self.parts
             .headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
-            .or_else(|| self.parts.uri.host())
+            .or_else(|| self.parts.uri.authority().map(|a| a.as_str()))
             .unwrap_or_default()
     }
 
@@ -154,8 +155,35 @@ fn ok_with(status: StatusCode) -> HttpResponse {
     r
 }
 
+/// Refuses a state-changing request a cross-site page could have sent: a body that is not
+/// JSON (a form or `fetch` without CORS can only send form, multipart or plain text, each
+/// with its `Content-Type`), or a browser saying it came from another origin. A sibling
+/// subdomain is same-site, so its requests carry the session cookie despite SameSite=Lax;
+/// this is what stops it, and what stops login CSRF on `/api/firstfactor`.
+fn refuse_cross_site(request: &ApiRequest<'_>) -> Result<(), Error> {
+    if matches!(request.parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    if !crate::handlers::origin::same_origin(&request.parts.headers, request.host()) {
+        return Err(Error::CrossOrigin);
+    }
+    let content_type = request.parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or_default());
+    let json = |ct: &str| {
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("application/json")
+    };
+    match content_type {
+        Some(ct) if json(ct) => Ok(()),
+        None if request.body.is_empty() => Ok(()),
+        _ => Err(Error::JsonRequired),
+    }
+}
+
 /// Runs the handler for `api`.
 pub async fn call(api: Api, app: &App, request: ApiRequest<'_>) -> HttpResponse {
+    if let Err(e) = refuse_cross_site(&request) {
+        return error_response(&e);
+    }
     let r = &request;
     match api {
         Api::Health => response::ok(),

@@ -69,7 +69,7 @@ impl<'a> Visit<'a> {
     /// to this session (or the pre-session cookie).
     pub fn post_allowed(&self) -> bool {
         let submitted = self.form.get("csrf").map(String::as_str).unwrap_or_default();
-        csrf::same_origin(&self.request.parts.headers)
+        crate::handlers::origin::same_origin(&self.request.parts.headers, self.request.host())
             && csrf::valid(self.app.services.storage.cipher(), submitted, &self.bindings())
     }
 
