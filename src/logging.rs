@@ -72,5 +72,77 @@ where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let base = tracing_subscriber::fmt::layer().with_writer(writer).with_target(true);
-    if json { base.json().flatten_event(true).boxed() } else { base.with_ansi(ansi).boxed() }
+    if json {
+        // JSON escapes control characters itself.
+        base.json().flatten_event(true).boxed()
+    } else {
+        base.with_ansi(ansi).fmt_fields(escaped_fields()).boxed()
+    }
+}
+
+/// Text-format fields with every control character escaped (`\n`, `\u{1b}`...): a value
+/// an attacker chose (a username with a newline) cannot forge a log line or a terminal
+/// escape. `message` is written bare, other fields as `name=value`, as the default does.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = escape_controls(&text);
+        if field.name() == "message" { writer.write_str(&text) } else { write!(writer, "{}={text}", field.name()) }
+    })
+    .delimited(" ")
+}
+
+/// `text` with control characters written as Rust escapes.
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_forged_newline_stays_on_its_line() {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let layer = fmt_layer(move || out.clone(), false, false);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let username = "mallory\n2026-01-01T00:00:00Z  INFO login succeeded username=admin\u{1b}[2J";
+            tracing::info!(username = %username, plain = username, "login failed\r\nforged");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("username=mallory\\n2026"), "{text}");
+        assert!(text.contains("\\u{1b}[2J"), "{text}");
+        assert!(text.contains("login failed\\r\\nforged"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+    }
 }

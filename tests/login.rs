@@ -281,3 +281,16 @@ fn redis_sessions_fail_closed_and_recover() {
     }
     drop(server);
 }
+
+/// A username carrying a newline and a terminal escape cannot forge a log line.
+#[test]
+fn control_characters_in_usernames_cannot_forge_log_lines() {
+    let s = start("", Some(&users_yaml()));
+    let forged = "mallory\\n2026-01-01T00:00:00Z  INFO portcullis: login succeeded username=admin\\u001b[2J";
+    let r = login(s.server.port, forged, "guess", "", None);
+    assert_eq!(r.status, 401);
+    let log = s.server.wait_for_log("password refused");
+    assert!(!log.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "a forged line reached the log:\n{log}");
+    assert!(!log.contains('\u{1b}'), "a raw escape reached the log");
+    assert!(log.contains("mallory\\n2026"), "the value is kept, escaped:\n{log}");
+}
