@@ -420,3 +420,40 @@ async fn the_api_refuses_cross_site_requests() {
     let r = b.send("POST", "/api/logout", &same, "{}").await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// Anonymous requests leave nothing on the server: a flood of passkey challenges (and of
+/// answers to them) stores no session; the challenge travels in a sealed cookie.
+#[tokio::test]
+async fn a_flood_of_anonymous_challenges_stores_nothing() {
+    let t = TestApp::start(&format!("{RULES}\nwebauthn:\n  enable_passkey_login: true\n"), &[JOHN]).await;
+    let portcullis::session::Store::Memory(store) = t.app.services.sessions.store() else {
+        panic!("the test configuration uses the memory store")
+    };
+    for i in 0..5000 {
+        let mut b = t.browser();
+        let path = if i % 2 == 0 { "/api/firstfactor/passkey" } else { "/login/passkey/begin" };
+        let r = b.get(path).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(b.cookies.contains_key("portcullis_passkey"));
+        assert!(!b.cookies.contains_key("authelia_session"), "no session for an anonymous challenge");
+        if i % 500 == 0 {
+            let answer = json!({"response": {"id": "AAAA", "rawId": "AAAA", "type": "public-key",
+                "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": "AAAA"}}});
+            let r = b.api("POST", "/api/firstfactor/passkey", answer).await;
+            assert_eq!(r.status, 401, "{}", r.body);
+            assert!(!b.cookies.contains_key("portcullis_passkey"), "the challenge is taken");
+        }
+    }
+    assert_eq!(store.len(), 0, "the store holds nothing");
+    let mut tampered = t.browser();
+    tampered.cookies.insert("portcullis_passkey".into(), "bm90IGEgc2VhbGVkIHN0YXRl".into());
+    let r = tampered
+        .api(
+            "POST",
+            "/api/firstfactor/passkey",
+            json!({"response": {"id": "AAAA", "rawId": "AAAA", "type": "public-key",
+        "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "a cookie not sealed by the server is no challenge: {}", r.body);
+}

@@ -322,11 +322,12 @@ fn passwordless_passkey_login() {
     let kid = list["data"][0]["kid"].as_str().unwrap().to_string();
     assert_eq!(c.call("POST", "/api/logout", "").status, 200);
 
-    // Anonymous: the challenge needs a session, which the server creates.
+    // Anonymous: the challenge's state goes to the browser in a sealed cookie; no session.
     let mut anonymous = s.client();
     let r = anonymous.call("GET", "/api/firstfactor/passkey", "");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(anonymous.cookie.is_some());
+    assert!(anonymous.cookie.is_none(), "an anonymous challenge creates no session");
+    let sealed = anonymous.others.get("portcullis_passkey").cloned().expect("the challenge's cookie");
     let mut challenge: RequestChallengeResponse = serde_json::from_value(r.json()["data"].clone()).unwrap();
     assert!(challenge.public_key.allow_credentials.is_empty(), "a discoverable login names no credential");
     // The software authenticator cannot hold discoverable credentials: name the one it has
@@ -344,6 +345,17 @@ fn passwordless_passkey_login() {
     assert_eq!(anonymous.level(), 2, "a user-verified passkey counts as two factors here");
     let state = anonymous.call("GET", "/api/state", "").json();
     assert_eq!(state["data"]["username"], "john");
+    assert!(!anonymous.others.contains_key("portcullis_passkey"), "the challenge is taken");
+
+    // The same cookie and assertion again (a stolen pair) do not log in twice. (This
+    // authenticator counts signatures, so its counter refuses the replay too; for
+    // authenticators that do not count, the claim in the session store does: see the
+    // store contract in tests/session_store.rs.)
+    let mut thief = s.client();
+    thief.others.insert("portcullis_passkey".into(), sealed);
+    let r = thief.json("POST", "/api/firstfactor/passkey", body.clone());
+    assert!(matches!(r.status, 400 | 401), "{}", r.body);
+    assert_eq!(thief.level(), 0);
 
     // Replaying the login from a new anonymous session fails.
     let mut other = s.client();

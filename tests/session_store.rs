@@ -61,11 +61,28 @@ async fn contract<S: SessionStore>(store: &S) {
     assert_eq!(store.delete_user("john", None).await.unwrap(), 1);
     assert!(store.load(&a).await.unwrap().is_none());
 
+    // A key is claimed once until it expires; concurrent claims: exactly one wins.
+    let key = rand_key();
+    assert!(store.claim_once(&key, Duration::from_millis(1200)).await.unwrap());
+    assert!(!store.claim_once(&key, Duration::from_secs(60)).await.unwrap(), "claimed already");
+    assert!(store.claim_once(&rand_key(), Duration::from_secs(60)).await.unwrap(), "other keys are free");
+    let contested = rand_key();
+    let claims = futures_util::future::join_all((0..20).map(|_| store.claim_once(&contested, Duration::from_secs(60))));
+    assert_eq!(claims.await.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1, "one claim wins");
+
     let short = SessionId::generate();
     store.save(&short, &user("kim"), Duration::from_millis(1200)).await.unwrap();
     assert!(store.load(&short).await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(store.load(&short).await.unwrap().is_none(), "sessions expire with their TTL");
+    assert!(store.claim_once(&key, Duration::from_secs(60)).await.unwrap(), "a claim expires with its TTL");
+}
+
+fn rand_key() -> [u8; 32] {
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    key
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub struct Caller<'a> {
     settings: &'a CookieSettings,
     session: Option<LoadedSession>,
     ip: Option<IpAddr>,
+    cookie_header: String,
     set_cookies: Vec<String>,
 }
 
@@ -27,7 +28,8 @@ impl<'a> Caller<'a> {
         let sessions = &app.services.sessions;
         let settings = sessions.cookie_for_host(host).ok_or(Error::NoCookieDomain)?;
         let session = sessions.load(settings, cookie_header, now()).await?;
-        Ok(Self { settings, session, ip, set_cookies: Vec::new() })
+        let cookie_header = cookie_header.unwrap_or_default().to_string();
+        Ok(Self { settings, session, ip, cookie_header, set_cookies: Vec::new() })
     }
 
     /// The cookie domain's settings.
@@ -76,17 +78,26 @@ impl<'a> Caller<'a> {
     }
 
     /// Saves `data` under the session's ID: for changes that raise no privilege (pending
-    /// ceremonies, a consumed challenge). Without a session, one is created.
+    /// ceremonies, a consumed challenge). Never creates a session: anonymous requests
+    /// leave no state on the server (they could be sent by the million).
     pub async fn save(&mut self, app: &App, data: SessionData) -> Result<()> {
-        let sessions = &app.services.sessions;
-        match &self.session {
-            Some(session) => {
-                sessions.update(self.settings, session, data.clone(), now()).await?;
-                self.session = Some(LoadedSession { id: session.id.clone(), data: Arc::new(data) });
-                Ok(())
-            }
-            None => self.replace(app, data).await,
-        }
+        let session = self.session.as_ref().ok_or(Error::Forbidden)?;
+        app.services.sessions.update(self.settings, session, data.clone(), now()).await?;
+        self.session = Some(LoadedSession { id: session.id.clone(), data: Arc::new(data) });
+        Ok(())
+    }
+
+    /// The value of the request's cookie `name`, if sent.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        cookie::Cookie::split_parse(self.cookie_header.as_str())
+            .filter_map(std::result::Result::ok)
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_string())
+    }
+
+    /// Sends a cookie other than the session's (a `Set-Cookie` value).
+    pub fn set_cookie(&mut self, set_cookie: String) {
+        self.set_cookies.push(set_cookie);
     }
 
     /// Ends the session, if any, and clears its cookie.

@@ -6,12 +6,12 @@ use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::credentials::{self, Origin};
 use super::security_keys::{passkey_of, record_use};
-use super::{Caller, Error, Pending, Result};
+use super::{Caller, Error, Pending, Result, passkey_state};
 use crate::access_control::{Object, Policy, Subject};
 use crate::authn::users_file::User;
 use crate::clock::now;
 use crate::server::App;
-use crate::session::{Ceremony, CookieSettings, PENDING_LIFETIME_SECS, PendingWebAuthn, SessionData};
+use crate::session::{CookieSettings, SessionData};
 use crate::storage::AuthType;
 
 /// A login by password.
@@ -45,19 +45,13 @@ pub async fn with_password(app: &App, caller: &mut Caller<'_>, login: PasswordLo
 }
 
 /// Starts a passwordless login: a challenge naming no user (the browser offers the
-/// passkeys it holds for this domain, also as autofill). The challenge waits in the
-/// session; a request without one gets a new anonymous session for it.
+/// passkeys it holds for this domain, also as autofill). The challenge's state goes to
+/// the browser in a sealed cookie: nothing is stored for an anonymous request.
 pub async fn passkey_begin(app: &App, caller: &mut Caller<'_>) -> Result<serde_json::Value> {
+    let settings = caller.settings();
     let (options, state) =
-        app.services.webauthn.start_discoverable(&caller.settings().domain).map_err(|e| ceremony_failed(&e))?;
-    let mut data = caller.data().cloned().unwrap_or_default();
-    data.webauthn = Some(PendingWebAuthn {
-        kind: Ceremony::PasskeyLogin,
-        state,
-        description: String::new(),
-        expires_at: now() + PENDING_LIFETIME_SECS,
-    });
-    caller.save(app, data).await?;
+        app.services.webauthn.start_discoverable(&settings.domain).map_err(|e| ceremony_failed(&e))?;
+    caller.set_cookie(passkey_state::seal(app, settings, state)?);
     Ok(options)
 }
 
@@ -77,14 +71,12 @@ pub struct PasskeyLogin<'a> {
 /// assertion is checked against that user's stored passkey (regulated like any secret),
 /// and the user is logged in under a new session ID.
 pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLogin<'_>) -> Result<Option<String>> {
-    let no_challenge = Error::NothingPending(Pending::PasskeyChallenge);
-    let mut data = caller.data().cloned().ok_or(no_challenge)?;
-    let state =
-        data.take_ceremony(&[Ceremony::PasskeyLogin], now()).ok_or(Error::NothingPending(Pending::PasskeyChallenge))?;
-    // The challenge is spent before anything is checked: it can be answered once only.
-    caller.save(app, data).await?;
-
     let settings = caller.settings();
+    let sealed = caller.cookie(passkey_state::COOKIE).ok_or(Error::NothingPending(Pending::PasskeyChallenge))?;
+    // The challenge is taken whatever happens next.
+    caller.set_cookie(passkey_state::clear(app, settings));
+    let state = passkey_state::open(app, settings, &sealed)?;
+
     let webauthn = &app.services.webauthn;
     let storage = &app.services.storage;
     let Ok((user_handle, credential_id)) = webauthn.identify(&settings.domain, login.response) else {
@@ -106,7 +98,7 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
             .filter_map(passkey_of)
             .find(|k| AsRef::<[u8]>::as_ref(k.cred_id()) == credential_id.as_slice());
         let Some(key) = key else { return Ok(false) };
-        let result = webauthn.finish_discoverable(&settings.domain, login.response, &state.state, &key);
+        let result = webauthn.finish_discoverable(&settings.domain, login.response, &state, &key);
         user_verified = result.as_ref().is_ok_and(|r| r.user_verified());
         let verified = record_use(app, stored, &credential_id, result).await?;
         let active = app.services.users.find_login(&username).is_some_and(|u| !u.disabled && u.username == username);
@@ -116,6 +108,11 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
         return Err(Error::BadCredentials);
     }
     let user = app.services.users.find_login(&username).ok_or(Error::BadCredentials)?;
+    // A challenge logs in once, on any instance: the same cookie and assertion again fail.
+    let ttl = std::time::Duration::from_secs(passkey_state::LIFETIME_SECS.unsigned_abs());
+    if !app.services.sessions.claim_once(&passkey_state::claim_key(&sealed), ttl).await? {
+        return Err(Error::NothingPending(Pending::PasskeyChallenge));
+    }
 
     let now = now();
     let two_factors = user_verified && webauthn.passkey_counts_as_two_factors();

@@ -20,6 +20,7 @@ mod error;
 pub mod login;
 mod mailed_code;
 mod notify;
+pub mod passkey_state;
 pub mod password;
 pub mod second_factor;
 pub mod security_keys;

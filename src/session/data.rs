@@ -90,8 +90,6 @@ pub enum Ceremony {
     RegisterPasskey,
     /// A second-factor assertion.
     Authenticate,
-    /// A passwordless login.
-    PasskeyLogin,
 }
 
 /// State of a WebAuthn ceremony between its two requests.
@@ -143,8 +141,8 @@ mod tests {
         assert!(s.webauthn.is_some(), "another kind stays");
         assert!(s.take_ceremony(&[Ceremony::Authenticate], 50).is_some());
         assert!(s.take_ceremony(&[Ceremony::Authenticate], 50).is_none(), "taken once");
-        s.webauthn = Some(pending(Ceremony::PasskeyLogin, 100));
-        assert!(s.take_ceremony(&[Ceremony::PasskeyLogin], 100).is_none(), "expired");
+        s.webauthn = Some(pending(Ceremony::Register, 100));
+        assert!(s.take_ceremony(&[Ceremony::Register], 100).is_none(), "expired");
         assert!(s.webauthn.is_none(), "an expired ceremony is dropped");
         let json = serde_json::to_string(&pending(Ceremony::RegisterPasskey, 1)).unwrap();
         assert!(json.contains("\"register_passkey\""), "{json}");

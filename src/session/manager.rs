@@ -171,6 +171,12 @@ impl<S: SessionStore> Sessions<S> {
         Ok(settings.clear_cookie())
     }
 
+    /// Records `key` as used for `ttl`; `false` when it was used already (see
+    /// [`SessionStore::claim_once`]).
+    pub async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
+        self.store.claim_once(key, ttl).await
+    }
+
     /// Ends every session of `username` except `keep` (after a password change or reset).
     pub async fn end_all_for(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
         self.store.delete_user(username, keep).await

@@ -26,6 +26,8 @@ pub struct MemoryStore {
     shards: Vec<RwLock<HashMap<Key, Entry>>>,
     by_user: Mutex<HashMap<String, HashSet<Key>>>,
     saves: AtomicU64,
+    /// Keys claimed once, until they expire.
+    claims: Mutex<HashMap<Key, Instant>>,
 }
 
 impl Default for MemoryStore {
@@ -41,6 +43,7 @@ impl MemoryStore {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             by_user: Mutex::new(HashMap::new()),
             saves: AtomicU64::new(0),
+            claims: Mutex::new(HashMap::new()),
         }
     }
 
@@ -133,5 +136,18 @@ impl SessionStore for MemoryStore {
             by_user.get(username).map(|k| k.iter().copied().filter(|k| Some(*k) != keep).collect()).unwrap_or_default()
         };
         Ok(keys.iter().filter_map(|k| self.remove_key(k)).count())
+    }
+
+    async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut claims = self.claims.lock().map_err(|_| poisoned())?;
+        if claims.get(key).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        if claims.len() >= 1024 {
+            claims.retain(|_, until| *until > now);
+        }
+        claims.insert(*key, now + ttl);
+        Ok(true)
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, Payload};
 use fred::prelude::{
-    ClientLike, Config, Expiration, KeysInterface, Pool, ReconnectPolicy, Server, ServerConfig, SetsInterface,
+    ClientLike, Config, Expiration, KeysInterface, Pool, ReconnectPolicy, Server, ServerConfig, SetOptions,
+    SetsInterface,
 };
 use hmac::Hmac;
 use rand::RngCore;
@@ -28,6 +29,7 @@ use crate::config::types::Secret;
 
 const SESSION_PREFIX: &str = "portcullis:session:";
 const USER_PREFIX: &str = "portcullis:user-sessions:";
+const CLAIM_PREFIX: &str = "portcullis:claimed:";
 /// Version 2 binds each value to its session (key derived from the ID, the Redis key as
 /// associated data); version 1 values are not read (their sessions end on upgrade).
 const FORMAT_VERSION: u8 = 2;
@@ -224,6 +226,16 @@ impl SessionStore for RedisStore {
             removed += usize::try_from(deleted).unwrap_or(0);
         }
         Ok(removed)
+    }
+
+    async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        let set: Option<String> = self
+            .pool
+            .set(hex_key(CLAIM_PREFIX, key), 1, Some(Expiration::PX(ms)), Some(SetOptions::NX), false)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
     }
 }
 

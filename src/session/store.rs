@@ -42,6 +42,10 @@ pub trait SessionStore: Send + Sync + 'static {
         username: &str,
         keep: Option<&SessionId>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Records `key` as used for `ttl`; `false` when it was recorded already (by any
+    /// instance sharing the store). Makes something the client holds single use.
+    fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The store chosen by configuration: static dispatch on the hot path.
@@ -78,6 +82,13 @@ impl SessionStore for Store {
         match self {
             Self::Memory(s) => s.delete_user(username, keep).await,
             Self::Redis(s) => s.delete_user(username, keep).await,
+        }
+    }
+
+    async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(s) => s.claim_once(key, ttl).await,
+            Self::Redis(s) => s.claim_once(key, ttl).await,
         }
     }
 }
