@@ -145,16 +145,7 @@ fn base64_encode(text: &str) -> String {
 }
 
 fn record(secret: &str) -> TotpRecord {
-    TotpRecord {
-        username: "john".into(),
-        created_at: 0,
-        last_used_at: None,
-        issuer: "Portcullis".into(),
-        algorithm: "SHA1".into(),
-        digits: 6,
-        period: 30,
-        secret: totp_rs::Secret::try_from_base32(secret).unwrap().as_ref().to_vec(),
-    }
+    common::totp_record(secret)
 }
 
 /// Logs in through the portal's form; returns the answer to the form.

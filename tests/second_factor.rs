@@ -44,13 +44,7 @@ impl Setup {
 
     /// The code in the newest message of the file notifier.
     fn last_code(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("notifications.txt")).expect("a message was written");
-        let last = text.rsplit("----------------------------------------").find(|b| !b.trim().is_empty()).unwrap();
-        last.lines()
-            .map(str::trim)
-            .find(|l| l.len() >= 6 && l.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-            .unwrap_or_else(|| panic!("no code in:\n{last}"))
-            .to_string()
+        last_code(self.dir.path())
     }
 
     fn messages(&self) -> usize {
@@ -92,16 +86,7 @@ fn now() -> i64 {
 }
 
 fn record(secret_b32: &str) -> TotpRecord {
-    TotpRecord {
-        username: "john".into(),
-        created_at: 0,
-        last_used_at: None,
-        issuer: "Portcullis".into(),
-        algorithm: "SHA1".into(),
-        digits: 6,
-        period: 30,
-        secret: totp_rs::Secret::try_from_base32(secret_b32).unwrap().as_ref().to_vec(),
-    }
+    totp_record(secret_b32)
 }
 
 /// Enrolls TOTP; returns the setup, the step time the confirming code used, and the

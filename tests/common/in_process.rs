@@ -66,13 +66,7 @@ impl TestApp {
 
     /// The code in the newest message of the file notifier.
     pub fn last_code(&self) -> String {
-        let text = std::fs::read_to_string(self.path().join("notifications.txt")).expect("a message was written");
-        let last = text.rsplit("----------------------------------------").find(|b| !b.trim().is_empty()).unwrap();
-        last.lines()
-            .map(str::trim)
-            .find(|l| l.len() >= 6 && l.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-            .unwrap_or_else(|| panic!("no code in:\n{last}"))
-            .to_string()
+        super::last_code(self.path())
     }
 }
 

@@ -255,3 +255,28 @@ pub fn argon2_hash(password: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// The one-time code in the newest message the file notifier wrote to `dir`.
+pub fn last_code(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("notifications.txt")).expect("a message was written");
+    let last = text.rsplit("----------------------------------------").find(|b| !b.trim().is_empty()).unwrap();
+    last.lines()
+        .map(str::trim)
+        .find(|l| l.len() >= 6 && l.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in:\n{last}"))
+        .to_string()
+}
+
+/// John's TOTP setup with the base32 `secret` and the default parameters, to compute codes.
+pub fn totp_record(secret_b32: &str) -> portcullis::storage::TotpRecord {
+    portcullis::storage::TotpRecord {
+        username: "john".into(),
+        created_at: 0,
+        last_used_at: None,
+        issuer: "Portcullis".into(),
+        algorithm: "SHA1".into(),
+        digits: 6,
+        period: 30,
+        secret: totp_rs::Secret::try_from_base32(secret_b32).unwrap().as_ref().to_vec(),
+    }
+}
