@@ -326,3 +326,111 @@ async fn a_ban_is_refused_alike_everywhere_and_recorded() {
     assert_eq!(kinds.len(), 3, "one banned attempt per refusal: {kinds:?}");
     assert!(kinds.contains(&"Basic") && kinds.contains(&"1FA"), "{kinds:?}");
 }
+
+// ---------------------------------------------------------------- targets the proxy cannot be tricked into
+
+/// An app whose `/public` is open and everything else needs a login.
+const PATH_RULES: &str = "
+access_control:
+  default_policy: deny
+  rules:
+    - {domain: app.example.com, resources: ['^/public([/?].*)?$'], policy: bypass}
+    - {domain: app.example.com, resources: ['^/read([/?].*)?$'], methods: [GET, HEAD], policy: bypass}
+    - {domain: app.example.com, policy: one_factor}
+";
+
+/// Asks `endpoint` (an authorization path) with `headers`, the sub-request's Host being
+/// `host`, as the proxy would; anonymous.
+async fn ask(
+    t: &TestApp,
+    method: &str,
+    endpoint: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> common::in_process::Reply {
+    let mut b = t.browser();
+    b.host = host.into();
+    let mut all = vec![("accept", "text/html")];
+    all.extend_from_slice(headers);
+    b.send(method, endpoint, &all, "").await
+}
+
+/// The authorization answer to an anonymous GET of `host` + `path` (raw, as the client sent
+/// it) through each of the four implementations.
+async fn ask_all(t: &TestApp, host: &str, path: &str) -> Vec<(&'static str, u16)> {
+    let url = format!("https://{host}{path}");
+    let fa = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", host),
+        ("x-forwarded-uri", path),
+    ];
+    let ar = [("x-original-method", "GET"), ("x-original-url", url.as_str())];
+    vec![
+        ("ForwardAuth", ask(t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await.status),
+        ("AuthRequest", ask(t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await.status),
+        (
+            "ExtAuthz",
+            ask(t, "GET", &format!("/api/authz/ext-authz{path}"), host, &[("x-forwarded-proto", "https")]).await.status,
+        ),
+        ("Legacy", ask(t, "GET", "/api/verify", "portcullis.internal", &ar).await.status),
+        ("Legacy", ask(t, "GET", "/api/verify", "portcullis.internal", &fa).await.status),
+    ]
+}
+
+/// NGINX picks the server by the Host header's part before `:` while a target built from
+/// the whole header could carry the path elsewhere (`:#`, `:?`) or a different one (`:\p`):
+/// such targets, fragments, empty or non-numeric ports and encoded hosts are refused (400).
+#[tokio::test]
+async fn a_target_cannot_hide_or_replace_its_path_in_the_host() {
+    let t = TestApp::start(PATH_RULES, &[]).await;
+    // Controls: an ordinary host, with or without a port.
+    for host in ["app.example.com", "app.example.com:8443"] {
+        for (implementation, status) in ask_all(&t, host, "/account").await {
+            assert!(matches!(status, 302 | 401), "{implementation} {host}: {status}");
+        }
+        for (implementation, status) in ask_all(&t, host, "/public/x").await {
+            assert_eq!(status, 200, "{implementation} {host}");
+        }
+    }
+    let hosts = [
+        "app.example.com:#",
+        "app.example.com:?",
+        "app.example.com:@",
+        "app.example.com:\\public",
+        "app.example.com:",
+        "app.example.com:x",
+        "app.example.com:443#",
+        "x@app.example.com",
+        "app%2eexample.com",
+        "app.example.com\\public",
+    ];
+    for host in hosts {
+        let url = format!("https://{host}/account");
+        let ar = [("x-original-method", "GET"), ("x-original-url", url.as_str())];
+        let r = ask(&t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await;
+        assert_eq!(r.status, 400, "AuthRequest {host}: {}", r.body);
+        let r = ask(&t, "GET", "/api/verify", "portcullis.internal", &ar).await;
+        assert_eq!(r.status, 400, "Legacy {host}: {}", r.body);
+        let fa = [
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", host),
+            ("x-forwarded-uri", "/account"),
+        ];
+        let r = ask(&t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await;
+        assert_eq!(r.status, 400, "ForwardAuth {host}: {}", r.body);
+        let r = ask(&t, "GET", "/api/authz/ext-authz/account", host, &[("x-forwarded-proto", "https")]).await;
+        assert_eq!(r.status, 400, "ExtAuthz {host}: {}", r.body);
+    }
+    // A fragment in the target is never sent by a browser: refused wherever it appears.
+    let ar = [("x-original-method", "GET"), ("x-original-url", "https://app.example.com/public#/../account")];
+    assert_eq!(ask(&t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await.status, 400);
+    let fa = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "app.example.com"),
+        ("x-forwarded-uri", "/public/x#y"),
+    ];
+    assert_eq!(ask(&t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await.status, 400);
+}
