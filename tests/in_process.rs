@@ -434,3 +434,53 @@ async fn a_target_cannot_hide_or_replace_its_path_in_the_host() {
     ];
     assert_eq!(ask(&t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await.status, 400);
 }
+
+/// `/api/verify` serves proxies that name the target in X-Forwarded-* (Traefik, Caddy,
+/// which pass the client's other headers on) and ones that name it in X-Original-URL
+/// (NGINX). A client must not pick what is judged by adding the other source: when both
+/// are present they must name the same target and method, or the request is refused.
+#[tokio::test]
+async fn legacy_endpoint_does_not_let_the_client_pick_the_target() {
+    let t = TestApp::start(PATH_RULES, &[]).await;
+    let traefik = |uri: &'static str, method: &'static str| {
+        vec![
+            ("x-forwarded-method", method),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", uri),
+        ]
+    };
+    // Each source alone is used.
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &traefik("/account", "GET")).await.status, 302);
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &traefik("/public/x", "GET")).await.status, 200);
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &traefik("/read/x", "POST")).await.status, 303);
+    let nginx = [("x-original-method", "GET"), ("x-original-url", "https://app.example.com/public/x")];
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &nginx).await.status, 200);
+
+    // The client adds X-Original-URL (or X-Original-Method) to what Traefik sends.
+    let mut spoofed = traefik("/account", "GET");
+    spoofed.push(("x-original-url", "https://app.example.com/public/x"));
+    let r = ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut spoofed = traefik("/read/x", "POST");
+    spoofed.push(("x-original-method", "GET"));
+    let r = ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut spoofed = traefik("/account", "GET");
+    spoofed.push(("x-original-url", "https://other.example.com/account"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await.status, 400);
+
+    // The client adds X-Forwarded-* to what NGINX sends.
+    let mut spoofed = vec![("x-original-method", "GET"), ("x-original-url", "https://app.example.com/account")];
+    spoofed.push(("x-forwarded-uri", "/public/x"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await.status, 400);
+
+    // Both sources set by the proxy (Authelia's NGINX snippets do) and agreeing: judged.
+    let mut both = traefik("/account?x=1", "GET");
+    both.push(("x-original-url", "https://app.example.com/account?x=1"));
+    both.push(("x-original-method", "GET"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &both).await.status, 302);
+    let mut both = traefik("/public/x", "GET");
+    both.push(("x-original-url", "https://app.example.com/public/x"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &both).await.status, 200);
+}

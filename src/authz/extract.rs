@@ -1,5 +1,14 @@
 //! Where each proxy puts the original request: target URL and method.
 //!
+//! Each implementation reads its own proxy's headers and ignores the others', so a client
+//! behind a proxy that passes request headers on cannot name another target: ForwardAuth
+//! reads X-Forwarded-Method, -Proto, -Host and -Uri; AuthRequest X-Original-Method and
+//! X-Original-URL; ExtAuthz X-Forwarded-Proto, X-Forwarded-Host or Host, and the
+//! sub-request's own method and path. Legacy (`/api/verify`) serves both kinds of proxy:
+//! it takes X-Original-URL or X-Forwarded-*, whichever is present, and when both are (a
+//! proxy that sets one passes a client's other on) they must name the same target, and
+//! X-Original-Method and X-Forwarded-Method the same method, or the request is refused.
+//!
 //! A target is refused unless its authority is a host name or IP literal with an
 //! optional numeric port, and it has no fragment. NGINX routes by the Host header's part
 //! before `:`, so `Host: app.example.com:#` (or `:?`, `:\x`, `:@`) would otherwise hide
@@ -157,13 +166,31 @@ pub fn extract(
             Parts { scheme: proto, authority: host, request_target: path }.target(method(own_method)?)
         }
         Implementation::Legacy => {
-            let m = header(headers, "x-original-method")
-                .or_else(|| header(headers, "x-forwarded-method"))
-                .unwrap_or(own_method);
-            match from_original(headers).transpose()? {
-                Some(original) => original.target(method(m)?),
-                None => from_forwarded(headers, None)?.target(method(m)?),
+            let m = match (header(headers, "x-original-method"), header(headers, "x-forwarded-method")) {
+                (Some(original), Some(forwarded)) if original != forwarded => {
+                    return Err(format!(
+                        "X-Original-Method '{original}' and X-Forwarded-Method '{forwarded}' differ: refused as ambiguous"
+                    ));
+                }
+                (original, forwarded) => method(original.or(forwarded).unwrap_or(own_method))?,
+            };
+            let Some(original) = from_original(headers).transpose()? else {
+                return from_forwarded(headers, None)?.target(m);
+            };
+            let target = original.target(m.clone())?;
+            let forwarded_named = ["x-forwarded-proto", "x-forwarded-host", "x-forwarded-uri"]
+                .iter()
+                .any(|name| header(headers, name).is_some());
+            if forwarded_named {
+                let forwarded = from_forwarded(headers, Some(&original))?.target(m)?;
+                if forwarded.url != target.url || forwarded.path != target.path {
+                    return Err(format!(
+                        "X-Original-URL names {} and X-Forwarded-* name {}: refused as ambiguous",
+                        target.url, forwarded.url
+                    ));
+                }
             }
+            Ok(target)
         }
     }
 }
@@ -286,6 +313,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn legacy_sources_must_agree() {
+        let forwarded = [
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/admin?x=1"),
+        ];
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut all = forwarded.to_vec();
+            all.extend_from_slice(extra);
+            extract(Implementation::Legacy, &h(&all), "GET", "")
+        };
+        assert_eq!(with(&[]).unwrap().url.as_str(), "https://app.example.com/admin?x=1");
+        let same = with(&[("x-original-url", "https://APP.example.com:443/admin?x=1"), ("x-original-method", "GET")]);
+        assert_eq!(same.unwrap().path, "/admin");
+        assert!(with(&[("x-original-url", "https://app.example.com/public")]).is_err());
+        assert!(with(&[("x-original-url", "https://app.example.com/admin?x=2")]).is_err());
+        assert!(with(&[("x-original-url", "https://app.example.com/public/../admin?x=1")]).is_err());
+        assert!(with(&[("x-original-method", "POST")]).is_err());
+        // X-Original-URL alone, and with the X-Forwarded-* parts it agrees with.
+        let nginx = h(&[("x-original-url", "https://app.example.com/a"), ("x-forwarded-proto", "https")]);
+        assert_eq!(extract(Implementation::Legacy, &nginx, "HEAD", "").unwrap().method, "HEAD");
+        let nginx = h(&[("x-original-url", "https://app.example.com/a"), ("x-forwarded-uri", "/b")]);
+        assert!(extract(Implementation::Legacy, &nginx, "GET", "").is_err());
     }
 
     #[test]
