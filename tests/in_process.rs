@@ -435,6 +435,77 @@ async fn a_target_cannot_hide_or_replace_its_path_in_the_host() {
     assert_eq!(ask(&t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await.status, 400);
 }
 
+/// Paths are judged as every backend may read them: decoded once or until stable, with
+/// `%2F` a separator or not, `//..` merged or not, `;` parameters kept or dropped. A
+/// spelling whose readings differ in what they can reach (an encoded `%`, dot segment,
+/// backslash, or slash unless `access_control.allow_encoded_slashes` is set) is refused
+/// (400); the others get the strictest decision of their readings.
+#[tokio::test]
+async fn no_spelling_of_a_path_is_judged_weaker_than_a_backend_reads_it() {
+    let t = TestApp::start(PATH_RULES, &[]).await;
+    let refused = [
+        "/account/%252e%252e/public",
+        "/account/%252E%252E/public/x",
+        "/account/%2e%2e/public",
+        "/account/.%2E/public",
+        "/account/%2e/../public",
+        "/public/..%2faccount",
+        "/public%2F..%2Faccount",
+        "/account/%5c..%5cpublic",
+        "/%2570ublic/x",
+        "/public/%25%32%65%25%32%65/account",
+    ];
+    for path in refused {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert_eq!(status, 400, "{implementation} {path}");
+        }
+    }
+    // Raw backslashes (some servers read them as `/`), where a proxy can send them.
+    for path in ["/account\\..\\public", "/public\\x"] {
+        let url = format!("https://app.example.com{path}");
+        let ar = [("x-original-method", "GET"), ("x-original-url", url.as_str())];
+        assert_eq!(ask(&t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await.status, 400, "{path}");
+    }
+    // Unambiguous spellings are judged, by their strictest reading.
+    let login = [
+        "/account",
+        "/public//../account",
+        "/public/..;/account",
+        "/public/x/..//../account",
+        "/files/100%25",
+        "/public/../account",
+    ];
+    for path in login {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert!(matches!(status, 302 | 401), "{implementation} {path}: {status}");
+        }
+    }
+    for path in ["/public/x", "/public/a%20b", "/public/caf%C3%A9", "/public/100%25", "/public/x?next=%252e%252e"] {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert_eq!(status, 200, "{implementation} {path}");
+        }
+    }
+}
+
+/// With `access_control.allow_encoded_slashes`, `%2F` is accepted and judged both as a
+/// separator and as part of a segment; the strictest reading decides.
+#[tokio::test]
+async fn encoded_slashes_when_allowed_are_judged_both_ways() {
+    let t = TestApp::start(&format!("{PATH_RULES}  allow_encoded_slashes: true\n"), &[]).await;
+    for path in ["/public%2F..%2Faccount", "/public/..%2Faccount", "/account%2Fpublic", "/repos/a%2Fb"] {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert!(matches!(status, 302 | 401), "{implementation} {path}: {status}");
+        }
+    }
+    for (implementation, status) in ask_all(&t, "app.example.com", "/public/a%2Fb").await {
+        assert_eq!(status, 200, "{implementation}");
+    }
+    // The other ambiguous encodings stay refused.
+    for (implementation, status) in ask_all(&t, "app.example.com", "/account/%252e%252e/public").await {
+        assert_eq!(status, 400, "{implementation}");
+    }
+}
+
 /// `/api/verify` serves proxies that name the target in X-Forwarded-* (Traefik, Caddy,
 /// which pass the client's other headers on) and ones that name it in X-Original-URL
 /// (NGINX). A client must not pick what is judged by adding the other source: when both
