@@ -51,6 +51,14 @@ pub fn with_query(mut path: String, query: Option<&str>) -> String {
 /// 4. decoded once, then dot segments resolved before slashes are merged (RFC 3986);
 /// 5. decoded once, `;parameters` dropped from each segment, then cleaned.
 pub fn readings(path: &str) -> Vec<String> {
+    // Without escapes, parameters or empty segments, every reading is the cleaned path.
+    if !path.contains(['%', ';']) && !path.contains("//") {
+        return vec![clean(path)];
+    }
+    all_readings(path)
+}
+
+fn all_readings(path: &str) -> Vec<String> {
     let once = decode(path);
     let mut all = vec![clean(&once)];
     for reading in [
@@ -231,6 +239,14 @@ mod tests {
         ];
         for (path, expected) in cases {
             assert_eq!(readings(path), expected, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn plain_paths_have_one_reading() {
+        for path in ["/", "", "/a/b/", "/a/../b", "/../x", "/a/./b/..", "a/../b", "/x/.../y", "/a\\b"] {
+            assert_eq!(readings(path), all_readings(path), "{path}");
+            assert_eq!(readings(path).len(), 1, "{path}");
         }
     }
 
