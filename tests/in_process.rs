@@ -448,3 +448,232 @@ async fn a_flood_of_anonymous_challenges_stores_nothing() {
         .await;
     assert_eq!(r.status, 400, "a cookie not sealed by the server is no challenge: {}", r.body);
 }
+
+// ---------------------------------------------------------------- targets the proxy cannot be tricked into
+
+/// An app whose `/public` is open and everything else needs a login.
+const PATH_RULES: &str = "
+access_control:
+  default_policy: deny
+  rules:
+    - {domain: app.example.com, resources: ['^/public([/?].*)?$'], policy: bypass}
+    - {domain: app.example.com, resources: ['^/read([/?].*)?$'], methods: [GET, HEAD], policy: bypass}
+    - {domain: app.example.com, policy: one_factor}
+";
+
+/// Asks `endpoint` (an authorization path) with `headers`, the sub-request's Host being
+/// `host`, as the proxy would; anonymous.
+async fn ask(
+    t: &TestApp,
+    method: &str,
+    endpoint: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> common::in_process::Reply {
+    let mut b = t.browser();
+    b.host = host.into();
+    let mut all = vec![("accept", "text/html")];
+    all.extend_from_slice(headers);
+    b.send(method, endpoint, &all, "").await
+}
+
+/// The authorization answer to an anonymous GET of `host` + `path` (raw, as the client sent
+/// it) through each of the four implementations.
+async fn ask_all(t: &TestApp, host: &str, path: &str) -> Vec<(&'static str, u16)> {
+    let url = format!("https://{host}{path}");
+    let fa = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", host),
+        ("x-forwarded-uri", path),
+    ];
+    let ar = [("x-original-method", "GET"), ("x-original-url", url.as_str())];
+    vec![
+        ("ForwardAuth", ask(t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await.status),
+        ("AuthRequest", ask(t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await.status),
+        (
+            "ExtAuthz",
+            ask(t, "GET", &format!("/api/authz/ext-authz{path}"), host, &[("x-forwarded-proto", "https")]).await.status,
+        ),
+        ("Legacy", ask(t, "GET", "/api/verify", "portcullis.internal", &ar).await.status),
+        ("Legacy", ask(t, "GET", "/api/verify", "portcullis.internal", &fa).await.status),
+    ]
+}
+
+/// NGINX picks the server by the Host header's part before `:` while a target built from
+/// the whole header could carry the path elsewhere (`:#`, `:?`) or a different one (`:\p`):
+/// such targets, fragments, empty or non-numeric ports and encoded hosts are refused (400).
+#[tokio::test]
+async fn a_target_cannot_hide_or_replace_its_path_in_the_host() {
+    let t = TestApp::start(PATH_RULES, &[]).await;
+    // Controls: an ordinary host, with or without a port.
+    for host in ["app.example.com", "app.example.com:8443"] {
+        for (implementation, status) in ask_all(&t, host, "/account").await {
+            assert!(matches!(status, 302 | 401), "{implementation} {host}: {status}");
+        }
+        for (implementation, status) in ask_all(&t, host, "/public/x").await {
+            assert_eq!(status, 200, "{implementation} {host}");
+        }
+    }
+    let hosts = [
+        "app.example.com:#",
+        "app.example.com:?",
+        "app.example.com:@",
+        "app.example.com:\\public",
+        "app.example.com:",
+        "app.example.com:x",
+        "app.example.com:443#",
+        "x@app.example.com",
+        "app%2eexample.com",
+        "app.example.com\\public",
+    ];
+    for host in hosts {
+        let url = format!("https://{host}/account");
+        let ar = [("x-original-method", "GET"), ("x-original-url", url.as_str())];
+        let r = ask(&t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await;
+        assert_eq!(r.status, 400, "AuthRequest {host}: {}", r.body);
+        let r = ask(&t, "GET", "/api/verify", "portcullis.internal", &ar).await;
+        assert_eq!(r.status, 400, "Legacy {host}: {}", r.body);
+        let fa = [
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", host),
+            ("x-forwarded-uri", "/account"),
+        ];
+        let r = ask(&t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await;
+        assert_eq!(r.status, 400, "ForwardAuth {host}: {}", r.body);
+        let r = ask(&t, "GET", "/api/authz/ext-authz/account", host, &[("x-forwarded-proto", "https")]).await;
+        assert_eq!(r.status, 400, "ExtAuthz {host}: {}", r.body);
+    }
+    // A fragment in the target is never sent by a browser: refused wherever it appears.
+    let ar = [("x-original-method", "GET"), ("x-original-url", "https://app.example.com/public#/../account")];
+    assert_eq!(ask(&t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await.status, 400);
+    let fa = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "app.example.com"),
+        ("x-forwarded-uri", "/public/x#y"),
+    ];
+    assert_eq!(ask(&t, "GET", "/api/authz/forward-auth", "portcullis.internal", &fa).await.status, 400);
+}
+
+/// Paths are judged as every backend may read them: decoded once or until stable, with
+/// `%2F` a separator or not, `//..` merged or not, `;` parameters kept or dropped. A
+/// spelling whose readings differ in what they can reach (an encoded `%`, dot segment,
+/// backslash, or slash unless `access_control.allow_encoded_slashes` is set) is refused
+/// (400); the others get the strictest decision of their readings.
+#[tokio::test]
+async fn no_spelling_of_a_path_is_judged_weaker_than_a_backend_reads_it() {
+    let t = TestApp::start(PATH_RULES, &[]).await;
+    let refused = [
+        "/account/%252e%252e/public",
+        "/account/%252E%252E/public/x",
+        "/account/%2e%2e/public",
+        "/account/.%2E/public",
+        "/account/%2e/../public",
+        "/public/..%2faccount",
+        "/public%2F..%2Faccount",
+        "/account/%5c..%5cpublic",
+        "/%2570ublic/x",
+        "/public/%25%32%65%25%32%65/account",
+    ];
+    for path in refused {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert_eq!(status, 400, "{implementation} {path}");
+        }
+    }
+    // Raw backslashes (some servers read them as `/`), where a proxy can send them.
+    for path in ["/account\\..\\public", "/public\\x"] {
+        let url = format!("https://app.example.com{path}");
+        let ar = [("x-original-method", "GET"), ("x-original-url", url.as_str())];
+        assert_eq!(ask(&t, "GET", "/api/authz/auth-request", "portcullis.internal", &ar).await.status, 400, "{path}");
+    }
+    // Unambiguous spellings are judged, by their strictest reading.
+    let login = [
+        "/account",
+        "/public//../account",
+        "/public/..;/account",
+        "/public/x/..//../account",
+        "/files/100%25",
+        "/public/../account",
+    ];
+    for path in login {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert!(matches!(status, 302 | 401), "{implementation} {path}: {status}");
+        }
+    }
+    for path in ["/public/x", "/public/a%20b", "/public/caf%C3%A9", "/public/100%25", "/public/x?next=%252e%252e"] {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert_eq!(status, 200, "{implementation} {path}");
+        }
+    }
+}
+
+/// With `access_control.allow_encoded_slashes`, `%2F` is accepted and judged both as a
+/// separator and as part of a segment; the strictest reading decides.
+#[tokio::test]
+async fn encoded_slashes_when_allowed_are_judged_both_ways() {
+    let t = TestApp::start(&format!("{PATH_RULES}  allow_encoded_slashes: true\n"), &[]).await;
+    for path in ["/public%2F..%2Faccount", "/public/..%2Faccount", "/account%2Fpublic", "/repos/a%2Fb"] {
+        for (implementation, status) in ask_all(&t, "app.example.com", path).await {
+            assert!(matches!(status, 302 | 401), "{implementation} {path}: {status}");
+        }
+    }
+    for (implementation, status) in ask_all(&t, "app.example.com", "/public/a%2Fb").await {
+        assert_eq!(status, 200, "{implementation}");
+    }
+    // The other ambiguous encodings stay refused.
+    for (implementation, status) in ask_all(&t, "app.example.com", "/account/%252e%252e/public").await {
+        assert_eq!(status, 400, "{implementation}");
+    }
+}
+
+/// `/api/verify` serves proxies that name the target in X-Forwarded-* (Traefik, Caddy,
+/// which pass the client's other headers on) and ones that name it in X-Original-URL
+/// (NGINX). A client must not pick what is judged by adding the other source: when both
+/// are present they must name the same target and method, or the request is refused.
+#[tokio::test]
+async fn legacy_endpoint_does_not_let_the_client_pick_the_target() {
+    let t = TestApp::start(PATH_RULES, &[]).await;
+    let traefik = |uri: &'static str, method: &'static str| {
+        vec![
+            ("x-forwarded-method", method),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", uri),
+        ]
+    };
+    // Each source alone is used.
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &traefik("/account", "GET")).await.status, 302);
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &traefik("/public/x", "GET")).await.status, 200);
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &traefik("/read/x", "POST")).await.status, 303);
+    let nginx = [("x-original-method", "GET"), ("x-original-url", "https://app.example.com/public/x")];
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &nginx).await.status, 200);
+
+    // The client adds X-Original-URL (or X-Original-Method) to what Traefik sends.
+    let mut spoofed = traefik("/account", "GET");
+    spoofed.push(("x-original-url", "https://app.example.com/public/x"));
+    let r = ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut spoofed = traefik("/read/x", "POST");
+    spoofed.push(("x-original-method", "GET"));
+    let r = ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut spoofed = traefik("/account", "GET");
+    spoofed.push(("x-original-url", "https://other.example.com/account"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await.status, 400);
+
+    // The client adds X-Forwarded-* to what NGINX sends.
+    let mut spoofed = vec![("x-original-method", "GET"), ("x-original-url", "https://app.example.com/account")];
+    spoofed.push(("x-forwarded-uri", "/public/x"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &spoofed).await.status, 400);
+
+    // Both sources set by the proxy (Authelia's NGINX snippets do) and agreeing: judged.
+    let mut both = traefik("/account?x=1", "GET");
+    both.push(("x-original-url", "https://app.example.com/account?x=1"));
+    both.push(("x-original-method", "GET"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &both).await.status, 302);
+    let mut both = traefik("/public/x", "GET");
+    both.push(("x-original-url", "https://app.example.com/public/x"));
+    assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &both).await.status, 200);
+}

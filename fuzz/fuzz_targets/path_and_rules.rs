@@ -1,12 +1,13 @@
 //! Path normalization and rule matching on arbitrary hosts, paths, queries and methods.
-//! Oracles: normalizing is idempotent, and an object built from the normalized path gets
-//! the same decision as the raw one.
+//! Oracles: normalizing a path the rules accept is idempotent, and the decision for the
+//! raw path is never weaker than the one for the resource a typical server serves for it
+//! (the path decoded once, then cleaned).
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::access_control::path::normalize;
+use portcullis::access_control::path::{ambiguity, normalize};
 use portcullis::access_control::{AccessControl, Object, Subject};
 use portcullis::config::Configuration;
 
@@ -25,9 +26,13 @@ fuzz_target!(|data: &[u8]| {
     let (host, path, query, method) =
         (parts.next().unwrap_or(""), parts.next().unwrap_or("/"), parts.next(), parts.next().unwrap_or("GET"));
     let once = normalize(path, None);
-    assert_eq!(normalize(&once, None), once, "normalizing is idempotent");
+    if ambiguity(path, true).is_none() {
+        assert_eq!(normalize(&once, None), once, "normalizing is idempotent");
+    }
     let subject = Subject { username: "john", groups: &[], client_id: "", ip: None };
-    let raw = rules().evaluate(&subject, &Object::from_parts(host, path, query, method));
-    let cleaned = rules().evaluate(&subject, &Object::from_parts(host, &once, query, method));
-    assert_eq!(raw.policy, cleaned.policy, "the normalized path decides the same");
+    let raw = Object::from_parts(host, path, query, method);
+    let served = Object { path: normalize(path, query), other_readings: Vec::new(), ..raw.clone() };
+    let judged = rules().evaluate(&subject, &raw);
+    let backend = rules().evaluate(&subject, &served);
+    assert!(judged.policy >= backend.policy, "{path:?}: judged {judged:?}, the served resource {backend:?}");
 });

@@ -39,6 +39,13 @@ EXAMPLES = os.path.join(ROOT, "examples")
 CLIENT_ADDRESS = "127.0.0.2"
 PASSWORD = "demo-password"
 PROXIES = ["traefik", "caddy", "nginx", "haproxy", "envoy"]
+CHECKS = 11
+# Spellings of the private /dashboard that some decoder may read as the public /public/x.
+PATH_TRICKS = [
+    "/dashboard/%252e%252e/public/x", "/dashboard/%252E%252E/public/x", "/dashboard/%2e%2e/public/x",
+    "/dashboard/.%2e/public/x", "/%2570ublic/x", "/public/..%2fdashboard", "/public%2F..%2Fdashboard",
+    "/public//../dashboard", "/public/x/..//../dashboard", "/public/..;/dashboard", "/dashboard%5c..%5cpublic/x",
+]
 
 
 def free_port():
@@ -123,7 +130,9 @@ class Client:
         self.context = context
         self.cookie = None
 
-    def request(self, method, url, body=None, headers=None, accept_html=True):
+    def request(self, method, url, body=None, headers=None, accept_html=True, raw_path=None):
+        """`raw_path` is sent exactly as given instead of the URL's path and query; a
+        `Host` in `headers` replaces the URL's host in that header (not in SNI)."""
         parsed = urllib.parse.urlsplit(url)
         conn = Connection(parsed.hostname, self.port, self.context)
         all_headers = {"Accept": "text/html,application/xhtml+xml" if accept_html else "application/json"}
@@ -136,6 +145,8 @@ class Client:
         path = parsed.path or "/"
         if parsed.query:
             path += "?" + parsed.query
+        if raw_path is not None:
+            path = raw_path
         conn.request(method, path, body=body, headers=all_headers)
         r = conn.getresponse()
         data = r.read().decode(errors="replace")
@@ -435,6 +446,67 @@ class Checks:
             expect(r.status != 200, "must not be allowed")
         self.check("8 a spoofed X-Forwarded-For does not satisfy a networks rule", spoofed_forwarded_for)
 
+        def host_tricks():
+            # NGINX routes by the Host header's part before ':'; a target built from the
+            # whole header would hide the path (`:#`, `:?`) or bring another (`:\\public`).
+            problems = []
+            cases = [("app", "/dashboard", host) for host in [
+                "app.example.com:#", "app.example.com:?", "app.example.com:@", "app.example.com:\\public",
+                "app.example.com:#/public/x", f"app.example.com:{self.port}#"]]
+            cases += [("secure", "/admin", host) for host in ["secure.example.com:#", "secure.example.com:?"]]
+            for name, path, host in cases:
+                r = self.client().request("GET", self.url(name, path), headers={"Host": host})
+                problems.append(self.not_served(r, f"Host {host!r}"))
+                if r.status in (302, 303):
+                    _, query = self.redirect_target(r)
+                    rd = urllib.parse.urlsplit(query.get("rd", [""])[0])
+                    if rd.path != path or rd.fragment:
+                        problems.append(f"Host {host!r}: {path} judged as {rd.geturl()!r}")
+            expect_none(problems)
+        self.check("9 Host tricks (`:#`, `:?`, `:@`, `:\\`) neither hide nor replace the path", host_tricks)
+
+        def path_tricks():
+            # Spellings of a private path that read as /public to a decoder that decodes
+            # more often, or resolves dot segments otherwise, than the app.
+            problems = []
+            for path in PATH_TRICKS:
+                r = self.client().request("GET", self.url("app", "/"), raw_path=path)
+                problems.append(self.not_served(r, f"path {path!r}"))
+            expect_none(problems)
+        self.check("10 path spellings (%252e%252e, %2e%2e, %2F, //.., ..;, %5c) reach no private page", path_tricks)
+
+        def client_target_headers():
+            # A client naming another target in the headers some endpoints read.
+            problems = []
+            spoofed = {"X-Original-URL": self.url("app", "/public/x"), "X-Original-Method": "GET",
+                       "X-Forwarded-Uri": "/public/x", "X-Forwarded-Host": f"app.example.com:{self.port}",
+                       "X-Forwarded-Proto": "https", "X-Forwarded-Method": "GET"}
+            for name, value in list(spoofed.items()) + [("all of them", None)]:
+                headers = spoofed if value is None else {name: value}
+                r = self.client().request("GET", self.url("app", "/dashboard"), headers=headers)
+                problems.append(self.not_served(r, f"client-sent {name}"))
+                r = self.client().request("POST", self.url("app", "/form"), {"a": 1}, headers=headers)
+                problems.append(self.not_served(r, f"client-sent {name} on a POST"))
+            expect_none(problems)
+        self.check("11 client-sent X-Original-* / X-Forwarded-* name no other target", client_target_headers)
+
+    def not_served(self, r, what):
+        """None when the app (the echo upstream) did not answer, or received a path that
+        reads as public however it is read; otherwise what went wrong."""
+        if r.status != 200:
+            return None
+        try:
+            served = r.json()["path"]
+        except (ValueError, KeyError, TypeError):
+            return f"{what}: 200 without the app's answer: {r.body[:200]}"
+        path = served.split("?", 1)[0]
+        decoded = urllib.parse.unquote(path)
+        without_parameters = "/".join(segment.split(";", 1)[0] for segment in decoded.split("/"))
+        readings = {clean(decoded), urllib.parse.unquote(clean(path)), clean(without_parameters)}
+        if all(p == "/public" or p.startswith("/public/") for p in readings):
+            return None
+        return f"{what}: the app served {served!r} without login"
+
     def last_code(self):
         with open(os.path.join(self.stack.dir, "notifications.txt")) as f:
             text = f.read()
@@ -457,6 +529,26 @@ class Checks:
                            accept_html=False)
         expect(r.status == 200, f"TOTP finish: {r.status} {r.body}")
         return secret
+
+
+def clean(path):
+    """Dot segments resolved and repeated slashes merged, as Go's ServeMux does."""
+    out = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(segment)
+    return "/" + "/".join(out) + ("/" if out and path.endswith("/") else "")
+
+
+def expect_none(problems):
+    problems = [p for p in problems if p]
+    if problems:
+        raise AssertionError("; ".join(problems))
 
 
 def expect(condition, message):
@@ -498,8 +590,8 @@ def main():
             checks.run()
         except Exception as e:  # noqa: BLE001
             checks = None
-            print(f"proxy {proxy}: 0 passed, 8 failed (could not start: {e})")
-            total_failed += 8
+            print(f"proxy {proxy}: 0 passed, {CHECKS} failed (could not start: {e})")
+            total_failed += CHECKS
         finally:
             stack.stop()
         if checks is None:

@@ -6,6 +6,10 @@
 //! groups), and such a decision carries `has_subjects` so the caller asks for a login
 //! instead of allowing or denying. Rules are indexed by domain so that a request only
 //! examines the rules that can match its host: ten thousand rules cost about what ten do.
+//!
+//! A path is judged as every server may read it ([`path::readings`]) and the strictest
+//! decision applies; spellings whose readings reach different resources are refused
+//! before that ([`AccessControl::object`], see [`path`]).
 
 mod index;
 mod matchers;
@@ -78,8 +82,11 @@ impl Subject<'_> {
 pub struct Object {
     /// Host, lower case, without port.
     pub domain: String,
-    /// Normalized path with `?query` (see [`path::normalize`]).
+    /// The usual reading of the path, with `?query` (see [`path::normalize`]).
     pub path: String,
+    /// The path's other readings where they differ from `path`, each with `?query` (see
+    /// [`path::readings`]): the strictest decision over all of them applies.
+    pub other_readings: Vec<String>,
     /// Decoded query pairs, in order.
     pub query: Vec<(String, String)>,
     /// HTTP method, upper case.
@@ -102,7 +109,15 @@ impl Object {
         let query_pairs = query
             .map(|q| url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
             .unwrap_or_default();
-        Self { domain, path: path::normalize(path, query), query: query_pairs, method: method.to_ascii_uppercase() }
+        let mut readings = path::readings(path).into_iter().map(|p| path::with_query(p, query));
+        let usual = readings.next().unwrap_or_else(|| path::normalize(path, query));
+        Self {
+            domain,
+            path: usual,
+            other_readings: readings.collect(),
+            query: query_pairs,
+            method: method.to_ascii_uppercase(),
+        }
     }
 
     fn query_first(&self, key: &str) -> &str {
@@ -166,8 +181,8 @@ impl Rule {
     fn domain(&self, s: &Subject<'_>, o: &Object) -> bool {
         self.domains.is_empty() || self.domains.iter().any(|d| d.is_match(&o.domain, s))
     }
-    fn resources(&self, s: &Subject<'_>, o: &Object) -> bool {
-        self.resources.is_empty() || self.resources.iter().any(|r| r.is_match(&o.path, s))
+    fn resources(&self, s: &Subject<'_>, path: &str) -> bool {
+        self.resources.is_empty() || self.resources.iter().any(|r| r.is_match(path, s))
     }
     fn query(&self, o: &Object) -> bool {
         self.query.is_empty() || self.query.iter().any(|all| all.iter().all(|q| q.is_match(o)))
@@ -187,9 +202,9 @@ impl Rule {
     fn subjects(&self, s: &Subject<'_>) -> bool {
         s.is_anonymous() || self.subjects_exact(s)
     }
-    fn is_match(&self, s: &Subject<'_>, o: &Object) -> bool {
+    fn is_match(&self, s: &Subject<'_>, o: &Object, path: &str) -> bool {
         self.domain(s, o)
-            && self.resources(s, o)
+            && self.resources(s, path)
             && self.query(o)
             && self.methods(o)
             && self.networks(s)
@@ -203,6 +218,7 @@ pub struct AccessControl {
     rules: Vec<Rule>,
     default_policy: Policy,
     index: DomainIndex,
+    allow_encoded_slashes: bool,
 }
 
 impl AccessControl {
@@ -268,23 +284,64 @@ impl AccessControl {
             });
         }
         let index = DomainIndex::build(rules.iter().map(|r| r.domains.as_slice()));
-        Ok(Self { rules, default_policy: ac.default_policy.unwrap_or(Policy::Deny), index })
+        Ok(Self {
+            rules,
+            default_policy: ac.default_policy.unwrap_or(Policy::Deny),
+            index,
+            allow_encoded_slashes: ac.allow_encoded_slashes,
+        })
     }
 
-    /// The policy that applies to `object` for `subject`.
+    /// The object for a request to `host` whose path is `raw_path` exactly as the client
+    /// sent it, or why that path is refused rather than judged (see [`path::ambiguity`];
+    /// `access_control.allow_encoded_slashes` decides about `%2F`).
+    pub fn object(
+        &self,
+        host: &str,
+        raw_path: &str,
+        query: Option<&str>,
+        method: &str,
+    ) -> Result<Object, &'static str> {
+        match path::ambiguity(raw_path, self.allow_encoded_slashes) {
+            Some(why) => Err(why),
+            None => Ok(Object::from_parts(host, raw_path, query, method)),
+        }
+    }
+
+    /// The policy that applies to `object` for `subject`: the strictest over the readings
+    /// of its path.
     pub fn evaluate(&self, subject: &Subject<'_>, object: &Object) -> Decision {
+        self.decide(subject, object).0
+    }
+
+    /// The decision and the reading of the path that led to it.
+    fn decide<'o>(&self, subject: &Subject<'_>, object: &'o Object) -> (Decision, &'o str) {
+        let mut strictest = (self.evaluate_path(subject, object, &object.path), object.path.as_str());
+        for reading in &object.other_readings {
+            let decision = self.evaluate_path(subject, object, reading);
+            if stricter(&decision, &strictest.0) {
+                strictest = (decision, reading);
+            }
+        }
+        strictest
+    }
+
+    /// The first matching rule's decision, for one reading of the path.
+    fn evaluate_path(&self, subject: &Subject<'_>, object: &Object, path: &str) -> Decision {
         for i in self.index.candidates(&object.domain) {
             let rule = &self.rules[i];
-            if rule.is_match(subject, object) {
+            if rule.is_match(subject, object, path) {
                 return Decision { policy: rule.policy, rule: Some(i + 1), has_subjects: rule.has_subjects };
             }
         }
         Decision { policy: self.default_policy, rule: None, has_subjects: false }
     }
 
-    /// Every rule's criteria against the request, in order (no index: for explaining).
+    /// Every rule's criteria against the request, in order (no index: for explaining),
+    /// for the reading of the path that decided.
     pub fn explain(&self, subject: &Subject<'_>, object: &Object) -> Vec<RuleReport> {
-        let decided = self.evaluate(subject, object).rule;
+        let (decision, path) = self.decide(subject, object);
+        let decided = decision.rule;
         self.rules
             .iter()
             .enumerate()
@@ -292,7 +349,7 @@ impl AccessControl {
                 position: i + 1,
                 policy: r.policy,
                 domain: r.domain(subject, object),
-                resources: r.resources(subject, object),
+                resources: r.resources(subject, path),
                 query: r.query(object),
                 methods: r.methods(object),
                 networks: r.networks(subject),
@@ -317,6 +374,13 @@ impl AccessControl {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+}
+
+/// True when `a` is stricter than `b`: a stronger policy, or the same policy without
+/// depending on who the user is (a deny for everyone is final; one that names subjects
+/// lets an anonymous user log in first).
+fn stricter(a: &Decision, b: &Decision) -> bool {
+    (a.policy, !a.has_subjects) > (b.policy, !b.has_subjects)
 }
 
 fn compile_query(q: &crate::config::schema::QueryCondition) -> Result<QueryMatcher, String> {

@@ -120,6 +120,58 @@ fn resources_see_the_normalized_path_and_query() {
 }
 
 #[test]
+fn the_strictest_reading_of_the_path_decides() {
+    let e = engine(
+        "    - {domain: app.example.com, resources: ['^/admin'], policy: deny}
+    - {domain: app.example.com, resources: ['^/public/'], policy: bypass}
+    - {domain: app.example.com, resources: ['^/team/'], subject: 'group:team', policy: two_factor}
+    - {domain: app.example.com, policy: one_factor}",
+    );
+    let anonymous = Subject::default();
+    let judge = |raw: &str| {
+        let object = e.object("app.example.com", raw, None, "GET").unwrap();
+        let d = e.evaluate(&anonymous, &object);
+        let explained = e.explain(&anonymous, &object);
+        let decided = explained.iter().find(|r| r.decided).map(|r| r.position);
+        assert_eq!(decided, d.rule, "explain reports the deciding rule for {raw}");
+        (d.policy, d.rule)
+    };
+    assert_eq!(judge("/public/x"), (Bypass, Some(2)));
+    // `/public/admin` to RFC 3986, `/admin` to Go and NGINX: the stricter.
+    assert_eq!(judge("/public//../admin"), (Deny, Some(1)));
+    assert_eq!(judge("/public/..;/admin"), (Deny, Some(1)));
+    assert_eq!(judge("/public/..;/x"), (OneFactor, Some(4)));
+    assert_eq!(judge("/public/..;/team/x"), (TwoFactor, Some(3)));
+}
+
+#[test]
+fn on_equal_policies_a_decision_for_everyone_is_stricter() {
+    let for_everyone = Decision { policy: Deny, rule: Some(2), has_subjects: false };
+    let for_some = Decision { policy: Deny, rule: Some(1), has_subjects: true };
+    assert!(stricter(&for_everyone, &for_some));
+    assert!(!stricter(&for_some, &for_everyone));
+    assert!(!stricter(&Decision { policy: TwoFactor, rule: None, has_subjects: true }, &for_everyone));
+    assert!(stricter(&for_some, &Decision { policy: TwoFactor, rule: None, has_subjects: false }));
+}
+
+#[test]
+fn ambiguous_paths_are_refused_before_any_rule() {
+    let strict = engine("    - {domain: app.example.com, policy: one_factor}");
+    for raw in ["/a/%252e%252e/b", "/a/%2e%2e/b", "/a\\b", "/a%5Cb", "/a%2Fb"] {
+        assert!(strict.object("app.example.com", raw, None, "GET").is_err(), "{raw}");
+    }
+    assert!(strict.object("app.example.com", "/a/b%20c", Some("x=%2F"), "GET").is_ok());
+    let config: Configuration = serde_yaml::from_str(
+        "access_control:\n  allow_encoded_slashes: true\n  rules: [{domain: app.example.com, policy: one_factor}]",
+    )
+    .unwrap();
+    let lenient = AccessControl::compile(&config).unwrap();
+    let object = lenient.object("app.example.com", "/a%2Fb/..%2Fc", None, "GET").unwrap();
+    assert_eq!((object.path.as_str(), object.other_readings.as_slice()), ("/a/c", &["/a/b/../c".to_string()][..]));
+    assert!(lenient.object("app.example.com", "/a%252Fb", None, "GET").is_err());
+}
+
+#[test]
 fn resource_named_groups() {
     let e = engine(r"    - {domain: app.example.com, resources: ['^/users/(?P<User>\w+)/'], policy: one_factor}");
     assert_eq!(

@@ -1,4 +1,18 @@
 //! Where each proxy puts the original request: target URL and method.
+//!
+//! Each implementation reads its own proxy's headers and ignores the others', so a client
+//! behind a proxy that passes request headers on cannot name another target: ForwardAuth
+//! reads X-Forwarded-Method, -Proto, -Host and -Uri; AuthRequest X-Original-Method and
+//! X-Original-URL; ExtAuthz X-Forwarded-Proto, X-Forwarded-Host or Host, and the
+//! sub-request's own method and path. Legacy (`/api/verify`) serves both kinds of proxy:
+//! it takes X-Original-URL or X-Forwarded-*, whichever is present, and when both are (a
+//! proxy that sets one passes a client's other on) they must name the same target, and
+//! X-Original-Method and X-Forwarded-Method the same method, or the request is refused.
+//!
+//! A target is refused unless its authority is a host name or IP literal with an
+//! optional numeric port, and it has no fragment. NGINX routes by the Host header's part
+//! before `:`, so `Host: app.example.com:#` (or `:?`, `:\x`, `:@`) would otherwise hide
+//! the path from the rules, or hand them another one, while the app serves the real path.
 
 use http::HeaderMap;
 
@@ -9,6 +23,10 @@ use super::Implementation;
 pub struct Target {
     /// The full target URL.
     pub url: url::Url,
+    /// The target's path exactly as the proxy sent it, without the query. The access rules
+    /// judge this one: the URL parser has already resolved dot segments and backslashes in
+    /// `url`, its own way, which need not be the application's.
+    pub path: String,
     /// Its method, upper case.
     pub method: String,
 }
@@ -25,19 +43,88 @@ fn method(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-fn from_forwarded(headers: &HeaderMap, uri: Option<&str>) -> Result<url::Url, String> {
-    let proto = header(headers, "x-forwarded-proto").ok_or("missing X-Forwarded-Proto")?;
-    let host = header(headers, "x-forwarded-host").ok_or("missing X-Forwarded-Host")?;
-    let uri = uri.or_else(|| header(headers, "x-forwarded-uri")).unwrap_or("/");
-    absolute(&format!("{proto}://{host}{}", if uri.starts_with('/') { uri.to_string() } else { format!("/{uri}") }))
+/// A target URL in its three parts, as a proxy names them.
+struct Parts<'a> {
+    scheme: &'a str,
+    authority: &'a str,
+    /// Path and query; a missing leading `/` is added.
+    request_target: &'a str,
 }
 
-fn absolute(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("invalid target URL '{text}': {e}"))?;
-    if url.host_str().is_none_or(str::is_empty) || !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("invalid target URL '{text}'"));
+impl Parts<'_> {
+    /// The target these parts name, after checking each.
+    fn target(&self, method: String) -> Result<Target, String> {
+        let Parts { scheme, authority, request_target } = *self;
+        if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(format!("invalid scheme '{scheme}'"));
+        }
+        check_authority(authority)?;
+        if request_target.contains('#') {
+            return Err(format!("the target '{request_target}' has a fragment"));
+        }
+        let slash = if request_target.starts_with('/') { "" } else { "/" };
+        let text = format!("{scheme}://{authority}{slash}{request_target}");
+        let url = url::Url::parse(&text).map_err(|e| format!("invalid target URL '{text}': {e}"))?;
+        if url.host_str().is_none_or(str::is_empty) || !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("invalid target URL '{text}'"));
+        }
+        let path = format!("{slash}{}", request_target.split('?').next().unwrap_or_default());
+        Ok(Target { url, path, method })
     }
-    Ok(url)
+}
+
+/// `host[:port]`: a host name or IPv4 address (letters, digits, `-`, `.`, `_`) or a
+/// bracketed IPv6 address, and a port of digits. Anything else (`?`, `#`, `\`, `@`, `%`,
+/// an empty port) would make the target's parser and the proxy's router disagree.
+fn check_authority(authority: &str) -> Result<(), String> {
+    let bad = || Err(format!("invalid host '{authority}' (a host name or IP address and an optional numeric port)"));
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(rest) => {
+            let Some((inside, after)) = rest.split_once(']') else { return bad() };
+            let ok = !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            match after {
+                "" => (ok, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (ok, Some(port)),
+                    None => return bad(),
+                },
+            }
+        }
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let ok =
+                !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    if host_ok && port_ok { Ok(()) } else { bad() }
+}
+
+/// The parts of an absolute URL such as X-Original-URL: `scheme://authority/path?query`.
+fn split_absolute(text: &str) -> Result<Parts<'_>, String> {
+    let (scheme, rest) = text.split_once("://").ok_or_else(|| format!("invalid target URL '{text}': not absolute"))?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, request_target) = rest.split_at(end);
+    Ok(Parts { scheme, authority, request_target: if request_target.is_empty() { "/" } else { request_target } })
+}
+
+/// The target X-Original-URL names, if the header is present.
+fn from_original(headers: &HeaderMap) -> Option<Result<Parts<'_>, String>> {
+    header(headers, "x-original-url").map(split_absolute)
+}
+
+/// The target X-Forwarded-Proto, -Host and -Uri name; `fallback` fills in the ones absent.
+fn from_forwarded<'a>(headers: &'a HeaderMap, fallback: Option<&Parts<'a>>) -> Result<Parts<'a>, String> {
+    let proto =
+        header(headers, "x-forwarded-proto").or(fallback.map(|f| f.scheme)).ok_or("missing X-Forwarded-Proto")?;
+    let host =
+        header(headers, "x-forwarded-host").or(fallback.map(|f| f.authority)).ok_or("missing X-Forwarded-Host")?;
+    let uri = header(headers, "x-forwarded-uri").or(fallback.map(|f| f.request_target)).unwrap_or("/");
+    Ok(Parts { scheme: proto, authority: host, request_target: uri })
 }
 
 /// The login and password of a `Basic` Authorization header value, if it is one.
@@ -55,6 +142,8 @@ pub fn basic_credentials(value: &str) -> Option<(String, String)> {
 
 /// Extracts the target from a proxy's sub-request. `method` is the sub-request's own
 /// method and `rest` the part of its path after the endpoint (with query), for ExtAuthz.
+/// An error means the request names no target, or an ambiguous one (see the module
+/// documentation); the adapter answers 400.
 pub fn extract(
     implementation: Implementation,
     headers: &HeaderMap,
@@ -64,28 +153,44 @@ pub fn extract(
     match implementation {
         Implementation::ForwardAuth => {
             let m = header(headers, "x-forwarded-method").ok_or("missing X-Forwarded-Method")?;
-            Ok(Target { method: method(m)?, url: from_forwarded(headers, None)? })
+            from_forwarded(headers, None)?.target(method(m)?)
         }
         Implementation::AuthRequest => {
             let m = header(headers, "x-original-method").ok_or("missing X-Original-Method")?;
-            let url = header(headers, "x-original-url").ok_or("missing X-Original-URL")?;
-            Ok(Target { method: method(m)?, url: absolute(url)? })
+            from_original(headers).ok_or("missing X-Original-URL")??.target(method(m)?)
         }
         Implementation::ExtAuthz => {
             let proto = header(headers, "x-forwarded-proto").ok_or("missing X-Forwarded-Proto")?;
             let host = header(headers, "x-forwarded-host").or_else(|| header(headers, "host")).ok_or("missing Host")?;
             let path = if rest.is_empty() { "/" } else { rest };
-            Ok(Target { method: method(own_method)?, url: absolute(&format!("{proto}://{host}{path}"))? })
+            Parts { scheme: proto, authority: host, request_target: path }.target(method(own_method)?)
         }
         Implementation::Legacy => {
-            let m = header(headers, "x-original-method")
-                .or_else(|| header(headers, "x-forwarded-method"))
-                .unwrap_or(own_method);
-            let url = match header(headers, "x-original-url") {
-                Some(u) => absolute(u)?,
-                None => from_forwarded(headers, None)?,
+            let m = match (header(headers, "x-original-method"), header(headers, "x-forwarded-method")) {
+                (Some(original), Some(forwarded)) if original != forwarded => {
+                    return Err(format!(
+                        "X-Original-Method '{original}' and X-Forwarded-Method '{forwarded}' differ: refused as ambiguous"
+                    ));
+                }
+                (original, forwarded) => method(original.or(forwarded).unwrap_or(own_method))?,
             };
-            Ok(Target { method: method(m)?, url })
+            let Some(original) = from_original(headers).transpose()? else {
+                return from_forwarded(headers, None)?.target(m);
+            };
+            let target = original.target(m.clone())?;
+            let forwarded_named = ["x-forwarded-proto", "x-forwarded-host", "x-forwarded-uri"]
+                .iter()
+                .any(|name| header(headers, name).is_some());
+            if forwarded_named {
+                let forwarded = from_forwarded(headers, Some(&original))?.target(m)?;
+                if forwarded.url != target.url || forwarded.path != target.path {
+                    return Err(format!(
+                        "X-Original-URL names {} and X-Forwarded-* name {}: refused as ambiguous",
+                        target.url, forwarded.url
+                    ));
+                }
+            }
+            Ok(target)
         }
     }
 }
@@ -112,6 +217,7 @@ mod tests {
         ]);
         let t = extract(Implementation::ForwardAuth, &fa, "GET", "").unwrap();
         assert_eq!((t.url.as_str(), t.method.as_str()), ("https://app.example.com/a?b=1", "POST"));
+        assert_eq!(t.path, "/a");
 
         let ar = h(&[("x-original-method", "GET"), ("x-original-url", "https://app.example.com/x")]);
         assert_eq!(
@@ -122,6 +228,13 @@ mod tests {
         let ea = h(&[("x-forwarded-proto", "https"), ("host", "app.example.com")]);
         let t = extract(Implementation::ExtAuthz, &ea, "DELETE", "/items/1?x=y").unwrap();
         assert_eq!((t.url.as_str(), t.method.as_str()), ("https://app.example.com/items/1?x=y", "DELETE"));
+        assert_eq!(t.path, "/items/1");
+
+        // The path as sent, which the URL parser would have resolved its own way.
+        let raw =
+            h(&[("x-original-method", "GET"), ("x-original-url", "https://app.example.com/public//../a%2e%2e?q")]);
+        let t = extract(Implementation::AuthRequest, &raw, "GET", "").unwrap();
+        assert_eq!((t.url.path(), t.path.as_str()), ("/public/a%2e%2e", "/public//../a%2e%2e"));
 
         let legacy = h(&[("x-original-url", "https://app.example.com/l")]);
         let t = extract(Implementation::Legacy, &legacy, "HEAD", "").unwrap();
@@ -148,5 +261,101 @@ mod tests {
         assert!(extract(Implementation::AuthRequest, &relative, "GET", "").is_err());
         let userinfo = h(&[("x-original-method", "GET"), ("x-original-url", "https://evil@app.example.com/")]);
         assert!(extract(Implementation::AuthRequest, &userinfo, "GET", "").is_err());
+    }
+
+    /// The host part of every target is a host name or IP literal and an optional numeric
+    /// port, nothing else: `?`, `#`, `\` and `@` there would move the path out of sight (or
+    /// bring another in) while the proxy routed by the part before the `:`.
+    #[test]
+    fn the_authority_is_a_host_and_a_numeric_port() {
+        let good = ["app.example.com", "app.example.com:8443", "APP.example.com", "127.0.0.1:9", "[::1]:8443", "[::1]"];
+        let bad = [
+            "app.example.com:#",
+            "app.example.com:?",
+            "app.example.com:@",
+            "app.example.com:\\public",
+            "app.example.com\\public",
+            "app.example.com:",
+            "app.example.com:x",
+            "app.example.com:443#",
+            "app.example.com:99999",
+            "x@app.example.com",
+            "app.example.com:@other.example.com",
+            "app%2eexample.com",
+            "app.example.com;x",
+            "[::1]x",
+            "[::1]:",
+            "",
+        ];
+        for (host, ok) in good.iter().map(|h| (h, true)).chain(bad.iter().map(|h| (h, false))) {
+            let url = format!("https://{host}/admin");
+            let ar = h(&[("x-original-method", "GET"), ("x-original-url", &url)]);
+            let fa = h(&[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", host),
+                ("x-forwarded-uri", "/admin"),
+            ]);
+            let ea = h(&[("x-forwarded-proto", "https"), ("host", host)]);
+            for (implementation, headers, rest) in [
+                (Implementation::AuthRequest, &ar, ""),
+                (Implementation::Legacy, &ar, ""),
+                (Implementation::ForwardAuth, &fa, ""),
+                (Implementation::Legacy, &fa, ""),
+                (Implementation::ExtAuthz, &ea, "/admin"),
+            ] {
+                let target = extract(implementation, headers, "GET", rest);
+                if ok {
+                    let target = target.unwrap_or_else(|e| panic!("{implementation:?} {host:?}: {e}"));
+                    assert_eq!(target.url.path(), "/admin", "{implementation:?} {host:?}");
+                } else {
+                    assert!(target.is_err(), "{implementation:?} {host:?} accepted: {target:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_sources_must_agree() {
+        let forwarded = [
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/admin?x=1"),
+        ];
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut all = forwarded.to_vec();
+            all.extend_from_slice(extra);
+            extract(Implementation::Legacy, &h(&all), "GET", "")
+        };
+        assert_eq!(with(&[]).unwrap().url.as_str(), "https://app.example.com/admin?x=1");
+        let same = with(&[("x-original-url", "https://APP.example.com:443/admin?x=1"), ("x-original-method", "GET")]);
+        assert_eq!(same.unwrap().path, "/admin");
+        assert!(with(&[("x-original-url", "https://app.example.com/public")]).is_err());
+        assert!(with(&[("x-original-url", "https://app.example.com/admin?x=2")]).is_err());
+        assert!(with(&[("x-original-url", "https://app.example.com/public/../admin?x=1")]).is_err());
+        assert!(with(&[("x-original-method", "POST")]).is_err());
+        // X-Original-URL alone, and with the X-Forwarded-* parts it agrees with.
+        let nginx = h(&[("x-original-url", "https://app.example.com/a"), ("x-forwarded-proto", "https")]);
+        assert_eq!(extract(Implementation::Legacy, &nginx, "HEAD", "").unwrap().method, "HEAD");
+        let nginx = h(&[("x-original-url", "https://app.example.com/a"), ("x-forwarded-uri", "/b")]);
+        assert!(extract(Implementation::Legacy, &nginx, "GET", "").is_err());
+    }
+
+    #[test]
+    fn targets_have_no_fragment() {
+        let ar = h(&[("x-original-method", "GET"), ("x-original-url", "https://app.example.com/public#/../admin")]);
+        assert!(extract(Implementation::AuthRequest, &ar, "GET", "").is_err());
+        let ar = h(&[("x-original-method", "GET"), ("x-original-url", "https://app.example.com/a?b#")]);
+        assert!(extract(Implementation::AuthRequest, &ar, "GET", "").is_err());
+        let fa = h(&[
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/public#x"),
+        ]);
+        assert!(extract(Implementation::ForwardAuth, &fa, "GET", "").is_err());
+        let ea = h(&[("x-forwarded-proto", "https"), ("host", "app.example.com")]);
+        assert!(extract(Implementation::ExtAuthz, &ea, "GET", "/public#x").is_err());
     }
 }

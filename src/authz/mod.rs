@@ -16,7 +16,9 @@ pub enum Implementation {
     AuthRequest,
     /// Envoy: Host + X-Forwarded-Proto + the request's own path after the endpoint.
     ExtAuthz,
-    /// `/api/verify`: X-Original-URL or X-Forwarded-*.
+    /// `/api/verify`: X-Original-URL or X-Forwarded-*; when both are present they must
+    /// name the same target (and X-Original-Method and X-Forwarded-Method the same
+    /// method), or the request is refused, so a client cannot add the other source.
     Legacy,
 }
 

@@ -179,6 +179,7 @@ pub const ENV_KEYS: &[&str] = &[
     "identity_validation.elevated_session.require_second_factor",
     "identity_validation.elevated_session.skip_second_factor",
     "access_control.default_policy",
+    "access_control.allow_encoded_slashes",
 ];
 
 /// Authelia keys Portcullis recognises but does not implement yet. They are ignored with a

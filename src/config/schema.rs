@@ -979,6 +979,11 @@ pub struct AccessControl {
     pub networks: Vec<NamedNetwork>,
     /// Rules, first match wins.
     pub rules: Vec<AccessRule>,
+    /// Accept request paths with an encoded slash (`%2F`), judging them both with `%2F`
+    /// as a separator and as part of its segment (the stricter decision applies); when
+    /// false, the authorization endpoints refuse them with 400. Portcullis-specific.
+    /// Default: false.
+    pub allow_encoded_slashes: bool,
 }
 
 /// `access_control.networks[]`.

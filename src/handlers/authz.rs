@@ -6,7 +6,7 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
 use super::api::ApiRequest;
-use crate::access_control::{Object, Subject};
+use crate::access_control::Subject;
 use crate::authz::decision::{self, LoginStatus, Reply, RequestKind, Situation, Via};
 use crate::authz::extract::{Target, extract};
 use crate::authz::{AuthzEndpoint, Implementation, Strategy};
@@ -49,7 +49,7 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_
             tracing::warn!(endpoint = %endpoint.name, "bad authorization request: {why}");
             return text(
                 StatusCode::BAD_REQUEST,
-                "400 Bad Request: the proxy did not send the original request's URL and method\n",
+                "400 Bad Request: the original request's URL or method is missing, malformed or ambiguous\n",
             );
         }
     };
@@ -64,6 +64,13 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_
         tracing::warn!(target = %redact(&target.url), "target must be https so that session cookies stay secret");
         return text(StatusCode::BAD_REQUEST, "400 Bad Request: the target must use https\n");
     }
+    let object = match app.access_control.object(host, &target.path, target.url.query(), &target.method) {
+        Ok(object) => object,
+        Err(why) => {
+            tracing::warn!(target = %redact(&target.url), path = %target.path, "path refused: {why}");
+            return text(StatusCode::BAD_REQUEST, "400 Bad Request: the path is spelled ambiguously\n");
+        }
+    };
     let ip = app.client_ip(request.remote, &parts.headers);
     let found = identify(app, endpoint, settings, &parts.headers, &target, ip).await;
 
@@ -79,7 +86,7 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_
         identity: identity.map(|i| (i.level, i.via)),
         failed_header: found.failed_header,
         header_strategy: endpoint.strategies.iter().map(|s| s.kind).find(|k| k.header().is_some()),
-        decision: app.access_control.evaluate(&subject, &Object::new(&target.url, &target.method)),
+        decision: app.access_control.evaluate(&subject, &object),
         kind: RequestKind {
             implementation: endpoint.implementation,
             safe_method: matches!(target.method.as_str(), "GET" | "HEAD" | "OPTIONS"),
