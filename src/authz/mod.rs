@@ -39,6 +39,15 @@ pub enum Strategy {
 }
 
 impl Implementation {
+    /// The strategies an endpoint of this implementation has when it names none
+    /// (Authelia's defaults).
+    pub fn default_strategies(self) -> [Strategy; 2] {
+        match self {
+            Self::Legacy => [Strategy::HeaderLegacy, Strategy::CookieSession],
+            _ => [Strategy::HeaderAuthorization, Strategy::CookieSession],
+        }
+    }
+
     /// The configuration name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,7 +121,7 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
         .filter_map(|(name, e)| {
             let implementation = e.implementation?;
             let path = if name == "legacy" { "/api/verify".to_string() } else { format!("/api/authz/{name}") };
-            let strategies = e
+            let mut strategies: Vec<_> = e
                 .authn_strategies
                 .iter()
                 .filter_map(|s| {
@@ -122,7 +131,37 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
                     })
                 })
                 .collect();
+            if e.authn_strategies.is_empty() {
+                // As Authelia: an endpoint that names no strategies gets its
+                // implementation's (otherwise a valid session would never be seen).
+                strategies = implementation
+                    .default_strategies()
+                    .into_iter()
+                    .map(|kind| ConfiguredStrategy { kind, basic_cache_lifespan: std::time::Duration::ZERO })
+                    .collect();
+            }
             Some(AuthzEndpoint { name: name.clone(), path, implementation, strategies })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_without_strategies_get_their_implementations_defaults() {
+        let config: Configuration = serde_yaml::from_str(
+            "server:\n  endpoints:\n    authz:\n      forward-auth: {implementation: ForwardAuth}\n      \
+             legacy: {implementation: Legacy, authn_strategies: []}\n      \
+             mine: {implementation: AuthRequest, authn_strategies: [{name: CookieSession}]}\n",
+        )
+        .unwrap();
+        let kinds = |name: &str| -> Vec<Strategy> {
+            endpoints(&config).into_iter().find(|e| e.name == name).unwrap().strategies.iter().map(|s| s.kind).collect()
+        };
+        assert_eq!(kinds("forward-auth"), [Strategy::HeaderAuthorization, Strategy::CookieSession]);
+        assert_eq!(kinds("legacy"), [Strategy::HeaderLegacy, Strategy::CookieSession]);
+        assert_eq!(kinds("mine"), [Strategy::CookieSession], "named strategies are kept as they are");
+    }
 }
