@@ -58,8 +58,6 @@ pub enum Error {
     ElevationRequired,
     /// The operation needs the second factor first.
     SecondFactorFirst,
-    /// Someone asked to change another user's password.
-    OwnPasswordOnly,
     /// A reset needs the mailed link opened first.
     ResetLinkFirst,
     /// The account is disabled or gone.
@@ -167,7 +165,6 @@ impl Error {
             Self::Forbidden => (S::FORBIDDEN, "error.forbidden"),
             Self::ElevationRequired => (S::FORBIDDEN, "error.elevation_required"),
             Self::SecondFactorFirst => (S::FORBIDDEN, "error.second_factor_first"),
-            Self::OwnPasswordOnly => (S::FORBIDDEN, "error.own_password_only"),
             Self::ResetLinkFirst => (S::FORBIDDEN, "error.reset_link_first"),
             Self::AccountUnavailable => (S::FORBIDDEN, "error.account_unavailable"),
             Self::BadCredentials => (S::UNAUTHORIZED, "error.bad_credentials"),
@@ -363,7 +360,6 @@ mod tests {
             Error::Forbidden,
             Error::ElevationRequired,
             Error::SecondFactorFirst,
-            Error::OwnPasswordOnly,
             Error::ResetLinkFirst,
             Error::AccountUnavailable,
             Error::BadCredentials,

@@ -103,8 +103,6 @@ pub async fn reset_revoke(app: &App, token: &str) -> Result<()> {
 
 /// A logged-in user's change of password.
 pub struct PasswordChange<'a> {
-    /// The username the client claims to change, if it sent one.
-    pub username: Option<&'a str>,
     /// The current password.
     pub old_password: &'a str,
     /// The new password.
@@ -119,9 +117,6 @@ pub async fn change(app: &App, caller: &Caller<'_>, change: PasswordChange<'_>) 
         require_elevation(app, data)?;
     }
     let username = &data.username;
-    if change.username.is_some_and(|u| !u.is_empty() && u != username) {
-        return Err(Error::OwnPasswordOnly);
-    }
     let origin = Origin { auth_type: AuthType::FirstFactor, ip: caller.ip(), target_url: "", request_method: "" };
     let user = credentials::check_password(app, username, change.old_password, origin).await?;
     if &user.username != username {

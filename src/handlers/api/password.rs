@@ -63,8 +63,10 @@ pub async fn reset_revoke(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 
 #[derive(Deserialize)]
 struct ChangeBody {
-    #[serde(default)]
-    username: Option<String>,
+    /// Sent by Authelia's frontend (with the display name in it); the session says whose
+    /// password changes, so it is read and ignored, as Authelia does.
+    #[serde(default, rename = "username")]
+    _username: Option<String>,
     old_password: String,
     new_password: String,
 }
@@ -73,11 +75,7 @@ struct ChangeBody {
 pub async fn change(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: ChangeBody = request.json()?;
-        let change = PasswordChange {
-            username: body.username.as_deref(),
-            old_password: &body.old_password,
-            new_password: &body.new_password,
-        };
+        let change = PasswordChange { old_password: &body.old_password, new_password: &body.new_password };
         password::change(app, caller, change).await?;
         Ok(response::ok())
     })

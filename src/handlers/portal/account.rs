@@ -62,7 +62,7 @@ pub async fn change_password(v: &mut Visit<'_>) -> HttpResponse {
     if new != repeat {
         return password_form(v, Some(&Error::PasswordMismatch));
     }
-    let change = PasswordChange { username: None, old_password: &old, new_password: &new };
+    let change = PasswordChange { old_password: &old, new_password: &new };
     match password::change(v.app, &v.caller, change).await {
         Ok(()) => {
             let notice = v.text("password.done");
