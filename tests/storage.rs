@@ -51,12 +51,12 @@ fn attempt(username: &str, time: i64, successful: bool) -> AuthAttempt {
 
 /// What every backend must do.
 fn contract(config: StorageConfig, backend: Backend) {
-    let storage = Storage::open(&config).unwrap_or_else(|e| panic!("{backend:?}: {e}"));
-    assert_eq!(storage.backend(), backend);
-    let status = storage.migration_status_blocking().unwrap();
-    assert!(status.pending.is_empty() && !status.applied.is_empty(), "{status:?}");
-
     runtime().block_on(async {
+        let storage = Storage::open(&config, None).await.unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        assert_eq!(storage.backend(), backend);
+        let status = storage.migration_status().await.unwrap();
+        assert!(status.pending.is_empty() && !status.applied.is_empty(), "{status:?}");
+
         for (t, ok) in [(100, false), (110, false), (120, true), (130, false), (140, false)] {
             storage.log_attempt(attempt("john", t, ok)).await.unwrap();
         }
@@ -77,27 +77,27 @@ fn contract(config: StorageConfig, backend: Backend) {
         storage.set_preferred_method("john", "webauthn").await.unwrap();
         assert_eq!(storage.preferred_method("john").await.unwrap().as_deref(), Some("webauthn"));
         second_factor_contract(&storage, backend).await;
+
+        // Reopening with the same key works and keeps the data; a different key is refused.
+        drop(storage);
+        let again = Storage::open(&config, None).await.unwrap();
+        let kept = again.recent_attempts(AttemptsBy::User("mary"), 0, 10).await.unwrap();
+        assert_eq!(kept.len(), 1);
+        drop(again);
+        let wrong = StorageConfig { encryption_key: Secret::new("a-completely-different-key-value"), ..config.clone() };
+        let refused = Storage::open(&wrong, None).await.err();
+        assert!(matches!(refused, Some(StorageError::KeyMismatch)), "{backend:?}: {refused:?}");
+
+        // Down and up again, one migration at a time.
+        let storage = Storage::connect(&config, None).unwrap();
+        let applied = storage.migration_status().await.unwrap().applied.len();
+        for left in (0..applied).rev() {
+            assert!(storage.migrate_down().await.unwrap().is_some());
+            let status = storage.migration_status().await.unwrap();
+            assert_eq!((status.applied.len(), status.pending.len()), (left, applied - left), "{status:?}");
+        }
+        assert_eq!(storage.migrate_up().await.unwrap().len(), applied);
     });
-
-    // Reopening with the same key works and keeps the data; a different key is refused.
-    drop(storage);
-    let again = Storage::open(&config).unwrap();
-    let kept = runtime().block_on(again.recent_attempts(AttemptsBy::User("mary"), 0, 10)).unwrap();
-    assert_eq!(kept.len(), 1);
-    drop(again);
-    let wrong = StorageConfig { encryption_key: Secret::new("a-completely-different-key-value"), ..config.clone() };
-    let refused = Storage::open(&wrong).err();
-    assert!(matches!(refused, Some(StorageError::KeyMismatch)), "{backend:?}: {refused:?}");
-
-    // Down and up again, one migration at a time.
-    let storage = Storage::connect(&config).unwrap();
-    let applied = storage.migration_status_blocking().unwrap().applied.len();
-    for left in (0..applied).rev() {
-        assert!(storage.migrate_down_blocking().unwrap().is_some());
-        let status = storage.migration_status_blocking().unwrap();
-        assert_eq!((status.applied.len(), status.pending.len()), (left, applied - left), "{status:?}");
-    }
-    assert_eq!(storage.migrate_up_blocking().unwrap().len(), applied);
 }
 
 async fn second_factor_contract(storage: &Storage, backend: Backend) {
@@ -236,7 +236,7 @@ fn unreachable_database_is_a_clear_error() {
     let mut pg = sql(port, "portcullis");
     pg.timeout = Some(portcullis::config::types::Duration::from_secs(1));
     let config = StorageConfig { encryption_key: Secret::new(KEY), postgres: Some(pg), ..Default::default() };
-    let err = Storage::open(&config).err().expect("no server is listening");
+    let err = runtime().block_on(Storage::open(&config, None)).err().expect("no server is listening");
     assert!(matches!(err, StorageError::Unavailable(_)), "{err:?}");
 }
 
