@@ -98,7 +98,7 @@ impl Target {
 
     /// Opens one connection with the per-connection settings applied.
     pub async fn connect(&self) -> Result<Opened, StorageError> {
-        let unavailable = |e: &dyn std::fmt::Display| StorageError::Unavailable(e.to_string());
+        let unavailable = |e: &dyn std::error::Error| StorageError::Unavailable(explain(with_causes(e)));
         match self {
             Self::Sqlite(path) => {
                 // Checked before opening: if the file becomes writable in between, the
@@ -137,6 +137,34 @@ impl Target {
                 Ok(Opened { conn: DbConnection::Mysql(conn), read_only: false })
             }
         }
+    }
+}
+
+/// `e` and every error under it ("db error: FATAL: ..." rather than "db error"), leaving
+/// out a cause whose text its parent already repeats.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Adds what to do about an untrusted server certificate to `message`.
+fn explain(message: String) -> String {
+    if message.contains("UnknownIssuer") {
+        format!(
+            "{message} (the certificate authority of the database server is not trusted: \
+             add it to the directory named by certificates_directory)"
+        )
+    } else {
+        message
     }
 }
 
@@ -277,7 +305,9 @@ fn mysql(config: &SqlStorage, server: &Server, certificates_directory: Option<&P
 fn mysql_tls(tls: &Tls, certificates_directory: Option<&Path>) -> Result<SslOpts, StorageError> {
     let key = tls_key(Backend::Mysql);
     let mut ssl = SslOpts::default()
-        .with_disable_built_in_roots(true)
+        // With skip_verify mysql_async still builds a verifier (it then ignores it), which
+        // needs at least one root: its built-in list serves for that.
+        .with_disable_built_in_roots(!tls.skip_verify)
         .with_danger_accept_invalid_certs(tls.skip_verify)
         .with_danger_tls_hostname_override(server_name(tls).map(|name| name.to_string()));
     if !tls.skip_verify {
@@ -301,6 +331,16 @@ fn mysql_tls(tls: &Tls, certificates_directory: Option<&Path>) -> Result<SslOpts
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causes_are_appended_once() {
+        let io = std::io::Error::other("connection refused");
+        assert_eq!(with_causes(&io), "connection refused");
+        #[derive(Debug, thiserror::Error)]
+        #[error("db error")]
+        struct Outer(#[source] std::io::Error);
+        assert_eq!(with_causes(&Outer(std::io::Error::other("FATAL: no"))), "db error: FATAL: no");
+    }
 
     #[test]
     fn options_escape_spaces() {
