@@ -14,6 +14,10 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncMysqlConnection, AsyncPgConnection};
 
 /// One connection to whichever database is configured.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "at most eight exist, each in its pool slot; a boxed variant would not be an AsyncConnection"
+)]
 pub enum DbConnection {
     /// SQLite (bundled), whose calls run on tokio's blocking pool: SQLite has no network
     /// protocol to wait on, only the disk.

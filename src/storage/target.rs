@@ -31,6 +31,7 @@ const SQLITE_PRAGMAS: &str =
     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 /// How to open a connection to the configured database.
+#[expect(clippy::large_enum_variant, reason = "one exists per pool")]
 pub enum Target {
     /// The SQLite database file.
     Sqlite(PathBuf),

@@ -86,7 +86,7 @@ impl Storage {
         self.run(move |conn| {
             async move {
                 let find = wu::table.filter(wu::username.eq(&username)).select(wu::user_id);
-                let found: Option<String> = per_backend!(&mut *conn, |c| find.clone().first(c).await.optional())?;
+                let found: Option<String> = per_backend!(&mut *conn, |c| find.first(c).await.optional())?;
                 if found.is_some() || !create {
                     return Ok(found);
                 }
