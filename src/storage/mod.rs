@@ -2,14 +2,15 @@
 //! diesel-async with pure-Rust drivers (tokio-postgres, mysql_async), a deadpool pool, and
 //! migrations embedded in the binary.
 //!
-//! Each call runs as its own tokio task ([`Storage::run`]): once started it finishes even
-//! if the request that asked for it goes away, as a write to the authentication log must.
-//! Network databases are awaited without holding a thread; SQLite, which only waits on
-//! the disk, runs on tokio's blocking pool. Secret columns are encrypted with AES-256-GCM
-//! under `storage.encryption_key`; a check row written on first use makes a server with a
+//! A call, once started, finishes even if the request that asked for it goes away
+//! ([`Storage::run`]), as a write to the authentication log must. Network databases are
+//! awaited without holding a thread; SQLite, which only waits on the disk, runs on tokio's
+//! blocking pool. Secret columns are encrypted with AES-256-GCM under
+//! `storage.encryption_key`; a check row written on first use makes a server with a
 //! different key refuse to start instead of corrupting data.
 
 mod auth_log;
+mod completion;
 mod connection;
 mod crypto;
 mod migrations;
@@ -135,18 +136,18 @@ impl Storage {
         }
     }
 
-    /// Runs `work` with a pooled connection, as a task of its own so that it completes even
-    /// if the caller stops waiting. A failure showing that the database cannot be used now
-    /// (it turned read-only, the disk failed, the server went away) closes the connection
-    /// instead of returning it to the pool, so that the pool recovers once the database
-    /// does, and is reported as the database being unavailable.
+    /// Runs `work` with a pooled connection. Once started it completes even if the caller
+    /// stops waiting ([`completion::Completing`]). A failure showing that the database
+    /// cannot be used now (it turned read-only, the disk failed, the server went away)
+    /// closes the connection instead of returning it to the pool, so that the pool recovers
+    /// once the database does, and is reported as the database being unavailable.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut DbConnection) -> BoxFuture<'c, Result<T, StorageError>> + Send + 'static,
     {
         let this = self.clone();
-        tokio::spawn(async move {
+        completion::Completing::new(async move {
             let mut pooled = this.checkout().await?;
             pooled.in_use = true;
             let result = work(&mut pooled.conn).await;
@@ -160,7 +161,6 @@ impl Storage {
             }
         })
         .await
-        .map_err(|e| StorageError::Unavailable(format!("storage task failed: {e}")))?
     }
 
     /// A connection of its own, outside the pool (for migrations, which run on a blocking

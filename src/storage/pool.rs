@@ -1,14 +1,21 @@
 //! The connection pool (deadpool): how it opens connections, and which ones it refuses to
-//! hand out again. A connection goes back to the pool only if it finished its work and
-//! still answers; one that was interrupted, hit a storage fault, or is a SQLite connection
-//! opened read-only once the file is writable again is closed instead.
+//! hand out again. A connection is handed out again only if it finished its work, left no
+//! transaction open and, after some idle time, still answers; one that was interrupted,
+//! hit a storage fault, or is a SQLite connection opened read-only once the file is
+//! writable again is closed instead.
+
+use std::time::Duration;
 
 use deadpool::managed::{Metrics, RecycleError, RecycleResult};
 use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
 
 use super::StorageError;
-use super::connection::{DbConnection, per_backend, sqlite_writable};
+use super::connection::{Backend, DbConnection, per_backend, sqlite_writable};
 use super::target::Target;
+
+/// How long a network connection may sit idle in the pool before it is checked with a
+/// round trip when handed out again.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The pool's connection manager.
 pub struct Manager {
@@ -43,7 +50,7 @@ impl deadpool::managed::Manager for Manager {
     }
 
     /// Runs when an idle connection is checked out.
-    async fn recycle(&self, pooled: &mut Pooled, _: &Metrics) -> RecycleResult<StorageError> {
+    async fn recycle(&self, pooled: &mut Pooled, metrics: &Metrics) -> RecycleResult<StorageError> {
         if pooled.in_use {
             return Err(RecycleError::message("its last work was interrupted"));
         }
@@ -54,8 +61,15 @@ impl deadpool::managed::Manager for Manager {
         if broken {
             return Err(RecycleError::message("a transaction on it was left unfinished"));
         }
-        per_backend!(&mut pooled.conn, |c| diesel::sql_query("SELECT 1").execute(c).await)
-            .map_err(|e| RecycleError::Backend(StorageError::Unavailable(e.to_string())))?;
+        // A network connection idle for a while may have been closed by the server or
+        // something in between: one round trip tells. One just used is taken as alive; if
+        // it died since, its query fails as a storage fault and it is closed then. SQLite
+        // has no connection to lose; its file-level faults also show at the query.
+        let idle = metrics.last_used();
+        if self.target.backend() != Backend::Sqlite && idle >= PING_AFTER_IDLE {
+            per_backend!(&mut pooled.conn, |c| diesel::sql_query("SELECT 1").execute(c).await)
+                .map_err(|e| RecycleError::Backend(StorageError::Unavailable(e.to_string())))?;
+        }
         Ok(())
     }
 }
