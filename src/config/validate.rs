@@ -43,6 +43,14 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
     if w.experimental_enable_passkey_upgrade {
         notes.push(Problem::new("webauthn.experimental_enable_passkey_upgrade", "not supported yet; it is ignored"));
     }
+    let redis_tls = config.session.redis.as_ref().is_some_and(|r| r.tls.is_some());
+    if config.certificates_directory.is_some() && (redis_tls || config.notifier.smtp.is_some()) {
+        notes.push(Problem::new(
+            "certificates_directory",
+            "trusted for the database connections only; TLS to Redis and to the SMTP server trusts the system's \
+             certificate authorities",
+        ));
+    }
     notes
 }
 
@@ -822,6 +830,15 @@ fn looks_like_mailbox(sender: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificates_directory_notes_what_it_does_not_cover() {
+        let noted = |c: &Configuration| notes(c).iter().any(|n| n.path == "certificates_directory");
+        let mut config = Configuration { certificates_directory: Some("/certs".into()), ..Configuration::default() };
+        assert!(!noted(&config), "nothing else speaks TLS");
+        config.notifier.smtp = Some(Default::default());
+        assert!(noted(&config), "SMTP does not use it");
+    }
 
     #[test]
     fn cookie_domains() {
