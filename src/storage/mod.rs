@@ -137,7 +137,7 @@ impl Storage {
     }
 
     /// Runs `work` with a pooled connection. Once started it completes even if the caller
-    /// stops waiting ([`completion::Completing`]). A failure showing that the database
+    /// stops waiting (see `completion.rs`). A failure showing that the database
     /// cannot be used now (it turned read-only, the disk failed, the server went away)
     /// closes the connection instead of returning it to the pool, so that the pool recovers
     /// once the database does, and is reported as the database being unavailable.
