@@ -82,6 +82,21 @@ pub fn client_identity(
     }
 }
 
+/// The RSA key of `key` as PKCS#1 DER (what mysql_async takes), whether it came as PKCS#1
+/// ("RSA PRIVATE KEY") or PKCS#8 ("PRIVATE KEY"); `None` for other kinds of key.
+pub fn rsa_pkcs1_der(key: &PrivateKeyDer<'_>) -> Option<Vec<u8>> {
+    /// rsaEncryption (RFC 8017).
+    const RSA: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    match key {
+        PrivateKeyDer::Pkcs1(rsa) => Some(rsa.secret_pkcs1_der().to_vec()),
+        PrivateKeyDer::Pkcs8(info) => {
+            let info = pkcs8::PrivateKeyInfo::try_from(info.secret_pkcs8_der()).ok()?;
+            (info.algorithm.oid == RSA).then(|| info.private_key.to_vec())
+        }
+        _ => None,
+    }
+}
+
 /// The TLS versions `tls` allows (both when neither bound is set).
 pub fn protocol_versions(key: &str, tls: &Tls) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
     let rank = |name: &str, which: &str| match name {

@@ -398,4 +398,48 @@ fn mariadb_tls_verifies_the_server_against_certificates_directory() {
 
     let unverified = with_tls(&plain, Tls { skip_verify: true, ..Tls::default() });
     open_and_use(&unverified, None).unwrap();
+
+    // A user the server accepts only with a client certificate the test CA signed.
+    db.execute(
+        "CREATE USER certuser@'%' REQUIRE SUBJECT '/CN=certuser'; \
+         CREATE DATABASE certdb; GRANT ALL ON certdb.* TO certuser@'%'",
+    );
+    let mut cert_user = sql(db.port, "certuser");
+    cert_user.database = Some("certdb".into());
+    let without = StorageConfig { encryption_key: Secret::new(KEY), mysql: Some(cert_user), ..Default::default() };
+    let without = with_tls(&without, Tls::default());
+    let message = refused(&without, Some(&pki.trusted()));
+    assert!(message.contains("Access denied"), "{message}");
+    let ecdsa = pki.ca.client("certuser");
+    let unusable = with_tls(
+        &without,
+        Tls { certificate_chain: ecdsa.cert_pem.clone(), private_key: Secret::new(&ecdsa.key_pem), ..Tls::default() },
+    );
+    let message = refused(&unusable, Some(&pki.trusted()));
+    assert!(message.contains("storage.mysql.tls.private_key: MySQL client certificates need an RSA key"), "{message}");
+    let client = pki.ca.rsa_client("certuser");
+    let with = with_tls(
+        &without,
+        Tls { certificate_chain: client.cert_pem.clone(), private_key: Secret::new(&client.key_pem), ..Tls::default() },
+    );
+    open_and_use(&with, Some(&pki.trusted())).unwrap();
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_after_the_timeout() {
+    // Accepts connections and never says a word: neither driver gets its greeting.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _held = std::thread::spawn(move || listener.incoming().filter_map(Result::ok).collect::<Vec<_>>());
+    for backend in [Backend::Postgres, Backend::Mysql] {
+        let mut server = sql(port, "portcullis");
+        server.timeout = Some(portcullis::config::types::Duration::from_secs(1));
+        let config = match backend {
+            Backend::Postgres => StorageConfig { postgres: Some(server), ..Default::default() },
+            _ => StorageConfig { mysql: Some(server), ..Default::default() },
+        };
+        let config = StorageConfig { encryption_key: Secret::new(KEY), ..config };
+        let message = refused(&config, None);
+        assert!(message.contains("within 1s") || message.contains("timed out"), "{backend:?}: {message}");
+    }
 }

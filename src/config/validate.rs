@@ -432,9 +432,15 @@ impl Validator {
     fn storage_tls(&mut self, name: &str, t: &Tls) {
         let path = format!("storage.{name}.tls");
         self.tls(&path, t);
-        if let Err(e) = crate::tls::client_identity(&path, t) {
-            let (key, message) = e.split_once(": ").unwrap_or((&path, &e));
-            self.err(key, message);
+        match crate::tls::client_identity(&path, t) {
+            Err(e) => {
+                let (key, message) = e.split_once(": ").unwrap_or((&path, &e));
+                self.err(key, message);
+            }
+            Ok(Some((_, key))) if name == "mysql" && crate::tls::rsa_pkcs1_der(&key).is_none() => {
+                self.err(format!("{path}.private_key"), "MySQL client certificates need an RSA key");
+            }
+            Ok(_) => {}
         }
         if name == "mysql" {
             if t.minimum_version == "TLS1.3" {

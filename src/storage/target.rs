@@ -321,9 +321,12 @@ fn mysql_tls(tls: &Tls, certificates_directory: Option<&Path>) -> Result<SslOpts
         // DER, which mysql_async takes when a buffer holds no PEM.
         ssl = ssl.with_root_certs(anchors.into_iter().map(|der| der.to_vec().into()).collect());
     }
-    if crate::tls::client_identity(key, tls).map_err(StorageError::Unavailable)?.is_some() {
+    if let Some((_, private_key)) = crate::tls::client_identity(key, tls).map_err(StorageError::Unavailable)? {
+        // mysql_async reads PKCS#1 RSA keys only; handed over as DER, which it takes as that.
+        let private_key = crate::tls::rsa_pkcs1_der(&private_key).ok_or_else(|| {
+            StorageError::Unavailable(format!("{key}.private_key: MySQL client certificates need an RSA key"))
+        })?;
         let chain = tls.certificate_chain.clone().into_bytes();
-        let private_key = tls.private_key.expose().as_bytes().to_vec();
         ssl = ssl.with_client_identity(Some(ClientIdentity::new(chain.into(), private_key.into())));
     }
     Ok(ssl)

@@ -300,6 +300,16 @@ impl MariaDbServer {
         }
         Self { child, port, _dir: dir }
     }
+
+    /// Runs `sql` as root (over TLS when the server requires it).
+    pub fn execute(&self, sql: &str) {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "--ssl", "-h", "127.0.0.1", "-P", &self.port.to_string(), "-u", "root"])
+            .args(["-e", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 impl Drop for MariaDbServer {

@@ -42,8 +42,25 @@ impl TestCa {
         self.issue(params)
     }
 
+    /// A client certificate for `user` with an RSA key (PKCS#8), which ring cannot generate:
+    /// the openssl command makes it.
+    pub fn rsa_client(&self, user: &str) -> Issued {
+        let out = std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+            .output()
+            .expect("openssl (integration/install-deps installs it)");
+        assert!(out.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&out.stderr));
+        let key = KeyPair::from_pem(std::str::from_utf8(&out.stdout).unwrap()).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, user);
+        self.issue_with(params, key)
+    }
+
     fn issue(&self, params: CertificateParams) -> Issued {
-        let key = KeyPair::generate().unwrap();
+        self.issue_with(params, KeyPair::generate().unwrap())
+    }
+
+    fn issue_with(&self, params: CertificateParams, key: KeyPair) -> Issued {
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
     }
