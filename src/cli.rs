@@ -372,42 +372,53 @@ fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
 
 fn migrate(args: &ConfigArgs, action: &MigrateCommand) -> ExitCode {
     let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
-    let storage = match crate::storage::Storage::connect(&loaded.config.storage) {
-        Ok(storage) => storage,
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let result = match action {
-        MigrateCommand::Up => storage.migrate_up_blocking().map(|done| {
-            if done.is_empty() {
-                println!("The schema is up to date.");
-            }
-            for version in done {
-                println!("Applied {version}");
-            }
-        }),
-        MigrateCommand::Down => storage.migrate_down_blocking().map(|reverted| match reverted {
-            Some(version) => println!("Reverted {version}"),
-            None => println!("No migration to revert."),
-        }),
-        MigrateCommand::Status => storage.migration_status_blocking().map(|status| {
-            for version in &status.applied {
-                println!("applied  {version}");
-            }
-            for name in &status.pending {
-                println!("pending  {name}");
-            }
-        }),
-    };
-    match result {
+    match runtime.block_on(migrate_with(&loaded.config, action)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate_with(
+    config: &config::Configuration,
+    action: &MigrateCommand,
+) -> Result<(), crate::storage::StorageError> {
+    let certificates = config.certificates_directory.as_deref().map(std::path::Path::new);
+    let storage = crate::storage::Storage::connect(&config.storage, certificates)?;
+    match action {
+        MigrateCommand::Up => {
+            let done = storage.migrate_up().await?;
+            if done.is_empty() {
+                println!("The schema is up to date.");
+            }
+            for version in done {
+                println!("Applied {version}");
+            }
+        }
+        MigrateCommand::Down => match storage.migrate_down().await? {
+            Some(version) => println!("Reverted {version}"),
+            None => println!("No migration to revert."),
+        },
+        MigrateCommand::Status => {
+            let status = storage.migration_status().await?;
+            for version in &status.applied {
+                println!("applied  {version}");
+            }
+            for name in &status.pending {
+                println!("pending  {name}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn serve(args: &ConfigArgs) -> ExitCode {

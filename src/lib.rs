@@ -22,3 +22,4 @@ pub mod server;
 pub mod services;
 pub mod session;
 pub mod storage;
+pub mod tls;

@@ -56,11 +56,8 @@ impl Services {
     /// Opens every service `config` asks for. Fails with a message naming what could not
     /// be opened and why.
     pub async fn open(config: &Configuration) -> Result<Self, String> {
-        let storage_config = config.storage.clone();
-        let storage = tokio::task::spawn_blocking(move || Storage::open(&storage_config))
-            .await
-            .map_err(|e| format!("storage: {e}"))?
-            .map_err(|e| format!("storage: {e}"))?;
+        let certificates = config.certificates_directory.as_deref().map(std::path::Path::new);
+        let storage = Storage::open(&config.storage, certificates).await.map_err(|e| format!("storage: {e}"))?;
         let file = config.authentication_backend.file.clone().unwrap_or_default();
         let path = file.path.clone().unwrap_or_default();
         let users =

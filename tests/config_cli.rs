@@ -101,6 +101,15 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
         &["server.tls: TLS on the listener is not supported"],
     ),
     (
+        "storage TLS",
+        "storage: {mysql: {address: 'tcp://db:3306', database: p, username: u, tls: {minimum_version: TLS1.3, certificate_chain: 'not pem', private_key: k}}}",
+        &[
+            "storage.mysql.tls.minimum_version: TLS1.3 cannot be enforced for MySQL",
+            "storage.mysql.tls.certificate_chain: holds no PEM certificate",
+        ],
+    ),
+    ("empty certificates_directory", "certificates_directory: ''", &["certificates_directory: must name a directory"]),
+    (
         "unsupported Redis TLS options",
         "session: {secret: 'a-session-secret-value', redis: {host: r.example.com, tls: {skip_verify: true, server_name: x, private_key: k}}}",
         &[

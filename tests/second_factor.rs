@@ -383,13 +383,13 @@ fn a_security_key_whose_counter_goes_backwards_is_refused_and_flagged() {
     let mut key = SoftPasskey::new(true);
     register_key(&s, &mut c, &mut key, "Soft key");
     // Pretend the server already saw a much higher counter (as if a clone had been used).
-    let storage = portcullis::storage::Storage::open(&StorageConfig {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let config = StorageConfig {
         encryption_key: Secret::new("a-test-encryption-key-that-is-long-enough"),
         local: Some(LocalStorage { path: Some(s.dir.path().join("db.sqlite3").display().to_string()) }),
         ..Default::default()
-    })
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    };
+    let storage = runtime.block_on(portcullis::storage::Storage::open(&config, None)).unwrap();
     let stored = runtime.block_on(storage.webauthn_credentials("john")).unwrap().remove(0);
     let mut passkey: serde_json::Value = serde_json::from_slice(&stored.credential).unwrap();
     passkey["cred"]["counter"] = json!(1000);

@@ -2,12 +2,14 @@
 //! encryption-key check, the authentication log, preferences, and the second-factor
 //! tables (TOTP and its used steps, recovery codes, WebAuthn, one-time codes, reset
 //! tokens), whose single-use guarantees rest on each database's unique indexes and
-//! conditional updates.
+//! conditional updates. Then TLS to servers that accept nothing else, with certificate
+//! authorities made by the test: the right one is accepted, any other refused.
 
 mod common;
 
-use common::databases::{MariaDbServer, PostgresServer};
-use portcullis::config::schema::{LocalStorage, SqlStorage, Storage as StorageConfig};
+use common::databases::{MariaDbServer, PostgresServer, ServerTls};
+use common::pki::TestCa;
+use portcullis::config::schema::{LocalStorage, SqlStorage, Storage as StorageConfig, Tls};
 use portcullis::config::types::Secret;
 use portcullis::storage::{
     AttemptsBy, AuthAttempt, AuthType, Backend, OneTimeCode, Storage, StorageError, TotpRecord, WebAuthnCredential,
@@ -51,12 +53,12 @@ fn attempt(username: &str, time: i64, successful: bool) -> AuthAttempt {
 
 /// What every backend must do.
 fn contract(config: StorageConfig, backend: Backend) {
-    let storage = Storage::open(&config).unwrap_or_else(|e| panic!("{backend:?}: {e}"));
-    assert_eq!(storage.backend(), backend);
-    let status = storage.migration_status_blocking().unwrap();
-    assert!(status.pending.is_empty() && !status.applied.is_empty(), "{status:?}");
-
     runtime().block_on(async {
+        let storage = Storage::open(&config, None).await.unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        assert_eq!(storage.backend(), backend);
+        let status = storage.migration_status().await.unwrap();
+        assert!(status.pending.is_empty() && !status.applied.is_empty(), "{status:?}");
+
         for (t, ok) in [(100, false), (110, false), (120, true), (130, false), (140, false)] {
             storage.log_attempt(attempt("john", t, ok)).await.unwrap();
         }
@@ -77,27 +79,27 @@ fn contract(config: StorageConfig, backend: Backend) {
         storage.set_preferred_method("john", "webauthn").await.unwrap();
         assert_eq!(storage.preferred_method("john").await.unwrap().as_deref(), Some("webauthn"));
         second_factor_contract(&storage, backend).await;
+
+        // Reopening with the same key works and keeps the data; a different key is refused.
+        drop(storage);
+        let again = Storage::open(&config, None).await.unwrap();
+        let kept = again.recent_attempts(AttemptsBy::User("mary"), 0, 10).await.unwrap();
+        assert_eq!(kept.len(), 1);
+        drop(again);
+        let wrong = StorageConfig { encryption_key: Secret::new("a-completely-different-key-value"), ..config.clone() };
+        let refused = Storage::open(&wrong, None).await.err();
+        assert!(matches!(refused, Some(StorageError::KeyMismatch)), "{backend:?}: {refused:?}");
+
+        // Down and up again, one migration at a time.
+        let storage = Storage::connect(&config, None).unwrap();
+        let applied = storage.migration_status().await.unwrap().applied.len();
+        for left in (0..applied).rev() {
+            assert!(storage.migrate_down().await.unwrap().is_some());
+            let status = storage.migration_status().await.unwrap();
+            assert_eq!((status.applied.len(), status.pending.len()), (left, applied - left), "{status:?}");
+        }
+        assert_eq!(storage.migrate_up().await.unwrap().len(), applied);
     });
-
-    // Reopening with the same key works and keeps the data; a different key is refused.
-    drop(storage);
-    let again = Storage::open(&config).unwrap();
-    let kept = runtime().block_on(again.recent_attempts(AttemptsBy::User("mary"), 0, 10)).unwrap();
-    assert_eq!(kept.len(), 1);
-    drop(again);
-    let wrong = StorageConfig { encryption_key: Secret::new("a-completely-different-key-value"), ..config.clone() };
-    let refused = Storage::open(&wrong).err();
-    assert!(matches!(refused, Some(StorageError::KeyMismatch)), "{backend:?}: {refused:?}");
-
-    // Down and up again, one migration at a time.
-    let storage = Storage::connect(&config).unwrap();
-    let applied = storage.migration_status_blocking().unwrap().applied.len();
-    for left in (0..applied).rev() {
-        assert!(storage.migrate_down_blocking().unwrap().is_some());
-        let status = storage.migration_status_blocking().unwrap();
-        assert_eq!((status.applied.len(), status.pending.len()), (left, applied - left), "{status:?}");
-    }
-    assert_eq!(storage.migrate_up_blocking().unwrap().len(), applied);
 }
 
 async fn second_factor_contract(storage: &Storage, backend: Backend) {
@@ -236,7 +238,7 @@ fn unreachable_database_is_a_clear_error() {
     let mut pg = sql(port, "portcullis");
     pg.timeout = Some(portcullis::config::types::Duration::from_secs(1));
     let config = StorageConfig { encryption_key: Secret::new(KEY), postgres: Some(pg), ..Default::default() };
-    let err = Storage::open(&config).err().expect("no server is listening");
+    let err = runtime().block_on(Storage::open(&config, None)).err().expect("no server is listening");
     assert!(matches!(err, StorageError::Unavailable(_)), "{err:?}");
 }
 
@@ -259,4 +261,185 @@ fn migrate_command() {
     assert!(run("down").contains("Reverted 20261125000002"));
     assert!(run("down").contains("Reverted 20261125000001"));
     assert!(run("down").contains("No migration to revert"));
+}
+
+/// A certificate authority, a server certificate it signed, and two certificate
+/// directories: one holding that authority, one holding another.
+struct Pki {
+    ca: TestCa,
+    ca_pem: String,
+    server: common::pki::Issued,
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let ca = TestCa::new("Portcullis test CA");
+        let server = ca.server(&["db.test", "localhost", "127.0.0.1"]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("trusted")).unwrap();
+        let ca_pem = ca.cert_pem();
+        std::fs::write(dir.path().join("trusted/test-ca.crt"), &ca_pem).unwrap();
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        std::fs::write(dir.path().join("other/other-ca.pem"), TestCa::new("Another CA").cert_pem()).unwrap();
+        Self { ca, ca_pem, server, dir }
+    }
+
+    fn server_tls(&self) -> ServerTls<'_> {
+        ServerTls { cert_pem: &self.server.cert_pem, key_pem: &self.server.key_pem, client_ca_pem: &self.ca_pem }
+    }
+
+    fn trusted(&self) -> std::path::PathBuf {
+        self.dir.path().join("trusted")
+    }
+
+    fn other(&self) -> std::path::PathBuf {
+        self.dir.path().join("other")
+    }
+}
+
+/// Opens the storage and writes and reads one row through it.
+fn open_and_use(config: &StorageConfig, certificates: Option<&std::path::Path>) -> Result<(), StorageError> {
+    runtime().block_on(async {
+        let storage = Storage::open(config, certificates).await?;
+        storage.log_attempt(attempt("tls", 100, true)).await?;
+        assert!(!storage.recent_attempts(AttemptsBy::User("tls"), 0, 10).await?.is_empty());
+        Ok(())
+    })
+}
+
+fn refused(config: &StorageConfig, certificates: Option<&std::path::Path>) -> String {
+    match open_and_use(config, certificates) {
+        Err(StorageError::Unavailable(message)) => {
+            println!("refused: {message}");
+            message
+        }
+        other => panic!("expected the connection to be refused, got {other:?}"),
+    }
+}
+
+fn with_tls(config: &StorageConfig, tls: Tls) -> StorageConfig {
+    let mut config = config.clone();
+    for sql in [&mut config.postgres, &mut config.mysql].into_iter().flatten() {
+        sql.tls = Some(tls.clone());
+    }
+    config
+}
+
+#[test]
+fn postgres_tls_verifies_the_server_against_certificates_directory() {
+    let pki = Pki::new();
+    let pg = PostgresServer::start_tls(&pki.server_tls());
+    let plain = StorageConfig {
+        encryption_key: Secret::new(KEY),
+        postgres: Some(sql(pg.port, "portcullis")),
+        ..Default::default()
+    };
+    let verified = with_tls(&plain, Tls::default());
+
+    // The server takes nothing but TLS, so every success below went over TLS.
+    let message = refused(&plain, None);
+    assert!(message.contains("no encryption"), "{message}");
+
+    open_and_use(&verified, Some(&pki.trusted())).unwrap();
+
+    let message = refused(&verified, Some(&pki.other()));
+    assert!(message.contains("invalid peer certificate") && message.contains("UnknownIssuer"), "{message}");
+    let message = refused(&verified, None);
+    assert!(message.contains("UnknownIssuer"), "the system roots do not include the test CA: {message}");
+
+    // The name checked is server_name when set, else the address's host (127.0.0.1 here).
+    let named = with_tls(&plain, Tls { server_name: "db.test".into(), ..Tls::default() });
+    open_and_use(&named, Some(&pki.trusted())).unwrap();
+    let misnamed = with_tls(&plain, Tls { server_name: "elsewhere.test".into(), ..Tls::default() });
+    let message = refused(&misnamed, Some(&pki.trusted()));
+    assert!(message.contains("invalid peer certificate") && message.contains("elsewhere.test"), "{message}");
+
+    let tls13 = with_tls(&plain, Tls { minimum_version: "TLS1.3".into(), ..Tls::default() });
+    open_and_use(&tls13, Some(&pki.trusted())).unwrap();
+
+    // skip_verify connects to a server whose certificate nothing vouches for.
+    let unverified = with_tls(&plain, Tls { skip_verify: true, ..Tls::default() });
+    open_and_use(&unverified, None).unwrap();
+
+    // A client certificate for a user the server authenticates by certificate.
+    let client = pki.ca.client("certuser");
+    let mut cert_user = sql(pg.port, "certuser");
+    cert_user.database = Some("certdb".into());
+    let without = StorageConfig { encryption_key: Secret::new(KEY), postgres: Some(cert_user), ..Default::default() };
+    let without = with_tls(&without, Tls::default());
+    let message = refused(&without, Some(&pki.trusted()));
+    assert!(message.contains("certificate"), "{message}");
+    let with = with_tls(
+        &without,
+        Tls { certificate_chain: client.cert_pem.clone(), private_key: Secret::new(&client.key_pem), ..Tls::default() },
+    );
+    open_and_use(&with, Some(&pki.trusted())).unwrap();
+}
+
+#[test]
+fn mariadb_tls_verifies_the_server_against_certificates_directory() {
+    let pki = Pki::new();
+    let db = MariaDbServer::start_tls(&pki.server_tls());
+    let plain =
+        StorageConfig { encryption_key: Secret::new(KEY), mysql: Some(sql(db.port, "root")), ..Default::default() };
+
+    // require_secure_transport: MariaDB turns a connection without TLS away.
+    let message = refused(&plain, None);
+    assert!(message.contains("insecure transport") || message.contains("Access denied"), "{message}");
+
+    let verified = with_tls(&plain, Tls::default());
+    open_and_use(&verified, Some(&pki.trusted())).unwrap();
+    let message = refused(&verified, Some(&pki.other()));
+    assert!(message.contains("invalid peer certificate") && message.contains("UnknownIssuer"), "{message}");
+
+    let named = with_tls(&plain, Tls { server_name: "db.test".into(), ..Tls::default() });
+    open_and_use(&named, Some(&pki.trusted())).unwrap();
+
+    let unverified = with_tls(&plain, Tls { skip_verify: true, ..Tls::default() });
+    open_and_use(&unverified, None).unwrap();
+
+    // A user the server accepts only with a client certificate the test CA signed.
+    db.execute(
+        "CREATE USER certuser@'%' REQUIRE SUBJECT '/CN=certuser'; \
+         CREATE DATABASE certdb; GRANT ALL ON certdb.* TO certuser@'%'",
+    );
+    let mut cert_user = sql(db.port, "certuser");
+    cert_user.database = Some("certdb".into());
+    let without = StorageConfig { encryption_key: Secret::new(KEY), mysql: Some(cert_user), ..Default::default() };
+    let without = with_tls(&without, Tls::default());
+    let message = refused(&without, Some(&pki.trusted()));
+    assert!(message.contains("Access denied"), "{message}");
+    let ecdsa = pki.ca.client("certuser");
+    let unusable = with_tls(
+        &without,
+        Tls { certificate_chain: ecdsa.cert_pem.clone(), private_key: Secret::new(&ecdsa.key_pem), ..Tls::default() },
+    );
+    let message = refused(&unusable, Some(&pki.trusted()));
+    assert!(message.contains("storage.mysql.tls.private_key: MySQL client certificates need an RSA key"), "{message}");
+    let client = pki.ca.rsa_client("certuser");
+    let with = with_tls(
+        &without,
+        Tls { certificate_chain: client.cert_pem.clone(), private_key: Secret::new(&client.key_pem), ..Tls::default() },
+    );
+    open_and_use(&with, Some(&pki.trusted())).unwrap();
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_after_the_timeout() {
+    // Accepts connections and never says a word: neither driver gets its greeting.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _held = std::thread::spawn(move || listener.incoming().filter_map(Result::ok).collect::<Vec<_>>());
+    for backend in [Backend::Postgres, Backend::Mysql] {
+        let mut server = sql(port, "portcullis");
+        server.timeout = Some(portcullis::config::types::Duration::from_secs(1));
+        let config = match backend {
+            Backend::Postgres => StorageConfig { postgres: Some(server), ..Default::default() },
+            _ => StorageConfig { mysql: Some(server), ..Default::default() },
+        };
+        let config = StorageConfig { encryption_key: Secret::new(KEY), ..config };
+        let message = refused(&config, None);
+        assert!(message.contains("within 1s") || message.contains("timed out"), "{backend:?}: {message}");
+    }
 }

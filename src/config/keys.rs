@@ -23,6 +23,7 @@ pub const SECRET_KEYS: &[&str] = &[
 /// accept a `_FILE` suffix. A unit test checks every entry against the schema.
 pub const ENV_KEYS: &[&str] = &[
     "theme",
+    "certificates_directory",
     "default_2fa_method",
     "server.address",
     "server.disable_healthcheck",
@@ -185,7 +186,6 @@ pub const ENV_KEYS: &[&str] = &[
 /// Authelia keys Portcullis recognises but does not implement yet. They are ignored with a
 /// warning naming them (an error under `--strict`), never silently.
 pub const AUTHELIA_UNSUPPORTED: &[&str] = &[
-    "certificates_directory",
     "duo_api",
     "identity_providers",
     "ntp",

@@ -50,6 +50,9 @@ pub struct Configuration {
     pub definitions: Definitions,
     /// Who may reach what.
     pub access_control: AccessControl,
+    /// Directory of PEM certificate authorities trusted for outgoing TLS (the database
+    /// connections) in addition to the system's.
+    pub certificates_directory: Option<String>,
 }
 
 // ---------------------------------------------------------------- server

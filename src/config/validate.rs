@@ -43,6 +43,14 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
     if w.experimental_enable_passkey_upgrade {
         notes.push(Problem::new("webauthn.experimental_enable_passkey_upgrade", "not supported yet; it is ignored"));
     }
+    let redis_tls = config.session.redis.as_ref().is_some_and(|r| r.tls.is_some());
+    if config.certificates_directory.is_some() && (redis_tls || config.notifier.smtp.is_some()) {
+        notes.push(Problem::new(
+            "certificates_directory",
+            "trusted for the database connections only; TLS to Redis and to the SMTP server trusts the system's \
+             certificate authorities",
+        ));
+    }
     notes
 }
 
@@ -103,6 +111,9 @@ impl Validator {
     }
 
     fn general(&mut self, c: &Configuration) {
+        if c.certificates_directory.as_deref().is_some_and(|d| d.trim().is_empty()) {
+            self.err("certificates_directory", "must name a directory of PEM certificates when set");
+        }
         if !c.theme.is_empty() {
             self.choice("theme", &c.theme, &["light", "dark", "grey", "auto"]);
         }
@@ -406,9 +417,41 @@ impl Validator {
                 self.choice(&format!("{path}.{key}"), value, &["TLS1.2", "TLS1.3"]);
             }
         }
-        // Refuse what is not implemented rather than silently connecting without it.
+        if t.minimum_version == "TLS1.3" && t.maximum_version == "TLS1.2" {
+            self.err(format!("{path}.minimum_version"), format!("must not be above {path}.maximum_version"));
+        }
+    }
+
+    /// Refuses client certificates where they are not implemented rather than silently
+    /// connecting without them.
+    fn no_client_certificate(&mut self, path: &str, t: &Tls) {
         if !t.certificate_chain.is_empty() || !t.private_key.is_empty() {
-            self.err(path, "client certificates (certificate_chain, private_key) are not supported yet");
+            self.err(path, "client certificates (certificate_chain, private_key) are not supported here yet");
+        }
+    }
+
+    /// Database TLS: everything is implemented, but mysql_async cannot bound the TLS
+    /// versions, so a bound narrower than its TLS1.2 to TLS1.3 is refused for MySQL.
+    fn storage_tls(&mut self, name: &str, t: &Tls) {
+        let path = format!("storage.{name}.tls");
+        self.tls(&path, t);
+        match crate::tls::client_identity(&path, t) {
+            Err(e) => {
+                let (key, message) = e.split_once(": ").unwrap_or((&path, &e));
+                self.err(key, message);
+            }
+            Ok(Some((_, key))) if name == "mysql" && crate::tls::rsa_pkcs1_der(&key).is_none() => {
+                self.err(format!("{path}.private_key"), "MySQL client certificates need an RSA key");
+            }
+            Ok(_) => {}
+        }
+        if name == "mysql" {
+            if t.minimum_version == "TLS1.3" {
+                self.err(format!("{path}.minimum_version"), "TLS1.3 cannot be enforced for MySQL; use TLS1.2");
+            }
+            if t.maximum_version == "TLS1.2" {
+                self.err(format!("{path}.maximum_version"), "TLS1.2 cannot be enforced for MySQL; use TLS1.3");
+            }
         }
     }
 
@@ -416,6 +459,7 @@ impl Validator {
     /// the knobs that would change that are not implemented yet.
     fn redis_tls(&mut self, path: &str, t: &Tls) {
         self.tls(path, t);
+        self.no_client_certificate(path, t);
         if t.skip_verify {
             self.err(format!("{path}.skip_verify"), "not supported for Redis; the certificate is always verified");
         }
@@ -470,7 +514,7 @@ impl Validator {
                 self.err(format!("storage.{name}.address"), e);
             }
             if let Some(tls) = &sql.tls {
-                self.tls(&format!("storage.{name}.tls"), tls);
+                self.storage_tls(name, tls);
             }
         }
     }
@@ -505,6 +549,7 @@ impl Validator {
             self.positive("notifier.smtp.timeout", smtp.timeout);
             if let Some(tls) = &smtp.tls {
                 self.tls("notifier.smtp.tls", tls);
+                self.no_client_certificate("notifier.smtp.tls", tls);
             }
         }
     }
@@ -790,6 +835,15 @@ fn looks_like_mailbox(sender: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificates_directory_notes_what_it_does_not_cover() {
+        let noted = |c: &Configuration| notes(c).iter().any(|n| n.path == "certificates_directory");
+        let mut config = Configuration { certificates_directory: Some("/certs".into()), ..Configuration::default() };
+        assert!(!noted(&config), "nothing else speaks TLS");
+        config.notifier.smtp = Some(Default::default());
+        assert!(noted(&config), "SMTP does not use it");
+    }
 
     #[test]
     fn cookie_domains() {

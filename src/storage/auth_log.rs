@@ -1,7 +1,10 @@
 //! The authentication log: every attempt, for regulation and for auditing.
 
 use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use futures_util::FutureExt;
 
+use super::connection::per_backend;
 use super::schema::authentication_logs as log;
 use super::{Storage, StorageError};
 
@@ -100,8 +103,12 @@ impl Storage {
             request_method: truncate(&attempt.request_method, 8),
         };
         self.run(move |conn| {
-            diesel::insert_into(log::table).values(&row).execute(conn)?;
-            Ok(())
+            async move {
+                let insert = diesel::insert_into(log::table).values(&row);
+                per_backend!(conn, |c| insert.execute(c).await)?;
+                Ok(())
+            }
+            .boxed()
         })
         .await
     }
@@ -119,15 +126,25 @@ impl Storage {
             AttemptsBy::Ip(ip) => (true, ip.to_string()),
         };
         self.run(move |conn| {
-            let mut query = log::table
-                .filter(log::time.ge(since))
-                .filter(log::banned.eq(false))
-                .order((log::time.desc(), log::id.desc()))
-                .limit(limit)
-                .select((log::time, log::successful))
-                .into_boxed();
-            query = if by_ip { query.filter(log::remote_ip.eq(value)) } else { query.filter(log::username.eq(value)) };
-            Ok(query.load(conn)?)
+            async move {
+                let query = log::table
+                    .filter(log::time.ge(since))
+                    .filter(log::banned.eq(false))
+                    .order((log::time.desc(), log::id.desc()))
+                    .limit(limit)
+                    .select((log::time, log::successful));
+                // Boxed inside each arm: a boxed query is tied to one backend.
+                Ok(per_backend!(conn, |c| {
+                    let query = query.into_boxed();
+                    let query = if by_ip {
+                        query.filter(log::remote_ip.eq(&value))
+                    } else {
+                        query.filter(log::username.eq(&value))
+                    };
+                    query.load(c).await
+                })?)
+            }
+            .boxed()
         })
         .await
     }

@@ -1,9 +1,17 @@
 //! Embedded migrations per backend, the encryption-key check, and the status report for
 //! `portcullis storage migrate`.
+//!
+//! diesel_migrations is synchronous: migrations run on a blocking thread, on a connection
+//! taken out of the pool and wrapped in diesel-async's `AsyncConnectionWrapper`, which
+//! drives the async connection from that thread.
 
 use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
 
+use super::connection::per_backend;
 use super::schema::encryption;
 use super::{DbConnection, Storage, StorageError};
 
@@ -24,19 +32,23 @@ pub struct MigrationStatus {
     pub pending: Vec<String>,
 }
 
-/// Runs `$body` with `$c` bound to the backend's own connection and `$m` to its migrations.
-macro_rules! with_backend {
+/// Runs `$body` with `$c` bound to the backend's connection as a synchronous diesel
+/// connection and `$m` to its migrations.
+macro_rules! with_migrations {
     ($conn:expr, |$c:ident, $m:ident| $body:expr) => {
         match $conn {
-            DbConnection::Sqlite($c) => {
+            DbConnection::Sqlite(conn) => {
+                let $c = &mut AsyncConnectionWrapper::<_>::from(conn);
                 let $m = SQLITE;
                 $body
             }
-            DbConnection::Postgresql($c) => {
+            DbConnection::Postgresql(conn) => {
+                let $c = &mut AsyncConnectionWrapper::<_>::from(conn);
                 let $m = POSTGRES;
                 $body
             }
-            DbConnection::Mysql($c) => {
+            DbConnection::Mysql(conn) => {
+                let $c = &mut AsyncConnectionWrapper::<_>::from(conn);
                 let $m = MYSQL;
                 $body
             }
@@ -49,20 +61,32 @@ fn migration_error(e: impl std::fmt::Display) -> StorageError {
 }
 
 impl Storage {
+    /// Runs `work` on a connection of its own on a blocking thread.
+    async fn migrating<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(DbConnection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let conn = self.detached().await?;
+        tokio::task::spawn_blocking(move || work(conn))
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("migration task failed: {e}")))?
+    }
+
     /// Applies pending migrations; returns the versions applied.
-    pub fn migrate_up_blocking(&self) -> Result<Vec<String>, StorageError> {
-        self.run_blocking(|conn| {
-            with_backend!(conn, |c, m| {
+    pub async fn migrate_up(&self) -> Result<Vec<String>, StorageError> {
+        self.migrating(|conn| {
+            with_migrations!(conn, |c, m| {
                 let done = c.run_pending_migrations(m).map_err(migration_error)?;
                 Ok(done.iter().map(ToString::to_string).collect())
             })
         })
+        .await
     }
 
     /// Reverts the newest applied migration; returns its version, if there was one.
-    pub fn migrate_down_blocking(&self) -> Result<Option<String>, StorageError> {
-        self.run_blocking(|conn| {
-            with_backend!(conn, |c, m| {
+    pub async fn migrate_down(&self) -> Result<Option<String>, StorageError> {
+        self.migrating(|conn| {
+            with_migrations!(conn, |c, m| {
                 if c.applied_migrations().map_err(migration_error)?.is_empty() {
                     return Ok(None);
                 }
@@ -70,12 +94,13 @@ impl Storage {
                 Ok(Some(reverted.to_string()))
             })
         })
+        .await
     }
 
     /// Which migrations are applied and which are pending.
-    pub fn migration_status_blocking(&self) -> Result<MigrationStatus, StorageError> {
-        self.run_blocking(|conn| {
-            with_backend!(conn, |c, m| {
+    pub async fn migration_status(&self) -> Result<MigrationStatus, StorageError> {
+        self.migrating(|conn| {
+            with_migrations!(conn, |c, m| {
                 let mut applied: Vec<String> =
                     c.applied_migrations().map_err(migration_error)?.iter().map(ToString::to_string).collect();
                 applied.sort();
@@ -84,31 +109,38 @@ impl Storage {
                 Ok(MigrationStatus { applied, pending })
             })
         })
+        .await
     }
 
     /// Writes the key check row on first use; afterwards, fails with
     /// [`StorageError::KeyMismatch`] if the configured key cannot read it.
-    pub fn check_encryption_key_blocking(&self) -> Result<(), StorageError> {
+    pub async fn check_encryption_key(&self) -> Result<(), StorageError> {
         let cipher = self.cipher().clone();
-        self.run_blocking(move |conn| {
-            let existing: Option<Vec<u8>> = encryption::table
-                .filter(encryption::name.eq(CHECK_ROW))
-                .select(encryption::value)
-                .first(conn)
-                .optional()?;
-            match existing {
-                Some(sealed) => match cipher.decrypt(&sealed) {
-                    Ok(plain) if plain == CHECK_PLAINTEXT => Ok(()),
-                    _ => Err(StorageError::KeyMismatch),
-                },
-                None => {
-                    let sealed = cipher.encrypt(CHECK_PLAINTEXT)?;
-                    diesel::insert_into(encryption::table)
-                        .values((encryption::name.eq(CHECK_ROW), encryption::value.eq(sealed)))
-                        .execute(conn)?;
-                    Ok(())
+        self.run(move |conn| {
+            async move {
+                let existing: Option<Vec<u8>> = per_backend!(conn, |c| encryption::table
+                    .filter(encryption::name.eq(CHECK_ROW))
+                    .select(encryption::value)
+                    .first(c)
+                    .await
+                    .optional())?;
+                match existing {
+                    Some(sealed) => match cipher.decrypt(&sealed) {
+                        Ok(plain) if plain == CHECK_PLAINTEXT => Ok(()),
+                        _ => Err(StorageError::KeyMismatch),
+                    },
+                    None => {
+                        let sealed = cipher.encrypt(CHECK_PLAINTEXT)?;
+                        per_backend!(conn, |c| diesel::insert_into(encryption::table)
+                            .values((encryption::name.eq(CHECK_ROW), encryption::value.eq(&sealed)))
+                            .execute(c)
+                            .await)?;
+                        Ok(())
+                    }
                 }
             }
+            .boxed()
         })
+        .await
     }
 }

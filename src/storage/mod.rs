@@ -1,32 +1,41 @@
-//! Durable storage: SQLite (bundled, the default), PostgreSQL or MySQL/MariaDB through one
-//! diesel connection type, an r2d2 pool, and migrations embedded in the binary.
+//! Durable storage: SQLite (bundled, the default), PostgreSQL or MySQL/MariaDB through
+//! diesel-async with pure-Rust drivers (tokio-postgres, mysql_async), a deadpool pool, and
+//! migrations embedded in the binary.
 //!
-//! Database calls block, so every call runs on tokio's blocking pool ([`Storage::run`]);
-//! the async workers that answer authz requests never wait on SQL. Secret columns are
-//! encrypted with AES-256-GCM under `storage.encryption_key`; a check row written on first
-//! use makes a server with a different key refuse to start instead of corrupting data.
+//! A call, once started, finishes even if the request that asked for it goes away
+//! ([`Storage::run`]), as a write to the authentication log must. Network databases are
+//! awaited without holding a thread; SQLite, which only waits on the disk, runs on tokio's
+//! blocking pool. Secret columns are encrypted with AES-256-GCM under
+//! `storage.encryption_key`; a check row written on first use makes a server with a
+//! different key refuse to start instead of corrupting data.
 
 mod auth_log;
+mod completion;
 mod connection;
 mod crypto;
 mod migrations;
 mod one_time;
+mod pool;
 mod preferences;
 pub mod schema;
+mod target;
 mod totp;
 mod webauthn;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::r2d2::{Pool, PooledConnection};
+use deadpool::managed::{Object, Pool, PoolError};
+use futures_util::future::BoxFuture;
 
 pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType};
 pub use connection::{Backend, DbConnection};
-use connection::{Manager, Pooled};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;
 pub use one_time::OneTimeCode;
+use pool::Manager;
+use target::Target;
 pub use totp::TotpRecord;
 pub use webauthn::WebAuthnCredential;
 
@@ -59,7 +68,7 @@ pub enum StorageError {
 }
 
 /// Largest number of pooled connections.
-const POOL_SIZE: u32 = 8;
+const POOL_SIZE: usize = 8;
 
 /// The database, shared by all handlers.
 #[derive(Clone)]
@@ -71,28 +80,31 @@ struct Inner {
     pool: Pool<Manager>,
     cipher: Cipher,
     backend: Backend,
+    /// Longest wait for a connection (`storage.*.timeout`).
+    timeout: Duration,
 }
 
 impl Storage {
     /// Connects, applies pending migrations, and checks the encryption key.
-    pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
-        let storage = Self::connect(config)?;
-        storage.migrate_up_blocking()?;
-        storage.check_encryption_key_blocking()?;
+    /// `certificates_directory` adds trusted certificate authorities for TLS.
+    pub async fn open(config: &StorageConfig, certificates_directory: Option<&Path>) -> Result<Self, StorageError> {
+        let storage = Self::connect(config, certificates_directory)?;
+        storage.migrate_up().await?;
+        storage.check_encryption_key().await?;
         Ok(storage)
     }
 
-    /// Connects without migrating (for `storage migrate` commands).
-    pub fn connect(config: &StorageConfig) -> Result<Self, StorageError> {
-        let (backend, url, timeout) = connection::target(config)?;
-        let pool = Pool::builder()
+    /// Prepares the pool without migrating (for `storage migrate` commands). Connections
+    /// are opened when first needed, so an unreachable database shows at the first call.
+    pub fn connect(config: &StorageConfig, certificates_directory: Option<&Path>) -> Result<Self, StorageError> {
+        let (target, timeout) = Target::from_config(config, certificates_directory)?;
+        let backend = target.backend();
+        let pool = Pool::builder(Manager::new(target))
             .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            .connection_timeout(timeout)
-            .build(Manager::new(backend, url))
+            .build()
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
         let cipher = Cipher::from_key(config.encryption_key.expose());
-        Ok(Self { inner: Arc::new(Inner { pool, cipher, backend }) })
+        Ok(Self { inner: Arc::new(Inner { pool, cipher, backend, timeout }) })
     }
 
     /// Which database this is.
@@ -105,48 +117,55 @@ impl Storage {
         &self.inner.cipher
     }
 
-    fn conn(&self) -> Result<PooledConnection<Manager>, StorageError> {
-        self.inner.pool.get().map_err(|e| StorageError::Unavailable(e.to_string()))
+    /// How long to wait for a free connection before reporting the database unavailable.
+    pub fn connection_timeout(&self) -> Duration {
+        self.inner.timeout
     }
 
-    /// Runs `work` with a pooled connection. A failure showing that the database cannot be
-    /// used now (it turned read-only, the disk failed) closes the connection instead of
-    /// returning it to the pool, so that it recovers once the database does, and is
-    /// reported as the database being unavailable.
-    fn with_conn<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>) -> Result<T, StorageError> {
-        let mut conn = self.conn()?;
-        let pooled: &mut Pooled = &mut conn;
-        match work(&mut pooled.conn) {
-            Err(StorageError::Query(e)) if connection::is_storage_fault(&e) => {
-                pooled.discard();
-                Err(StorageError::Unavailable(e.to_string()))
-            }
-            result => result,
+    /// A pooled connection, waiting at most the configured timeout for one to be free or
+    /// to be opened.
+    async fn checkout(&self) -> Result<Object<Manager>, StorageError> {
+        match tokio::time::timeout(self.inner.timeout, self.inner.pool.get()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(PoolError::Backend(e))) => Err(e),
+            Ok(Err(e)) => Err(StorageError::Unavailable(e.to_string())),
+            Err(_) => Err(StorageError::Unavailable(format!(
+                "no database connection could be had within {}",
+                humantime::format_duration(self.inner.timeout)
+            ))),
         }
     }
 
-    /// Runs `work` with a pooled connection on the blocking thread pool.
+    /// Runs `work` with a pooled connection. Once started it completes even if the caller
+    /// stops waiting (see `completion.rs`). A failure showing that the database
+    /// cannot be used now (it turned read-only, the disk failed, the server went away)
+    /// closes the connection instead of returning it to the pool, so that the pool recovers
+    /// once the database does, and is reported as the database being unavailable.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, StorageError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut DbConnection) -> BoxFuture<'c, Result<T, StorageError>> + Send + 'static,
     {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.with_conn(work))
-            .await
-            .map_err(|e| StorageError::Unavailable(format!("storage task failed: {e}")))?
+        completion::Completing::new(async move {
+            let mut pooled = this.checkout().await?;
+            pooled.in_use = true;
+            let result = work(&mut pooled.conn).await;
+            pooled.in_use = false;
+            match result {
+                Err(StorageError::Query(e)) if connection::is_storage_fault(&e) => {
+                    drop(Object::take(pooled));
+                    Err(StorageError::Unavailable(e.to_string()))
+                }
+                result => result,
+            }
+        })
+        .await
     }
 
-    /// Runs `work` with a pooled connection on the current thread (startup, CLI).
-    pub fn run_blocking<T>(
-        &self,
-        work: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
-        self.with_conn(work)
-    }
-
-    /// How long to wait for a free connection before reporting the database unavailable.
-    pub fn connection_timeout(&self) -> Duration {
-        self.inner.pool.connection_timeout()
+    /// A connection of its own, outside the pool (for migrations, which run on a blocking
+    /// thread and hold the connection throughout).
+    async fn detached(&self) -> Result<DbConnection, StorageError> {
+        Ok(Object::take(self.checkout().await?).conn)
     }
 }

@@ -1,7 +1,10 @@
 //! Emailed one-time codes and password-reset token IDs: issued, consumed once, revocable.
 
 use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use futures_util::FutureExt;
 
+use super::connection::per_backend;
 use super::schema::{identity_verification as iv, one_time_codes as otc};
 use super::{Storage, StorageError};
 
@@ -39,8 +42,8 @@ impl Storage {
     /// Stores a new one-time code.
     pub async fn otc_insert(&self, code: OneTimeCode) -> Result<(), StorageError> {
         self.run(move |conn| {
-            diesel::insert_into(otc::table)
-                .values((
+            async move {
+                let insert = diesel::insert_into(otc::table).values((
                     otc::public_id.eq(&code.public_id),
                     otc::username.eq(&code.username),
                     otc::intent.eq(&code.intent),
@@ -48,9 +51,11 @@ impl Storage {
                     otc::created_at.eq(code.created_at),
                     otc::expires_at.eq(code.expires_at),
                     otc::attempts.eq(0),
-                ))
-                .execute(conn)?;
-            Ok(())
+                ));
+                per_backend!(conn, |c| insert.execute(c).await)?;
+                Ok(())
+            }
+            .boxed()
         })
         .await
     }
@@ -59,12 +64,15 @@ impl Storage {
     pub async fn otc_count_since(&self, username: &str, intent: &str, since: i64) -> Result<i64, StorageError> {
         let (username, intent) = (username.to_string(), intent.to_string());
         self.run(move |conn| {
-            Ok(otc::table
-                .filter(otc::username.eq(&username))
-                .filter(otc::intent.eq(&intent))
-                .filter(otc::created_at.ge(since))
-                .count()
-                .get_result(conn)?)
+            async move {
+                let query = otc::table
+                    .filter(otc::username.eq(&username))
+                    .filter(otc::intent.eq(&intent))
+                    .filter(otc::created_at.ge(since))
+                    .count();
+                Ok(per_backend!(conn, |c| query.get_result(c).await)?)
+            }
+            .boxed()
         })
         .await
     }
@@ -73,9 +81,8 @@ impl Storage {
     pub async fn otc_get(&self, public_id: &str) -> Result<Option<OneTimeCode>, StorageError> {
         let public_id = public_id.to_string();
         self.run(move |conn| {
-            Ok(otc::table
-                .filter(otc::public_id.eq(&public_id))
-                .select((
+            async move {
+                let query = otc::table.filter(otc::public_id.eq(&public_id)).select((
                     otc::public_id,
                     otc::username,
                     otc::intent,
@@ -85,9 +92,10 @@ impl Storage {
                     otc::consumed_at,
                     otc::revoked_at,
                     otc::attempts,
-                ))
-                .first(conn)
-                .optional()?)
+                ));
+                Ok(per_backend!(conn, |c| query.first(c).await.optional())?)
+            }
+            .boxed()
         })
         .await
     }
@@ -96,19 +104,29 @@ impl Storage {
     pub async fn otc_wrong_guess(&self, public_id: &str, max_attempts: i32, now: i64) -> Result<i32, StorageError> {
         let public_id = public_id.to_string();
         self.run(move |conn| {
-            conn.transaction(|conn| {
-                diesel::update(otc::table.filter(otc::public_id.eq(&public_id)))
-                    .set(otc::attempts.eq(otc::attempts + 1))
-                    .execute(conn)?;
-                let attempts: i32 =
-                    otc::table.filter(otc::public_id.eq(&public_id)).select(otc::attempts).first(conn)?;
-                if attempts >= max_attempts {
-                    diesel::update(otc::table.filter(otc::public_id.eq(&public_id)).filter(otc::revoked_at.is_null()))
-                        .set(otc::revoked_at.eq(now))
-                        .execute(conn)?;
-                }
-                Ok(attempts)
-            })
+            async move {
+                let public_id = &public_id;
+                per_backend!(conn, |c| c
+                    .transaction(async |c| {
+                        diesel::update(otc::table.filter(otc::public_id.eq(public_id)))
+                            .set(otc::attempts.eq(otc::attempts + 1))
+                            .execute(c)
+                            .await?;
+                        let attempts: i32 =
+                            otc::table.filter(otc::public_id.eq(public_id)).select(otc::attempts).first(c).await?;
+                        if attempts >= max_attempts {
+                            diesel::update(
+                                otc::table.filter(otc::public_id.eq(public_id)).filter(otc::revoked_at.is_null()),
+                            )
+                            .set(otc::revoked_at.eq(now))
+                            .execute(c)
+                            .await?;
+                        }
+                        Ok::<_, StorageError>(attempts)
+                    })
+                    .await)
+            }
+            .boxed()
         })
         .await
     }
@@ -118,16 +136,18 @@ impl Storage {
     pub async fn otc_consume(&self, public_id: &str, now: i64) -> Result<bool, StorageError> {
         let public_id = public_id.to_string();
         self.run(move |conn| {
-            let n = diesel::update(
-                otc::table
-                    .filter(otc::public_id.eq(&public_id))
-                    .filter(otc::consumed_at.is_null())
-                    .filter(otc::revoked_at.is_null())
-                    .filter(otc::expires_at.gt(now)),
-            )
-            .set(otc::consumed_at.eq(now))
-            .execute(conn)?;
-            Ok(n > 0)
+            async move {
+                let consume = diesel::update(
+                    otc::table
+                        .filter(otc::public_id.eq(&public_id))
+                        .filter(otc::consumed_at.is_null())
+                        .filter(otc::revoked_at.is_null())
+                        .filter(otc::expires_at.gt(now)),
+                )
+                .set(otc::consumed_at.eq(now));
+                Ok(per_backend!(conn, |c| consume.execute(c).await)? > 0)
+            }
+            .boxed()
         })
         .await
     }
@@ -136,15 +156,17 @@ impl Storage {
     pub async fn otc_revoke(&self, public_id: &str, now: i64) -> Result<bool, StorageError> {
         let public_id = public_id.to_string();
         self.run(move |conn| {
-            let n = diesel::update(
-                otc::table
-                    .filter(otc::public_id.eq(&public_id))
-                    .filter(otc::consumed_at.is_null())
-                    .filter(otc::revoked_at.is_null()),
-            )
-            .set(otc::revoked_at.eq(now))
-            .execute(conn)?;
-            Ok(n > 0)
+            async move {
+                let revoke = diesel::update(
+                    otc::table
+                        .filter(otc::public_id.eq(&public_id))
+                        .filter(otc::consumed_at.is_null())
+                        .filter(otc::revoked_at.is_null()),
+                )
+                .set(otc::revoked_at.eq(now));
+                Ok(per_backend!(conn, |c| revoke.execute(c).await)? > 0)
+            }
+            .boxed()
         })
         .await
     }
@@ -160,16 +182,18 @@ impl Storage {
     ) -> Result<(), StorageError> {
         let (jti, username, action) = (jti.to_string(), username.to_string(), action.to_string());
         self.run(move |conn| {
-            diesel::insert_into(iv::table)
-                .values((
+            async move {
+                let insert = diesel::insert_into(iv::table).values((
                     iv::jti.eq(&jti),
                     iv::username.eq(&username),
                     iv::action.eq(&action),
                     iv::issued_at.eq(issued_at),
                     iv::expires_at.eq(expires_at),
-                ))
-                .execute(conn)?;
-            Ok(())
+                ));
+                per_backend!(conn, |c| insert.execute(c).await)?;
+                Ok(())
+            }
+            .boxed()
         })
         .await
     }
@@ -178,7 +202,11 @@ impl Storage {
     pub async fn identity_tokens_since(&self, username: &str, since: i64) -> Result<i64, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            Ok(iv::table.filter(iv::username.eq(&username)).filter(iv::issued_at.ge(since)).count().get_result(conn)?)
+            async move {
+                let query = iv::table.filter(iv::username.eq(&username)).filter(iv::issued_at.ge(since)).count();
+                Ok(per_backend!(conn, |c| query.get_result(c).await)?)
+            }
+            .boxed()
         })
         .await
     }
@@ -187,17 +215,19 @@ impl Storage {
     pub async fn identity_token_consume(&self, jti: &str, action: &str, now: i64) -> Result<bool, StorageError> {
         let (jti, action) = (jti.to_string(), action.to_string());
         self.run(move |conn| {
-            let n = diesel::update(
-                iv::table
-                    .filter(iv::jti.eq(&jti))
-                    .filter(iv::action.eq(&action))
-                    .filter(iv::consumed_at.is_null())
-                    .filter(iv::revoked_at.is_null())
-                    .filter(iv::expires_at.gt(now)),
-            )
-            .set(iv::consumed_at.eq(now))
-            .execute(conn)?;
-            Ok(n > 0)
+            async move {
+                let consume = diesel::update(
+                    iv::table
+                        .filter(iv::jti.eq(&jti))
+                        .filter(iv::action.eq(&action))
+                        .filter(iv::consumed_at.is_null())
+                        .filter(iv::revoked_at.is_null())
+                        .filter(iv::expires_at.gt(now)),
+                )
+                .set(iv::consumed_at.eq(now));
+                Ok(per_backend!(conn, |c| consume.execute(c).await)? > 0)
+            }
+            .boxed()
         })
         .await
     }
@@ -206,12 +236,17 @@ impl Storage {
     pub async fn identity_token_revoke(&self, jti: &str, now: i64) -> Result<bool, StorageError> {
         let jti = jti.to_string();
         self.run(move |conn| {
-            let n = diesel::update(
-                iv::table.filter(iv::jti.eq(&jti)).filter(iv::consumed_at.is_null()).filter(iv::revoked_at.is_null()),
-            )
-            .set(iv::revoked_at.eq(now))
-            .execute(conn)?;
-            Ok(n > 0)
+            async move {
+                let revoke = diesel::update(
+                    iv::table
+                        .filter(iv::jti.eq(&jti))
+                        .filter(iv::consumed_at.is_null())
+                        .filter(iv::revoked_at.is_null()),
+                )
+                .set(iv::revoked_at.eq(now));
+                Ok(per_backend!(conn, |c| revoke.execute(c).await)? > 0)
+            }
+            .boxed()
         })
         .await
     }

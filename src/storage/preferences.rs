@@ -1,7 +1,10 @@
 //! Per-user preferences.
 
 use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use futures_util::FutureExt;
 
+use super::connection::per_backend;
 use super::schema::user_preferences as prefs;
 use super::{Storage, StorageError};
 
@@ -10,11 +13,11 @@ impl Storage {
     pub async fn preferred_method(&self, username: &str) -> Result<Option<String>, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            Ok(prefs::table
-                .filter(prefs::username.eq(username))
-                .select(prefs::second_factor_method)
-                .first(conn)
-                .optional()?)
+            async move {
+                let query = prefs::table.filter(prefs::username.eq(username)).select(prefs::second_factor_method);
+                Ok(per_backend!(conn, |c| query.first(c).await.optional())?)
+            }
+            .boxed()
         })
         .await
     }
@@ -23,17 +26,25 @@ impl Storage {
     pub async fn set_preferred_method(&self, username: &str, method: &str) -> Result<(), StorageError> {
         let (username, method) = (username.to_string(), method.to_string());
         self.run(move |conn| {
-            conn.transaction(|conn| {
-                let updated = diesel::update(prefs::table.filter(prefs::username.eq(&username)))
-                    .set(prefs::second_factor_method.eq(&method))
-                    .execute(conn)?;
-                if updated == 0 {
-                    diesel::insert_into(prefs::table)
-                        .values((prefs::username.eq(&username), prefs::second_factor_method.eq(&method)))
-                        .execute(conn)?;
-                }
-                Ok(())
-            })
+            async move {
+                let (username, method) = (&username, &method);
+                per_backend!(conn, |c| c
+                    .transaction(async |c| {
+                        let updated = diesel::update(prefs::table.filter(prefs::username.eq(username)))
+                            .set(prefs::second_factor_method.eq(method))
+                            .execute(c)
+                            .await?;
+                        if updated == 0 {
+                            diesel::insert_into(prefs::table)
+                                .values((prefs::username.eq(username), prefs::second_factor_method.eq(method)))
+                                .execute(c)
+                                .await?;
+                        }
+                        Ok::<_, StorageError>(())
+                    })
+                    .await)
+            }
+            .boxed()
         })
         .await
     }

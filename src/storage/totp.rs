@@ -2,7 +2,10 @@
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use futures_util::FutureExt;
 
+use super::connection::per_backend;
 use super::schema::{recovery_codes as rc, totp_configurations as tc, totp_history as th};
 use super::{Storage, StorageError};
 
@@ -48,9 +51,8 @@ impl Storage {
         let username = username.to_string();
         let cipher = self.cipher().clone();
         self.run(move |conn| {
-            let row: Option<Row> = tc::table
-                .filter(tc::username.eq(&username))
-                .select((
+            async move {
+                let query = tc::table.filter(tc::username.eq(&username)).select((
                     tc::username,
                     tc::created_at,
                     tc::last_used_at,
@@ -59,22 +61,23 @@ impl Storage {
                     tc::digits,
                     tc::period,
                     tc::secret,
-                ))
-                .first(conn)
-                .optional()?;
-            row.map(|r| {
-                Ok(TotpRecord {
-                    username: r.username,
-                    created_at: r.created_at,
-                    last_used_at: r.last_used_at,
-                    issuer: r.issuer,
-                    algorithm: r.algorithm,
-                    digits: u32::try_from(r.digits).unwrap_or(6),
-                    period: u32::try_from(r.period).unwrap_or(30),
-                    secret: cipher.decrypt(&r.secret)?,
+                ));
+                let row: Option<Row> = per_backend!(conn, |c| query.first(c).await.optional())?;
+                row.map(|r| {
+                    Ok(TotpRecord {
+                        username: r.username,
+                        created_at: r.created_at,
+                        last_used_at: r.last_used_at,
+                        issuer: r.issuer,
+                        algorithm: r.algorithm,
+                        digits: u32::try_from(r.digits).unwrap_or(6),
+                        period: u32::try_from(r.period).unwrap_or(30),
+                        secret: cipher.decrypt(&r.secret)?,
+                    })
                 })
-            })
-            .transpose()
+                .transpose()
+            }
+            .boxed()
         })
         .await
     }
@@ -83,8 +86,12 @@ impl Storage {
     pub async fn totp_exists(&self, username: &str) -> Result<bool, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            let n: i64 = tc::table.filter(tc::username.eq(&username)).count().get_result(conn)?;
-            Ok(n > 0)
+            async move {
+                let query = tc::table.filter(tc::username.eq(&username)).count();
+                let n: i64 = per_backend!(conn, |c| query.get_result(c).await)?;
+                Ok(n > 0)
+            }
+            .boxed()
         })
         .await
     }
@@ -93,22 +100,29 @@ impl Storage {
     pub async fn totp_save(&self, record: TotpRecord) -> Result<(), StorageError> {
         let sealed = self.cipher().encrypt(&record.secret)?;
         self.run(move |conn| {
-            conn.transaction(|conn| {
-                diesel::delete(tc::table.filter(tc::username.eq(&record.username))).execute(conn)?;
-                diesel::insert_into(tc::table)
-                    .values((
-                        tc::username.eq(&record.username),
-                        tc::created_at.eq(record.created_at),
-                        tc::last_used_at.eq(record.last_used_at),
-                        tc::issuer.eq(&record.issuer),
-                        tc::algorithm.eq(&record.algorithm),
-                        tc::digits.eq(i32::try_from(record.digits).unwrap_or(6)),
-                        tc::period.eq(i32::try_from(record.period).unwrap_or(30)),
-                        tc::secret.eq(&sealed),
-                    ))
-                    .execute(conn)?;
-                Ok(())
-            })
+            async move {
+                let (record, sealed) = (&record, &sealed);
+                per_backend!(conn, |c| c
+                    .transaction(async |c| {
+                        diesel::delete(tc::table.filter(tc::username.eq(&record.username))).execute(c).await?;
+                        diesel::insert_into(tc::table)
+                            .values((
+                                tc::username.eq(&record.username),
+                                tc::created_at.eq(record.created_at),
+                                tc::last_used_at.eq(record.last_used_at),
+                                tc::issuer.eq(&record.issuer),
+                                tc::algorithm.eq(&record.algorithm),
+                                tc::digits.eq(i32::try_from(record.digits).unwrap_or(6)),
+                                tc::period.eq(i32::try_from(record.period).unwrap_or(30)),
+                                tc::secret.eq(sealed),
+                            ))
+                            .execute(c)
+                            .await?;
+                        Ok::<_, StorageError>(())
+                    })
+                    .await)
+            }
+            .boxed()
         })
         .await
     }
@@ -116,7 +130,14 @@ impl Storage {
     /// Removes the user's TOTP setup; false when there was none.
     pub async fn totp_delete(&self, username: &str) -> Result<bool, StorageError> {
         let username = username.to_string();
-        self.run(move |conn| Ok(diesel::delete(tc::table.filter(tc::username.eq(&username))).execute(conn)? > 0)).await
+        self.run(move |conn| {
+            async move {
+                let query = diesel::delete(tc::table.filter(tc::username.eq(&username)));
+                Ok(per_backend!(conn, |c| query.execute(c).await)? > 0)
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// Records that the code of time step `step` was used. Returns false when that step was
@@ -124,20 +145,26 @@ impl Storage {
     pub async fn totp_use_step(&self, username: &str, step: i64, now: i64) -> Result<bool, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            diesel::delete(
-                th::table.filter(th::username.eq(&username)).filter(th::created_at.lt(now - HISTORY_KEEP_SECS)),
-            )
-            .execute(conn)?;
-            let inserted = diesel::insert_into(th::table)
-                .values((th::username.eq(&username), th::step.eq(step), th::created_at.eq(now)))
-                .execute(conn);
-            match inserted {
-                Ok(_) => {}
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Ok(false),
-                Err(e) => return Err(e.into()),
+            async move {
+                let expired = diesel::delete(
+                    th::table.filter(th::username.eq(&username)).filter(th::created_at.lt(now - HISTORY_KEEP_SECS)),
+                );
+                per_backend!(&mut *conn, |c| expired.execute(c).await)?;
+                let insert = diesel::insert_into(th::table).values((
+                    th::username.eq(&username),
+                    th::step.eq(step),
+                    th::created_at.eq(now),
+                ));
+                match per_backend!(&mut *conn, |c| insert.execute(c).await) {
+                    Ok(_) => {}
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                }
+                let used = diesel::update(tc::table.filter(tc::username.eq(&username))).set(tc::last_used_at.eq(now));
+                per_backend!(conn, |c| used.execute(c).await)?;
+                Ok(true)
             }
-            diesel::update(tc::table.filter(tc::username.eq(&username))).set(tc::last_used_at.eq(now)).execute(conn)?;
-            Ok(true)
+            .boxed()
         })
         .await
     }
@@ -146,15 +173,22 @@ impl Storage {
     pub async fn recovery_replace(&self, username: &str, hashes: Vec<String>, now: i64) -> Result<(), StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            conn.transaction(|conn| {
-                diesel::delete(rc::table.filter(rc::username.eq(&username))).execute(conn)?;
-                for hash in &hashes {
-                    diesel::insert_into(rc::table)
-                        .values((rc::username.eq(&username), rc::code_hash.eq(hash), rc::created_at.eq(now)))
-                        .execute(conn)?;
-                }
-                Ok(())
-            })
+            async move {
+                let (username, hashes) = (&username, &hashes);
+                per_backend!(conn, |c| c
+                    .transaction(async |c| {
+                        diesel::delete(rc::table.filter(rc::username.eq(username))).execute(c).await?;
+                        for hash in hashes {
+                            diesel::insert_into(rc::table)
+                                .values((rc::username.eq(username), rc::code_hash.eq(hash), rc::created_at.eq(now)))
+                                .execute(c)
+                                .await?;
+                        }
+                        Ok::<_, StorageError>(())
+                    })
+                    .await)
+            }
+            .boxed()
         })
         .await
     }
@@ -164,15 +198,17 @@ impl Storage {
     pub async fn recovery_burn(&self, username: &str, hash: &str, now: i64) -> Result<bool, StorageError> {
         let (username, hash) = (username.to_string(), hash.to_string());
         self.run(move |conn| {
-            let burned = diesel::update(
-                rc::table
-                    .filter(rc::username.eq(&username))
-                    .filter(rc::code_hash.eq(&hash))
-                    .filter(rc::used_at.is_null()),
-            )
-            .set(rc::used_at.eq(now))
-            .execute(conn)?;
-            Ok(burned > 0)
+            async move {
+                let burn = diesel::update(
+                    rc::table
+                        .filter(rc::username.eq(&username))
+                        .filter(rc::code_hash.eq(&hash))
+                        .filter(rc::used_at.is_null()),
+                )
+                .set(rc::used_at.eq(now));
+                Ok(per_backend!(conn, |c| burn.execute(c).await)? > 0)
+            }
+            .boxed()
         })
         .await
     }
@@ -181,7 +217,11 @@ impl Storage {
     pub async fn recovery_remaining(&self, username: &str) -> Result<i64, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            Ok(rc::table.filter(rc::username.eq(&username)).filter(rc::used_at.is_null()).count().get_result(conn)?)
+            async move {
+                let query = rc::table.filter(rc::username.eq(&username)).filter(rc::used_at.is_null()).count();
+                Ok(per_backend!(conn, |c| query.get_result(c).await)?)
+            }
+            .boxed()
         })
         .await
     }

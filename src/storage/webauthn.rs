@@ -2,7 +2,10 @@
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::RunQueryDsl;
+use futures_util::FutureExt;
 
+use super::connection::per_backend;
 use super::schema::{webauthn_credentials as wc, webauthn_users as wu};
 use super::{Storage, StorageError};
 
@@ -81,21 +84,24 @@ impl Storage {
     pub async fn webauthn_user_id(&self, username: &str, create: bool) -> Result<Option<String>, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            let found: Option<String> =
-                wu::table.filter(wu::username.eq(&username)).select(wu::user_id).first(conn).optional()?;
-            if found.is_some() || !create {
-                return Ok(found);
-            }
-            let id = uuid::Uuid::new_v4().to_string();
-            match diesel::insert_into(wu::table).values((wu::username.eq(&username), wu::user_id.eq(&id))).execute(conn)
-            {
-                Ok(_) => Ok(Some(id)),
-                // Created concurrently: use the winner's.
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                    Ok(wu::table.filter(wu::username.eq(&username)).select(wu::user_id).first(conn).optional()?)
+            async move {
+                let find = wu::table.filter(wu::username.eq(&username)).select(wu::user_id);
+                let found: Option<String> = per_backend!(&mut *conn, |c| find.first(c).await.optional())?;
+                if found.is_some() || !create {
+                    return Ok(found);
                 }
-                Err(e) => Err(e.into()),
+                let id = uuid::Uuid::new_v4().to_string();
+                let insert = diesel::insert_into(wu::table).values((wu::username.eq(&username), wu::user_id.eq(&id)));
+                match per_backend!(&mut *conn, |c| insert.execute(c).await) {
+                    Ok(_) => Ok(Some(id)),
+                    // Created concurrently: use the winner's.
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        Ok(per_backend!(conn, |c| find.first(c).await.optional())?)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
+            .boxed()
         })
         .await
     }
@@ -104,7 +110,11 @@ impl Storage {
     pub async fn webauthn_username(&self, user_id: &str) -> Result<Option<String>, StorageError> {
         let user_id = user_id.to_string();
         self.run(move |conn| {
-            Ok(wu::table.filter(wu::user_id.eq(&user_id)).select(wu::username).first(conn).optional()?)
+            async move {
+                let query = wu::table.filter(wu::user_id.eq(&user_id)).select(wu::username);
+                Ok(per_backend!(conn, |c| query.first(c).await.optional())?)
+            }
+            .boxed()
         })
         .await
     }
@@ -114,10 +124,8 @@ impl Storage {
         let username = username.to_string();
         let cipher = self.cipher().clone();
         self.run(move |conn| {
-            let rows: Vec<Row> = wc::table
-                .filter(wc::username.eq(&username))
-                .order(wc::id.asc())
-                .select((
+            async move {
+                let query = wc::table.filter(wc::username.eq(&username)).order(wc::id.asc()).select((
                     wc::id,
                     wc::username,
                     wc::description,
@@ -131,9 +139,11 @@ impl Storage {
                     wc::created_at,
                     wc::last_used_at,
                     wc::credential,
-                ))
-                .load(conn)?;
-            rows.into_iter().map(|r| r.decode(&cipher)).collect()
+                ));
+                let rows: Vec<Row> = per_backend!(conn, |c| query.load(c).await)?;
+                rows.into_iter().map(|r| r.decode(&cipher)).collect()
+            }
+            .boxed()
         })
         .await
     }
@@ -141,7 +151,14 @@ impl Storage {
     /// How many credentials the user has.
     pub async fn webauthn_count(&self, username: &str) -> Result<i64, StorageError> {
         let username = username.to_string();
-        self.run(move |conn| Ok(wc::table.filter(wc::username.eq(&username)).count().get_result(conn)?)).await
+        self.run(move |conn| {
+            async move {
+                let query = wc::table.filter(wc::username.eq(&username)).count();
+                Ok(per_backend!(conn, |c| query.get_result(c).await)?)
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// Stores a new credential; [`StorageError::Duplicate`] when the user already has one
@@ -149,8 +166,8 @@ impl Storage {
     pub async fn webauthn_insert(&self, c: WebAuthnCredential) -> Result<(), StorageError> {
         let sealed = self.cipher().encrypt(&c.credential)?;
         self.run(move |conn| {
-            let inserted = diesel::insert_into(wc::table)
-                .values((
+            async move {
+                let insert = diesel::insert_into(wc::table).values((
                     wc::username.eq(&c.username),
                     wc::description.eq(&c.description),
                     wc::kid.eq(&c.kid),
@@ -162,13 +179,16 @@ impl Storage {
                     wc::clone_warning.eq(false),
                     wc::created_at.eq(c.created_at),
                     wc::credential.eq(&sealed),
-                ))
-                .execute(conn);
-            match inserted {
-                Ok(_) => Ok(()),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(StorageError::Duplicate),
-                Err(e) => Err(e.into()),
+                ));
+                match per_backend!(conn, |c| insert.execute(c).await) {
+                    Ok(_) => Ok(()),
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        Err(StorageError::Duplicate)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
+            .boxed()
         })
         .await
     }
@@ -183,10 +203,16 @@ impl Storage {
     ) -> Result<(), StorageError> {
         let sealed = self.cipher().encrypt(&credential)?;
         self.run(move |conn| {
-            diesel::update(wc::table.filter(wc::id.eq(id)))
-                .set((wc::credential.eq(&sealed), wc::sign_count.eq(sign_count), wc::last_used_at.eq(now)))
-                .execute(conn)?;
-            Ok(())
+            async move {
+                let update = diesel::update(wc::table.filter(wc::id.eq(id))).set((
+                    wc::credential.eq(&sealed),
+                    wc::sign_count.eq(sign_count),
+                    wc::last_used_at.eq(now),
+                ));
+                per_backend!(conn, |c| update.execute(c).await)?;
+                Ok(())
+            }
+            .boxed()
         })
         .await
     }
@@ -194,8 +220,12 @@ impl Storage {
     /// Flags a credential whose counter went backwards.
     pub async fn webauthn_flag_clone(&self, id: i32) -> Result<(), StorageError> {
         self.run(move |conn| {
-            diesel::update(wc::table.filter(wc::id.eq(id))).set(wc::clone_warning.eq(true)).execute(conn)?;
-            Ok(())
+            async move {
+                let update = diesel::update(wc::table.filter(wc::id.eq(id))).set(wc::clone_warning.eq(true));
+                per_backend!(conn, |c| update.execute(c).await)?;
+                Ok(())
+            }
+            .boxed()
         })
         .await
     }
@@ -205,14 +235,18 @@ impl Storage {
     pub async fn webauthn_rename(&self, username: &str, id: i32, description: &str) -> Result<bool, StorageError> {
         let (username, description) = (username.to_string(), description.to_string());
         self.run(move |conn| {
-            match diesel::update(wc::table.filter(wc::id.eq(id)).filter(wc::username.eq(&username)))
-                .set(wc::description.eq(&description))
-                .execute(conn)
-            {
-                Ok(n) => Ok(n > 0),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(StorageError::Duplicate),
-                Err(e) => Err(e.into()),
+            async move {
+                let update = diesel::update(wc::table.filter(wc::id.eq(id)).filter(wc::username.eq(&username)))
+                    .set(wc::description.eq(&description));
+                match per_backend!(conn, |c| update.execute(c).await) {
+                    Ok(n) => Ok(n > 0),
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        Err(StorageError::Duplicate)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
+            .boxed()
         })
         .await
     }
@@ -221,7 +255,11 @@ impl Storage {
     pub async fn webauthn_delete(&self, username: &str, id: i32) -> Result<bool, StorageError> {
         let username = username.to_string();
         self.run(move |conn| {
-            Ok(diesel::delete(wc::table.filter(wc::id.eq(id)).filter(wc::username.eq(&username))).execute(conn)? > 0)
+            async move {
+                let delete = diesel::delete(wc::table.filter(wc::id.eq(id)).filter(wc::username.eq(&username)));
+                Ok(per_backend!(conn, |c| delete.execute(c).await)? > 0)
+            }
+            .boxed()
         })
         .await
     }

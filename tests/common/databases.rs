@@ -1,6 +1,6 @@
 //! Real PostgreSQL and MariaDB servers in temporary directories on free loopback ports,
-//! stopped when dropped. PostgreSQL refuses to run as root, so as root it runs as the
-//! `postgres` system user.
+//! stopped when dropped, optionally accepting TLS connections only. PostgreSQL refuses to
+//! run as root, so as root it runs as the `postgres` system user.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -43,10 +43,43 @@ pub struct PostgresServer {
     _dir: tempfile::TempDir,
     data: PathBuf,
     as_postgres: bool,
+    /// Server settings beyond the defaults (`-c name=value` pairs).
+    settings: Vec<String>,
+}
+
+/// What a TLS-only test server presents and trusts.
+pub struct ServerTls<'a> {
+    /// The server's certificate, PEM.
+    pub cert_pem: &'a str,
+    /// Its private key, PEM.
+    pub key_pem: &'a str,
+    /// The CA that client certificates must chain to, PEM.
+    pub client_ca_pem: &'a str,
 }
 
 impl PostgresServer {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server that accepts TLS connections only: user `portcullis` is trusted over TLS,
+    /// and user `certuser` (owner of database `certdb`) must present a client certificate
+    /// signed by `tls.client_ca_pem` whose common name is `certuser`.
+    pub fn start_tls(tls: &ServerTls) -> Self {
+        let server = Self::start_with(Some(tls));
+        for (bin, args) in [("createuser", vec!["certuser"]), ("createdb", vec!["-O", "certuser", "certdb"])] {
+            let out = Command::new(postgres_bin(bin))
+                .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "portcullis"])
+                .args(args)
+                .env("PGSSLMODE", "require")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{bin} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        server
+    }
+
+    fn start_with(tls: Option<&ServerTls>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let port = super::free_port();
@@ -71,8 +104,12 @@ impl PostgresServer {
             .output()
             .unwrap();
         assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
-        let child = spawn_postgres(dir.path(), &data, port, as_postgres);
-        let mut server = Self { child, port, _dir: dir, data, as_postgres };
+        let settings = match tls {
+            None => Vec::new(),
+            Some(tls) => configure_tls(&data, tls, as_postgres),
+        };
+        let child = spawn_postgres(dir.path(), &data, port, as_postgres, &settings);
+        let mut server = Self { child, port, _dir: dir, data, as_postgres, settings };
         server.create_database();
         server
     }
@@ -93,7 +130,7 @@ impl PostgresServer {
 
     /// Starts it again on the same port and data.
     pub fn restart(&mut self) {
-        self.child = spawn_postgres(self._dir.path(), &self.data, self.port, self.as_postgres);
+        self.child = spawn_postgres(self._dir.path(), &self.data, self.port, self.as_postgres, &self.settings);
     }
 
     fn create_database(&mut self) {
@@ -101,6 +138,7 @@ impl PostgresServer {
         loop {
             let out = Command::new(postgres_bin("createdb"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "portcullis", "portcullis"])
+                .env("PGSSLMODE", "prefer")
                 .output()
                 .unwrap();
             if out.status.success() {
@@ -112,7 +150,34 @@ impl PostgresServer {
     }
 }
 
-fn spawn_postgres(dir: &Path, data: &Path, port: u16, as_postgres: bool) -> Child {
+/// Writes the certificate, key and client CA into the data directory and a pg_hba.conf that
+/// refuses connections without TLS; returns the settings that turn TLS on.
+fn configure_tls(data: &Path, tls: &ServerTls, as_postgres: bool) -> Vec<String> {
+    let files = [("server.crt", tls.cert_pem), ("server.key", tls.key_pem), ("client-ca.crt", tls.client_ca_pem)];
+    for (name, pem) in files {
+        let path = data.join(name);
+        std::fs::write(&path, pem).unwrap();
+        // PostgreSQL refuses a key file others can read.
+        Command::new("chmod").arg("600").arg(&path).status().unwrap();
+        if as_postgres {
+            Command::new("chown").args(["postgres:postgres"]).arg(&path).status().unwrap();
+        }
+    }
+    let hba = "local all all trust\n\
+               hostssl all certuser 127.0.0.1/32 cert\n\
+               hostssl all all 127.0.0.1/32 trust\n\
+               host all all 127.0.0.1/32 reject\n";
+    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    let file = |name: &str| data.join(name).display().to_string();
+    vec![
+        "ssl=on".into(),
+        format!("ssl_cert_file={}", file("server.crt")),
+        format!("ssl_key_file={}", file("server.key")),
+        format!("ssl_ca_file={}", file("client-ca.crt")),
+    ]
+}
+
+fn spawn_postgres(dir: &Path, data: &Path, port: u16, as_postgres: bool, settings: &[String]) -> Child {
     let log = dir.join("postgres.log");
     let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
     if as_postgres {
@@ -129,6 +194,7 @@ fn spawn_postgres(dir: &Path, data: &Path, port: u16, as_postgres: bool) -> Chil
         .current_dir(dir)
         .args(["-D", data.to_str().unwrap(), "-p", &port.to_string(), "-h", "127.0.0.1", "-k", dir.to_str().unwrap()])
         .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+        .args(settings.iter().flat_map(|setting| ["-c", setting.as_str()]))
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
@@ -163,6 +229,15 @@ pub struct MariaDbServer {
 
 impl MariaDbServer {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server that refuses connections without TLS (`require_secure_transport`).
+    pub fn start_tls(tls: &ServerTls) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&ServerTls>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let port = super::free_port();
@@ -170,6 +245,9 @@ impl MariaDbServer {
         let mut install = Command::new("mariadb-install-db");
         install.args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"]);
         install.arg(format!("--datadir={}", data.display()));
+        // A temporary directory of its own: two servers set up at once would otherwise
+        // clash over the same temporary table files in /tmp.
+        install.arg(format!("--tmpdir={}", dir.path().display()));
         if !user.is_empty() {
             install.arg(&user);
         }
@@ -181,6 +259,7 @@ impl MariaDbServer {
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--port={port}"))
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", dir.path().join("mysqld.sock").display()))
             .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
@@ -191,12 +270,25 @@ impl MariaDbServer {
         if !user.is_empty() {
             server.arg(&user);
         }
+        if let Some(tls) = tls {
+            let files =
+                [("server.crt", tls.cert_pem), ("server.key", tls.key_pem), ("client-ca.crt", tls.client_ca_pem)];
+            for (name, pem) in files {
+                std::fs::write(dir.path().join(name), pem).unwrap();
+            }
+            server
+                .arg(format!("--ssl-cert={}", dir.path().join("server.crt").display()))
+                .arg(format!("--ssl-key={}", dir.path().join("server.key").display()))
+                .arg(format!("--ssl-ca={}", dir.path().join("client-ca.crt").display()))
+                .arg("--require-secure-transport=ON");
+        }
         let mut child = server.spawn().unwrap();
         wait_for_port(port, "mariadbd", &mut child, &log);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = Command::new("mariadb")
                 .args(["--no-defaults", "-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root"])
+                .args(tls.map(|_| "--ssl"))
                 .args(["-e", "CREATE DATABASE IF NOT EXISTS portcullis CHARACTER SET utf8mb4"])
                 .output()
                 .unwrap();
@@ -207,6 +299,16 @@ impl MariaDbServer {
             std::thread::sleep(Duration::from_millis(200));
         }
         Self { child, port, _dir: dir }
+    }
+
+    /// Runs `sql` as root (over TLS when the server requires it).
+    pub fn execute(&self, sql: &str) {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "--ssl", "-h", "127.0.0.1", "-P", &self.port.to_string(), "-u", "root"])
+            .args(["-e", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 

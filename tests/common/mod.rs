@@ -239,6 +239,7 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
 pub mod client;
 pub mod databases;
 pub mod in_process;
+pub mod pki;
 pub mod redis;
 pub mod smtp;
 
