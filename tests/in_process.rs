@@ -677,3 +677,70 @@ async fn legacy_endpoint_does_not_let_the_client_pick_the_target() {
     both.push(("x-original-url", "https://app.example.com/public/x"));
     assert_eq!(ask(&t, "GET", "/api/verify", "portcullis.internal", &both).await.status, 200);
 }
+
+// ---------------------------------------------------------------- second factors under regulation
+
+const REGULATED: &str = "regulation:\n  max_retries: 3\n  find_time: 2m\n  ban_time: 5m\n";
+
+/// John with a TOTP device (stored directly) and a one-factor session in `b`.
+async fn with_totp(t: &TestApp, b: &mut Browser) -> TotpRecord {
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let record = TotpRecord { created_at: now(), ..record(secret) };
+    t.app.services.storage.totp_save(record.clone()).await.unwrap();
+    let r = b.api("POST", "/api/firstfactor", json!({"username": "john", "password": "correct horse"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    record
+}
+
+fn wrong_code(record: &TotpRecord) -> String {
+    let right = TotpService::code_at(record, now()).unwrap();
+    let next = TotpService::code_at(record, now() + 30).unwrap();
+    let previous = TotpService::code_at(record, now() - 30).unwrap();
+    (0..1_000_000).map(|n| format!("{n:06}")).find(|c| *c != right && *c != next && *c != previous).unwrap()
+}
+
+/// Knowing the password buys no extra guesses at the code: a successful password login
+/// between wrong codes does not clear them, and the fourth wrong code is refused unchecked.
+#[tokio::test]
+async fn password_logins_between_wrong_codes_do_not_reset_the_count() {
+    let t = TestApp::start(&format!("{RULES}\n{REGULATED}"), &[JOHN]).await;
+    let mut b = t.browser();
+    let record = with_totp(&t, &mut b).await;
+    let wrong = wrong_code(&record);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = b.api("POST", "/api/secondfactor/totp", json!({"token": wrong})).await;
+        statuses.push(r.status);
+        // A fresh, correct password login between every two guesses.
+        let login = b.api("POST", "/api/firstfactor", json!({"username": "john", "password": "correct horse"})).await;
+        if r.status == 429 {
+            assert_eq!(login.status, 429, "a banned account is banned for passwords too");
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    // Even the right code is refused during the ban.
+    let right = TotpService::code_at(&record, now()).unwrap();
+    let r = b.api("POST", "/api/secondfactor/totp", json!({"token": right})).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+}
+
+/// Guesses sent at once are each counted before the next is judged: of 60 concurrent
+/// wrong codes with a limit of 3, exactly 3 are checked.
+#[tokio::test]
+async fn concurrent_wrong_codes_are_checked_only_up_to_the_limit() {
+    let t = TestApp::start(&format!("{RULES}\n{REGULATED}"), &[JOHN]).await;
+    let mut b = t.browser();
+    let record = with_totp(&t, &mut b).await;
+    let wrong = wrong_code(&record);
+    let guesses = (0..60).map(|_| {
+        let mut guesser = t.browser();
+        guesser.cookies = b.cookies.clone();
+        let body = json!({"token": wrong});
+        async move { guesser.api("POST", "/api/secondfactor/totp", body).await.status }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (3, 57), "{statuses:?}");
+}

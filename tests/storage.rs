@@ -79,6 +79,7 @@ fn contract(config: StorageConfig, backend: Backend) {
         storage.set_preferred_method("john", "webauthn").await.unwrap();
         assert_eq!(storage.preferred_method("john").await.unwrap().as_deref(), Some("webauthn"));
         second_factor_contract(&storage, backend).await;
+        regulation_contract(&storage, backend).await;
 
         // Reopening with the same key works and keeps the data; a different key is refused.
         drop(storage);
@@ -100,6 +101,45 @@ fn contract(config: StorageConfig, backend: Backend) {
         }
         assert_eq!(storage.migrate_up().await.unwrap().len(), applied);
     });
+}
+
+/// Reservations judge concurrent attempts one after another: of 30 wrong codes sent at
+/// once with a limit of 3, exactly 3 are checked; banned ones are recorded as such; a
+/// settled success and an unchecked attempt are recorded as what they were.
+async fn regulation_contract(storage: &Storage, backend: Backend) {
+    use portcullis::storage::{RegulationWindow, Settlement};
+    let window = RegulationWindow { since: 0, limit: 3, by_user: true, by_ip: true };
+    let code = |who: &str, time| AuthAttempt { auth_type: AuthType::Totp, ..attempt(who, time, false) };
+    // Banned once the three newest codes all failed.
+    let decide = |by_user: &[portcullis::storage::AttemptOutcome], _: &[portcullis::storage::AttemptOutcome]| {
+        (by_user.len() == 3 && by_user.iter().all(|a| !a.successful && a.second_factor)).then_some(9_999)
+    };
+    let reservations = futures_util::future::join_all(
+        (0..30).map(|i| storage.reserve_attempt(code("guesser", 1_000 + i), window, decide)),
+    )
+    .await;
+    let proceeded = reservations.iter().filter(|r| r.as_ref().unwrap().banned_until.is_none()).count();
+    assert_eq!(proceeded, 3, "{backend:?}: exactly max_retries concurrent attempts are checked");
+    let checked = storage.recent_attempts(AttemptsBy::User("guesser"), 0, 100).await.unwrap();
+    assert_eq!(checked.len(), 3, "{backend:?}: the others are recorded as banned (not counted)");
+    assert!(checked.iter().all(|a| a.second_factor && !a.successful));
+
+    // Settling: a success is recorded, an unchecked attempt disappears; a password
+    // success does not count among codes.
+    let first = storage.reserve_attempt(attempt("settler", 2_000, false), window, decide).await.unwrap();
+    storage.settle_attempt(first.id, Settlement::Succeeded).await.unwrap();
+    let second = storage.reserve_attempt(code("settler", 2_001), window, decide).await.unwrap();
+    storage.settle_attempt(second.id, Settlement::NotChecked).await.unwrap();
+    let third = storage.reserve_attempt(code("settler", 2_002), window, decide).await.unwrap();
+    storage.settle_attempt(third.id, Settlement::Failed).await.unwrap();
+    let seen: Vec<(i64, bool, bool)> = storage
+        .recent_attempts(AttemptsBy::User("settler"), 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| (a.time, a.successful, a.second_factor))
+        .collect();
+    assert_eq!(seen, vec![(2_002, false, true), (2_000, true, false)], "{backend:?}");
 }
 
 async fn second_factor_contract(storage: &Storage, backend: Backend) {

@@ -4,12 +4,14 @@
 //! one of the two functions here, so each is refused in the same order, with the same
 //! answer, and leaves the same record in the authentication log:
 //!
-//! 1. regulation: a banned account or address is refused before the secret is looked at
-//!    (so a ban also stops guessing from costing CPU), and the refusal is recorded;
+//! 1. regulation reserves the attempt: a banned account or address is refused (and the
+//!    refusal recorded) before the secret is looked at, so a ban also stops guessing from
+//!    costing CPU; otherwise the attempt is written as failed, in the same locked step, so
+//!    concurrent guesses each count before the next is judged;
 //! 2. the secret is checked — for passwords, an unknown or disabled account costs the same
 //!    hash as a real one (a decoy), so neither timing nor answer tells them apart;
-//! 3. the attempt is recorded; if it cannot be, the check fails closed, since regulation
-//!    reads that log.
+//! 3. the attempt is settled (a success recorded as one); if that cannot be recorded the
+//!    check fails closed, since regulation reads that log.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,8 +20,9 @@ use super::{Error, Factor, Result};
 use crate::authn::hashing_pool::{DECOY_HASH, PoolError};
 use crate::authn::users_file::User;
 use crate::clock::now;
+use crate::regulation::{Ticket, Verdict};
 use crate::server::App;
-use crate::storage::{AuthAttempt, AuthType};
+use crate::storage::{AuthAttempt, AuthType, Settlement};
 
 /// Where an attempt came from and what it was for, as the authentication log records it.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +38,10 @@ pub struct Origin<'a> {
 }
 
 impl Origin<'_> {
+    fn ip_text(&self) -> String {
+        self.ip.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+
     fn attempt(&self, username: &str, successful: bool, banned: bool) -> AuthAttempt {
         AuthAttempt {
             time: now(),
@@ -57,13 +64,17 @@ pub async fn check_password(app: &App, login: &str, password: &str, origin: Orig
     // case) was typed, so switching between them buys no extra guesses.
     let found = services.users.find_login(login);
     let account = found.as_ref().map_or(login, |u| u.username.as_str()).to_string();
-    refuse_if_banned(app, &account, origin, Factor::Password).await?;
+    let _turn = app.services.regulator.turn(&account, &origin.ip_text()).await;
+    let ticket = reserve(app, &account, origin, Factor::Password).await?;
 
     let user = found.filter(|u| !u.disabled);
     let stored = user.as_ref().map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let matched = match services.hashing.verify(password, stored).await {
         Ok(matched) => matched,
-        Err(PoolError::Busy) => return Err(Error::Busy),
+        Err(PoolError::Busy) => {
+            settle(app, ticket, Settlement::NotChecked).await?;
+            return Err(Error::Busy);
+        }
         Err(e) => {
             // A malformed stored hash: the user cannot log in until an operator fixes it.
             tracing::error!(username = %account, error = %e, "cannot check the password");
@@ -71,7 +82,7 @@ pub async fn check_password(app: &App, login: &str, password: &str, origin: Orig
         }
     };
     let user = user.filter(|_| matched);
-    record(app, origin.attempt(&account, user.is_some(), false)).await?;
+    settle(app, ticket, if user.is_some() { Settlement::Succeeded } else { Settlement::Failed }).await?;
     match user {
         Some(user) => Ok(user),
         None => {
@@ -89,34 +100,36 @@ pub async fn check_secret(
     origin: Origin<'_>,
     verify: impl Future<Output = Result<bool>>,
 ) -> Result<bool> {
-    refuse_if_banned(app, username, origin, Factor::Code).await?;
+    let _turn = app.services.regulator.turn(username, &origin.ip_text()).await;
+    let ticket = reserve(app, username, origin, Factor::Code).await?;
     let verified = verify.await;
-    let matched = matches!(verified, Ok(true));
-    record(app, origin.attempt(username, matched, false)).await?;
-    if !matched {
+    let settlement = match verified {
+        Ok(true) => Settlement::Succeeded,
+        Ok(false) => Settlement::Failed,
+        Err(_) => Settlement::NotChecked,
+    };
+    settle(app, ticket, settlement).await?;
+    if matches!(verified, Ok(false)) {
         tracing::info!(username = %username, auth_type = ?origin.auth_type, "one-time secret refused");
     }
     verified
 }
 
-/// [`Error::Banned`] (recorded as a banned attempt) when the account or the client is
-/// banned; [`Error::RegulationUnavailable`] when that cannot be told.
-async fn refuse_if_banned(app: &App, username: &str, origin: Origin<'_>, factor: Factor) -> Result<()> {
-    let now = now();
-    let ip = origin.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    match app.services.regulator.banned_until(username, &ip, now).await {
-        Ok(None) => Ok(()),
-        Ok(Some(until)) => {
-            if let Err(e) = app.services.regulator.record(origin.attempt(username, false, true)).await {
-                tracing::error!(error = %e, "cannot record a banned attempt");
-            }
+/// Reserves the attempt: [`Error::Banned`] (recorded as a banned attempt) when the account
+/// or the client is banned; [`Error::RegulationUnavailable`] when that cannot be told.
+async fn reserve(app: &App, username: &str, origin: Origin<'_>, factor: Factor) -> Result<Ticket> {
+    let attempt = origin.attempt(username, false, false);
+    let now = attempt.time;
+    match app.services.regulator.begin(attempt).await.map_err(Error::RegulationUnavailable)? {
+        Verdict::Proceed(ticket) => Ok(ticket),
+        Verdict::Banned(until) => {
             tracing::info!(username = %username, auth_type = ?origin.auth_type, "attempt refused: banned");
             Err(Error::Banned { retry_after: until - now, factor })
         }
-        Err(e) => Err(Error::RegulationUnavailable(e)),
     }
 }
 
-async fn record(app: &App, attempt: AuthAttempt) -> Result<()> {
-    app.services.regulator.record(attempt).await.map_err(Error::RegulationUnavailable)
+/// Records how the attempt ended; if that cannot be recorded the check fails closed.
+async fn settle(app: &App, ticket: Ticket, settlement: Settlement) -> Result<()> {
+    app.services.regulator.settle(ticket, settlement).await.map_err(Error::RegulationUnavailable)
 }

@@ -1,22 +1,108 @@
-//! Regulation: bans after repeated failed logins (`regulation.max_retries` failures within
+//! Regulation: bans after repeated failures (`regulation.max_retries` failures within
 //! `find_time` ban for `ban_time`), per user and/or per client address (`modes`).
 //!
-//! The decision reads the authentication log, so bans hold across restarts and across
-//! several Portcullis instances sharing a database. A banned login is refused before its
-//! password is looked at, so a ban also stops password guessing from costing CPU.
+//! Passwords and second factors are counted apart: the newest `max_retries` attempts of
+//! either kind all failing is a ban. So a success of one kind does not clear failures of
+//! the other — knowing the password buys no extra guesses at the code; only a correct
+//! code (or the ban expiring) clears code failures.
+//!
+//! An attempt is reserved before its secret is checked ([`Regulator::begin`]): the ban is
+//! decided and the attempt written in one locked step, so concurrent guesses are each
+//! counted before the next is judged, on every instance sharing the database. Within one
+//! instance, attempts for one user (and one address) also take turns from reservation to
+//! settlement ([`Regulator::turn`]), so a user's own concurrent logins each see the ones
+//! before them succeed rather than count them as failures in flight. The log is the
+//! database's, so bans hold across restarts too. A banned attempt is refused before its
+//! secret is looked at, so a ban also stops guessing from costing CPU.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::OwnedMutexGuard;
 
 use crate::config::schema::Regulation;
-use crate::storage::{AttemptOutcome, AttemptsBy, AuthAttempt, Storage, StorageError};
+use crate::storage::{AttemptOutcome, AuthAttempt, RegulationWindow, Settlement, Storage, StorageError};
 
 /// Decides and records bans.
 #[derive(Clone)]
 pub struct Regulator {
     storage: Storage,
+    rules: Rules,
+    turns: Arc<Turns>,
+}
+
+/// One lock per user or address with attempts in progress (entries go when unused).
+#[derive(Default)]
+struct Turns {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl Turns {
+    fn lock_for(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if locks.len() >= 1024 {
+            locks.retain(|_, lock| lock.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+}
+
+/// The turn of an attempt: held from reservation to settlement.
+#[must_use = "the turn lasts as long as it is held"]
+pub struct Turn {
+    _guards: Vec<OwnedMutexGuard<()>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Rules {
     max_retries: u32,
     find_time: i64,
     ban_time: i64,
     by_user: bool,
     by_ip: bool,
+}
+
+impl Rules {
+    fn disabled(&self) -> bool {
+        self.max_retries == 0 || (!self.by_user && !self.by_ip)
+    }
+
+    /// The ban end implied by the attempts of a user and of an address (newest first).
+    fn ban_until(&self, by_user: &[AttemptOutcome], by_ip: &[AttemptOutcome], now: i64) -> Option<i64> {
+        if self.disabled() {
+            return None;
+        }
+        let mut until = None;
+        for attempts in [by_user, by_ip] {
+            for second_factor in [false, true] {
+                let kind: Vec<AttemptOutcome> =
+                    attempts.iter().copied().filter(|a| a.second_factor == second_factor).collect();
+                until = until.max(ban_until(&kind, self.max_retries, self.find_time, self.ban_time, now));
+            }
+        }
+        until
+    }
+}
+
+/// A reserved attempt, to settle once its secret is checked.
+#[derive(Debug)]
+#[must_use = "settle the attempt once its secret is checked"]
+pub struct Ticket {
+    id: i32,
+}
+
+/// What regulation says before a secret is checked.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Check it, then settle the ticket.
+    Proceed(Ticket),
+    /// Refused (and recorded as banned) until this Unix time.
+    Banned(i64),
 }
 
 impl Regulator {
@@ -25,46 +111,61 @@ impl Regulator {
         let secs = |d: crate::config::types::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         Self {
             storage,
-            max_retries: config.max_retries,
-            find_time: secs(config.find_time),
-            ban_time: secs(config.ban_time),
-            by_user: config.modes.iter().any(|m| m == "user"),
-            by_ip: config.modes.iter().any(|m| m == "ip"),
+            rules: Rules {
+                max_retries: config.max_retries,
+                find_time: secs(config.find_time),
+                ban_time: secs(config.ban_time),
+                by_user: config.modes.iter().any(|m| m == "user"),
+                by_ip: config.modes.iter().any(|m| m == "ip"),
+            },
+            turns: Arc::new(Turns::default()),
         }
+    }
+
+    /// Waits for the turn of an attempt by `username` from `ip` (the user's first, then the
+    /// address's, always in that order).
+    pub async fn turn(&self, username: &str, ip: &str) -> Turn {
+        let mut guards = vec![self.turns.lock_for(format!("user:{username}")).lock_owned().await];
+        if self.rules.by_ip && !ip.is_empty() {
+            guards.push(self.turns.lock_for(format!("ip:{ip}")).lock_owned().await);
+        }
+        Turn { _guards: guards }
     }
 
     /// When regulation is off.
     pub fn disabled(&self) -> bool {
-        self.max_retries == 0 || (!self.by_user && !self.by_ip)
+        self.rules.disabled()
     }
 
-    /// The Unix time until which `username` (or `ip`) is banned, if it is banned now.
-    pub async fn banned_until(&self, username: &str, ip: &str, now: i64) -> Result<Option<i64>, StorageError> {
-        if self.disabled() {
-            return Ok(None);
-        }
-        let since = now.saturating_sub(self.find_time.saturating_add(self.ban_time));
-        let limit = i64::from(self.max_retries);
-        let mut until = None;
-        if self.by_user {
-            let attempts = self.storage.recent_attempts(AttemptsBy::User(username), since, limit).await?;
-            until = until.max(ban_until(&attempts, self.max_retries, self.find_time, self.ban_time, now));
-        }
-        if self.by_ip && !ip.is_empty() {
-            let attempts = self.storage.recent_attempts(AttemptsBy::Ip(ip), since, limit).await?;
-            until = until.max(ban_until(&attempts, self.max_retries, self.find_time, self.ban_time, now));
-        }
-        Ok(until)
+    /// Reserves `attempt` (its `successful` and `banned` fields are ignored): refused when
+    /// its user or address is banned, else recorded as failed until settled.
+    pub async fn begin(&self, attempt: AuthAttempt) -> Result<Verdict, StorageError> {
+        let rules = self.rules;
+        let now = attempt.time;
+        let window = RegulationWindow {
+            since: now.saturating_sub(rules.find_time.saturating_add(rules.ban_time)),
+            limit: i64::from(rules.max_retries.max(1)),
+            by_user: rules.by_user && !rules.disabled(),
+            by_ip: rules.by_ip && !rules.disabled(),
+        };
+        let reservation = self
+            .storage
+            .reserve_attempt(attempt, window, move |by_user, by_ip| rules.ban_until(by_user, by_ip, now))
+            .await?;
+        Ok(match reservation.banned_until {
+            Some(until) => Verdict::Banned(until),
+            None => Verdict::Proceed(Ticket { id: reservation.id }),
+        })
     }
 
-    /// Records an attempt in the authentication log.
-    pub async fn record(&self, attempt: AuthAttempt) -> Result<(), StorageError> {
-        self.storage.log_attempt(attempt).await
+    /// Records how a reserved attempt ended.
+    pub async fn settle(&self, ticket: Ticket, settlement: Settlement) -> Result<(), StorageError> {
+        self.storage.settle_attempt(ticket.id, settlement).await
     }
 }
 
-/// The ban end implied by `attempts` (newest first), if it lies after `now`: the newest
-/// `max_retries` attempts all failed, within `find_time` of each other.
+/// The ban end implied by `attempts` of one kind (newest first), if it lies after `now`:
+/// the newest `max_retries` attempts all failed, within `find_time` of each other.
 pub fn ban_until(
     attempts: &[AttemptOutcome],
     max_retries: u32,
@@ -91,7 +192,11 @@ mod tests {
     use super::*;
 
     fn a(time: i64, successful: bool) -> AttemptOutcome {
-        AttemptOutcome { time, successful }
+        AttemptOutcome { time, successful, second_factor: false }
+    }
+
+    fn code(time: i64, successful: bool) -> AttemptOutcome {
+        AttemptOutcome { time, successful, second_factor: true }
     }
 
     #[test]
@@ -111,5 +216,25 @@ mod tests {
             assert_eq!(ban_until(attempts, 3, 120, 300, *now), *expected, "case {i}");
         }
         assert_eq!(ban_until(&[a(1, false)], 0, 120, 300, 2), None, "max_retries 0 disables");
+    }
+
+    #[test]
+    fn passwords_and_codes_are_counted_apart() {
+        let rules = Rules { max_retries: 3, find_time: 120, ban_time: 300, by_user: true, by_ip: false };
+        // A successful password between every two wrong codes does not clear them.
+        let user = [code(990, false), a(985, true), code(980, false), a(975, true), code(970, false)];
+        assert_eq!(rules.ban_until(&user, &[], 1000), Some(1290));
+        // A correct code does.
+        let user = [code(990, false), code(985, true), code(980, false), code(970, false)];
+        assert_eq!(rules.ban_until(&user, &[], 1000), None);
+        // A correct code does not clear password failures either.
+        let user = [a(990, false), code(985, true), a(980, false), a(970, false)];
+        assert_eq!(rules.ban_until(&user, &[], 1000), Some(1290));
+        // The address counts on its own when asked to.
+        let ip_rules = Rules { by_ip: true, ..rules };
+        assert_eq!(ip_rules.ban_until(&[], &[a(990, false), a(980, false), a(970, false)], 1000), Some(1290));
+        assert_eq!(rules.ban_until(&[], &[a(990, false), a(980, false), a(970, false)], 1000), Some(1290));
+        let off = Rules { max_retries: 0, ..rules };
+        assert_eq!(off.ban_until(&[a(990, false), a(980, false), a(970, false)], &[], 1000), None);
     }
 }

@@ -29,7 +29,7 @@ use std::time::Duration;
 use deadpool::managed::{Object, Pool, PoolError};
 use futures_util::future::BoxFuture;
 
-pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType};
+pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType, RegulationWindow, Reservation, Settlement};
 pub use connection::{Backend, DbConnection};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;
