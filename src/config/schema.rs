@@ -2,7 +2,7 @@
 //! loads unchanged.
 //!
 //! Every struct is `#[serde(default)]` and required values are `Option`s: deserialization
-//! only checks syntax and types, and `validate.rs` reports what is missing or inconsistent
+//! only checks syntax and types, and `validate` reports what is missing or inconsistent
 //! with the key path of each problem. That split is what lets the loader report *every*
 //! problem of a file in one run rather than stopping at the first.
 
