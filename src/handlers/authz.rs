@@ -5,7 +5,7 @@
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
-use super::api::ApiRequest;
+use super::Request;
 use crate::access_control::Subject;
 use crate::authz::decision::{self, LoginStatus, Reply, RequestKind, Situation, Via};
 use crate::authz::extract::{Target, extract};
@@ -36,7 +36,7 @@ struct Found {
 }
 
 /// Answers one authorization sub-request.
-pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) -> HttpResponse {
     let parts = request.parts;
     let rest = request.path.strip_prefix(endpoint.path.as_str()).unwrap_or("");
     let rest_with_query = match parts.uri.query() {

@@ -4,3 +4,6 @@ pub mod api;
 pub mod authz;
 pub mod origin;
 pub mod portal;
+mod request;
+
+pub use request::Request;

@@ -166,7 +166,7 @@ impl App {
         let Some(endpoint) = route.endpoint(&parts.method) else {
             return method_not_allowed(route);
         };
-        let request = handlers::api::ApiRequest { parts: &parts, body, remote, path };
+        let request = handlers::Request { parts: &parts, body, remote, path };
         match endpoint {
             Endpoint::Api(api) => handlers::api::call(api, self, request).await,
             Endpoint::Page(page) => handlers::portal::page(self, page, request).await,

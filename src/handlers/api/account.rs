@@ -3,13 +3,13 @@
 
 use serde::Deserialize;
 
-use super::ApiRequest;
+use super::Request;
 use crate::flows::account;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 
 /// `GET|POST /api/user/info` (403 without a first-factor session, as Authelia).
-pub async fn info(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn info(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| Ok(response::ok_data(&account::facts(app, caller).await?)))
 }
 
@@ -19,7 +19,7 @@ struct MethodBody {
 }
 
 /// `POST /api/user/info/2fa_method`.
-pub async fn set_method(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn set_method(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: MethodBody = request.json()?;
         account::set_preferred_method(app, caller, &body.method).await?;

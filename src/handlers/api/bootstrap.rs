@@ -4,7 +4,7 @@
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::{ApiRequest, answer, ok_with};
+use super::{Request, answer, ok_with};
 use crate::flows::bootstrap::{self, FirstAdmin};
 use crate::server::App;
 use crate::server::response::HttpResponse;
@@ -20,7 +20,7 @@ struct Body {
 }
 
 /// 201 when the administrator was created.
-pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn post(app: &App, request: &Request<'_>) -> HttpResponse {
     let created = match request.json::<Body>() {
         Ok(body) => {
             let admin = FirstAdmin {

@@ -4,13 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiRequest, answer};
+use super::{Request, answer};
 use crate::flows::elevation;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 
 /// `GET`.
-pub async fn status(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn status(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| Ok(response::ok_data(&elevation::status(app, caller).await?)))
 }
 
@@ -20,7 +20,7 @@ struct Started {
 }
 
 /// `POST`.
-pub async fn start(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn start(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         Ok(response::ok_data(&Started { delete_id: elevation::start(app, caller).await? }))
     })
@@ -32,7 +32,7 @@ struct VerifyBody {
 }
 
 /// `PUT`.
-pub async fn verify(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn verify(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: VerifyBody = request.json()?;
         elevation::verify(app, caller, &body.otc).await?;
@@ -41,6 +41,6 @@ pub async fn verify(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `DELETE /{id}`.
-pub async fn revoke(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn revoke(app: &App, request: &Request<'_>) -> HttpResponse {
     answer(elevation::revoke(app, request.last_segment()).await, |()| response::ok())
 }

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::{ApiRequest, redirect_answer};
+use super::{Request, redirect_answer};
 use crate::flows::login::{self, PasskeyLogin, PasswordLogin};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
@@ -21,7 +21,7 @@ struct PasswordBody {
 }
 
 /// `POST /api/firstfactor`.
-pub async fn password(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn password(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: PasswordBody = request.json()?;
         let input = PasswordLogin {
@@ -36,7 +36,7 @@ pub async fn password(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `GET /api/firstfactor/passkey`: the challenge.
-pub async fn passkey_begin(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn passkey_begin(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| Ok(response::ok_data(&login::passkey_begin(app, caller).await?)))
 }
 
@@ -52,7 +52,7 @@ struct PasskeyBody {
 }
 
 /// `POST /api/firstfactor/passkey`: the answer.
-pub async fn passkey_finish(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn passkey_finish(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: PasskeyBody = request.json()?;
         let input = PasskeyLogin {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiRequest, error_response};
+use super::{Request, error_response};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 
@@ -22,7 +22,7 @@ struct LogoutResponse {
 /// Destroys the session (if any), clears its cookie, and reports whether `targetURL` is a
 /// place the portal may send the user next. A host under no cookie domain has nothing to
 /// end.
-pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn post(app: &App, request: &Request<'_>) -> HttpResponse {
     let body: LogoutBody = match request.json_or_default() {
         Ok(body) => body,
         Err(e) => return error_response(&e),

@@ -5,77 +5,15 @@
 //! operation in [`crate::flows`] as the request's caller, and encodes the outcome. Errors
 //! are [`flows::Error`]s, turned into responses in one place ([`error_response`]).
 
-use std::net::IpAddr;
-
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::flows::{self, Caller, Error};
+use crate::handlers::Request;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::server::router::Api;
-
-/// What a handler gets from the server.
-pub struct ApiRequest<'a> {
-    /// Method, URI and headers.
-    pub parts: &'a http::request::Parts,
-    /// The body (already bounded in size).
-    pub body: Bytes,
-    /// The connecting peer.
-    pub remote: Option<IpAddr>,
-    /// The path relative to the base path.
-    pub path: &'a str,
-}
-
-impl ApiRequest<'_> {
-    /// The host (and port, when given) the request was addressed to: `Host`, or the
-    /// `:authority` of an HTTP/2 request.
-    pub fn host(&self) -> &str {
-        self.parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| self.parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or_default()
-    }
-
-    /// All `Cookie` headers joined (HTTP/2 may split them).
-    pub fn cookies(&self) -> Option<String> {
-        let values: Vec<&str> =
-            self.parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
-        (!values.is_empty()).then(|| values.join("; "))
-    }
-
-    /// The body parsed as JSON.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::InvalidRequest(if self.body.is_empty() {
-                "a JSON body is required".to_string()
-            } else {
-                format!("invalid JSON body: {e}")
-            })
-        })
-    }
-
-    /// The body parsed as JSON; an empty body reads as the default.
-    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, Error> {
-        if self.body.iter().all(u8::is_ascii_whitespace) { Ok(T::default()) } else { self.json() }
-    }
-
-    /// The last path segment (the `{id}` of parameter routes).
-    pub fn last_segment(&self) -> &str {
-        self.path.rsplit('/').next().unwrap_or_default()
-    }
-
-    /// The request's caller: cookie domain, session and client address.
-    pub async fn caller<'a>(&self, app: &'a App) -> Result<Caller<'a>, Error> {
-        let ip = app.client_ip(self.remote, &self.parts.headers);
-        Caller::open(app, self.host(), self.cookies().as_deref(), ip).await
-    }
-}
 
 /// Runs `$body` (an expression of type `Result<HttpResponse, Error>`, which may use `?`)
 /// with `$caller` bound to the request's caller; answers with its outcome, carrying the
@@ -160,7 +98,7 @@ fn ok_with(status: StatusCode) -> HttpResponse {
 /// with its `Content-Type`), or a browser saying it came from another origin. A sibling
 /// subdomain is same-site, so its requests carry the session cookie despite SameSite=Lax;
 /// this is what stops it, and what stops login CSRF on `/api/firstfactor`.
-fn refuse_cross_site(request: &ApiRequest<'_>) -> Result<(), Error> {
+fn refuse_cross_site(request: &Request<'_>) -> Result<(), Error> {
     if matches!(request.parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -180,7 +118,7 @@ fn refuse_cross_site(request: &ApiRequest<'_>) -> Result<(), Error> {
 }
 
 /// Runs the handler for `api`.
-pub async fn call(api: Api, app: &App, request: ApiRequest<'_>) -> HttpResponse {
+pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
     if let Err(e) = refuse_cross_site(&request) {
         return error_response(&e);
     }

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{ApiRequest, answer};
+use super::{Request, answer};
 use crate::flows::password::{self, PasswordChange};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
@@ -26,7 +26,7 @@ struct PasswordBody {
 }
 
 /// `POST /api/reset-password/identity/start`.
-pub async fn reset_start(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn reset_start(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: StartBody = request.json()?;
         password::reset_start(app, caller, &body.username)?;
@@ -35,7 +35,7 @@ pub async fn reset_start(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `POST /api/reset-password/identity/finish`.
-pub async fn reset_redeem(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn reset_redeem(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: TokenBody = request.json()?;
         password::reset_redeem(app, caller, &body.token).await?;
@@ -44,7 +44,7 @@ pub async fn reset_redeem(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `POST /api/reset-password`.
-pub async fn reset_set(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn reset_set(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: PasswordBody = request.json()?;
         password::reset_set(app, caller, &body.password).await?;
@@ -53,7 +53,7 @@ pub async fn reset_set(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `DELETE /api/reset-password`.
-pub async fn reset_revoke(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn reset_revoke(app: &App, request: &Request<'_>) -> HttpResponse {
     let revoked = match request.json::<TokenBody>() {
         Ok(body) => password::reset_revoke(app, &body.token).await,
         Err(e) => Err(e),
@@ -72,7 +72,7 @@ struct ChangeBody {
 }
 
 /// `POST /api/change-password`.
-pub async fn change(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn change(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: ChangeBody = request.json()?;
         let change = PasswordChange { old_password: &body.old_password, new_password: &body.new_password };

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ApiRequest;
+use super::Request;
 use crate::flows::Error;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
@@ -19,7 +19,7 @@ struct Answer {
 
 /// Answers `{"ok": true}` only for URLs under a configured cookie domain (https, or http on
 /// a local development domain). Requires a session, as Authelia.
-pub async fn post(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn post(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: Body = request.json()?;
         if caller.session().is_none() {

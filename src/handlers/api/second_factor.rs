@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::{ApiRequest, redirect_answer};
+use super::{Request, redirect_answer};
 use crate::flows::second_factor;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
@@ -19,7 +19,7 @@ struct CodeBody {
 }
 
 /// `POST /api/secondfactor/totp`.
-pub async fn totp(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn totp(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: CodeBody = request.json()?;
         Ok(redirect_answer(second_factor::totp(app, caller, &body.token, body.target_url.as_deref()).await?))
@@ -27,7 +27,7 @@ pub async fn totp(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `POST /api/secondfactor/recovery-codes`.
-pub async fn recovery_code(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn recovery_code(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: CodeBody = request.json()?;
         Ok(redirect_answer(second_factor::recovery_code(app, caller, &body.token, body.target_url.as_deref()).await?))
@@ -40,7 +40,7 @@ struct Sent {
 }
 
 /// `PUT /api/secondfactor/email`.
-pub async fn send_email_code(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn send_email_code(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let delete_id = second_factor::send_email_code(app, caller).await?;
         Ok(response::ok_data(&Sent { delete_id }))
@@ -48,7 +48,7 @@ pub async fn send_email_code(app: &App, request: &ApiRequest<'_>) -> HttpRespons
 }
 
 /// `POST /api/secondfactor/email`.
-pub async fn email_code(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn email_code(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: CodeBody = request.json()?;
         Ok(redirect_answer(second_factor::email_code(app, caller, &body.token, body.target_url.as_deref()).await?))
@@ -56,7 +56,7 @@ pub async fn email_code(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `GET /api/secondfactor/webauthn`.
-pub async fn security_key_begin(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn security_key_begin(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| Ok(response::ok_data(&second_factor::security_key_begin(app, caller).await?)))
 }
 
@@ -68,7 +68,7 @@ struct AssertionBody {
 }
 
 /// `POST /api/secondfactor/webauthn`.
-pub async fn security_key_finish(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn security_key_finish(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: AssertionBody = request.json()?;
         let target = body.target_url.as_deref();

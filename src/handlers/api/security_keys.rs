@@ -6,7 +6,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-use super::{ApiRequest, ok_with};
+use super::{Request, ok_with};
 use crate::clock::rfc3339;
 use crate::flows::{Error, security_keys};
 use crate::server::App;
@@ -51,7 +51,7 @@ impl From<WebAuthnCredential> for CredentialView {
 }
 
 /// `GET /api/secondfactor/webauthn/credentials`.
-pub async fn list(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn list(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let list = security_keys::list(app, caller).await?;
         Ok(response::ok_data(&list.into_iter().map(CredentialView::from).collect::<Vec<_>>()))
@@ -67,7 +67,7 @@ struct RegisterBody {
 }
 
 /// `PUT .../credential/register`.
-pub async fn register_begin(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn register_begin(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: RegisterBody = request.json_or_default()?;
         Ok(response::ok_data(&security_keys::register_begin(app, caller, &body.description, body.passkey).await?))
@@ -75,7 +75,7 @@ pub async fn register_begin(app: &App, request: &ApiRequest<'_>) -> HttpResponse
 }
 
 /// `POST .../credential/register`: 201 when stored.
-pub async fn register_finish(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn register_finish(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: RegisterPublicKeyCredential = request.json()?;
         security_keys::register_finish(app, caller, &body).await?;
@@ -84,14 +84,14 @@ pub async fn register_finish(app: &App, request: &ApiRequest<'_>) -> HttpRespons
 }
 
 /// `DELETE .../credential/register`.
-pub async fn register_cancel(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn register_cancel(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         security_keys::register_cancel(app, caller).await?;
         Ok(response::ok())
     })
 }
 
-fn credential_id(request: &ApiRequest<'_>) -> Result<i32, Error> {
+fn credential_id(request: &Request<'_>) -> Result<i32, Error> {
     request.last_segment().parse().map_err(|_| Error::InvalidRequest("The credential ID must be a number".into()))
 }
 
@@ -101,7 +101,7 @@ struct RenameBody {
 }
 
 /// `PUT .../credential/{id}`.
-pub async fn rename(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn rename(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let id = credential_id(request)?;
         let body: RenameBody = request.json()?;
@@ -111,7 +111,7 @@ pub async fn rename(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `DELETE .../credential/{id}`.
-pub async fn delete(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn delete(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         security_keys::delete(app, caller, credential_id(request)?).await?;
         Ok(response::ok())

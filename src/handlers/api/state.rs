@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{ApiRequest, error_response};
+use super::{Request, error_response};
 use crate::flows::Error;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
@@ -20,7 +20,7 @@ struct State<'a> {
 
 /// The session's user and level (level 0 and no user when anonymous, also on a host under
 /// no cookie domain), and the default redirection URL of the request's cookie domain.
-pub async fn get(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn get(app: &App, request: &Request<'_>) -> HttpResponse {
     let caller = match request.caller(app).await {
         Ok(caller) => Some(caller),
         Err(Error::NoCookieDomain) => None,

@@ -4,14 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ApiRequest;
+use super::Request;
 use crate::clock::rfc3339;
 use crate::flows::totp::{self, OfferOptions};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 
 /// `GET /api/secondfactor/totp/register`: what the user may choose.
-pub async fn options(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn options(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         caller.require(crate::session::AuthLevel::OneFactor)?;
         Ok(response::ok_data(&app.services.totp.options()))
@@ -27,7 +27,7 @@ struct OfferBody {
 }
 
 /// `PUT /api/secondfactor/totp/register`.
-pub async fn offer(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn offer(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: OfferBody = request.json_or_default()?;
         let options = OfferOptions { algorithm: body.algorithm.as_deref(), length: body.length, period: body.period };
@@ -46,7 +46,7 @@ struct RecoveryCodes {
 }
 
 /// `POST /api/secondfactor/totp/register`.
-pub async fn confirm(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn confirm(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: TokenBody = request.json()?;
         let recovery_codes = totp::confirm(app, caller, &body.token).await?;
@@ -55,7 +55,7 @@ pub async fn confirm(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `DELETE /api/secondfactor/totp/register`.
-pub async fn cancel(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn cancel(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         totp::cancel(app, caller).await?;
         Ok(response::ok())
@@ -74,7 +74,7 @@ struct Configuration {
 }
 
 /// `GET /api/secondfactor/totp`.
-pub async fn describe(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn describe(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let r = totp::describe(app, caller).await?;
         Ok(response::ok_data(&Configuration {
@@ -89,7 +89,7 @@ pub async fn describe(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// `DELETE /api/secondfactor/totp`.
-pub async fn remove(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn remove(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         totp::remove(app, caller).await?;
         Ok(response::ok())
@@ -102,14 +102,14 @@ struct Remaining {
 }
 
 /// `GET /api/secondfactor/recovery-codes`.
-pub async fn recovery_remaining(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn recovery_remaining(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         Ok(response::ok_data(&Remaining { remaining: totp::recovery_remaining(app, caller).await? }))
     })
 }
 
 /// `PUT /api/secondfactor/recovery-codes`.
-pub async fn recovery_regenerate(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub async fn recovery_regenerate(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let recovery_codes = totp::regenerate_recovery_codes(app, caller).await?;
         Ok(response::ok_data(&RecoveryCodes { recovery_codes }))

@@ -24,7 +24,7 @@ mod visit;
 use http::header;
 use http::{Method, StatusCode};
 
-use crate::handlers::api::ApiRequest;
+use crate::handlers::Request;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::server::router::Page;
@@ -34,7 +34,7 @@ pub use render::Renderer;
 use visit::Visit;
 
 /// Answers a request for a static file under `/static/`.
-pub fn static_file(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
+pub fn static_file(app: &App, request: &Request<'_>) -> HttpResponse {
     let inm = request.parts.headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
     app.portal
         .assets
@@ -43,7 +43,7 @@ pub fn static_file(app: &App, request: &ApiRequest<'_>) -> HttpResponse {
 }
 
 /// Answers a portal page.
-pub async fn page(app: &App, page: Page, request: ApiRequest<'_>) -> HttpResponse {
+pub async fn page(app: &App, page: Page, request: Request<'_>) -> HttpResponse {
     let mut visit = match Visit::open(app, &request).await {
         Ok(visit) => visit,
         Err(response) => return response,

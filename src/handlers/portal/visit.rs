@@ -10,7 +10,7 @@ use minijinja::{Value, context};
 
 use super::csrf;
 use crate::flows::{Caller, Error};
-use crate::handlers::api::ApiRequest;
+use crate::handlers::Request;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::session::AuthLevel;
@@ -18,7 +18,7 @@ use crate::session::AuthLevel;
 /// A portal request.
 pub struct Visit<'a> {
     pub app: &'a App,
-    pub request: &'a ApiRequest<'a>,
+    pub request: &'a Request<'a>,
     pub lang: &'static str,
     pub caller: Caller<'a>,
     /// The pre-session CSRF cookie value.
@@ -32,7 +32,7 @@ pub struct Visit<'a> {
 impl<'a> Visit<'a> {
     /// Opens the request: its caller (a host under no cookie domain gets a 403 page, a
     /// session store that cannot be read a 503 page), form and query.
-    pub async fn open(app: &'a App, request: &'a ApiRequest<'a>) -> Result<Visit<'a>, HttpResponse> {
+    pub async fn open(app: &'a App, request: &'a Request<'a>) -> Result<Visit<'a>, HttpResponse> {
         let headers = &request.parts.headers;
         let lang = crate::i18n::negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
         let caller = match request.caller(app).await {

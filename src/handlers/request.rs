@@ -1,0 +1,70 @@
+//! A request as every handler receives it: parts, the bounded body, the peer, the path
+//! relative to the base path; and what handlers read from it.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http::header;
+use serde::de::DeserializeOwned;
+
+use crate::flows::{Caller, Error};
+use crate::server::App;
+
+/// What a handler gets from the server.
+pub struct Request<'a> {
+    /// Method, URI and headers.
+    pub parts: &'a http::request::Parts,
+    /// The body (already bounded in size).
+    pub body: Bytes,
+    /// The connecting peer.
+    pub remote: Option<IpAddr>,
+    /// The path relative to the base path.
+    pub path: &'a str,
+}
+
+impl Request<'_> {
+    /// The host (and port, when given) the request was addressed to: `Host`, or the
+    /// `:authority` of an HTTP/2 request.
+    pub fn host(&self) -> &str {
+        self.parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| self.parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default()
+    }
+
+    /// All `Cookie` headers joined (HTTP/2 may split them).
+    pub fn cookies(&self) -> Option<String> {
+        let values: Vec<&str> =
+            self.parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+        (!values.is_empty()).then(|| values.join("; "))
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::InvalidRequest(if self.body.is_empty() {
+                "a JSON body is required".to_string()
+            } else {
+                format!("invalid JSON body: {e}")
+            })
+        })
+    }
+
+    /// The body parsed as JSON; an empty body reads as the default.
+    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, Error> {
+        if self.body.iter().all(u8::is_ascii_whitespace) { Ok(T::default()) } else { self.json() }
+    }
+
+    /// The last path segment (the `{id}` of parameter routes).
+    pub fn last_segment(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The request's caller: cookie domain, session and client address.
+    pub async fn caller<'a>(&self, app: &'a App) -> Result<Caller<'a>, Error> {
+        let ip = app.client_ip(self.remote, &self.parts.headers);
+        Caller::open(app, self.host(), self.cookies().as_deref(), ip).await
+    }
+}
