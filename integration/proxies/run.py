@@ -366,6 +366,8 @@ class Checks:
             rd = urllib.parse.urlsplit(query.get("rd", [""])[0])
             expect(rd.hostname == "app.example.com" and rd.path == "/dashboard" and rd.query == "tab=1",
                    f"rd is the target: {query}")
+            # The port the client used is kept, or the user is sent back to the wrong one.
+            expect(rd.port == self.port, f"rd keeps the port the client used: {query}")
             expect(query.get("rm") == ["GET"], f"rm: {query}")
         self.check("1 anonymous request redirects to the portal with rd", anonymous_redirect)
 
