@@ -181,6 +181,18 @@ pub const ENV_KEYS: &[&str] = &[
     "identity_validation.elevated_session.skip_second_factor",
     "access_control.default_policy",
     "access_control.allow_encoded_slashes",
+    "telemetry.metrics.enabled",
+    "telemetry.metrics.address",
+    "telemetry.metrics.buffers.read",
+    "telemetry.metrics.buffers.write",
+    "telemetry.metrics.timeouts.read",
+    "telemetry.metrics.timeouts.write",
+    "telemetry.metrics.timeouts.idle",
+    "telemetry.traces.enabled",
+    "telemetry.traces.endpoint",
+    "telemetry.traces.protocol",
+    "telemetry.traces.sampling_ratio",
+    "telemetry.traces.service_name",
 ];
 
 /// Authelia keys Portcullis recognises but does not implement yet. They are ignored with a
@@ -190,7 +202,7 @@ pub const AUTHELIA_UNSUPPORTED: &[&str] = &[
     "identity_providers",
     "ntp",
     "privacy_policy",
-    "telemetry",
+    "telemetry.metrics.umask",
     "server.asset_path",
     "server.endpoints.enable_expvars",
     "server.endpoints.enable_pprof",

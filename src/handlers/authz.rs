@@ -86,7 +86,8 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
         identity: identity.map(|i| (i.level, i.via)),
         failed_header: found.failed_header,
         header_strategy: endpoint.strategies.iter().map(|s| s.kind).find(|k| k.header().is_some()),
-        decision: app.access_control.evaluate(&subject, &object),
+        decision: crate::telemetry::traces::span!("access_control.evaluate")
+            .in_scope(|| app.access_control.evaluate(&subject, &object)),
         kind: RequestKind {
             implementation: endpoint.implementation,
             safe_method: matches!(target.method.as_str(), "GET" | "HEAD" | "OPTIONS"),

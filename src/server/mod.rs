@@ -152,13 +152,14 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
     Ok(())
 }
 
-type Accepted = (TokioIo<Box<dyn Connection>>, Option<IpAddr>);
+pub(crate) type Accepted = (TokioIo<Box<dyn Connection>>, Option<IpAddr>);
 
 /// A byte stream the server can speak HTTP over.
 pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
 
-async fn accept(listener: &Listener) -> io::Result<Accepted> {
+/// Accepts one connection (with the peer's address; loopback for a Unix socket).
+pub(crate) async fn accept(listener: &Listener) -> io::Result<Accepted> {
     match listener {
         Listener::Tcp(l) => {
             let (stream, peer) = l.accept().await?;

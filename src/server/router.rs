@@ -14,6 +14,8 @@ use crate::config::Configuration;
 pub enum Api {
     /// `GET|HEAD /api/health`.
     Health,
+    /// `GET|HEAD /api/health/ready`.
+    Ready,
     /// `GET /api/state`.
     State,
     /// `GET /api/configuration`.
@@ -243,6 +245,7 @@ impl Router {
         use Api::*;
         let mut r = Self { routes: HashMap::new(), params: Vec::new(), prefixes: Vec::new() };
         r.api("/api/health", &[(M::GET, Health), (M::HEAD, Health)]);
+        r.api("/api/health/ready", &[(M::GET, Ready), (M::HEAD, Ready)]);
         r.api("/api/state", &[(M::GET, State)]);
         r.api("/api/configuration", &[(M::GET, Configuration)]);
         r.api("/api/configuration/password-policy", &[(M::GET, PasswordPolicy)]);

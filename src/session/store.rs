@@ -56,39 +56,81 @@ pub enum Store {
     Redis(RedisStore),
 }
 
+// Each operation is timed and traced here, once for every store (free when telemetry is off).
 impl SessionStore for Store {
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
-        match self {
-            Self::Memory(s) => s.load(id).await,
-            Self::Redis(s) => s.load(id).await,
-        }
+        let work = async {
+            match self {
+                Self::Memory(s) => s.load(id).await,
+                Self::Redis(s) => s.load(id).await,
+            }
+        };
+        crate::telemetry::session_call("load", work).await
     }
 
     async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
-        match self {
-            Self::Memory(s) => s.save(id, data, ttl).await,
-            Self::Redis(s) => s.save(id, data, ttl).await,
-        }
+        let work = async {
+            match self {
+                Self::Memory(s) => s.save(id, data, ttl).await,
+                Self::Redis(s) => s.save(id, data, ttl).await,
+            }
+        };
+        crate::telemetry::session_call("save", work).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        match self {
-            Self::Memory(s) => s.delete(id).await,
-            Self::Redis(s) => s.delete(id).await,
-        }
+        let work = async {
+            match self {
+                Self::Memory(s) => s.delete(id).await,
+                Self::Redis(s) => s.delete(id).await,
+            }
+        };
+        crate::telemetry::session_call("delete", work).await
     }
 
     async fn delete_user(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
-        match self {
-            Self::Memory(s) => s.delete_user(username, keep).await,
-            Self::Redis(s) => s.delete_user(username, keep).await,
-        }
+        let work = async {
+            match self {
+                Self::Memory(s) => s.delete_user(username, keep).await,
+                Self::Redis(s) => s.delete_user(username, keep).await,
+            }
+        };
+        crate::telemetry::session_call("delete_user", work).await
     }
 
     async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
+        let work = async {
+            match self {
+                Self::Memory(s) => s.claim_once(key, ttl).await,
+                Self::Redis(s) => s.claim_once(key, ttl).await,
+            }
+        };
+        crate::telemetry::session_call("claim_once", work).await
+    }
+}
+
+impl Store {
+    /// `memory` or `redis`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Self::Memory(s) => s.claim_once(key, ttl).await,
-            Self::Redis(s) => s.claim_once(key, ttl).await,
+            Self::Memory(_) => "memory",
+            Self::Redis(_) => "redis",
+        }
+    }
+
+    /// Answers when the store does (the readiness check): memory always, Redis to a PING.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Redis(s) => s.ping().await,
+        }
+    }
+
+    /// How many sessions the store holds (the sampled `portcullis_sessions_active`).
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.len() as u64),
+            Self::Redis(s) => s.count().await,
         }
     }
 }

@@ -147,7 +147,7 @@ impl Storage {
         F: for<'c> FnOnce(&'c mut DbConnection) -> BoxFuture<'c, Result<T, StorageError>> + Send + 'static,
     {
         let this = self.clone();
-        completion::Completing::new(async move {
+        let call = completion::Completing::new(async move {
             let mut pooled = this.checkout().await?;
             pooled.in_use = true;
             let result = work(&mut pooled.conn).await;
@@ -159,6 +159,19 @@ impl Storage {
                 }
                 result => result,
             }
+        });
+        crate::telemetry::storage_call(call).await
+    }
+
+    /// Answers when the database does (`SELECT 1` on a pooled connection): the readiness
+    /// check.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|conn| {
+            Box::pin(async move {
+                use diesel_async::RunQueryDsl;
+                connection::per_backend!(conn, |c| diesel::sql_query("SELECT 1").execute(c).await)?;
+                Ok(())
+            })
         })
         .await
     }
