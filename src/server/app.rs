@@ -92,7 +92,9 @@ impl App {
         let is_api = self.relative(&path).is_some_and(is_api_path);
 
         let write_timeout = self.config.server.timeouts.write.get();
-        let span = crate::telemetry::traces::request_span(&method, request.headers());
+        let span = crate::telemetry::traces::request_span(&method, request.headers(), || {
+            self.relative(&path).and_then(|p| self.router.find(p)).map(|route| route.path.as_str())
+        });
         let work = AssertUnwindSafe(self.dispatch(request, remote).instrument(span.clone())).catch_unwind();
         let mut response = match tokio::time::timeout(write_timeout, work).await {
             Ok(Ok(response)) => response,
@@ -167,7 +169,6 @@ impl App {
         let Some(route) = self.router.find(path) else {
             return not_found(is_api_path(path));
         };
-        crate::telemetry::traces::record_route(&parts.method, &route.path);
         // The body is read (bounded in size and time) before the method check, so the
         // connection stays reusable and a slow upload counts as a request in flight.
         let body = match self.read_body(&parts.method, body).await {

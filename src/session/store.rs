@@ -59,53 +59,53 @@ pub enum Store {
 // Each operation is timed and traced here, once for every store (free when telemetry is off).
 impl SessionStore for Store {
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
-        let work = async {
+        crate::telemetry::session_call("load", async {
             match self {
                 Self::Memory(s) => s.load(id).await,
                 Self::Redis(s) => s.load(id).await,
             }
-        };
-        crate::telemetry::session_call("load", work).await
+        })
+        .await
     }
 
     async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
-        let work = async {
+        crate::telemetry::session_call("save", async {
             match self {
                 Self::Memory(s) => s.save(id, data, ttl).await,
                 Self::Redis(s) => s.save(id, data, ttl).await,
             }
-        };
-        crate::telemetry::session_call("save", work).await
+        })
+        .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let work = async {
+        crate::telemetry::session_call("delete", async {
             match self {
                 Self::Memory(s) => s.delete(id).await,
                 Self::Redis(s) => s.delete(id).await,
             }
-        };
-        crate::telemetry::session_call("delete", work).await
+        })
+        .await
     }
 
     async fn delete_user(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
-        let work = async {
+        crate::telemetry::session_call("delete_user", async {
             match self {
                 Self::Memory(s) => s.delete_user(username, keep).await,
                 Self::Redis(s) => s.delete_user(username, keep).await,
             }
-        };
-        crate::telemetry::session_call("delete_user", work).await
+        })
+        .await
     }
 
     async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
-        let work = async {
+        crate::telemetry::session_call("claim_once", async {
             match self {
                 Self::Memory(s) => s.claim_once(key, ttl).await,
                 Self::Redis(s) => s.claim_once(key, ttl).await,
             }
-        };
-        crate::telemetry::session_call("claim_once", work).await
+        })
+        .await
     }
 }
 

@@ -147,7 +147,7 @@ impl Storage {
         F: for<'c> FnOnce(&'c mut DbConnection) -> BoxFuture<'c, Result<T, StorageError>> + Send + 'static,
     {
         let this = self.clone();
-        let call = completion::Completing::new(async move {
+        crate::telemetry::storage_call(completion::Completing::new(async move {
             let mut pooled = this.checkout().await?;
             pooled.in_use = true;
             let result = work(&mut pooled.conn).await;
@@ -159,8 +159,8 @@ impl Storage {
                 }
                 result => result,
             }
-        });
-        crate::telemetry::storage_call(call).await
+        }))
+        .await
     }
 
     /// Answers when the database does (`SELECT 1` on a pooled connection): the readiness

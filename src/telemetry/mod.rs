@@ -14,30 +14,38 @@ pub mod traces;
 
 use std::time::Instant;
 
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 pub use readiness::Readiness;
 
-/// Times and traces one session store operation.
-pub async fn session_call<T, E>(operation: &'static str, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+/// Times and traces one session store operation. A combinator rather than an `async fn`:
+/// an `async fn` would hold `work` twice (its argument and the awaited future), and the
+/// session and database futures are large enough in debug builds for that to matter.
+pub fn session_call<T, E>(
+    operation: &'static str,
+    work: impl Future<Output = Result<T, E>>,
+) -> impl Future<Output = Result<T, E>> {
     let span = traces::span!("session", session.operation = operation);
     let started = metrics::get().map(|_| Instant::now());
-    let result = work.instrument(span).await;
-    if let (Some(m), Some(started)) = (metrics::get(), started) {
-        m.session_store(operation, started.elapsed());
-    }
-    result
+    work.instrument(span).map(move |result| {
+        if let (Some(m), Some(started)) = (metrics::get(), started) {
+            m.session_store(operation, started.elapsed());
+        }
+        result
+    })
 }
 
 /// Times and traces one database call (from asking for a connection to the answer).
-pub async fn storage_call<T, E>(work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+pub fn storage_call<T, E>(work: impl Future<Output = Result<T, E>>) -> impl Future<Output = Result<T, E>> {
     let span = traces::span!("storage");
     let started = metrics::get().map(|_| Instant::now());
-    let result = work.instrument(span).await;
-    if let (Some(m), Some(started)) = (metrics::get(), started) {
-        m.storage(result.is_ok(), started.elapsed());
-    }
-    result
+    work.instrument(span).map(move |result| {
+        if let (Some(m), Some(started)) = (metrics::get(), started) {
+            m.storage(result.is_ok(), started.elapsed());
+        }
+        result
+    })
 }
 
 /// Records a first-factor attempt (`authelia_authn`, `authelia_authn_duration`) from its

@@ -75,6 +75,9 @@ pub fn install(config: &TelemetryTraces) -> Result<Option<(Tracing, BoxedLayer)>
         return Ok(None);
     }
     let endpoint = endpoint(config)?;
+    // The HTTP exporter's client takes rustls' process-wide provider: ring, as everywhere
+    // else (an error only says one is installed already).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let exporter = match config.protocol.as_str() {
         "http/protobuf" => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -145,20 +148,30 @@ pub fn endpoint(config: &TelemetryTraces) -> Result<String, String> {
     Ok(out)
 }
 
-/// The span of one HTTP request (disabled when traces are off): a SERVER span, child of
+/// The span of one HTTP request (disabled when traces are off): a SERVER span named after
+/// the route (`GET /api/authz/forward-auth`, found by `route` only when tracing), child of
 /// the span the proxy named in `traceparent`, if any.
-pub fn request_span(method: &http::Method, headers: &http::HeaderMap) -> tracing::Span {
+pub fn request_span<'a>(
+    method: &http::Method,
+    headers: &http::HeaderMap,
+    route: impl FnOnce() -> Option<&'a str>,
+) -> tracing::Span {
     if !enabled() {
         return tracing::Span::none();
     }
     let method = super::metrics::method_label(method);
+    let route = route();
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    };
     let span = span!(
         "request",
-        otel.name = method,
+        otel.name = name,
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
         http.request.method = method,
-        http.route = tracing::field::Empty,
+        http.route = route,
         http.response.status_code = tracing::field::Empty,
     );
     if headers.contains_key("traceparent") {
@@ -170,19 +183,10 @@ pub fn request_span(method: &http::Method, headers: &http::HeaderMap) -> tracing
     span
 }
 
-/// Names the request span after the route that answered (`GET /api/authz/forward-auth`).
-pub fn record_route(method: &http::Method, route: &str) {
-    if enabled() {
-        let span = tracing::Span::current();
-        span.record("http.route", route);
-        span.record("otel.name", format!("{} {route}", super::metrics::method_label(method)));
-    }
-}
-
 /// Records the answer on the request span (an error status for 5xx, as for SERVER spans).
 pub fn record_status(span: &tracing::Span, status: http::StatusCode) {
     if enabled() {
-        span.record("http.response.status_code", status.as_u16());
+        span.record("http.response.status_code", i64::from(status.as_u16()));
         if status.is_server_error() {
             span.record("otel.status_code", "error");
         }
@@ -230,6 +234,6 @@ mod tests {
     fn off_installs_nothing() {
         assert!(install(&TelemetryTraces::default()).unwrap().is_none());
         assert!(!enabled());
-        assert!(request_span(&http::Method::GET, &http::HeaderMap::new()).is_none());
+        assert!(request_span(&http::Method::GET, &http::HeaderMap::new(), || Some("/api/health")).is_none());
     }
 }
