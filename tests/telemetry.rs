@@ -178,6 +178,9 @@ fn metrics_move_by_exactly_the_traffic_sent() {
     }
     let r = get(port, "/api/health", &[]);
     note(&r, "GET", false);
+    let r = get(port, "/api/health/ready", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    note(&r, "GET", false);
     let r = request(port, "PROPFIND", "/api/health", &[], "");
     assert_eq!(r.status, 405);
     note(&r, "other", false);
@@ -240,6 +243,22 @@ fn metrics_move_by_exactly_the_traffic_sent() {
             for secret in ["john", "mallory", "/api", "127.0.0.1", "app.example.com"] {
                 assert!(!value.contains(secret), "{} has label value {value}", s.metric);
             }
+        }
+    }
+
+    // Every metric the example dashboard charts exists.
+    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/grafana/portcullis.json"))
+        .expect("the example dashboard");
+    let charted = regex::Regex::new(r"\b(?:authelia|portcullis|process)_[a-z_]+").unwrap();
+    let mut names: Vec<&str> = charted.find_iter(&dashboard).map(|m| m.as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() > 10, "{names:?}");
+    for name in names {
+        let family = ["_bucket", "_sum", "_count"].iter().fold(name, |n, suffix| n.strip_suffix(suffix).unwrap_or(n));
+        // Families with labels appear at their first sample; no second factor was used here.
+        if family != "authelia_authn_second_factor" {
+            assert!(after.types.contains_key(family), "the dashboard charts {name}, which is not served");
         }
     }
 

@@ -13,14 +13,17 @@ with Redis sessions; with 10,000 rules; anonymous (302 to the portal); the cooki
 during a login storm (4 concurrent logins, default Argon2id cost); Basic credentials with
 the verification cache. Case 2b is case 2 at a low load (-c4): Debian's wrk has no fixed
 request rate, so fewer connections stand in for "half of the maximum throughput".
+Case 8 is case 2 with `telemetry.metrics` on and /metrics scraped every second; case 9 is
+case 2 with traces exported at 100% sampling to a local OTLP (HTTP/protobuf) receiver.
 
 Usage: integration/bench/authz_load.py [--duration 10s] [--connections 32] [--json PATH]
-                                      [--cases 1,2,2b,3,4,5,6,7]
+                                      [--cases 1,2,2b,3,4,5,6,7,8,9]
 """
 import argparse
 import base64
 import concurrent.futures
 import http.client
+import http.server
 import json
 import os
 import re
@@ -149,7 +152,20 @@ def rules_yaml(count):
     return "\n".join(lines) + "\n"
 
 
-def config_yaml(port, d, rules, redis_port=None, basic=False):
+def telemetry_yaml(metrics_port=None, otlp_port=None):
+    """The telemetry section: metrics on `metrics_port`, traces (100%) to `otlp_port`."""
+    if metrics_port is None and otlp_port is None:
+        return ""
+    text = "telemetry:\n"
+    if metrics_port is not None:
+        text += f"  metrics: {{enabled: true, address: 'tcp://127.0.0.1:{metrics_port}/metrics'}}\n"
+    if otlp_port is not None:
+        text += (f"  traces: {{enabled: true, protocol: http/protobuf, endpoint: 'http://127.0.0.1:{otlp_port}',"
+                 f" sampling_ratio: 1.0}}\n")
+    return text
+
+
+def config_yaml(port, d, rules, redis_port=None, basic=False, telemetry=""):
     session = "session:\n"
     if redis_port is not None:
         session += f"  secret: 'a-benchmark-session-secret'\n  redis: {{host: 127.0.0.1, port: {redis_port}}}\n"
@@ -164,6 +180,7 @@ authentication_backend: {{file: {{path: '{d}/users.yml'}}}}
 storage: {{encryption_key: 'a-benchmark-encryption-key', local: {{path: '{d}/db.sqlite3'}}}}
 notifier: {{filesystem: {{filename: '{d}/notifications.txt'}}}}
 identity_validation: {{reset_password: {{jwt_secret: 'a-benchmark-jwt-secret-value'}}}}
+{telemetry}
 {rules_yaml(rules)}"""
 
 
@@ -239,7 +256,73 @@ class LoginStorm:
         self.pool.shutdown()
 
 
-CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7"]
+class Scraper:
+    """Fetches /metrics every `interval` seconds until stopped, as Prometheus would."""
+
+    def __init__(self, port, interval=1.0):
+        self.port, self.interval = port, interval
+        self.stop = threading.Event()
+        self.scrapes = 0
+
+    def run(self):
+        while not self.stop.wait(self.interval):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", "/metrics")
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    self.scrapes += 1
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+class OtlpReceiver:
+    """A local OTLP/HTTP receiver: takes every POST to /v1/traces and answers an empty
+    ExportTraceServiceResponse, counting the bytes received."""
+
+    def __init__(self):
+        receiver = self
+        self.exports = self.bytes = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.exports += 1
+                receiver.bytes += len(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9"]
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
@@ -275,7 +358,7 @@ class Bench:
         self.results = []
         self.idle_rss = {}
 
-    def start_portcullis(self, name, rules=100, redis_port=None, basic=False):
+    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, telemetry=""):
         d = tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)
         with open(os.path.join(d, "users.yml"), "w") as f:
             f.write(f"users:\n  john:\n    displayname: John Doe\n    password: '{self.digest}'\n"
@@ -283,7 +366,7 @@ class Bench:
         port = free_port()
         path = os.path.join(d, "configuration.yml")
         with open(path, "w") as f:
-            f.write(config_yaml(port, d, rules, redis_port, basic))
+            f.write(config_yaml(port, d, rules, redis_port, basic, telemetry))
         started = time.monotonic()
         with open(os.path.join(d, "stdout.log"), "w") as out, open(os.path.join(d, "stderr.log"), "w") as err:
             process = subprocess.Popen([self.portcullis, "--config", path], cwd=d, stdin=subprocess.DEVNULL,
@@ -292,7 +375,7 @@ class Bench:
         ready_ms = (time.monotonic() - started) * 1000
         return process, port, ready_ms
 
-    def case(self, case, label, headers, expected, start, storm=False, connections=None):
+    def case(self, case, label, headers, expected, start, storm=False, connections=None, scrape=None):
         """Runs one case: `start()` returns (server process, port, helpers to stop)."""
         print(f"case {case}: {label}", flush=True)
         server, port, helpers = start()
@@ -307,6 +390,10 @@ class Bench:
                 with LoginStorm(port, 4) as s:
                     result = run_wrk(port, headers, self.args.duration, connections)
                 result["storm_logins_ok"], result["storm_logins_failed"] = s.ok, s.failed
+            elif scrape is not None:
+                with Scraper(scrape) as s:
+                    result = run_wrk(port, headers, self.args.duration, connections)
+                result["scrapes"] = s.scrapes
             else:
                 result = run_wrk(port, headers, self.args.duration, connections)
             result["rss_mb"] = rss_mb(server.pid)
@@ -320,6 +407,18 @@ class Bench:
                   f"{result['socket_errors']} socket errors", flush=True)
         self.results.append(result)
         return result
+
+    def metrics_process(self, name, metrics_port):
+        def start():
+            process, port, _ = self.start_portcullis(name, telemetry=telemetry_yaml(metrics_port=metrics_port))
+            return process, port, []
+        return start
+
+    def traced_process(self, name, receiver):
+        def start():
+            process, port, _ = self.start_portcullis(name, telemetry=telemetry_yaml(otlp_port=receiver.port))
+            return process, port, []
+        return start
 
     def baseline_process(self):
         port = free_port()
@@ -368,7 +467,7 @@ def main():
     parser.add_argument("--duration", default="10s", help="wrk duration per case (default 10s)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the results")
-    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7",
+    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9",
                         help="comma-separated cases to run (default all); targets needing a case left out are skipped")
     args = parser.parse_args()
     selected = set(args.cases.split(","))
@@ -383,6 +482,8 @@ def main():
                             capture_output=True, text=True).stdout.strip().removeprefix("Digest: ")
     basic = "Basic " + base64.b64encode(f"john:{PASSWORD}".encode()).decode()
 
+    receiver = OtlpReceiver()
+    metrics_port = free_port()
     with tempfile.TemporaryDirectory(prefix="portcullis-bench-") as workdir:
         b = Bench(args, portcullis, baseline, digest, workdir)
         print("startup: 5 starts with a fresh data directory", flush=True)
@@ -401,11 +502,16 @@ def main():
              {"storm": True}),
             ("7", "Basic credentials, cached 5m", {**TARGET_HEADERS, "Authorization": basic}, 200,
              b.portcullis_process("basic", basic=True), {}),
+            ("8", "case 2, metrics on (scraped every 1s)", with_cookie, 200,
+             b.metrics_process("metrics", metrics_port), {"scrape": metrics_port}),
+            ("9", "case 2, traces at 100% to a local receiver", with_cookie, 200,
+             b.traced_process("traces", receiver), {}),
         ]
         for case, label, headers, expected, start, options in cases:
             if case in selected:
                 b.case(case, label, headers, expected, start, **options)
         idle_rss = b.idle_rss.get("memory", b.idle_rss.get("storm", float("nan")))
+    receiver.close()
 
     base = b.results[0]["requests_per_sec"]
     by_case = {r["case"]: r for r in b.results}
@@ -422,6 +528,9 @@ def main():
         storm = by_case["6"]
         print(f"login storm during case 6: {storm['storm_logins_ok']} logins ok, "
               f"{storm['storm_logins_failed']} failed")
+    if "9" in by_case:
+        print(f"OTLP receiver during case 9: {receiver.exports} exports, {receiver.bytes / 1e6:.1f} MB")
+        by_case["9"]["otlp_exports"], by_case["9"]["otlp_bytes"] = receiver.exports, receiver.bytes
     startup_ms = statistics.median(startup)
     print(f"idle RSS right after start: {idle_rss:.1f} MB")
     print(f"start to first 200 on /api/health: median {startup_ms:.1f} ms "
@@ -442,6 +551,8 @@ def main():
         ("case 6 p99 <= 1.5x case 2 p99", {"2", "6"}, lambda: latency("6", 99) / latency("2", 99), 1.5,
          lambda v: v <= 1.5),
         ("case 7 req/s >= 0.5x baseline", {"7"}, lambda: ratio("7"), 0.5, lambda v: v >= 0.5),
+        ("case 8 (metrics on) req/s >= 0.95x case 2", {"2", "8"}, lambda: ratio("8") / ratio("2"), 0.95,
+         lambda v: v >= 0.95),
         ("case 2b p99 < 1 ms (low load, approximation)", {"2b"}, lambda: latency("2b", 99), 1.0, lambda v: v < 1.0),
         ("idle RSS < 15 MB", set(), lambda: idle_rss, 15, lambda v: v < 15),
         ("start to first 200 < 100 ms", set(), lambda: startup_ms, 100, lambda v: v < 100),

@@ -60,7 +60,9 @@ impl Origin<'_> {
 /// users backend allows email logins). Returns the user on success.
 pub async fn check_password(app: &App, login: &str, password: &str, origin: Origin<'_>) -> Result<Arc<User>> {
     let started = std::time::Instant::now();
-    let outcome = password_attempt(app, login, password, origin).await;
+    // Boxed: the check's future is large, and a second copy of it in this one's would
+    // weigh on every caller's stack in debug builds.
+    let outcome = Box::pin(password_attempt(app, login, password, origin)).await;
     crate::telemetry::first_factor(&outcome, started);
     outcome
 }
@@ -107,7 +109,7 @@ pub async fn check_secret(
     origin: Origin<'_>,
     verify: impl Future<Output = Result<bool>>,
 ) -> Result<bool> {
-    let outcome = secret_attempt(app, username, origin, verify).await;
+    let outcome = Box::pin(secret_attempt(app, username, origin, verify)).await;
     crate::telemetry::second_factor(&outcome, origin.auth_type);
     outcome
 }

@@ -56,56 +56,62 @@ pub enum Store {
     Redis(RedisStore),
 }
 
-// Each operation is timed and traced here, once for every store (free when telemetry is off).
+// Each operation is timed and traced here, once for every store (free when telemetry is
+// off). The methods return the wrapped future rather than being `async fn`s, so the
+// wrapper replaces a layer of future instead of adding one.
 impl SessionStore for Store {
-    async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
-        crate::telemetry::session_call("load", async {
+    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<Arc<SessionData>>, StoreError>> + Send {
+        crate::telemetry::session_call("load", async move {
             match self {
                 Self::Memory(s) => s.load(id).await,
                 Self::Redis(s) => s.load(id).await,
             }
         })
-        .await
     }
 
-    async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
-        crate::telemetry::session_call("save", async {
+    fn save(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        crate::telemetry::session_call("save", async move {
             match self {
                 Self::Memory(s) => s.save(id, data, ttl).await,
                 Self::Redis(s) => s.save(id, data, ttl).await,
             }
         })
-        .await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        crate::telemetry::session_call("delete", async {
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
+        crate::telemetry::session_call("delete", async move {
             match self {
                 Self::Memory(s) => s.delete(id).await,
                 Self::Redis(s) => s.delete(id).await,
             }
         })
-        .await
     }
 
-    async fn delete_user(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
-        crate::telemetry::session_call("delete_user", async {
+    fn delete_user(
+        &self,
+        username: &str,
+        keep: Option<&SessionId>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        crate::telemetry::session_call("delete_user", async move {
             match self {
                 Self::Memory(s) => s.delete_user(username, keep).await,
                 Self::Redis(s) => s.delete_user(username, keep).await,
             }
         })
-        .await
     }
 
-    async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
-        crate::telemetry::session_call("claim_once", async {
+    fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        crate::telemetry::session_call("claim_once", async move {
             match self {
                 Self::Memory(s) => s.claim_once(key, ttl).await,
                 Self::Redis(s) => s.claim_once(key, ttl).await,
             }
         })
-        .await
     }
 }
 

@@ -141,7 +141,7 @@ impl Storage {
     /// cannot be used now (it turned read-only, the disk failed, the server went away)
     /// closes the connection instead of returning it to the pool, so that the pool recovers
     /// once the database does, and is reported as the database being unavailable.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    pub fn run<T, F>(&self, work: F) -> impl Future<Output = Result<T, StorageError>> + Send + use<T, F>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut DbConnection) -> BoxFuture<'c, Result<T, StorageError>> + Send + 'static,
@@ -160,7 +160,6 @@ impl Storage {
                 result => result,
             }
         }))
-        .await
     }
 
     /// Answers when the database does (`SELECT 1` on a pooled connection): the readiness

@@ -130,6 +130,25 @@ impl Metrics {
             &["dependency"],
         )?;
         r.register(Box::new(dependency_up.clone()))?;
+        let banned = counter(
+            &r,
+            "portcullis_regulation_banned_total",
+            "Authentication attempts refused because the account or client was banned.",
+            &["factor"],
+        )?;
+        let config_reloads = counter(
+            &r,
+            "portcullis_config_reloads_total",
+            "Reloads of configuration read at run time (the users file).",
+            &["source", "result"],
+        )?;
+        // Known series start at zero, so that rates and alerts see their first event.
+        for factor in ["password", "second_factor"] {
+            banned.with_label_values(&[factor]);
+        }
+        for result in ["success", "failure"] {
+            config_reloads.with_label_values(&["users_file", result]);
+        }
         Ok(Self {
             request: counter(&r, "authelia_request", "The number of HTTP requests processed.", &["code", "method"])?,
             request_duration: histogram(
@@ -177,23 +196,13 @@ impl Metrics {
             hashing_running: gauge(&r, "portcullis_hashing_in_progress", "Password hashes being computed.")?,
             hashing_wait,
             hashing_refused,
-            banned: counter(
-                &r,
-                "portcullis_regulation_banned_total",
-                "Authentication attempts refused because the account or client was banned.",
-                &["factor"],
-            )?,
+            banned,
             sessions_active: gauge(
                 &r,
                 "portcullis_sessions_active",
                 "Sessions in the store (sampled at scrape time).",
             )?,
-            config_reloads: counter(
-                &r,
-                "portcullis_config_reloads_total",
-                "Reloads of configuration read at run time (the users file).",
-                &["source", "result"],
-            )?,
+            config_reloads,
             dependency_up,
             registry: r,
         })
