@@ -133,6 +133,17 @@ impl App {
         super::client_ip::client_ip(peer, headers, &self.trusted_proxies)
     }
 
+    /// The client's address when the caller names its own downstream peer (gRPC checks):
+    /// see [`super::client_ip::client_ip_behind`].
+    pub fn client_ip_behind(
+        &self,
+        caller: Option<IpAddr>,
+        source: Option<IpAddr>,
+        headers: &http::HeaderMap,
+    ) -> Option<IpAddr> {
+        super::client_ip::client_ip_behind(caller, source, headers, &self.trusted_proxies)
+    }
+
     /// The path relative to the base path, or `None` when it lies outside it.
     fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
         if self.base_path.is_empty() {

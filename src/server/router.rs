@@ -345,9 +345,13 @@ impl Router {
     }
 
     /// The authorization endpoints: ForwardAuth and AuthRequest answer GET and HEAD;
-    /// ExtAuthz and Legacy answer any method, also on the paths below them.
+    /// ExtAuthz and Legacy answer any method, also on the paths below them. ExtAuthzGRPC
+    /// has no HTTP route (the server hands its gRPC calls to [`crate::server::grpc`]).
     fn authz(&mut self, config: &Configuration) {
         for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
+            if endpoint.implementation.is_grpc() {
+                continue;
+            }
             let handlers: Vec<_> = if endpoint.any_method() {
                 ANY.iter().map(|m| (m.clone(), Endpoint::Authz(i))).collect()
             } else {
