@@ -110,7 +110,8 @@ impl Grpc {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(0);
-        let status = response.extensions().get::<Verdict>().map_or(0, |v| v.0);
+        // For a Check, the HTTP status it decided; otherwise the gRPC response's own.
+        let status = response.extensions().get::<Verdict>().map_or(response.status().as_u16(), |v| v.0);
         tracing::info!(
             target: "portcullis::access",
             request_id = %request_id,
