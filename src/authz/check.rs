@@ -100,6 +100,15 @@ pub enum Unavailable {
     Storage,
 }
 
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SessionStore => "the session store",
+            Self::Storage => "the database or the users backend",
+        })
+    }
+}
+
 /// The judged request.
 #[derive(Debug)]
 pub struct Judgement {

@@ -177,7 +177,7 @@ pub fn answer(outcome: Outcome, headers: &HeaderMap) -> Result<CheckResponse, to
     };
     match (judgement.denial(), judgement.unavailable) {
         (Some(_), Some(unavailable)) => {
-            Err(tonic::Status::unavailable(format!("{unavailable:?} unavailable: cannot tell who the user is")))
+            Err(tonic::Status::unavailable(format!("{unavailable} cannot be read: the user cannot be identified")))
         }
         (Some(denial), None) => Ok(denied(&denial)),
         (None, _) => Ok(allowed(judgement.identity.as_ref(), headers)),
