@@ -456,8 +456,10 @@ fn serve(args: &ConfigArgs) -> ExitCode {
 
 async fn run(config: Arc<config::Configuration>, embedded: bool) -> Result<(), String> {
     let services = crate::services::Services::open(&config).await?;
-    if config.authentication_backend.file.as_ref().is_some_and(|f| f.watch) {
-        services.users.watch(crate::services::USERS_FILE_POLL);
+    if config.authentication_backend.file.as_ref().is_some_and(|f| f.watch)
+        && let Some(file) = services.users.file()
+    {
+        file.watch(crate::services::USERS_FILE_POLL);
     }
     let app = Arc::new(crate::server::App::new(config.clone(), services)?);
     let address = &config.server.address;

@@ -297,7 +297,9 @@ fn migrate_command() {
     assert!(run("up").contains("Applied 20261125000001"));
     assert!(run("status").contains("applied  20261125000001"));
     assert!(run("status").contains("applied  20261125000002"));
+    assert!(run("status").contains("applied  20261129000003"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000003"));
     assert!(run("down").contains("Reverted 20261125000002"));
     assert!(run("down").contains("Reverted 20261125000001"));
     assert!(run("down").contains("No migration to revert"));

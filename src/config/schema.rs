@@ -227,6 +227,9 @@ pub struct AuthenticationBackend {
     pub password_change: PasswordChange,
     /// Users in a YAML file.
     pub file: Option<FileBackend>,
+    /// Users in the storage database (Portcullis' extension: managed through the admin
+    /// API and console).
+    pub database: Option<DatabaseBackend>,
     /// LDAP is not implemented yet; present only to refuse it clearly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ldap: Option<serde_json::Value>,
@@ -264,6 +267,27 @@ pub struct FileBackend {
     pub search: FileSearch,
     /// Hashing of new passwords.
     pub password: PasswordHashing,
+}
+
+/// `authentication_backend.database`: users in the storage database.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseBackend {
+    /// Login lookup options.
+    pub search: FileSearch,
+    /// Hashing of new passwords.
+    pub password: PasswordHashing,
+}
+
+impl AuthenticationBackend {
+    /// How new passwords are hashed, for whichever users backend is configured.
+    pub fn password_hashing(&self) -> PasswordHashing {
+        match (&self.database, &self.file) {
+            (Some(db), _) => db.password.clone(),
+            (None, Some(file)) => file.password.clone(),
+            (None, None) => PasswordHashing::default(),
+        }
+    }
 }
 
 /// `authentication_backend.file.search`.

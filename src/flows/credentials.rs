@@ -62,7 +62,7 @@ pub async fn check_password(app: &App, login: &str, password: &str, origin: Orig
     let services = &app.services;
     // Regulation counts attempts per account, whichever login name (username, email, other
     // case) was typed, so switching between them buys no extra guesses.
-    let found = services.users.find_login(login);
+    let found = services.users.find_login(login).await?;
     let account = found.as_ref().map_or(login, |u| u.username.as_str()).to_string();
     let _turn = app.services.regulator.turn(&account, &origin.ip_text()).await;
     let ticket = reserve(app, &account, origin, Factor::Password).await?;

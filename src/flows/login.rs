@@ -101,13 +101,14 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
         let result = webauthn.finish_discoverable(&settings.domain, login.response, &state, &key);
         user_verified = result.as_ref().is_ok_and(|r| r.user_verified());
         let verified = record_use(app, stored, &credential_id, result).await?;
-        let active = app.services.users.find_login(&username).is_some_and(|u| !u.disabled && u.username == username);
+        let found = app.services.users.get(&username).await?;
+        let active = found.is_some_and(|u| !u.disabled && u.username == username);
         Ok(verified && active)
     };
     if !credentials::check_secret(app, &username, origin, verify).await? {
         return Err(Error::BadCredentials);
     }
-    let user = app.services.users.find_login(&username).ok_or(Error::BadCredentials)?;
+    let user = app.services.users.get(&username).await?.ok_or(Error::BadCredentials)?;
     // A challenge logs in once, on any instance: the same cookie and assertion again fail.
     let ttl = std::time::Duration::from_secs(passkey_state::LIFETIME_SECS.unsigned_abs());
     if !app.services.sessions.claim_once(&passkey_state::claim_key(&sealed), ttl).await? {

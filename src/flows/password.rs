@@ -19,19 +19,27 @@ use crate::session::{AuthLevel, SessionData, SessionId};
 use crate::storage::AuthType;
 
 /// Mails a reset link to `username`'s account if it exists and has an address. Answers the
-/// same either way.
+/// same either way, at once: the lookup, token and mail happen after the answer.
 pub fn reset_start(app: &App, caller: &Caller<'_>, username: &str) -> Result<()> {
     let client = caller.ip_text();
     app.services.reset_limiter.hit(&client, now()).map_err(|retry_after| Error::ResetRateLimited { retry_after })?;
-    let user = app.services.users.find_login(username.trim()).filter(|u| !u.disabled);
-    let Some((user, address)) = user.and_then(|u| u.emails.first().cloned().map(|a| (u, a))) else {
-        tracing::info!("password reset requested for an unknown or disabled user");
-        return Ok(());
-    };
+    let users = app.services.users.clone();
     let tokens = app.services.reset_tokens.clone();
     let notifier = app.services.notifier.clone();
     let portal = caller.settings().portal_url.clone();
+    let login = username.trim().to_string();
     tokio::spawn(async move {
+        let user = match users.find_login(&login).await {
+            Ok(user) => user.filter(|u| !u.disabled),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up the user of a password reset request");
+                return;
+            }
+        };
+        let Some((user, address)) = user.and_then(|u| u.emails.first().cloned().map(|a| (u, a))) else {
+            tracing::info!("password reset requested for an unknown or disabled user");
+            return;
+        };
         let token = match tokens.issue(&user.username, now()).await {
             Ok(Some(token)) => token,
             Ok(None) => {
@@ -82,7 +90,8 @@ pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Re
     let user = app
         .services
         .users
-        .find_login(&username)
+        .get(&username)
+        .await?
         .filter(|u| u.username == username && !u.disabled)
         .ok_or(Error::AccountUnavailable)?;
     set_password(app, &user, password, None).await?;
@@ -139,18 +148,13 @@ async fn set_password(app: &App, user: &User, password: &str, keep: Option<&Sess
     context.extend(user.emails.iter().map(String::as_str));
     password_policy::check(&app.config.password_policy, password, &context)
         .map_err(|violation| Error::PasswordPolicy(violation.0))?;
-    let params = app.config.authentication_backend.file.clone().unwrap_or_default().password;
+    let params = app.config.authentication_backend.password_hashing();
     let hash = match app.services.hashing.hash(password, &params).await {
         Ok(hash) => hash,
         Err(PoolError::Busy) => return Err(Error::Busy),
         Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
     };
-    let users = app.services.users.clone();
-    let username = user.username.clone();
-    tokio::task::spawn_blocking(move || users.set_password_hash(&username, &hash))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::UsersUnavailable(e.to_string()))?;
+    app.services.users.set_password_hash(&user.username, &hash, now()).await?;
     let ended = app.services.sessions.end_all_for(&user.username, keep).await?;
     tracing::info!(username = %user.username, ended, "other sessions ended after a password change");
     Ok(())

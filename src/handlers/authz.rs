@@ -179,11 +179,11 @@ async fn basic_identity(
 ) -> Option<Identity> {
     let (login, password) = crate::authz::extract::basic_credentials(value)?;
     let services = &app.services;
-    let current_hash =
-        |name: &str| services.users.find_login(name).filter(|u| !u.disabled).map(|u| u.password_hash.clone());
     if !cache_lifespan.is_zero()
-        && let Some(username) = services.basic_cache.get(&login, &password, current_hash)
-        && let Some(user) = services.users.find_login(&username)
+        && let Some((username, verified_hash)) = services.basic_cache.candidate(&login, &password)
+        && let Ok(Some(user)) = services.users.get(&username).await
+        && !user.disabled
+        && user.password_hash == verified_hash
     {
         return Some(identity_of(&user));
     }

@@ -20,6 +20,7 @@ mod preferences;
 pub mod schema;
 mod target;
 mod totp;
+mod users;
 mod webauthn;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ pub use one_time::OneTimeCode;
 use pool::Manager;
 use target::Target;
 pub use totp::TotpRecord;
+pub use users::{StoredUser, UserChanges, UserFilter, UserKey};
 pub use webauthn::WebAuthnCredential;
 
 use crate::config::schema::Storage as StorageConfig;
