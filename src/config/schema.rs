@@ -53,6 +53,40 @@ pub struct Configuration {
     /// Directory of PEM certificate authorities trusted for outgoing TLS (the database
     /// connections) in addition to the system's.
     pub certificates_directory: Option<String>,
+    /// Who may administer users, bans and sessions (Portcullis' extension).
+    pub admin: Admin,
+    /// The audit trail of security events (Portcullis' extension).
+    pub audit: Audit,
+}
+
+/// `admin`: the admin API's audience.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Admin {
+    /// Members of this group are administrators.
+    pub group: String,
+    /// Administrators must have passed two factors.
+    pub require_two_factor: bool,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self { group: "admins".into(), require_two_factor: true }
+    }
+}
+
+/// `audit`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Audit {
+    /// How long events are kept (0 keeps them forever).
+    pub retention: Duration,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self { retention: Duration::from_secs(90 * 24 * 3600) }
+    }
 }
 
 // ---------------------------------------------------------------- server

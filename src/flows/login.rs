@@ -33,7 +33,7 @@ pub struct PasswordLogin<'a> {
 pub async fn with_password(app: &App, caller: &mut Caller<'_>, login: PasswordLogin<'_>) -> Result<Option<String>> {
     let origin = Origin {
         auth_type: AuthType::FirstFactor,
-        ip: caller.ip(),
+        context: caller.context(),
         target_url: login.target_url.unwrap_or_default(),
         request_method: login.request_method.unwrap_or_default(),
     };
@@ -85,7 +85,7 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
     let username = storage.webauthn_username(&user_handle.to_string()).await?.ok_or(Error::BadCredentials)?;
     let origin = Origin {
         auth_type: AuthType::Passkey,
-        ip: caller.ip(),
+        context: caller.context(),
         target_url: login.target_url.unwrap_or_default(),
         request_method: login.request_method.unwrap_or_default(),
     };

@@ -12,6 +12,7 @@
 //! - [`bootstrap`]: the first administrator.
 
 pub mod account;
+pub mod audit;
 pub mod bootstrap;
 mod caller;
 pub mod credentials;

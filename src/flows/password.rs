@@ -5,6 +5,7 @@
 //! the lookup and mail happen after the answer, so neither body nor timing enumerates
 //! accounts. A per-client limit keeps it from being used to flood mailboxes.
 
+use super::audit::{self, Event, Outcome};
 use super::credentials::{self, Origin};
 use super::elevation::require_elevation;
 use super::{Caller, Error, Result, notify};
@@ -17,6 +18,7 @@ use crate::notifier::{Message, Recipient};
 use crate::server::App;
 use crate::session::{AuthLevel, SessionData, SessionId};
 use crate::storage::AuthType;
+use serde_json::Value;
 
 /// Mails a reset link to `username`'s account if it exists and has an address. Answers the
 /// same either way, at once: the lookup, token and mail happen after the answer.
@@ -98,6 +100,10 @@ pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Re
     caller.end(app).await?;
     notify::password_changed(app, &user.display_name, &user.emails, caller.ip_text());
     tracing::info!(username = %user.username, "password reset");
+    let name = user.username.as_str();
+    let event =
+        Event { name: "password.reset", outcome: Outcome::Success, actor: name, subject: name, detail: Value::Null };
+    audit::record(app, caller.context(), event).await;
     Ok(())
 }
 
@@ -126,7 +132,8 @@ pub async fn change(app: &App, caller: &Caller<'_>, change: PasswordChange<'_>) 
         require_elevation(app, data)?;
     }
     let username = &data.username;
-    let origin = Origin { auth_type: AuthType::FirstFactor, ip: caller.ip(), target_url: "", request_method: "" };
+    let origin =
+        Origin { auth_type: AuthType::FirstFactor, context: caller.context(), target_url: "", request_method: "" };
     let user = credentials::check_password(app, username, change.old_password, origin).await?;
     if &user.username != username {
         return Err(Error::AccountUnavailable);
@@ -138,6 +145,14 @@ pub async fn change(app: &App, caller: &Caller<'_>, change: PasswordChange<'_>) 
     set_password(app, &user, change.new_password, keep).await?;
     notify::password_changed(app, &user.display_name, &user.emails, caller.ip_text());
     tracing::info!(username = %username, "password changed");
+    let event = Event {
+        name: "password.changed",
+        outcome: Outcome::Success,
+        actor: username,
+        subject: username,
+        detail: Value::Null,
+    };
+    audit::record(app, caller.context(), event).await;
     Ok(())
 }
 

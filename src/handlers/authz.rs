@@ -11,6 +11,7 @@ use crate::authz::decision::{self, LoginStatus, Reply, RequestKind, Situation, V
 use crate::authz::extract::{Target, extract};
 use crate::authz::{AuthzEndpoint, Implementation, Strategy};
 use crate::clock::now;
+use crate::flows::audit::Context;
 use crate::flows::credentials::{self, Origin};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
@@ -71,8 +72,9 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
             return text(StatusCode::BAD_REQUEST, "400 Bad Request: the path is spelled ambiguously\n");
         }
     };
-    let ip = app.client_ip(request.remote, &parts.headers);
-    let found = identify(app, endpoint, settings, &parts.headers, &target, ip).await;
+    let context = request.context(app);
+    let ip = context.ip;
+    let found = identify(app, endpoint, settings, &parts.headers, &target, &context).await;
 
     let empty: Vec<String> = Vec::new();
     let identity = found.identity.as_ref();
@@ -121,7 +123,7 @@ async fn identify(
     settings: &CookieSettings,
     headers: &HeaderMap,
     target: &Target,
-    ip: Option<std::net::IpAddr>,
+    context: &Context,
 ) -> Found {
     let mut found = Found::default();
     for configured in &endpoint.strategies {
@@ -129,7 +131,7 @@ async fn identify(
         match strategy.header() {
             Some(name) => {
                 let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok()) else { continue };
-                match basic_identity(app, value, target, ip, configured.basic_cache_lifespan).await {
+                match basic_identity(app, value, target, context, configured.basic_cache_lifespan).await {
                     Some(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
                     None => found.failed_header = Some(strategy),
                 }
@@ -174,7 +176,7 @@ async fn basic_identity(
     app: &App,
     value: &str,
     target: &Target,
-    ip: Option<std::net::IpAddr>,
+    context: &Context,
     cache_lifespan: std::time::Duration,
 ) -> Option<Identity> {
     let (login, password) = crate::authz::extract::basic_credentials(value)?;
@@ -188,7 +190,8 @@ async fn basic_identity(
         return Some(identity_of(&user));
     }
     let target_url = redact(&target.url);
-    let origin = Origin { auth_type: AuthType::BasicAuth, ip, target_url: &target_url, request_method: &target.method };
+    let origin =
+        Origin { auth_type: AuthType::BasicAuth, context, target_url: &target_url, request_method: &target.method };
     match credentials::check_password(app, &login, &password, origin).await {
         Ok(user) => {
             services.basic_cache.insert(&login, &password, &user.username, &user.password_hash, cache_lifespan);

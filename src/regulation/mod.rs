@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::config::schema::Regulation;
-use crate::storage::{AttemptOutcome, AuthAttempt, RegulationWindow, Settlement, Storage, StorageError};
+use crate::storage::{AttemptOutcome, AttemptsBy, AuthAttempt, RegulationWindow, Settlement, Storage, StorageError};
 
 /// Decides and records bans.
 #[derive(Clone)]
@@ -156,6 +156,34 @@ impl Regulator {
             Some(until) => Verdict::Banned(until),
             None => Verdict::Proceed(Ticket { id: reservation.id }),
         })
+    }
+
+    /// The Unix time until which `username` (or `ip`) is banned, if it is banned now (a
+    /// read only: for listings and for noticing that a failure started a ban).
+    pub async fn banned_until(&self, username: &str, ip: &str, now: i64) -> Result<Option<i64>, StorageError> {
+        let rules = self.rules;
+        if rules.disabled() {
+            return Ok(None);
+        }
+        let since = now.saturating_sub(rules.find_time.saturating_add(rules.ban_time));
+        let limit = i64::from(rules.max_retries);
+        let mut by_user = Vec::new();
+        let mut by_ip = Vec::new();
+        for second_factor in [false, true] {
+            if rules.by_user && !username.is_empty() {
+                by_user.extend(
+                    self.storage
+                        .recent_attempts_of(AttemptsBy::User(username), since, limit, Some(second_factor))
+                        .await?,
+                );
+            }
+            if rules.by_ip && !ip.is_empty() {
+                by_ip.extend(
+                    self.storage.recent_attempts_of(AttemptsBy::Ip(ip), since, limit, Some(second_factor)).await?,
+                );
+            }
+        }
+        Ok(rules.ban_until(&by_user, &by_ip, now))
     }
 
     /// Records how a reserved attempt ended.

@@ -204,6 +204,19 @@ impl Storage {
         since: i64,
         limit: i64,
     ) -> Result<Vec<AttemptOutcome>, StorageError> {
+        self.recent_attempts_of(who, since, limit, None).await
+    }
+
+    /// [`Storage::recent_attempts`] of one kind: second factors (`Some(true)`), passwords
+    /// and passkeys (`Some(false)`), or both (`None`).
+    pub async fn recent_attempts_of(
+        &self,
+        who: AttemptsBy<'_>,
+        since: i64,
+        limit: i64,
+        second_factor: Option<bool>,
+    ) -> Result<Vec<AttemptOutcome>, StorageError> {
+        let kinds: Option<Vec<&'static str>> = second_factor.map(AuthType::kinds);
         let (by_ip, value) = match who {
             AttemptsBy::User(u) => (false, u.to_string()),
             AttemptsBy::Ip(ip) => (true, ip.to_string()),
@@ -218,7 +231,10 @@ impl Storage {
                     .select((log::time, log::successful, log::auth_type));
                 // Boxed inside each arm: a boxed query is tied to one backend.
                 Ok(per_backend!(conn, |c| {
-                    let query = query.into_boxed();
+                    let mut query = query.into_boxed();
+                    if let Some(kinds) = &kinds {
+                        query = query.filter(log::auth_type.eq_any(kinds));
+                    }
                     let query = if by_ip {
                         query.filter(log::remote_ip.eq(&value))
                     } else {
