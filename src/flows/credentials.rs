@@ -67,7 +67,13 @@ pub async fn check_password(app: &App, login: &str, password: &str, origin: Orig
     let _turn = app.services.regulator.turn(&account, &origin.ip_text()).await;
     let ticket = reserve(app, &account, origin, Factor::Password).await?;
 
-    let user = found.filter(|u| !u.disabled);
+    // A passkey-only account has no usable password: checked against the decoy, as if
+    // unknown (same cost, same answer).
+    let passwordless = match &found {
+        Some(u) => services.storage.passwordless(&u.username).await.map_err(Error::RegulationUnavailable)?,
+        None => false,
+    };
+    let user = found.filter(|u| !u.disabled && !passwordless);
     let stored = user.as_ref().map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let matched = match services.hashing.verify(password, stored).await {
         Ok(matched) => matched,

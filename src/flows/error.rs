@@ -147,6 +147,8 @@ pub enum Error {
     UserExists,
     /// No user has that name.
     UnknownUser,
+    /// An administrator tried to disable, delete or un-admin themselves.
+    SelfLockout,
     /// A new user's details are not acceptable; the detail says why.
     InvalidUser(String),
 }
@@ -211,6 +213,7 @@ impl Error {
             Self::UsersExist => (S::CONFLICT, "error.users_exist"),
             Self::UserExists => (S::CONFLICT, "error.user_exists"),
             Self::UnknownUser => (S::NOT_FOUND, "error.unknown_user"),
+            Self::SelfLockout => (S::CONFLICT, "error.self_lockout"),
             Self::InvalidUser(_) => (S::BAD_REQUEST, "error.invalid_user"),
         }
     }
@@ -417,6 +420,7 @@ mod tests {
             Error::UsersExist,
             Error::UserExists,
             Error::UnknownUser,
+            Error::SelfLockout,
             Error::InvalidUser(String::new()),
         ];
         for error in all {

@@ -32,41 +32,64 @@ pub fn reset_start(app: &App, caller: &Caller<'_>, username: &str) -> Result<()>
     let login = username.trim().to_string();
     tokio::spawn(async move {
         let user = match users.find_login(&login).await {
-            Ok(user) => user.filter(|u| !u.disabled),
+            Ok(user) => user.filter(|u| !u.disabled && !u.emails.is_empty()),
             Err(e) => {
                 tracing::error!(error = %e, "cannot look up the user of a password reset request");
                 return;
             }
         };
-        let Some((user, address)) = user.and_then(|u| u.emails.first().cloned().map(|a| (u, a))) else {
+        let Some(user) = user else {
             tracing::info!("password reset requested for an unknown or disabled user");
             return;
         };
-        let token = match tokens.issue(&user.username, now()).await {
-            Ok(Some(token)) => token,
-            Ok(None) => {
-                tracing::info!(username = %user.username, "password reset link not sent: too many recently");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot issue a password reset link");
-                return;
-            }
-        };
-        let Ok(mut link) = portal.join("reset-password") else { return };
-        link.query_pairs_mut().append_pair("token", &token);
-        let message = Message::ResetPassword {
-            display_name: user.display_name.clone(),
-            link: link.to_string(),
-            expires_in: std::time::Duration::from_secs(u64::try_from(tokens.lifespan()).unwrap_or(300)),
-            remote_ip: client,
-        };
-        let to = Recipient { name: user.display_name.clone(), address };
-        match notifier.send(&to, &message).await {
-            Ok(()) => tracing::info!(username = %user.username, "password reset link sent"),
-            Err(e) => tracing::error!(username = %user.username, error = %e, "cannot send the password reset link"),
+        if let Err(e) = mail_reset_link(&tokens, &notifier, &portal, &user, client).await {
+            tracing::error!(username = %user.username, error = %e, "cannot send the password reset link");
         }
     });
+    Ok(())
+}
+
+/// Mails `user` a reset link now (an administrator's request): errors are the caller's.
+pub async fn send_reset_link(
+    app: &App,
+    settings: &crate::session::CookieSettings,
+    user: &User,
+    client: String,
+) -> Result<()> {
+    let services = &app.services;
+    mail_reset_link(&services.reset_tokens, &services.notifier, &settings.portal_url, user, client).await
+}
+
+/// Issues a reset token for `user` and mails the link to their first address.
+async fn mail_reset_link(
+    tokens: &crate::identity::reset_token::ResetTokens,
+    notifier: &crate::notifier::Notifier,
+    portal: &url::Url,
+    user: &User,
+    client: String,
+) -> Result<()> {
+    let address = user.emails.first().cloned().ok_or(Error::NoEmailAddress)?;
+    let token = match tokens.issue(&user.username, now()).await? {
+        Some(token) => token,
+        None => {
+            tracing::info!(username = %user.username, "password reset link not sent: too many recently");
+            return Err(Error::ResetRateLimited { retry_after: tokens.lifespan() });
+        }
+    };
+    let mut link = portal.join("reset-password").map_err(|e| Error::Internal(e.to_string()))?;
+    link.query_pairs_mut().append_pair("token", &token);
+    let message = Message::ResetPassword {
+        display_name: user.display_name.clone(),
+        link: link.to_string(),
+        expires_in: std::time::Duration::from_secs(u64::try_from(tokens.lifespan()).unwrap_or(300)),
+        remote_ip: client,
+    };
+    let to = Recipient { name: user.display_name.clone(), address };
+    notifier.send(&to, &message).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot send the password reset link");
+        Error::MailFailed
+    })?;
+    tracing::info!(username = %user.username, "password reset link sent");
     Ok(())
 }
 

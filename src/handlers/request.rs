@@ -65,6 +65,17 @@ impl Request<'_> {
         self.path.rsplit('/').next().unwrap_or_default()
     }
 
+    /// Path segment `index` (0 is the empty one before the first `/`), percent-decoded.
+    pub fn segment(&self, index: usize) -> String {
+        let raw = self.path.split('/').nth(index).unwrap_or_default();
+        percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+    }
+
+    /// The query parameters.
+    pub fn query(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect()
+    }
+
     /// Where the request came from, as the audit trail records it.
     pub fn context(&self, app: &App) -> Context {
         let user_agent = self.parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();

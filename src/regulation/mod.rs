@@ -81,7 +81,7 @@ impl Rules {
         for attempts in [by_user, by_ip] {
             for second_factor in [false, true] {
                 let kind: Vec<AttemptOutcome> =
-                    attempts.iter().copied().filter(|a| a.second_factor == second_factor).collect();
+                    attempts.iter().copied().filter(|a| a.unban || a.second_factor == second_factor).collect();
                 until = until.max(ban_until(&kind, self.max_retries, self.find_time, self.ban_time, now));
             }
         }
@@ -220,11 +220,11 @@ mod tests {
     use super::*;
 
     fn a(time: i64, successful: bool) -> AttemptOutcome {
-        AttemptOutcome { time, successful, second_factor: false }
+        AttemptOutcome { time, successful, second_factor: false, unban: false }
     }
 
     fn code(time: i64, successful: bool) -> AttemptOutcome {
-        AttemptOutcome { time, successful, second_factor: true }
+        AttemptOutcome { time, successful, second_factor: true, unban: false }
     }
 
     #[test]
@@ -262,6 +262,10 @@ mod tests {
         let ip_rules = Rules { by_ip: true, ..rules };
         assert_eq!(ip_rules.ban_until(&[], &[a(990, false), a(980, false), a(970, false)], 1000), Some(1290));
         assert_eq!(rules.ban_until(&[], &[a(990, false), a(980, false), a(970, false)], 1000), Some(1290));
+        // A lifted ban clears both kinds.
+        let unban = AttemptOutcome { time: 995, successful: true, second_factor: false, unban: true };
+        let user = [unban, code(990, false), code(980, false), a(975, false), a(972, false), a(970, false)];
+        assert_eq!(rules.ban_until(&user, &[], 1000), None);
         let off = Rules { max_retries: 0, ..rules };
         assert_eq!(off.ban_until(&[a(990, false), a(980, false), a(970, false)], &[], 1000), None);
     }

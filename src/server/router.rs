@@ -96,6 +96,38 @@ pub enum Api {
     FirstFactor,
     /// `POST /api/bootstrap`.
     Bootstrap,
+    /// `GET /api/admin/users`.
+    AdminListUsers,
+    /// `POST /api/admin/users`.
+    AdminCreateUser,
+    /// `GET /api/admin/users/{username}`.
+    AdminGetUser,
+    /// `PATCH /api/admin/users/{username}`.
+    AdminUpdateUser,
+    /// `DELETE /api/admin/users/{username}`.
+    AdminDeleteUser,
+    /// `POST /api/admin/users/{username}/password`.
+    AdminSetPassword,
+    /// `POST /api/admin/users/{username}/reset-email`.
+    AdminSendResetEmail,
+    /// `DELETE /api/admin/users/{username}/sessions`.
+    AdminRevokeSessions,
+    /// `DELETE /api/admin/users/{username}/totp`.
+    AdminRemoveTotp,
+    /// `DELETE /api/admin/users/{username}/webauthn/{id}`.
+    AdminRemoveWebAuthn,
+    /// `PUT /api/admin/users/{username}/passwordless`.
+    AdminSetPasswordless,
+    /// `GET /api/admin/bans`.
+    AdminListBans,
+    /// `DELETE /api/admin/bans/{username}`.
+    AdminUnbanUser,
+    /// `DELETE /api/admin/bans/ip/{ip}`.
+    AdminUnbanIp,
+    /// `GET /api/admin/audit`.
+    AdminAudit,
+    /// `GET /api/admin/sessions/stats`.
+    AdminSessionStats,
 }
 
 /// A portal page: GET shows it, POST submits its form.
@@ -223,13 +255,39 @@ impl Route {
     }
 }
 
-/// Exact-match routing (one hash probe), plus routes with one trailing parameter and
-/// prefixes for endpoints that also answer the paths below them.
+/// Exact-match routing (one hash probe), then routes with `{parameter}` segments (each
+/// matching one non-empty segment; more literal segments win), then prefixes for
+/// endpoints that also answer the paths below them.
 #[derive(Debug)]
 pub struct Router {
     routes: HashMap<String, Route>,
-    params: Vec<(String, Route)>,
+    params: Vec<(Vec<Segment>, Route)>,
     prefixes: Vec<Route>,
+}
+
+/// One segment of a route template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    /// Must be exactly this.
+    Literal(String),
+    /// Any non-empty segment.
+    Param,
+}
+
+fn template_segments(template: &str) -> Vec<Segment> {
+    template
+        .split('/')
+        .map(|s| if s.starts_with('{') && s.ends_with('}') { Segment::Param } else { Segment::Literal(s.to_string()) })
+        .collect()
+}
+
+fn template_matches(template: &[Segment], path: &str) -> bool {
+    let mut parts = path.split('/');
+    template.iter().all(|segment| match (segment, parts.next()) {
+        (Segment::Literal(l), Some(p)) => l == p,
+        (Segment::Param, Some(p)) => !p.is_empty(),
+        (_, None) => false,
+    }) && parts.next().is_none()
 }
 
 use http::Method as M;
@@ -302,6 +360,22 @@ impl Router {
         r.api("/api/checks/safe-redirection", &[(M::POST, SafeRedirection)]);
         r.api("/api/firstfactor", &[(M::POST, FirstFactor)]);
         r.api("/api/bootstrap", &[(M::POST, Bootstrap)]);
+        r.api("/api/admin/users", &[(M::GET, AdminListUsers), (M::POST, AdminCreateUser)]);
+        r.api_param(
+            "/api/admin/users/{username}",
+            &[(M::GET, AdminGetUser), (M::PATCH, AdminUpdateUser), (M::DELETE, AdminDeleteUser)],
+        );
+        r.api_param("/api/admin/users/{username}/password", &[(M::POST, AdminSetPassword)]);
+        r.api_param("/api/admin/users/{username}/reset-email", &[(M::POST, AdminSendResetEmail)]);
+        r.api_param("/api/admin/users/{username}/sessions", &[(M::DELETE, AdminRevokeSessions)]);
+        r.api_param("/api/admin/users/{username}/totp", &[(M::DELETE, AdminRemoveTotp)]);
+        r.api_param("/api/admin/users/{username}/webauthn/{id}", &[(M::DELETE, AdminRemoveWebAuthn)]);
+        r.api_param("/api/admin/users/{username}/passwordless", &[(M::PUT, AdminSetPasswordless)]);
+        r.api("/api/admin/bans", &[(M::GET, AdminListBans)]);
+        r.api_param("/api/admin/bans/{username}", &[(M::DELETE, AdminUnbanUser)]);
+        r.api_param("/api/admin/bans/ip/{ip}", &[(M::DELETE, AdminUnbanIp)]);
+        r.api("/api/admin/audit", &[(M::GET, AdminAudit)]);
+        r.api("/api/admin/sessions/stats", &[(M::GET, AdminSessionStats)]);
         r.pages();
         r.prefixes.push(Route { path: "/static/".into(), handlers: get_head(Endpoint::Static) });
         r.authz(config);
@@ -371,8 +445,11 @@ impl Router {
     }
 
     fn param(&mut self, template: &str, handlers: Vec<(Method, Endpoint)>) {
-        let prefix = template.rsplit_once('/').map_or(template, |(head, _)| head);
-        self.params.push((format!("{prefix}/"), Route { path: template.to_string(), handlers }));
+        let segments = template_segments(template);
+        self.params.push((segments, Route { path: template.to_string(), handlers }));
+        // More literal segments first: `/bans/ip/{ip}` before `/bans/{username}`.
+        let literals = |s: &[Segment]| s.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
+        self.params.sort_by_key(|(template, _)| std::cmp::Reverse(literals(template)));
     }
 
     fn add(&mut self, path: &str, handlers: Vec<(Method, Endpoint)>) {
@@ -385,10 +462,7 @@ impl Router {
         self.routes
             .get(path)
             .or_else(|| {
-                self.params.iter().find_map(|(prefix, route)| {
-                    let rest = path.strip_prefix(prefix.as_str())?;
-                    (!rest.is_empty() && !rest.contains('/')).then_some(route)
-                })
+                self.params.iter().find(|(template, _)| template_matches(template, path)).map(|(_, route)| route)
             })
             .or_else(|| self.prefixes.iter().find(|r| path.starts_with(r.path.as_str())))
     }
