@@ -331,6 +331,10 @@ fn admin_api(backend: Backend) {
         "admin.reset_email.sent",
         "admin.passwordless.set",
         "admin.ban.lifted",
+        "admin.users.listed",
+        "admin.user.viewed",
+        "admin.bans.listed",
+        "admin.sessions.stats",
     ] {
         assert!(names.contains(expected), "{backend:?}: no '{expected}' in {names:?}");
     }

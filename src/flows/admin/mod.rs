@@ -56,6 +56,8 @@ pub async fn audit_events(app: &App, caller: &Caller<'_>, mut filter: AuditFilte
     require_admin(app, caller)?;
     filter.limit = filter.limit.clamp(1, MAX_PAGE);
     let events = app.services.storage.audit_list(filter.clone()).await?;
+    let detail = serde_json::json!({"user": filter.user, "event": filter.event});
+    audit_action(app, caller, "admin.audit.viewed", "", detail).await;
     let full = i64::try_from(events.len()).unwrap_or(0) == filter.limit;
     let next_cursor = full.then(|| events.last().map(|e| e.id.to_string())).flatten();
     Ok(AuditPage { events, next_cursor })

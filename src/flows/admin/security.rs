@@ -88,6 +88,7 @@ pub async fn list_bans(app: &App, caller: &Caller<'_>) -> Result<Vec<Ban>> {
             bans.push(Ban { kind: BanKind::Ip, value: ip, until });
         }
     }
+    audit_action(app, caller, "admin.bans.listed", "", serde_json::Value::Null).await;
     Ok(bans)
 }
 
@@ -136,6 +137,7 @@ pub struct SessionStats {
 pub async fn session_stats(app: &App, caller: &Caller<'_>) -> Result<SessionStats> {
     require_admin(app, caller)?;
     let users = app.services.sessions.stats().await?;
+    audit_action(app, caller, "admin.sessions.stats", "", serde_json::Value::Null).await;
     let one_factor = users.iter().map(|u| u.one_factor).sum();
     let two_factor = users.iter().map(|u| u.two_factor).sum();
     Ok(SessionStats { total: one_factor + two_factor, one_factor, two_factor, users })

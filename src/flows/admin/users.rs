@@ -126,7 +126,9 @@ pub async fn list_users(app: &App, caller: &Caller<'_>, query: UserQuery) -> Res
         after: query.cursor.filter(|c| !c.is_empty()),
         limit,
     };
+    let detail = json!({"search": filter.search, "group": filter.group, "disabled": filter.disabled});
     let users = app.services.users.list(filter).await?;
+    audit_action(app, caller, "admin.users.listed", "", detail).await;
     let full = i64::try_from(users.len()).unwrap_or(0) == limit;
     let next_cursor = full.then(|| users.last().map(|u| u.username.clone())).flatten();
     Ok(UserPage { users: users.iter().map(|u| UserView::from(&**u)).collect(), next_cursor })
@@ -150,6 +152,7 @@ pub async fn get_user(app: &App, caller: &Caller<'_>, username: &str) -> Result<
             })
         })
         .collect();
+    audit_action(app, caller, "admin.user.viewed", name, serde_json::Value::Null).await;
     Ok(UserDetail {
         has_totp: storage.totp_exists(name).await?,
         recovery_codes_remaining: storage.recovery_remaining(name).await?,
