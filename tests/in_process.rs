@@ -216,6 +216,25 @@ async fn portal_flows_in_process() {
     assert_eq!((done.status, done.header("location")), (303, Some(target)), "{}", done.body);
     let state = b.api("GET", "/api/state", serde_json::Value::Null).await;
     assert_eq!(state.json()["data"]["authentication_level"], 2);
+
+    // The audit trail saw it all, with the browser's request IDs.
+    let events =
+        t.app.services.storage.audit_list(portcullis::storage::AuditFilter { limit: 100, ..Default::default() });
+    let events = events.await.unwrap();
+    let seen = |name: &str, outcome: &str| {
+        events.iter().any(|e| e.event == name && e.outcome == outcome && e.subject == "john")
+    };
+    assert!(seen("authentication", "success"), "{events:?}");
+    assert!(seen("authentication", "failure"), "the wrong TOTP code: {events:?}");
+    assert!(seen("second_factor.added", "success"), "{events:?}");
+    assert!(events.iter().all(|e| !e.request_id.is_empty() && e.remote_ip == "127.0.0.1"));
+
+    // Signing out everywhere is audited too.
+    let profile = b.get("/profile").await;
+    let r = b.submit(&profile, "/profile/sign-out-everywhere", &[]).await;
+    assert_eq!(r.status, 303);
+    let events = t.app.services.storage.audit_list(portcullis::storage::AuditFilter { limit: 1, ..Default::default() });
+    assert_eq!(events.await.unwrap()[0].event, "sessions.revoked");
 }
 
 /// A form post without the page's token, or from another origin, changes nothing.
