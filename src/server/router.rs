@@ -197,9 +197,52 @@ pub enum Page {
     RevokeCodeForm,
     /// Cancelling the code.
     RevokeCode,
+    /// `/admin`: on to the users.
+    AdminHome,
+    /// `/admin/login`: the portal's sign-in, coming back to the console.
+    AdminLogin,
+    /// `/admin/logout`: the portal's sign-out.
+    AdminLogout,
+    /// `/admin/users`: the list, filters, bans and the create form.
+    AdminUsers,
+    /// Creating a user.
+    AdminCreateUser,
+    /// `/admin/users/{username}`: one user.
+    AdminUser,
+    /// An action on one user (with a confirmation step for destructive ones).
+    AdminUserAction,
+    /// Lifting a ban on an address.
+    AdminUnbanIp,
+    /// `/admin/audit`: the trail, filtered and paged.
+    AdminAudit,
+    /// `/admin/audit.csv`: the same as CSV.
+    AdminAuditCsv,
+    /// `/admin/audit.json`: the same as JSON.
+    AdminAuditJson,
+    /// `/admin/settings`: the effective configuration, secrets redacted.
+    AdminSettings,
 }
 
 impl Page {
+    /// Whether the page is part of the admin console.
+    pub fn is_admin_page(self) -> bool {
+        matches!(
+            self,
+            Self::AdminHome
+                | Self::AdminLogin
+                | Self::AdminLogout
+                | Self::AdminUsers
+                | Self::AdminCreateUser
+                | Self::AdminUser
+                | Self::AdminUserAction
+                | Self::AdminUnbanIp
+                | Self::AdminAudit
+                | Self::AdminAuditCsv
+                | Self::AdminAuditJson
+                | Self::AdminSettings
+        )
+    }
+
     /// Whether the page is part of the account (needs a logged-in session).
     pub fn is_account_page(self) -> bool {
         matches!(
@@ -406,6 +449,29 @@ impl Router {
             ("/profile/sign-out-everywhere", None, Some(SignOutEverywhere)),
             ("/register/passkey", Some(RegisterPasskey), None),
         ];
+        self.add_pages(pages);
+        let mut revoke = get_head(Endpoint::Page(RevokeCodeForm));
+        revoke.push((M::POST, Endpoint::Page(RevokeCode)));
+        self.param("/revoke/elevation/{id}", revoke);
+        let console: &[(&str, Option<Page>, Option<Page>)] = &[
+            ("/admin", Some(AdminHome), None),
+            ("/admin/login", Some(AdminLogin), None),
+            ("/admin/logout", Some(AdminLogout), None),
+            ("/admin/users", Some(AdminUsers), Some(AdminCreateUser)),
+            ("/admin/bans", None, Some(AdminUnbanIp)),
+            ("/admin/audit", Some(AdminAudit), None),
+            ("/admin/audit.csv", Some(AdminAuditCsv), None),
+            ("/admin/audit.json", Some(AdminAuditJson), None),
+            ("/admin/settings", Some(AdminSettings), None),
+        ];
+        self.add_pages(console);
+        let mut user = get_head(Endpoint::Page(AdminUser));
+        user.push((M::POST, Endpoint::Page(AdminUserAction)));
+        self.param("/admin/users/{username}", user);
+    }
+
+    /// Pages as (path, shown on GET and HEAD, submitted by POST).
+    fn add_pages(&mut self, pages: &[(&str, Option<Page>, Option<Page>)]) {
         for (path, show, submit) in pages {
             let mut handlers = show.map(|p| get_head(Endpoint::Page(p))).unwrap_or_default();
             if let Some(p) = submit {
@@ -413,9 +479,6 @@ impl Router {
             }
             self.add(path, handlers);
         }
-        let mut revoke = get_head(Endpoint::Page(RevokeCodeForm));
-        revoke.push((M::POST, Endpoint::Page(RevokeCode)));
-        self.param("/revoke/elevation/{id}", revoke);
     }
 
     /// The authorization endpoints: ForwardAuth and AuthRequest answer GET and HEAD;

@@ -13,8 +13,8 @@ pub use security::{
     unban,
 };
 pub use users::{
-    NewUser, UserDetail, UserPage, UserPatch, UserQuery, UserView, create_user, delete_user, get_user, list_users,
-    send_reset_email, set_password, set_passwordless, update_user,
+    NewUser, UserDetail, UserOverview, UserPage, UserPatch, UserQuery, UserView, create_user, delete_user, get_user,
+    list_users, send_reset_email, set_password, set_passwordless, update_user, user_overview,
 };
 
 use serde_json::Value;

@@ -137,6 +137,42 @@ pub async fn list_users(app: &App, caller: &Caller<'_>, query: UserQuery) -> Res
 /// One user's details.
 pub async fn get_user(app: &App, caller: &Caller<'_>, username: &str) -> Result<UserDetail> {
     require_admin(app, caller)?;
+    let detail = detail_of(app, username).await?;
+    audit_action(app, caller, "admin.user.viewed", &detail.user.username, serde_json::Value::Null).await;
+    Ok(detail)
+}
+
+/// One user as the console's page shows them: details, live sessions, recent events.
+#[derive(Debug, Serialize)]
+pub struct UserOverview {
+    /// The details.
+    pub detail: UserDetail,
+    /// Live sessions at one factor.
+    pub sessions_one_factor: usize,
+    /// Live sessions at two factors.
+    pub sessions_two_factor: usize,
+    /// The newest events about the user.
+    pub recent_events: Vec<crate::storage::AuditRecord>,
+}
+
+/// One user with their sessions and recent events (one audited view).
+pub async fn user_overview(app: &App, caller: &Caller<'_>, username: &str) -> Result<UserOverview> {
+    require_admin(app, caller)?;
+    let detail = detail_of(app, username).await?;
+    let name = detail.user.username.clone();
+    let sessions = app.services.sessions.stats().await?.into_iter().find(|s| s.username == name).unwrap_or_default();
+    let filter = crate::storage::AuditFilter { user: Some(name.clone()), limit: 20, ..Default::default() };
+    let recent_events = app.services.storage.audit_list(filter).await?;
+    audit_action(app, caller, "admin.user.viewed", &name, serde_json::Value::Null).await;
+    Ok(UserOverview {
+        detail,
+        sessions_one_factor: sessions.one_factor,
+        sessions_two_factor: sessions.two_factor,
+        recent_events,
+    })
+}
+
+async fn detail_of(app: &App, username: &str) -> Result<UserDetail> {
     let user = app.services.users.get(username).await?.ok_or(Error::UnknownUser)?;
     let storage = &app.services.storage;
     let name = &user.username;
@@ -152,7 +188,6 @@ pub async fn get_user(app: &App, caller: &Caller<'_>, username: &str) -> Result<
             })
         })
         .collect();
-    audit_action(app, caller, "admin.user.viewed", name, serde_json::Value::Null).await;
     Ok(UserDetail {
         has_totp: storage.totp_exists(name).await?,
         recovery_codes_remaining: storage.recovery_remaining(name).await?,
