@@ -804,6 +804,16 @@ async fn the_console_is_for_two_factor_admins_only() {
     let r = root.get("/admin/users").await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("two factors"), "{}", r.body);
+    assert!(r.body.contains("totp?rd=https%3A%2F%2Fauth.example.com%2Fadmin%2Fusers"), "{}", r.body);
+
+    // Signing in for the console goes on to the second factor, as a two-factor rule does.
+    let mut root = t.browser();
+    let rd = "https://auth.example.com/admin/users";
+    let form = root.get(&format!("/login?rd={}", urlencode(rd))).await;
+    let r = root.submit(&form, "/login", &[("username", "root"), ("password", "root password"), ("rd", rd)]).await;
+    // root has no second factor yet: the second-factor page offers to set one up.
+    assert_eq!((r.status, r.header("location")), (200, None), "{}", r.body);
+    assert!(r.body.contains("<h1>Second factor</h1>"), "{}", r.body);
 }
 
 /// The console's pages and actions: create, confirm a destructive action, the audit page

@@ -159,6 +159,9 @@ pub fn redirect_after_first_factor(
     match target.filter(|t| !t.is_empty()) {
         Some(t) if app.services.sessions.is_safe_redirect(t) => {
             let url = url::Url::parse(t).ok()?;
+            if super::admin::console_needs_two_factors(app, &settings.portal_url, &url) {
+                return None;
+            }
             let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
             let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };
             let decision = app.access_control.evaluate(&subject, &Object::new(&url, method));

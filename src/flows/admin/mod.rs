@@ -33,6 +33,16 @@ pub fn require_admin<'c>(app: &App, caller: &'c Caller<'_>) -> Result<&'c Sessio
     if data.groups.iter().any(|g| g == &admin.group) { Ok(data) } else { Err(Error::Forbidden) }
 }
 
+/// Whether `url` is a page of the admin console at this portal, which an administrator
+/// reaches with two factors: signing in for it goes on to the second factor, as for a
+/// two-factor access rule.
+pub fn console_needs_two_factors(app: &App, portal_url: &url::Url, url: &url::Url) -> bool {
+    let Ok(console) = portal_url.join("admin") else { return false };
+    app.config.admin.require_two_factor
+        && url.origin() == console.origin()
+        && (url.path() == console.path() || url.path().starts_with(&format!("{}/", console.path())))
+}
+
 /// Audits an admin action on `subject` by the caller.
 async fn audit_action(app: &App, caller: &Caller<'_>, name: &'static str, subject: &str, detail: Value) {
     let event = Event { name, outcome: Outcome::Success, actor: caller.username(), subject, detail };

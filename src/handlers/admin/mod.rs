@@ -51,9 +51,13 @@ pub async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
 
 /// The portal's sign-in, coming back to the console.
 fn to_sign_in(v: &Visit<'_>) -> HttpResponse {
+    v.redirect(&format!("{}?{}", v.local("/login"), back_to_console(v)))
+}
+
+/// The query `rd=<the console's users page>`.
+fn back_to_console(v: &Visit<'_>) -> String {
     let back = v.caller.settings().portal_url.join("admin/users").map(|u| u.to_string()).unwrap_or_default();
-    let q: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", &back).finish();
-    v.redirect(&format!("{}?{q}", v.local("/login")))
+    url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", &back).finish()
 }
 
 /// The 403 page: no admin data, and for an administrator with one factor, the way on.
@@ -61,7 +65,8 @@ fn forbidden(v: &mut Visit<'_>, error: &Error) -> HttpResponse {
     let is_admin_group = v.caller.data().is_some_and(|d| d.groups.contains(&v.app.config.admin.group));
     let mut links = vec![link("/profile", "common.back_to_profile")];
     if is_admin_group && v.level() < AuthLevel::TwoFactor {
-        links.insert(0, link("/login/totp", "admin.second_factor"));
+        let second_factor = format!("/login/totp?{}", back_to_console(v));
+        links.insert(0, link(&second_factor, "admin.second_factor"));
     }
     let text = if is_admin_group { v.text("admin.two_factors_required") } else { error.text(v.lang) };
     let ctx = context! { title_key => "admin.forbidden_title", error => text, links };
