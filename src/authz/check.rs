@@ -4,8 +4,6 @@
 //! question and write the answer, so every rule (cookie domain, https, path spelling,
 //! strategies, access rules, the decision table) holds the same over both.
 
-use std::net::IpAddr;
-
 use http::{HeaderMap, StatusCode, header};
 
 use super::decision::{self, LoginStatus, Reply, RequestKind, Situation, Via};
@@ -13,6 +11,7 @@ use super::extract::{Target, basic_credentials};
 use super::{AuthzEndpoint, Strategy};
 use crate::access_control::Subject;
 use crate::clock::now;
+use crate::flows::audit::Context;
 use crate::flows::credentials::{self, Origin};
 use crate::server::App;
 use crate::session::{AuthLevel, CookieSettings, LoadedSession};
@@ -171,14 +170,14 @@ struct Found {
 /// Judges `target` for `endpoint`: cookie domain, https, the path's spelling, then the
 /// endpoint's strategies in order, the access rules and [`decision::reply`]. An allowed
 /// session's activity is recorded (throttled). `headers` are the original request's (the
-/// credentials, `Accept`, `X-Requested-With`); `ip` is the client's address as the
-/// transport established it.
+/// credentials, `Accept`, `X-Requested-With`); `context` holds the client's address as the
+/// transport established it, for the rules, regulation and the audit trail.
 pub async fn check(
     app: &App,
     endpoint: &AuthzEndpoint,
     target: &Target,
     headers: &HeaderMap,
-    ip: Option<IpAddr>,
+    context: &Context,
 ) -> Outcome {
     let sessions = &app.services.sessions;
     let host = target.url.host_str().unwrap_or_default();
@@ -199,7 +198,7 @@ pub async fn check(
             return Outcome::Refused(Refusal::AmbiguousPath);
         }
     };
-    let found = identify(app, endpoint, settings, headers, target, ip).await;
+    let found = identify(app, endpoint, settings, headers, target, context).await;
 
     let empty: Vec<String> = Vec::new();
     let identity = found.identity.as_ref();
@@ -207,7 +206,7 @@ pub async fn check(
         username: identity.map_or("", |i| i.username.as_str()),
         groups: identity.map_or(&empty, |i| &i.groups),
         client_id: "",
-        ip,
+        ip: context.ip,
     };
     let situation = Situation {
         identity: identity.map(|i| (i.level, i.via)),
@@ -249,7 +248,7 @@ async fn identify(
     settings: &CookieSettings,
     headers: &HeaderMap,
     target: &Target,
-    ip: Option<IpAddr>,
+    context: &Context,
 ) -> Found {
     let mut found = Found::default();
     for configured in &endpoint.strategies {
@@ -257,7 +256,7 @@ async fn identify(
         match strategy.header() {
             Some(name) => {
                 let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok()) else { continue };
-                match basic_identity(app, value, target, ip, configured.basic_cache_lifespan).await {
+                match basic_identity(app, value, target, context, configured.basic_cache_lifespan).await {
                     Ok(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
                     Err(unavailable) => {
                         found.failed_header = Some(strategy);
@@ -308,21 +307,22 @@ async fn basic_identity(
     app: &App,
     value: &str,
     target: &Target,
-    ip: Option<IpAddr>,
+    context: &Context,
     cache_lifespan: std::time::Duration,
 ) -> Result<Identity, Option<Unavailable>> {
     let (login, password) = basic_credentials(value).ok_or(None)?;
     let services = &app.services;
-    let current_hash =
-        |name: &str| services.users.find_login(name).filter(|u| !u.disabled).map(|u| u.password_hash.clone());
     if !cache_lifespan.is_zero()
-        && let Some(username) = services.basic_cache.get(&login, &password, current_hash)
-        && let Some(user) = services.users.find_login(&username)
+        && let Some((username, verified_hash)) = services.basic_cache.candidate(&login, &password)
+        && let Ok(Some(user)) = services.users.get(&username).await
+        && !user.disabled
+        && user.password_hash == verified_hash
     {
         return Ok(identity_of(&user));
     }
     let target_url = redact(&target.url);
-    let origin = Origin { auth_type: AuthType::BasicAuth, ip, target_url: &target_url, request_method: &target.method };
+    let origin =
+        Origin { auth_type: AuthType::BasicAuth, context, target_url: &target_url, request_method: &target.method };
     match credentials::check_password(app, &login, &password, origin).await {
         Ok(user) => {
             services.basic_cache.insert(&login, &password, &user.username, &user.password_hash, cache_lifespan);

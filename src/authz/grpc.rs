@@ -37,6 +37,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 
 use super::check::{self, Denial, IDENTITY_HEADERS, Identity, Outcome};
 use super::extract::{self, Target};
+use crate::flows::audit::Context;
 use crate::server::App;
 
 /// The gRPC method Envoy calls.
@@ -50,10 +51,14 @@ pub const SERVICE_NAME: &str = "envoy.service.auth.v3.Authorization";
 /// request over the limit is refused with `RESOURCE_EXHAUSTED`, which Envoy denies.
 pub const MAX_CHECK_REQUEST: usize = 256 * 1024;
 
-/// The address of the connection a gRPC call came in on, put in the call's extensions
-/// by the server.
-#[derive(Clone, Copy, Debug)]
-pub struct Caller(pub Option<IpAddr>);
+/// The connection a gRPC call came in on, put in the call's extensions by the server.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// The connection's peer (the proxy).
+    pub peer: Option<IpAddr>,
+    /// The call's request ID, as logged.
+    pub request_id: String,
+}
 
 /// The HTTP status a check decided (200 when allowed), put in the response's extensions
 /// for the access log.
@@ -80,7 +85,7 @@ impl Authorization for ExtAuthz {
         &self,
         request: tonic::Request<CheckRequest>,
     ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        let caller = request.extensions().get::<Caller>().and_then(|c| c.0);
+        let caller = request.extensions().get::<Caller>().cloned().unwrap_or_default();
         let request = request.into_inner();
         let Some(endpoint) = self.app.authz.get(self.endpoint) else {
             return Err(tonic::Status::internal("no ExtAuthzGRPC endpoint"));
@@ -96,8 +101,13 @@ impl Authorization for ExtAuthz {
                 })));
             }
         };
-        let ip = self.app.client_ip_behind(caller, original.source, &original.headers);
-        let outcome = check::check(&self.app, endpoint, &original.target, &original.headers, ip).await;
+        let user_agent = original.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+        let context = Context {
+            ip: self.app.client_ip_behind(caller.peer, original.source, &original.headers),
+            user_agent: user_agent.unwrap_or_default().to_string(),
+            request_id: caller.request_id,
+        };
+        let outcome = check::check(&self.app, endpoint, &original.target, &original.headers, &context).await;
         answer(outcome, &original.headers).map(respond)
     }
 }

@@ -181,6 +181,12 @@ pub const ENV_KEYS: &[&str] = &[
     "identity_validation.elevated_session.skip_second_factor",
     "access_control.default_policy",
     "access_control.allow_encoded_slashes",
+    "authentication_backend.database.search.email",
+    "authentication_backend.database.search.case_insensitive",
+    "authentication_backend.database.password.algorithm",
+    "admin.group",
+    "admin.require_two_factor",
+    "audit.retention",
 ];
 
 /// Authelia keys Portcullis recognises but does not implement yet. They are ignored with a

@@ -31,10 +31,10 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
             );
         }
     };
-    let ip = app.client_ip(request.remote, &parts.headers);
+    let context = request.context(app);
     // A store that was down has already made the reply fail closed (anonymous, or the
     // credentials challenged again): over HTTP the proxy sends the user on to log in.
-    match check::check(app, endpoint, &target, &parts.headers, ip).await {
+    match check::check(app, endpoint, &target, &parts.headers, &context).await {
         Outcome::Refused(refusal) => denied(refusal.denial()),
         Outcome::Judged(judgement) => match judgement.denial() {
             Some(denial) => denied(denial),

@@ -88,7 +88,7 @@ impl App {
         let is_api = self.relative(&path).is_some_and(is_api_path);
 
         let write_timeout = self.config.server.timeouts.write.get();
-        let work = AssertUnwindSafe(self.dispatch(request, remote)).catch_unwind();
+        let work = AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str())).catch_unwind();
         let mut response = match tokio::time::timeout(write_timeout, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(panic)) => {
@@ -156,7 +156,7 @@ impl App {
         }
     }
 
-    async fn dispatch<B>(&self, request: Request<B>, remote: Option<IpAddr>) -> HttpResponse
+    async fn dispatch<B>(&self, request: Request<B>, remote: Option<IpAddr>, request_id: &str) -> HttpResponse
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -177,7 +177,7 @@ impl App {
         let Some(endpoint) = route.endpoint(&parts.method) else {
             return method_not_allowed(route);
         };
-        let request = handlers::Request { parts: &parts, body, remote, path };
+        let request = handlers::Request { parts: &parts, body, remote, path, request_id };
         match endpoint {
             Endpoint::Api(api) => handlers::api::call(api, self, request).await,
             Endpoint::Page(page) => handlers::portal::page(self, page, request).await,

@@ -78,7 +78,7 @@ impl Grpc {
         let started = Instant::now();
         let request_id = RequestId::generate();
         let path = request.uri().path().to_owned();
-        request.extensions_mut().insert(Caller(remote));
+        request.extensions_mut().insert(Caller { peer: remote, request_id: request_id.to_string() });
         let work = async {
             if path.starts_with(HEALTH_PREFIX) {
                 self.health.clone().call(request).await
