@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `validate-config`, `storage migrate`,
-//! `crypto hash generate|validate`, `access-control check-policy`.
+//! `users import`, `crypto hash generate|validate`, `access-control check-policy`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +52,20 @@ enum Command {
     /// Inspect access-control rules.
     #[command(subcommand)]
     AccessControl(AccessControlCommand),
+    /// Manage the users of the database users backend.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Copy the users of an Authelia users file into the database users backend
+    /// (authentication_backend.database), keeping their password hashes as they are.
+    /// Users that exist already are left as they are and reported.
+    Import {
+        /// The users file (Authelia's users_database.yml format).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +155,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::ValidateConfig => validate_config(&cli.config),
         Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
+        Command::Users(UsersCommand::Import { file }) => import_users(&cli.config, &file),
         Command::Crypto(CryptoCommand::Hash(command)) => crypto_hash(&cli.config, command),
         Command::AccessControl(AccessControlCommand::CheckPolicy { url, method, username, groups, ip, output }) => {
             check_policy(&cli.config, &url, &method, username.as_deref(), &groups, ip, &output)
@@ -370,6 +385,58 @@ fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
     }
 }
 
+fn import_users(args: &ConfigArgs, file: &std::path::Path) -> ExitCode {
+    let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
+    if loaded.config.authentication_backend.database.is_none() {
+        eprintln!("error: authentication_backend.database is not configured: there is nowhere to import to");
+        return ExitCode::FAILURE;
+    }
+    if !file.is_file() {
+        eprintln!("error: '{}' is not a file", file.display());
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(import_users_with(&loaded.config, file)) {
+        Ok((imported, skipped)) => {
+            println!("Imported {imported} user(s); {skipped} existed already and were left as they are.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn import_users_with(config: &config::Configuration, file: &std::path::Path) -> Result<(usize, usize), String> {
+    use crate::authn::users::{Users, UsersError};
+    let source = crate::authn::users_file::UsersFile::open(file, false, false).map_err(|e| e.to_string())?;
+    let certificates = config.certificates_directory.as_deref().map(std::path::Path::new);
+    let storage = crate::storage::Storage::open(&config.storage, certificates).await.map_err(|e| e.to_string())?;
+    let users = Users::open(config, &storage).map_err(|e| e.to_string())?;
+    let (mut imported, mut skipped) = (0, 0);
+    for user in source.snapshot().all() {
+        match users.create((*user).clone(), crate::clock::now()).await {
+            Ok(()) => {
+                imported += 1;
+                println!("imported {}", user.username);
+            }
+            Err(UsersError::UserExists(name)) => {
+                skipped += 1;
+                println!("exists   {name}");
+            }
+            Err(e) => return Err(format!("{}: {e}", user.username)),
+        }
+    }
+    Ok((imported, skipped))
+}
+
 fn migrate(args: &ConfigArgs, action: &MigrateCommand) -> ExitCode {
     let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -476,10 +543,13 @@ fn serve(args: &ConfigArgs) -> ExitCode {
 
 async fn run(config: Arc<config::Configuration>, embedded: bool) -> Result<(), String> {
     let services = crate::services::Services::open(&config).await?;
-    if config.authentication_backend.file.as_ref().is_some_and(|f| f.watch) {
-        services.users.watch(crate::services::USERS_FILE_POLL);
+    if config.authentication_backend.file.as_ref().is_some_and(|f| f.watch)
+        && let Some(file) = services.users.file()
+    {
+        file.watch(crate::services::USERS_FILE_POLL);
     }
     let app = Arc::new(crate::server::App::new(config.clone(), services)?);
+    crate::flows::audit::prune_periodically(app.clone());
     let address = &config.server.address;
     let listener =
         crate::server::Listener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;

@@ -33,6 +33,8 @@ pub struct Features {
     pub EmailOtp: bool,
     /// The OpenID Connect provider is enabled.
     pub OpenIDConnect: bool,
+    /// The admin API is served (always, for now: it needs no configuration).
+    pub Admin: bool,
     /// Authorization endpoints by name.
     pub EndpointsAuthz: BTreeMap<String, AuthzEndpointFeature>,
 }
@@ -60,6 +62,7 @@ impl Features {
             Passkeys: !config.webauthn.disable && config.webauthn.enable_passkey_login,
             EmailOtp: config.email_otp.enable,
             OpenIDConnect: false,
+            Admin: true,
             EndpointsAuthz: config
                 .server
                 .endpoints

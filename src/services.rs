@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::authn::basic_cache::BasicCache;
 use crate::authn::bootstrap::Bootstrap;
 use crate::authn::hashing_pool::HashingPool;
-use crate::authn::users_file::UsersFile;
+use crate::authn::users::Users;
 use crate::config::Configuration;
 use crate::identity::codes::OneTimeCodes;
 use crate::identity::rate_limit::ClientLimiter;
@@ -28,8 +28,8 @@ pub struct Services {
     pub storage: Storage,
     /// Sessions for every cookie domain.
     pub sessions: Sessions,
-    /// The users file.
-    pub users: Arc<UsersFile>,
+    /// The users (file or database).
+    pub users: Users,
     /// Failed-login bans.
     pub regulator: Regulator,
     /// Bounded, off-runtime password hashing.
@@ -58,15 +58,16 @@ impl Services {
     pub async fn open(config: &Configuration) -> Result<Self, String> {
         let certificates = config.certificates_directory.as_deref().map(std::path::Path::new);
         let storage = Storage::open(&config.storage, certificates).await.map_err(|e| format!("storage: {e}"))?;
-        let file = config.authentication_backend.file.clone().unwrap_or_default();
-        let path = file.path.clone().unwrap_or_default();
-        let users =
-            tokio::task::spawn_blocking(move || UsersFile::open(path, file.search.case_insensitive, file.search.email))
+        let users = {
+            let (config, storage) = (config.clone(), storage.clone());
+            tokio::task::spawn_blocking(move || Users::open(&config, &storage))
                 .await
-                .map_err(|e| format!("users file: {e}"))?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("users: {e}"))?
+                .map_err(|e| e.to_string())?
+        };
         let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
-        let (bootstrap, token) = Bootstrap::new(users.snapshot().is_empty());
+        let no_users = !users.any().await.map_err(|e| e.to_string())?;
+        let (bootstrap, token) = Bootstrap::new(no_users);
         if let Some(token) = token {
             // Logged once, on purpose: this is how the operator receives it.
             tracing::warn!(
@@ -89,7 +90,7 @@ impl Services {
             notifier: Arc::new(notifier),
             storage,
             sessions,
-            users: Arc::new(users),
+            users,
             hashing: HashingPool::per_core(),
             bootstrap,
             basic_cache: BasicCache::new(),

@@ -216,6 +216,25 @@ async fn portal_flows_in_process() {
     assert_eq!((done.status, done.header("location")), (303, Some(target)), "{}", done.body);
     let state = b.api("GET", "/api/state", serde_json::Value::Null).await;
     assert_eq!(state.json()["data"]["authentication_level"], 2);
+
+    // The audit trail saw it all, with the browser's request IDs.
+    let events =
+        t.app.services.storage.audit_list(portcullis::storage::AuditFilter { limit: 100, ..Default::default() });
+    let events = events.await.unwrap();
+    let seen = |name: &str, outcome: &str| {
+        events.iter().any(|e| e.event == name && e.outcome == outcome && e.subject == "john")
+    };
+    assert!(seen("authentication", "success"), "{events:?}");
+    assert!(seen("authentication", "failure"), "the wrong TOTP code: {events:?}");
+    assert!(seen("second_factor.added", "success"), "{events:?}");
+    assert!(events.iter().all(|e| !e.request_id.is_empty() && e.remote_ip == "127.0.0.1"));
+
+    // Signing out everywhere is audited too.
+    let profile = b.get("/profile").await;
+    let r = b.submit(&profile, "/profile/sign-out-everywhere", &[]).await;
+    assert_eq!(r.status, 303);
+    let events = t.app.services.storage.audit_list(portcullis::storage::AuditFilter { limit: 1, ..Default::default() });
+    assert_eq!(events.await.unwrap()[0].event, "sessions.revoked");
 }
 
 /// A form post without the page's token, or from another origin, changes nothing.
@@ -743,4 +762,128 @@ async fn concurrent_wrong_codes_are_checked_only_up_to_the_limit() {
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((checked, refused), (3, 57), "{statuses:?}");
+}
+
+// ---------------------------------------------------------------- the admin console
+
+const ROOT: TestUser = TestUser { name: "root", password: "root password", groups: &["admins"] };
+
+/// Root signed in with two factors (TOTP stored directly).
+async fn admin_browser(t: &TestApp) -> Browser {
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let record = TotpRecord { username: "root".into(), created_at: now(), ..record(secret) };
+    t.app.services.storage.totp_save(record.clone()).await.unwrap();
+    let mut b = t.browser();
+    let r = b.api("POST", "/api/firstfactor", json!({"username": "root", "password": "root password"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        b.api("POST", "/api/secondfactor/totp", json!({"token": TotpService::code_at(&record, now()).unwrap()})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    b
+}
+
+/// Who sees the console: nobody signed out (sent to sign in), no non-admin and no
+/// one-factor admin (a 403 page without admin data).
+#[tokio::test]
+async fn the_console_is_for_two_factor_admins_only() {
+    let t = TestApp::start(RULES, &[JOHN, ROOT]).await;
+    let mut anonymous = t.browser();
+    let r = anonymous.get("/admin/users").await;
+    assert_eq!(r.status, 302);
+    assert!(r.header("location").unwrap().starts_with("/login?rd=https%3A%2F%2Fauth.example.com%2Fadmin%2Fusers"));
+    let mut john = t.browser();
+    portal_login(&mut john, "").await;
+    for path in ["/admin/users", "/admin/users/root", "/admin/audit", "/admin/audit.csv", "/admin/settings"] {
+        let r = john.get(path).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert!(!r.body.contains("root@example.com") && !r.body.contains("admin.user"), "{path}: {}", r.body);
+    }
+    let mut root = t.browser();
+    let r = root.api("POST", "/api/firstfactor", json!({"username": "root", "password": "root password"})).await;
+    assert_eq!(r.status, 200);
+    let r = root.get("/admin/users").await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("two factors"), "{}", r.body);
+    assert!(r.body.contains("totp?rd=https%3A%2F%2Fauth.example.com%2Fadmin%2Fusers"), "{}", r.body);
+
+    // Signing in for the console goes on to the second factor, as a two-factor rule does.
+    let mut root = t.browser();
+    let rd = "https://auth.example.com/admin/users";
+    let form = root.get(&format!("/login?rd={}", urlencode(rd))).await;
+    let r = root.submit(&form, "/login", &[("username", "root"), ("password", "root password"), ("rd", rd)]).await;
+    // root has no second factor yet: the second-factor page offers to set one up.
+    assert_eq!((r.status, r.header("location")), (200, None), "{}", r.body);
+    assert!(r.body.contains("<h1>Second factor</h1>"), "{}", r.body);
+}
+
+/// The console's pages and actions: create, confirm a destructive action, the audit page
+/// and its exports, the settings with secrets redacted; each page under 50 KB.
+#[tokio::test]
+async fn the_console_manages_users_and_shows_the_trail() {
+    let t = TestApp::start(RULES, &[JOHN, ROOT]).await;
+    let mut a = admin_browser(&t).await;
+    let list = a.get("/admin/users").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("john") && list.body.contains("root"));
+    let filtered = a.get("/admin/users?group=admins").await;
+    assert!(filtered.body.contains(">root<") && !filtered.body.contains(">john<"), "{}", filtered.body);
+
+    let created = a
+        .submit(
+            &list,
+            "/admin/users",
+            &[
+                ("username", "kim"),
+                ("email", "kim@example.com"),
+                ("groups", "dev, ops"),
+                ("password", "kim password 1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (created.status, created.header("location")),
+        (303, Some("/admin/users/kim?done=created")),
+        "{}",
+        created.body
+    );
+    let page = a.get("/admin/users/kim?done=created").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("The user was created.") && page.body.contains("dev, ops"));
+
+    // A destructive action asks first; nothing happens until confirmed.
+    let asked = a.submit(&page, "/admin/users/kim", &[("action", "disable")]).await;
+    assert_eq!(asked.status, 200);
+    assert!(asked.body.contains("Please confirm"), "{}", asked.body);
+    assert!(!t.app.services.users.get("kim").await.unwrap().unwrap().disabled);
+    let done = a.submit(&asked, "/admin/users/kim", &[("action", "disable"), ("id", ""), ("confirmed", "1")]).await;
+    assert_eq!(done.status, 303);
+    assert!(t.app.services.users.get("kim").await.unwrap().unwrap().disabled);
+    let page = a.get("/admin/users/kim").await;
+    let wrong = a
+        .submit(&page, "/admin/users/kim", &[("action", "set_password"), ("password", "a"), ("password_repeat", "b")])
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.body.contains("do not match"), "{}", wrong.body);
+
+    let audit = a.get("/admin/audit?user=kim").await;
+    assert_eq!(audit.status, 200);
+    assert!(audit.body.contains("admin.user.created") && audit.body.contains("admin.user.updated"), "{}", audit.body);
+    let csv = a.get("/admin/audit.csv?user=kim").await;
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(csv.header("content-disposition").unwrap().contains("audit.csv"));
+    assert!(csv.body.starts_with("time,event,outcome,actor,subject,ip,user_agent,request_id,detail\r\n"));
+    assert!(csv.body.contains("\"admin.user.created\",\"success\",\"root\",\"kim\""), "{}", csv.body);
+    let json: serde_json::Value =
+        serde_json::from_str(&a.get("/admin/audit.json?event=admin.user.*").await.body).unwrap();
+    assert!(json.as_array().unwrap().iter().all(|e| e["event"].as_str().unwrap().starts_with("admin.user.")));
+
+    let settings = a.get("/admin/settings").await;
+    assert_eq!(settings.status, 200);
+    assert!(settings.body.contains("&lt;redacted&gt;"), "secrets are redacted");
+    assert!(!settings.body.contains("a-test-encryption-key-that-is-long-enough"), "the storage key is never shown");
+
+    for path in ["/admin/users", "/admin/users/kim", "/admin/audit", "/admin/settings"] {
+        let r = a.get(path).await;
+        assert!(r.body.len() < 50 * 1024, "{path}: {} bytes", r.body.len());
+    }
 }

@@ -31,6 +31,7 @@ fn all_on() -> Features {
         Passkeys: true,
         EmailOtp: true,
         OpenIDConnect: true,
+        Admin: true,
         EndpointsAuthz: authz,
     }
 }

@@ -80,6 +80,8 @@ fn contract(config: StorageConfig, backend: Backend) {
         assert_eq!(storage.preferred_method("john").await.unwrap().as_deref(), Some("webauthn"));
         second_factor_contract(&storage, backend).await;
         regulation_contract(&storage, backend).await;
+        users_contract(&storage, backend).await;
+        audit_contract(&storage, backend).await;
 
         // Reopening with the same key works and keeps the data; a different key is refused.
         drop(storage);
@@ -140,6 +142,130 @@ async fn regulation_contract(storage: &Storage, backend: Backend) {
         .map(|a| (a.time, a.successful, a.second_factor))
         .collect();
     assert_eq!(seen, vec![(2_002, false, true), (2_000, true, false)], "{backend:?}");
+}
+
+/// The database users backend: found by name, folded name and address; changed, listed
+/// (search, group, disabled, cursor) and deleted with their addresses and groups.
+async fn users_contract(storage: &Storage, backend: Backend) {
+    use portcullis::storage::{StoredUser, UserChanges, UserFilter, UserKey};
+    let user = |name: &str, group: &str| StoredUser {
+        username: name.into(),
+        display_name: format!("{name} Smith"),
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        emails: vec![format!("{}@Example.com", name.to_lowercase()), format!("{name}@example.org")],
+        groups: vec![group.into(), "all".into()],
+        disabled: false,
+        created_at: 10,
+        updated_at: 10,
+    };
+    assert!(!storage.users_exist().await.unwrap(), "{backend:?}");
+    for (name, group) in [("Alice", "admins"), ("bob", "dev"), ("carol_1", "dev")] {
+        storage.user_insert(user(name, group)).await.unwrap();
+    }
+    assert!(matches!(storage.user_insert(user("bob", "x")).await, Err(StorageError::Duplicate)), "{backend:?}");
+    assert!(storage.users_exist().await.unwrap());
+    let alice = storage.user_find(UserKey::Name("Alice")).await.unwrap().unwrap();
+    assert_eq!(alice.emails, ["alice@Example.com", "Alice@example.org"], "{backend:?}: addresses in order");
+    assert_eq!(alice.groups, ["admins", "all"]);
+    assert!(storage.user_find(UserKey::Name("alice")).await.unwrap().is_none(), "{backend:?}: exact by default");
+    assert_eq!(storage.user_find(UserKey::FoldedName("ALICE")).await.unwrap().unwrap().username, "Alice");
+    assert_eq!(storage.user_find(UserKey::Email("ALICE@example.COM")).await.unwrap().unwrap().username, "Alice");
+
+    let changes = UserChanges {
+        display_name: Some("Bob B".into()),
+        emails: Some(vec!["b@example.com".into()]),
+        groups: Some(vec!["ops".into()]),
+        disabled: Some(true),
+        password_hash: Some("$6$new".into()),
+    };
+    assert!(storage.user_update("bob", changes, 20).await.unwrap());
+    assert!(!storage.user_update("nobody", UserChanges::default(), 20).await.unwrap());
+    let bob = storage.user_find(UserKey::Name("bob")).await.unwrap().unwrap();
+    assert_eq!((bob.display_name.as_str(), bob.disabled, bob.updated_at), ("Bob B", true, 20));
+    assert_eq!(
+        (bob.emails, bob.groups, bob.password_hash),
+        (vec!["b@example.com".into()], vec!["ops".into()], "$6$new".into())
+    );
+
+    let list = |filter: UserFilter| async move {
+        storage
+            .user_list(UserFilter { limit: 10, ..filter })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list(UserFilter::default()).await, ["Alice", "bob", "carol_1"], "{backend:?}");
+    assert_eq!(list(UserFilter { group: Some("dev".into()), ..Default::default() }).await, ["carol_1"]);
+    assert_eq!(list(UserFilter { disabled: Some(true), ..Default::default() }).await, ["bob"]);
+    assert_eq!(list(UserFilter { search: Some("SMITH".into()), ..Default::default() }).await, ["Alice", "carol_1"]);
+    assert_eq!(
+        list(UserFilter { search: Some("example.org".into()), ..Default::default() }).await,
+        ["Alice", "carol_1"]
+    );
+    assert_eq!(
+        list(UserFilter { search: Some("_".into()), ..Default::default() }).await,
+        ["carol_1"],
+        "LIKE wildcards are literal"
+    );
+    assert_eq!(list(UserFilter { after: Some("Alice".into()), ..Default::default() }).await, ["bob", "carol_1"]);
+
+    storage.set_passwordless("Alice", true).await.unwrap();
+    assert!(storage.passwordless("Alice").await.unwrap());
+    assert!(!storage.passwordless("bob").await.unwrap());
+    assert!(storage.user_delete("Alice").await.unwrap());
+    assert!(!storage.user_delete("Alice").await.unwrap());
+    assert!(storage.user_find(UserKey::Email("alice@example.com")).await.unwrap().is_none(), "addresses go too");
+    assert!(!storage.passwordless("Alice").await.unwrap(), "settings go too");
+}
+
+/// The audit trail: appended, filtered (user, event prefix, times), paged newest first.
+async fn audit_contract(storage: &Storage, backend: Backend) {
+    use portcullis::storage::{AuditFilter, AuditRecord};
+    let record = |time, event: &str, actor: &str, subject: &str| AuditRecord {
+        id: 0,
+        time,
+        event: event.into(),
+        outcome: "success".into(),
+        actor: actor.into(),
+        subject: subject.into(),
+        remote_ip: "192.0.2.1".into(),
+        user_agent: "test".into(),
+        request_id: "r".into(),
+        detail: "{}".into(),
+    };
+    for (t, e, a, s) in [
+        (1, "authentication", "", "bob"),
+        (2, "admin.user.created", "root", "bob"),
+        (3, "admin.user_deleted", "root", "eve"),
+        (4, "password.changed", "bob", "bob"),
+    ] {
+        storage.audit_append(record(t, e, a, s)).await.unwrap();
+    }
+    let events = |filter: AuditFilter| async move {
+        storage
+            .audit_list(AuditFilter { limit: 10, ..filter })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.time)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(events(AuditFilter::default()).await, [4, 3, 2, 1], "{backend:?}");
+    assert_eq!(events(AuditFilter { user: Some("bob".into()), ..Default::default() }).await, [4, 2, 1]);
+    assert_eq!(
+        events(AuditFilter { event: Some("admin.user.*".into()), ..Default::default() }).await,
+        [2],
+        "{backend:?}: '_' is literal"
+    );
+    assert_eq!(events(AuditFilter { since: Some(2), until: Some(4), ..Default::default() }).await, [3, 2]);
+    let newest = storage.audit_list(AuditFilter { limit: 1, ..Default::default() }).await.unwrap();
+    let page =
+        storage.audit_list(AuditFilter { before: Some(newest[0].id), limit: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.time).collect::<Vec<_>>(), [3, 2], "{backend:?}: the page after the cursor");
+    assert_eq!(storage.audit_prune(3).await.unwrap(), 2);
+    assert_eq!(events(AuditFilter::default()).await, [4, 3]);
 }
 
 async fn second_factor_contract(storage: &Storage, backend: Backend) {
@@ -297,7 +423,9 @@ fn migrate_command() {
     assert!(run("up").contains("Applied 20261125000001"));
     assert!(run("status").contains("applied  20261125000001"));
     assert!(run("status").contains("applied  20261125000002"));
+    assert!(run("status").contains("applied  20261129000003"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000003"));
     assert!(run("down").contains("Reverted 20261125000002"));
     assert!(run("down").contains("Reverted 20261125000001"));
     assert!(run("down").contains("No migration to revert"));

@@ -7,7 +7,10 @@ Flows: protected URL → portal → login → TOTP enrollment (elevated by an em
 logout → password + TOTP → the target; a recovery code works once; passkey registration
 and passwordless login with Chromium's virtual authenticator; forgot password by the
 mailed link (the old password is refused afterwards); CSRF and open-redirect refusals.
-Then every page is checked with axe-core, screenshotted light and dark at 375 and 1280
+The admin console: an administrator signs in with two factors, creates a user, disables
+and re-enables them (the proxy refuses the disabled user's next request), revokes their
+sessions, lifts an address's ban, and finds each of these on the audit page and in its CSV
+export. Then every page is checked with axe-core, screenshotted light and dark at 375 and 1280
 pixels wide (layout must not scroll sideways), and the weight of /login is measured.
 
     integration/browser/run.py [--binary PATH] [--artifacts DIR]
@@ -39,6 +42,8 @@ NEW_PASSWORD = "a-brand-new-password-42"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 AXE = os.path.join(HERE, "node_modules", "axe-core", "axe.min.js")
 WEIGHT_BUDGET = 30 * 1024
+ADMIN_PAGE_BUDGET = 50 * 1024
+KIM_PASSWORD = "kim-starts-here-42"
 
 
 class PortalStack(proxies.Stack):
@@ -60,6 +65,8 @@ class PortalStack(proxies.Stack):
             text,
         )
         text += "\nwebauthn:\n  enable_passkey_login: true\n"
+        # Addresses are banned too, so that the admin console has one to lift.
+        text += "\nregulation:\n  modes: ['user', 'ip']\n"
         with open(path, "w") as f:
             f.write(text)
 
@@ -119,6 +126,8 @@ class Run:
         self.port = stack.ports["proxy"]
         self.results = []
         self.pages = {}
+        self.admin_pages = {}
+        self.admin = None
         self.page = None
 
     def url(self, host, path="/"):
@@ -312,17 +321,112 @@ class Run:
         self.step("5 CSRF: no token or a foreign origin is refused; rd=https://evil.example is ignored",
                   csrf_and_redirect)
 
+        self.step("6 admin console: two factors, create, disable (proxy refuses), enable, revoke, unban, audit + CSV",
+                  lambda: self.admin_console(state))
         self.step("accessibility (axe-core), screenshots light/dark at 375/1280, layout", lambda: self.pages_pass(page))
         self.step(f"page weight of /login under {WEIGHT_BUDGET // 1024} KB", lambda: self.weight(page))
+
+    def admin_console(self, state):
+        previous = self.page
+        admin = self.new_page()
+        self.admin = admin
+        self.page = admin
+        # Signing in for the console asks for the second factor (a recovery code here:
+        # the earlier flows used up the nearby TOTP steps).
+        admin.goto(self.url("auth", "/admin"))
+        expect("/login" in admin.url and "admin" in admin.url, f"sent to sign in: {admin.url}")
+        self.login(admin, NEW_PASSWORD)
+        expect("/login/totp" in admin.url, f"on to the second factor: {admin.url}")
+        submit(admin, "text=Use a recovery code")
+        admin.fill("#code", state["codes"][1])
+        submit(admin)
+        expect(admin.url.startswith(self.url("auth", "/admin/users")), f"in the console: {admin.url}")
+        self.admin_pages["admin-users"] = admin.url
+
+        admin.fill("#new-username", "kim")
+        admin.fill("#new-display-name", "Kim Lee")
+        admin.fill("#new-email", "kim@example.com")
+        admin.fill("#new-groups", "dev")
+        admin.fill("#new-password", KIM_PASSWORD)
+        submit(admin, "section[aria-labelledby=s-create] button[type=submit]")
+        expect("/admin/users/kim" in admin.url, f"the new user's page: {admin.url}")
+        kim_page = self.url("auth", "/admin/users/kim")
+        self.admin_pages["admin-user"] = kim_page
+
+        kim = self.new_page()
+        kim.goto(self.url("app", "/kim"))
+        self.login(kim, KIM_PASSWORD, "kim")
+        expect(kim.url == self.url("app", "/kim"), f"kim reached the app: {kim.url}")
+        expect('"remote-user": "kim"' in kim.content(), "the app saw kim")
+
+        def act(label, confirm):
+            admin.goto(kim_page)
+            submit(admin, f"section[aria-labelledby=s-actions] button:text-is('{label}')")
+            if confirm:
+                expect("Please confirm" in admin.content(), f"{label}: a confirmation step")
+                admin.screenshot(path=os.path.join(self.artifacts, "admin-confirm.png"), full_page=True)
+                submit(admin, "button.danger")
+            expect(admin.locator(".alert.error").count() == 0, f"{label}: {admin.content()[:300]}")
+
+        act("Disable", True)
+        kim.goto(self.url("app", "/kim"))
+        expect("/login" in kim.url, f"the disabled user's next request is refused: {kim.url}")
+        act("Enable", False)
+        self.login(kim, KIM_PASSWORD, "kim")
+        expect(kim.url == self.url("app", "/kim"), f"enabled again: {kim.url}")
+        act("Sign out everywhere", True)
+        kim.goto(self.url("app", "/kim"))
+        expect("/login" in kim.url, f"the revoked session is refused: {kim.url}")
+
+        # Three failures from this address ban it: even kim's right password is refused.
+        stranger = self.new_page()
+        stranger.goto(self.url("auth", "/login"))
+        for _ in range(3):
+            self.login(stranger, "not-the-password", "mallory")
+        self.login(kim, KIM_PASSWORD, "kim")
+        expect(kim.url.startswith(self.url("auth", "/login")) and kim.locator(".alert.error:visible").count() == 1,
+               f"the banned address is refused: {kim.url}")
+        admin.goto(self.url("auth", "/admin/users"))
+        ban = admin.locator("form[action$='/admin/bans']:has(input[value='127.0.0.1'])")
+        expect(ban.count() == 1, "the address's ban is listed")
+        submit(admin, "form[action$='/admin/bans']:has(input[value='127.0.0.1']) button")
+        expect(admin.locator("input[name=ip][value='127.0.0.1']").count() == 0, "the ban is lifted")
+        kim.goto(self.url("app", "/kim"))
+        self.login(kim, KIM_PASSWORD, "kim")
+        expect(kim.url == self.url("app", "/kim"), f"kim signs in once the address is unbanned: {kim.url}")
+
+        # Every one of these is on the audit page and in its CSV export.
+        wanted = [("kim", "admin.user.created"), ("kim", "authentication"), ("kim", "admin.user.updated"),
+                  ("kim", "admin.sessions.revoked"), ("127.0.0.1", "admin.ban.lifted")]
+        for who, event in wanted:
+            query = urllib.parse.urlencode({"user": who, "event": event})
+            admin.goto(self.url("auth", f"/admin/audit?{query}"))
+            rows = admin.locator("tbody tr").all_inner_texts()
+            expect(any(event in r for r in rows), f"{event} about {who} on the audit page: {rows}")
+            status, kind, text = self.download(admin, f"/admin/audit.csv?{query}")
+            expect(status == 200 and kind.startswith("text/csv"), f"CSV: {status} {kind}")
+            expect(f'"{event}"' in text, f"{event} about {who} in the CSV: {text[:300]}")
+        _, _, updates = self.download(admin, "/admin/audit.csv?user=kim&event=admin.user.updated")
+        expect(updates.count("admin.user.updated") >= 2, f"disabled and enabled: {updates}")
+        self.admin_pages["admin-audit"] = self.url("auth", "/admin/audit")
+        self.admin_pages["admin-settings"] = self.url("auth", "/admin/settings")
+        for name, url in self.admin_pages.items():
+            size = self.weight_of(admin, urllib.parse.urlsplit(url).path, "include")
+            print(f"  {name} weighs {size} bytes")
+            expect(size < ADMIN_PAGE_BUDGET, f"{name}: {size} bytes")
+        self.page = previous
 
     def pages_pass(self, page):
         problems = []
         # Pages of signed-in users are shown with the last session; the others without one.
         signed_in = self.browser.new_context(bypass_csp=True, storage_state=page.context.storage_state())
         anonymous = self.browser.new_context(bypass_csp=True)
+        administrator = self.browser.new_context(
+            bypass_csp=True, storage_state=self.admin.context.storage_state()) if self.admin else anonymous
         public = {"login", "forgot-password", "reset-password"}
-        for name, url in sorted(self.pages.items()):
-            shot = (anonymous if name in public else signed_in).new_page()
+        for name, url in sorted({**self.pages, **self.admin_pages}.items()):
+            context = administrator if name in self.admin_pages else anonymous if name in public else signed_in
+            shot = context.new_page()
             for scheme in ("light", "dark"):
                 for width in (375, 1280):
                     shot.set_viewport_size({"width": width, "height": 900})
@@ -340,24 +444,38 @@ class Run:
                             if v["impact"] in ("serious", "critical"):
                                 problems.append(f"{name} ({scheme}): {v['id']} {v['help']}")
             shot.close()
-        signed_in.close()
-        anonymous.close()
+        for context in {signed_in, anonymous, administrator}:
+            context.close()
         expect(not problems, "; ".join(problems))
 
     def weight(self, page):
         page.goto(self.url("auth", "/forgot-password"))
-        total = page.evaluate("""async () => {
-            const size = async (u) => (await (await fetch(u, {credentials: 'omit'})).arrayBuffer()).byteLength;
-            const html = await (await fetch('/login', {credentials: 'omit'})).text();
+        total = self.weight_of(page, "/login", "omit")
+        print(f"  /login weighs {total} bytes (HTML + CSS + JS, uncompressed)")
+        expect(total < WEIGHT_BUDGET, f"{total} bytes")
+
+    @staticmethod
+    def download(page, path):
+        """Status, Content-Type and text of a GET from the page's origin with its cookies."""
+        return page.evaluate("""async (path) => {
+            const r = await fetch(path);
+            return [r.status, r.headers.get('content-type') || '', await r.text()];
+        }""", path)
+
+    @staticmethod
+    def weight_of(page, path, credentials):
+        """Bytes of a page's HTML with its stylesheets and scripts (uncompressed), fetched
+        from the page's origin."""
+        return page.evaluate("""async ([path, credentials]) => {
+            const size = async (u) => (await (await fetch(u, {credentials})).arrayBuffer()).byteLength;
+            const html = await (await fetch(path, {credentials})).text();
             let total = new TextEncoder().encode(html).length;
             const doc = new DOMParser().parseFromString(html, 'text/html');
             for (const el of doc.querySelectorAll('link[rel=stylesheet], script[src]')) {
                 total += await size(el.getAttribute('href') || el.getAttribute('src'));
             }
             return total;
-        }""")
-        print(f"  /login weighs {total} bytes (HTML + CSS + JS, uncompressed)")
-        expect(total < WEIGHT_BUDGET, f"{total} bytes")
+        }""", [path, credentials])
 
 
 def submit(page, selector="button[type=submit]"):

@@ -58,12 +58,18 @@ impl BasicCache {
     /// The username these credentials were verified for, if that happened less than the
     /// lifespan ago and `current_hash(username)` still returns the same stored hash.
     pub fn get(&self, login: &str, password: &str, current_hash: impl Fn(&str) -> Option<String>) -> Option<String> {
+        let (username, stored_hash) = self.candidate(login, password)?;
+        (current_hash(&username).as_deref() == Some(stored_hash.as_str())).then_some(username)
+    }
+
+    /// The username these credentials were verified for less than the lifespan ago, and
+    /// the stored hash they were verified against: they still count only while the user's
+    /// stored hash is that one (the caller checks, with whichever backend holds users).
+    pub fn candidate(&self, login: &str, password: &str) -> Option<(String, String)> {
         let fp = self.fingerprint(login, password);
         let entries = self.entries.read().ok()?;
-        let entry = entries.get(&fp)?;
-        let fresh = entry.expires > Instant::now()
-            && current_hash(&entry.username).as_deref() == Some(entry.stored_hash.as_str());
-        fresh.then(|| entry.username.clone())
+        let entry = entries.get(&fp).filter(|e| e.expires > Instant::now())?;
+        Some((entry.username.clone(), entry.stored_hash.clone()))
     }
 
     /// Records that `login`/`password` verified as `username` against `stored_hash`.

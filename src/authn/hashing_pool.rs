@@ -101,10 +101,13 @@ impl HashingPool {
         let running = queued.admitted();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _permit = permit;
-            let _running = running;
             // A panicking hash must not take the thread with it; the caller sees an error.
-            if let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            // The slot is released before the answer goes out, so whoever reads the pool
+            // after the caller has its answer never sees that hash still running.
+            drop(running);
+            drop(permit);
+            if let Ok(result) = result {
                 let _ = tx.send(result);
             }
         });

@@ -5,4 +5,5 @@ pub mod bootstrap;
 pub mod hashing_pool;
 pub mod password;
 pub mod password_policy;
+pub mod users;
 pub mod users_file;

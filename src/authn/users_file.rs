@@ -121,6 +121,13 @@ impl UsersIndex {
         self.by_email.get(&email.to_ascii_lowercase())
     }
 
+    /// Every user, ordered by username.
+    pub fn all(&self) -> Vec<Arc<User>> {
+        let mut all: Vec<Arc<User>> = self.by_name.values().cloned().collect();
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        all
+    }
+
     /// Number of users.
     pub fn len(&self) -> usize {
         self.by_name.len()
@@ -219,11 +226,7 @@ impl UsersFile {
     /// Replaces `username`'s password hash in the file (other content is kept).
     pub fn set_password_hash(&self, username: &str, hash: &str) -> Result<(), UsersFileError> {
         self.edit(|users| {
-            let key = users
-                .keys()
-                .find(|k| k.as_str().is_some_and(|k| self.same_name(k, username)))
-                .cloned()
-                .ok_or_else(|| UsersFileError::UnknownUser(username.to_string()))?;
+            let key = self.key_of(users, username)?;
             if let Some(serde_yaml::Value::Mapping(user)) = users.get_mut(&key) {
                 user.insert("password".into(), hash.into());
             }
@@ -241,8 +244,15 @@ impl UsersFile {
             entry.insert("disabled".into(), user.disabled.into());
             entry.insert("displayname".into(), user.display_name.clone().into());
             entry.insert("password".into(), user.password_hash.clone().into());
-            if let Some(email) = user.emails.first() {
-                entry.insert("email".into(), email.clone().into());
+            match user.emails.as_slice() {
+                [] => {}
+                [one] => {
+                    entry.insert("email".into(), one.clone().into());
+                }
+                many => {
+                    let list = many.iter().map(|e| e.clone().into()).collect();
+                    entry.insert("emails".into(), serde_yaml::Value::Sequence(list));
+                }
             }
             entry.insert(
                 "groups".into(),
@@ -251,6 +261,63 @@ impl UsersFile {
             users.insert(user.username.clone().into(), serde_yaml::Value::Mapping(entry));
             Ok(())
         })
+    }
+
+    /// Applies `changes` to `username`'s entry; keys it does not name (and unknown keys)
+    /// stay as written.
+    pub fn update_user(&self, username: &str, changes: &crate::storage::UserChanges) -> Result<(), UsersFileError> {
+        self.edit(|users| {
+            let key = self.key_of(users, username)?;
+            let Some(serde_yaml::Value::Mapping(entry)) = users.get_mut(&key) else {
+                return Err(UsersFileError::UnknownUser(username.to_string()));
+            };
+            if let Some(name) = &changes.display_name {
+                entry.insert("displayname".into(), name.clone().into());
+            }
+            if let Some(disabled) = changes.disabled {
+                entry.insert("disabled".into(), disabled.into());
+            }
+            if let Some(hash) = &changes.password_hash {
+                entry.insert("password".into(), hash.clone().into());
+            }
+            if let Some(emails) = &changes.emails {
+                // Authelia's form: `email` for one address, `emails` for several.
+                entry.remove("email");
+                entry.remove("emails");
+                match emails.as_slice() {
+                    [] => {}
+                    [one] => {
+                        entry.insert("email".into(), one.clone().into());
+                    }
+                    many => {
+                        let list = many.iter().map(|e| e.clone().into()).collect();
+                        entry.insert("emails".into(), serde_yaml::Value::Sequence(list));
+                    }
+                }
+            }
+            if let Some(groups) = &changes.groups {
+                let list = groups.iter().map(|g| g.clone().into()).collect();
+                entry.insert("groups".into(), serde_yaml::Value::Sequence(list));
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes `username` from the file.
+    pub fn delete_user(&self, username: &str) -> Result<(), UsersFileError> {
+        self.edit(|users| {
+            let key = self.key_of(users, username)?;
+            users.remove(&key);
+            Ok(())
+        })
+    }
+
+    fn key_of(&self, users: &serde_yaml::Mapping, username: &str) -> Result<serde_yaml::Value, UsersFileError> {
+        users
+            .keys()
+            .find(|k| k.as_str().is_some_and(|k| self.same_name(k, username)))
+            .cloned()
+            .ok_or_else(|| UsersFileError::UnknownUser(username.to_string()))
     }
 
     fn same_name(&self, a: &str, b: &str) -> bool {

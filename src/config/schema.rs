@@ -55,6 +55,40 @@ pub struct Configuration {
     pub certificates_directory: Option<String>,
     /// Prometheus metrics and OpenTelemetry traces.
     pub telemetry: Telemetry,
+    /// Who may administer users, bans and sessions (Portcullis' extension).
+    pub admin: Admin,
+    /// The audit trail of security events (Portcullis' extension).
+    pub audit: Audit,
+}
+
+/// `admin`: the admin API's audience.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Admin {
+    /// Members of this group are administrators.
+    pub group: String,
+    /// Administrators must have passed two factors.
+    pub require_two_factor: bool,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self { group: "admins".into(), require_two_factor: true }
+    }
+}
+
+/// `audit`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Audit {
+    /// How long events are kept (0 keeps them forever).
+    pub retention: Duration,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self { retention: Duration::from_secs(90 * 24 * 3600) }
+    }
 }
 
 // ---------------------------------------------------------------- server
@@ -229,6 +263,9 @@ pub struct AuthenticationBackend {
     pub password_change: PasswordChange,
     /// Users in a YAML file.
     pub file: Option<FileBackend>,
+    /// Users in the storage database (Portcullis' extension: managed through the admin
+    /// API and console).
+    pub database: Option<DatabaseBackend>,
     /// LDAP is not implemented yet; present only to refuse it clearly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ldap: Option<serde_json::Value>,
@@ -266,6 +303,27 @@ pub struct FileBackend {
     pub search: FileSearch,
     /// Hashing of new passwords.
     pub password: PasswordHashing,
+}
+
+/// `authentication_backend.database`: users in the storage database.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseBackend {
+    /// Login lookup options.
+    pub search: FileSearch,
+    /// Hashing of new passwords.
+    pub password: PasswordHashing,
+}
+
+impl AuthenticationBackend {
+    /// How new passwords are hashed, for whichever users backend is configured.
+    pub fn password_hashing(&self) -> PasswordHashing {
+        match (&self.database, &self.file) {
+            (Some(db), _) => db.password.clone(),
+            (None, Some(file)) => file.password.clone(),
+            (None, None) => PasswordHashing::default(),
+        }
+    }
 }
 
 /// `authentication_backend.file.search`.

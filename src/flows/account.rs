@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::audit::{self, Event, Outcome};
 use super::{Caller, Error, Result};
 use crate::config::Configuration;
 use crate::second_factor::Method;
@@ -124,8 +125,12 @@ pub async fn set_preferred_method(app: &App, caller: &Caller<'_>, method: &str) 
 /// Ends every session of the user, this one included.
 pub async fn sign_out_everywhere(app: &App, caller: &mut Caller<'_>) -> Result<()> {
     let username = caller.require(AuthLevel::OneFactor)?.username.clone();
-    app.services.sessions.end_all_for(&username, None).await?;
+    let ended = app.services.sessions.end_all_for(&username, None).await?;
     caller.forget();
     tracing::info!(username = %username, "signed out everywhere");
+    let detail = serde_json::json!({"sessions": ended});
+    let event =
+        Event { name: "sessions.revoked", outcome: Outcome::Success, actor: &username, subject: &username, detail };
+    audit::record(app, caller.context(), event).await;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use super::{Error, Result};
 use crate::authn::bootstrap::TokenCheck;
 use crate::authn::hashing_pool::PoolError;
-use crate::authn::users_file::{User, UsersFileError};
+use crate::authn::users_file::User;
 use crate::server::App;
 
 /// Longest password accepted (hashing cost grows with length for some algorithms).
@@ -33,14 +33,14 @@ pub async fn create_first_admin(app: &App, admin: FirstAdmin<'_>) -> Result<()> 
         TokenCheck::Invalid => return Err(Error::BootstrapTokenInvalid),
         TokenCheck::Valid => {}
     }
-    if !services.users.snapshot().is_empty() {
+    if services.users.any().await? {
         *guard = None;
         return Err(Error::UsersExist);
     }
     if let Some(problem) = problem_with(app, &admin) {
         return Err(Error::InvalidUser(problem));
     }
-    let params = app.config.authentication_backend.file.clone().unwrap_or_default().password;
+    let params = app.config.authentication_backend.password_hashing();
     let hash = match services.hashing.hash(admin.password, &params).await {
         Ok(hash) => hash,
         Err(PoolError::Busy) => return Err(Error::Busy),
@@ -54,16 +54,13 @@ pub async fn create_first_admin(app: &App, admin: FirstAdmin<'_>) -> Result<()> 
         groups: vec!["admins".into()],
         disabled: false,
     };
-    let users = services.users.clone();
-    match tokio::task::spawn_blocking(move || users.add_user(&user)).await {
-        Ok(Ok(())) => {
+    match services.users.create(user, crate::clock::now()).await {
+        Ok(()) => {
             *guard = None;
             tracing::info!(username = %admin.username, "first administrator created; bootstrap is over");
             Ok(())
         }
-        Ok(Err(UsersFileError::UserExists(_))) => Err(Error::UserExists),
-        Ok(Err(e)) => Err(Error::UsersUnavailable(e.to_string())),
-        Err(e) => Err(Error::Internal(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::audit::Context;
 use super::{Error, Result};
 use crate::clock::now;
 use crate::server::App;
@@ -15,21 +16,22 @@ use crate::session::{AuthLevel, CookieSettings, LoadedSession, SessionData};
 pub struct Caller<'a> {
     settings: &'a CookieSettings,
     session: Option<LoadedSession>,
-    ip: Option<IpAddr>,
+    context: Context,
     cookie_header: String,
     set_cookies: Vec<String>,
 }
 
 impl<'a> Caller<'a> {
-    /// The caller of a request addressed to `host` with `cookie_header`, from `ip` (the
-    /// client address, trusted proxies already applied). Fails when the host is under no
-    /// configured cookie domain, or the session store cannot be read (fail closed).
-    pub async fn open(app: &'a App, host: &str, cookie_header: Option<&str>, ip: Option<IpAddr>) -> Result<Self> {
+    /// The caller of a request addressed to `host` with `cookie_header`, from `context`
+    /// (the client address with trusted proxies applied, User-Agent, request ID). Fails
+    /// when the host is under no configured cookie domain, or the session store cannot be
+    /// read (fail closed).
+    pub async fn open(app: &'a App, host: &str, cookie_header: Option<&str>, context: Context) -> Result<Self> {
         let sessions = &app.services.sessions;
         let settings = sessions.cookie_for_host(host).ok_or(Error::NoCookieDomain)?;
         let session = sessions.load(settings, cookie_header, now()).await?;
         let cookie_header = cookie_header.unwrap_or_default().to_string();
-        Ok(Self { settings, session, ip, cookie_header, set_cookies: Vec::new() })
+        Ok(Self { settings, session, context, cookie_header, set_cookies: Vec::new() })
     }
 
     /// The cookie domain's settings.
@@ -59,12 +61,22 @@ impl<'a> Caller<'a> {
 
     /// The client address.
     pub fn ip(&self) -> Option<IpAddr> {
-        self.ip
+        self.context.ip
     }
 
     /// The client address as the authentication log records it (empty when unknown).
     pub fn ip_text(&self) -> String {
-        self.ip.map(|ip| ip.to_string()).unwrap_or_default()
+        self.context.ip_text()
+    }
+
+    /// Where the request came from (address, User-Agent, request ID).
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The logged-in user's name (empty when anonymous), the actor of audit events.
+    pub fn username(&self) -> &str {
+        self.data().map_or("", |d| d.username.as_str())
     }
 
     /// Replaces the session with `data` under a new ID (the old one is deleted). Every

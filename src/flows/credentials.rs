@@ -13,9 +13,9 @@
 //! 3. the attempt is settled (a success recorded as one); if that cannot be recorded the
 //!    check fails closed, since regulation reads that log.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::audit::{self, Context, Event, Outcome};
 use super::{Error, Factor, Result};
 use crate::authn::hashing_pool::{DECOY_HASH, PoolError};
 use crate::authn::users_file::User;
@@ -29,8 +29,8 @@ use crate::storage::{AuthAttempt, AuthType, Settlement};
 pub struct Origin<'a> {
     /// What kind of secret was presented.
     pub auth_type: AuthType,
-    /// The client address.
-    pub ip: Option<IpAddr>,
+    /// Where the request came from.
+    pub context: &'a Context,
     /// The URL the user was heading to, if known.
     pub target_url: &'a str,
     /// That request's method, if known.
@@ -39,7 +39,7 @@ pub struct Origin<'a> {
 
 impl Origin<'_> {
     fn ip_text(&self) -> String {
-        self.ip.map(|ip| ip.to_string()).unwrap_or_default()
+        self.context.ip_text()
     }
 
     fn attempt(&self, username: &str, successful: bool, banned: bool) -> AuthAttempt {
@@ -49,7 +49,7 @@ impl Origin<'_> {
             banned,
             username: username.to_string(),
             auth_type: self.auth_type,
-            remote_ip: self.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            remote_ip: self.ip_text(),
             request_uri: self.target_url.to_string(),
             request_method: self.request_method.to_string(),
         }
@@ -71,12 +71,18 @@ async fn password_attempt(app: &App, login: &str, password: &str, origin: Origin
     let services = &app.services;
     // Regulation counts attempts per account, whichever login name (username, email, other
     // case) was typed, so switching between them buys no extra guesses.
-    let found = services.users.find_login(login);
+    let found = services.users.find_login(login).await?;
     let account = found.as_ref().map_or(login, |u| u.username.as_str()).to_string();
     let _turn = app.services.regulator.turn(&account, &origin.ip_text()).await;
     let ticket = reserve(app, &account, origin, Factor::Password).await?;
 
-    let user = found.filter(|u| !u.disabled);
+    // A passkey-only account has no usable password: checked against the decoy, as if
+    // unknown (same cost, same answer).
+    let passwordless = match &found {
+        Some(u) => services.storage.passwordless(&u.username).await.map_err(Error::RegulationUnavailable)?,
+        None => false,
+    };
+    let user = found.filter(|u| !u.disabled && !passwordless);
     let stored = user.as_ref().map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let matched = match services.hashing.verify(password, stored).await {
         Ok(matched) => matched,
@@ -92,6 +98,7 @@ async fn password_attempt(app: &App, login: &str, password: &str, origin: Origin
     };
     let user = user.filter(|_| matched);
     settle(app, ticket, if user.is_some() { Settlement::Succeeded } else { Settlement::Failed }).await?;
+    audit_attempt(app, &account, origin, user.is_some()).await;
     match user {
         Some(user) => Ok(user),
         None => {
@@ -129,6 +136,9 @@ async fn secret_attempt(
         Err(_) => Settlement::NotChecked,
     };
     settle(app, ticket, settlement).await?;
+    if let Ok(matched) = verified {
+        audit_attempt(app, username, origin, matched).await;
+    }
     if matches!(verified, Ok(false)) {
         tracing::info!(username = %username, auth_type = ?origin.auth_type, "one-time secret refused");
     }
@@ -144,8 +154,33 @@ async fn reserve(app: &App, username: &str, origin: Origin<'_>, factor: Factor) 
         Verdict::Proceed(ticket) => Ok(ticket),
         Verdict::Banned(until) => {
             tracing::info!(username = %username, auth_type = ?origin.auth_type, "attempt refused: banned");
+            let detail = serde_json::json!({"type": origin.auth_type.as_str(), "reason": "banned", "until": until});
+            let event =
+                Event { name: "authentication", outcome: Outcome::Refused, actor: "", subject: username, detail };
+            audit::record(app, origin.context, event).await;
             Err(Error::Banned { retry_after: until - now, factor })
         }
+    }
+}
+
+/// Audits a checked attempt; a failure that starts a ban is audited as the ban too.
+async fn audit_attempt(app: &App, username: &str, origin: Origin<'_>, matched: bool) {
+    let (outcome, reason) = if matched { (Outcome::Success, None) } else { (Outcome::Failure, Some("wrong secret")) };
+    let detail = serde_json::json!({"type": origin.auth_type.as_str(), "reason": reason});
+    let event = Event { name: "authentication", outcome, actor: "", subject: username, detail };
+    audit::record(app, origin.context, event).await;
+    if matched {
+        return;
+    }
+    let now = now();
+    match app.services.regulator.banned_until(username, &origin.ip_text(), now).await {
+        Ok(Some(until)) => {
+            let detail = serde_json::json!({"until": until, "address": origin.ip_text()});
+            let event = Event { name: "ban", outcome: Outcome::Success, actor: "", subject: username, detail };
+            audit::record(app, origin.context, event).await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot tell whether a failure started a ban"),
     }
 }
 

@@ -145,6 +145,10 @@ pub enum Error {
     UsersExist,
     /// A user with that name exists.
     UserExists,
+    /// No user has that name.
+    UnknownUser,
+    /// An administrator tried to disable, delete or un-admin themselves.
+    SelfLockout,
     /// A new user's details are not acceptable; the detail says why.
     InvalidUser(String),
 }
@@ -208,6 +212,8 @@ impl Error {
             Self::BootstrapTokenInvalid => (S::UNAUTHORIZED, "error.bootstrap_token_invalid"),
             Self::UsersExist => (S::CONFLICT, "error.users_exist"),
             Self::UserExists => (S::CONFLICT, "error.user_exists"),
+            Self::UnknownUser => (S::NOT_FOUND, "error.unknown_user"),
+            Self::SelfLockout => (S::CONFLICT, "error.self_lockout"),
             Self::InvalidUser(_) => (S::BAD_REQUEST, "error.invalid_user"),
         }
     }
@@ -289,6 +295,17 @@ impl std::error::Error for Error {}
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         Self::Storage(e)
+    }
+}
+
+impl From<crate::authn::users::UsersError> for Error {
+    fn from(e: crate::authn::users::UsersError) -> Self {
+        use crate::authn::users::UsersError;
+        match e {
+            UsersError::Unavailable(why) => Self::UsersUnavailable(why),
+            UsersError::UnknownUser(_) => Self::UnknownUser,
+            UsersError::UserExists(_) => Self::UserExists,
+        }
     }
 }
 
@@ -402,6 +419,8 @@ mod tests {
             Error::BootstrapTokenInvalid,
             Error::UsersExist,
             Error::UserExists,
+            Error::UnknownUser,
+            Error::SelfLockout,
             Error::InvalidUser(String::new()),
         ];
         for error in all {

@@ -33,7 +33,7 @@ pub struct PasswordLogin<'a> {
 pub async fn with_password(app: &App, caller: &mut Caller<'_>, login: PasswordLogin<'_>) -> Result<Option<String>> {
     let origin = Origin {
         auth_type: AuthType::FirstFactor,
-        ip: caller.ip(),
+        context: caller.context(),
         target_url: login.target_url.unwrap_or_default(),
         request_method: login.request_method.unwrap_or_default(),
     };
@@ -85,7 +85,7 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
     let username = storage.webauthn_username(&user_handle.to_string()).await?.ok_or(Error::BadCredentials)?;
     let origin = Origin {
         auth_type: AuthType::Passkey,
-        ip: caller.ip(),
+        context: caller.context(),
         target_url: login.target_url.unwrap_or_default(),
         request_method: login.request_method.unwrap_or_default(),
     };
@@ -101,13 +101,14 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
         let result = webauthn.finish_discoverable(&settings.domain, login.response, &state, &key);
         user_verified = result.as_ref().is_ok_and(|r| r.user_verified());
         let verified = record_use(app, stored, &credential_id, result).await?;
-        let active = app.services.users.find_login(&username).is_some_and(|u| !u.disabled && u.username == username);
+        let found = app.services.users.get(&username).await?;
+        let active = found.is_some_and(|u| !u.disabled && u.username == username);
         Ok(verified && active)
     };
     if !credentials::check_secret(app, &username, origin, verify).await? {
         return Err(Error::BadCredentials);
     }
-    let user = app.services.users.find_login(&username).ok_or(Error::BadCredentials)?;
+    let user = app.services.users.get(&username).await?.ok_or(Error::BadCredentials)?;
     // A challenge logs in once, on any instance: the same cookie and assertion again fail.
     let ttl = std::time::Duration::from_secs(passkey_state::LIFETIME_SECS.unsigned_abs());
     if !app.services.sessions.claim_once(&passkey_state::claim_key(&sealed), ttl).await? {
@@ -158,6 +159,9 @@ pub fn redirect_after_first_factor(
     match target.filter(|t| !t.is_empty()) {
         Some(t) if app.services.sessions.is_safe_redirect(t) => {
             let url = url::Url::parse(t).ok()?;
+            if super::admin::console_needs_two_factors(app, &settings.portal_url, &url) {
+                return None;
+            }
             let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
             let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };
             let decision = app.access_control.evaluate(&subject, &Object::new(&url, method));

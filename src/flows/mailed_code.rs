@@ -54,7 +54,7 @@ pub async fn check(
     let id = pending_id(data, purpose).ok_or(Error::NothingPending(Pending::Code))?;
     let origin = Origin {
         auth_type: AuthType::EmailCode,
-        ip: caller.ip(),
+        context: caller.context(),
         target_url: target_url.unwrap_or_default(),
         request_method: "",
     };

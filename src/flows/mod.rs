@@ -12,6 +12,8 @@
 //! - [`bootstrap`]: the first administrator.
 
 pub mod account;
+pub mod admin;
+pub mod audit;
 pub mod bootstrap;
 mod caller;
 pub mod credentials;

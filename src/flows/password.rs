@@ -5,6 +5,7 @@
 //! the lookup and mail happen after the answer, so neither body nor timing enumerates
 //! accounts. A per-client limit keeps it from being used to flood mailboxes.
 
+use super::audit::{self, Event, Outcome};
 use super::credentials::{self, Origin};
 use super::elevation::require_elevation;
 use super::{Caller, Error, Result, notify};
@@ -17,46 +18,78 @@ use crate::notifier::{Message, Recipient};
 use crate::server::App;
 use crate::session::{AuthLevel, SessionData, SessionId};
 use crate::storage::AuthType;
+use serde_json::Value;
 
 /// Mails a reset link to `username`'s account if it exists and has an address. Answers the
-/// same either way.
+/// same either way, at once: the lookup, token and mail happen after the answer.
 pub fn reset_start(app: &App, caller: &Caller<'_>, username: &str) -> Result<()> {
     let client = caller.ip_text();
     app.services.reset_limiter.hit(&client, now()).map_err(|retry_after| Error::ResetRateLimited { retry_after })?;
-    let user = app.services.users.find_login(username.trim()).filter(|u| !u.disabled);
-    let Some((user, address)) = user.and_then(|u| u.emails.first().cloned().map(|a| (u, a))) else {
-        tracing::info!("password reset requested for an unknown or disabled user");
-        return Ok(());
-    };
+    let users = app.services.users.clone();
     let tokens = app.services.reset_tokens.clone();
     let notifier = app.services.notifier.clone();
     let portal = caller.settings().portal_url.clone();
+    let login = username.trim().to_string();
     tokio::spawn(async move {
-        let token = match tokens.issue(&user.username, now()).await {
-            Ok(Some(token)) => token,
-            Ok(None) => {
-                tracing::info!(username = %user.username, "password reset link not sent: too many recently");
-                return;
-            }
+        let user = match users.find_login(&login).await {
+            Ok(user) => user.filter(|u| !u.disabled && !u.emails.is_empty()),
             Err(e) => {
-                tracing::error!(error = %e, "cannot issue a password reset link");
+                tracing::error!(error = %e, "cannot look up the user of a password reset request");
                 return;
             }
         };
-        let Ok(mut link) = portal.join("reset-password") else { return };
-        link.query_pairs_mut().append_pair("token", &token);
-        let message = Message::ResetPassword {
-            display_name: user.display_name.clone(),
-            link: link.to_string(),
-            expires_in: std::time::Duration::from_secs(u64::try_from(tokens.lifespan()).unwrap_or(300)),
-            remote_ip: client,
+        let Some(user) = user else {
+            tracing::info!("password reset requested for an unknown or disabled user");
+            return;
         };
-        let to = Recipient { name: user.display_name.clone(), address };
-        match notifier.send(&to, &message).await {
-            Ok(()) => tracing::info!(username = %user.username, "password reset link sent"),
-            Err(e) => tracing::error!(username = %user.username, error = %e, "cannot send the password reset link"),
+        if let Err(e) = mail_reset_link(&tokens, &notifier, &portal, &user, client).await {
+            tracing::error!(username = %user.username, error = %e, "cannot send the password reset link");
         }
     });
+    Ok(())
+}
+
+/// Mails `user` a reset link now (an administrator's request): errors are the caller's.
+pub async fn send_reset_link(
+    app: &App,
+    settings: &crate::session::CookieSettings,
+    user: &User,
+    client: String,
+) -> Result<()> {
+    let services = &app.services;
+    mail_reset_link(&services.reset_tokens, &services.notifier, &settings.portal_url, user, client).await
+}
+
+/// Issues a reset token for `user` and mails the link to their first address.
+async fn mail_reset_link(
+    tokens: &crate::identity::reset_token::ResetTokens,
+    notifier: &crate::notifier::Notifier,
+    portal: &url::Url,
+    user: &User,
+    client: String,
+) -> Result<()> {
+    let address = user.emails.first().cloned().ok_or(Error::NoEmailAddress)?;
+    let token = match tokens.issue(&user.username, now()).await? {
+        Some(token) => token,
+        None => {
+            tracing::info!(username = %user.username, "password reset link not sent: too many recently");
+            return Err(Error::ResetRateLimited { retry_after: tokens.lifespan() });
+        }
+    };
+    let mut link = portal.join("reset-password").map_err(|e| Error::Internal(e.to_string()))?;
+    link.query_pairs_mut().append_pair("token", &token);
+    let message = Message::ResetPassword {
+        display_name: user.display_name.clone(),
+        link: link.to_string(),
+        expires_in: std::time::Duration::from_secs(u64::try_from(tokens.lifespan()).unwrap_or(300)),
+        remote_ip: client,
+    };
+    let to = Recipient { name: user.display_name.clone(), address };
+    notifier.send(&to, &message).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot send the password reset link");
+        Error::MailFailed
+    })?;
+    tracing::info!(username = %user.username, "password reset link sent");
     Ok(())
 }
 
@@ -82,13 +115,18 @@ pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Re
     let user = app
         .services
         .users
-        .find_login(&username)
+        .get(&username)
+        .await?
         .filter(|u| u.username == username && !u.disabled)
         .ok_or(Error::AccountUnavailable)?;
     set_password(app, &user, password, None).await?;
     caller.end(app).await?;
     notify::password_changed(app, &user.display_name, &user.emails, caller.ip_text());
     tracing::info!(username = %user.username, "password reset");
+    let name = user.username.as_str();
+    let event =
+        Event { name: "password.reset", outcome: Outcome::Success, actor: name, subject: name, detail: Value::Null };
+    audit::record(app, caller.context(), event).await;
     Ok(())
 }
 
@@ -117,7 +155,8 @@ pub async fn change(app: &App, caller: &Caller<'_>, change: PasswordChange<'_>) 
         require_elevation(app, data)?;
     }
     let username = &data.username;
-    let origin = Origin { auth_type: AuthType::FirstFactor, ip: caller.ip(), target_url: "", request_method: "" };
+    let origin =
+        Origin { auth_type: AuthType::FirstFactor, context: caller.context(), target_url: "", request_method: "" };
     let user = credentials::check_password(app, username, change.old_password, origin).await?;
     if &user.username != username {
         return Err(Error::AccountUnavailable);
@@ -129,6 +168,14 @@ pub async fn change(app: &App, caller: &Caller<'_>, change: PasswordChange<'_>) 
     set_password(app, &user, change.new_password, keep).await?;
     notify::password_changed(app, &user.display_name, &user.emails, caller.ip_text());
     tracing::info!(username = %username, "password changed");
+    let event = Event {
+        name: "password.changed",
+        outcome: Outcome::Success,
+        actor: username,
+        subject: username,
+        detail: Value::Null,
+    };
+    audit::record(app, caller.context(), event).await;
     Ok(())
 }
 
@@ -139,18 +186,13 @@ async fn set_password(app: &App, user: &User, password: &str, keep: Option<&Sess
     context.extend(user.emails.iter().map(String::as_str));
     password_policy::check(&app.config.password_policy, password, &context)
         .map_err(|violation| Error::PasswordPolicy(violation.0))?;
-    let params = app.config.authentication_backend.file.clone().unwrap_or_default().password;
+    let params = app.config.authentication_backend.password_hashing();
     let hash = match app.services.hashing.hash(password, &params).await {
         Ok(hash) => hash,
         Err(PoolError::Busy) => return Err(Error::Busy),
         Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
     };
-    let users = app.services.users.clone();
-    let username = user.username.clone();
-    tokio::task::spawn_blocking(move || users.set_password_hash(&username, &hash))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::UsersUnavailable(e.to_string()))?;
+    app.services.users.set_password_hash(&user.username, &hash, now()).await?;
     let ended = app.services.sessions.end_all_for(&user.username, keep).await?;
     tracing::info!(username = %user.username, ended, "other sessions ended after a password change");
     Ok(())

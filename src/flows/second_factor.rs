@@ -15,8 +15,8 @@ use crate::server::App;
 use crate::session::{AuthLevel, Ceremony};
 use crate::storage::AuthType;
 
-fn origin<'a>(caller: &Caller<'_>, auth_type: AuthType, target_url: Option<&'a str>) -> Origin<'a> {
-    Origin { auth_type, ip: caller.ip(), target_url: target_url.unwrap_or_default(), request_method: "" }
+fn origin<'a>(caller: &'a Caller<'_>, auth_type: AuthType, target_url: Option<&'a str>) -> Origin<'a> {
+    Origin { auth_type, context: caller.context(), target_url: target_url.unwrap_or_default(), request_method: "" }
 }
 
 /// Signs in with a code from the authenticator app (each time step accepted once, unless

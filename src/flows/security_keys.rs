@@ -6,6 +6,7 @@
 
 use webauthn_rs::prelude::{AuthenticationResult, Passkey, RegisterPublicKeyCredential, Uuid};
 
+use super::audit::{self, Event, Outcome};
 use super::elevation::require_elevation;
 use super::login::ceremony_failed;
 use super::{Caller, Error, Pending, Result, notify};
@@ -163,6 +164,11 @@ pub async fn register_finish(app: &App, caller: &mut Caller<'_>, answer: &Regist
     tracing::info!(username = %data.username, discoverable = registered.discoverable, "WebAuthn credential registered");
     let detail = format!("A security key or passkey named '{}' was added to your account.", pending.description);
     notify::security_event(app, &data.display_name, &data.emails, caller.ip_text(), detail);
+    let detail = serde_json::json!({"method": "webauthn", "description": pending.description, "discoverable": registered.discoverable});
+    let username = data.username.as_str();
+    let event =
+        Event { name: "second_factor.added", outcome: Outcome::Success, actor: username, subject: username, detail };
+    audit::record(app, caller.context(), event).await;
     Ok(())
 }
 
@@ -196,5 +202,10 @@ pub async fn delete(app: &App, caller: &Caller<'_>, id: i32) -> Result<()> {
     tracing::info!(username = %data.username, id, "WebAuthn credential removed");
     let detail = "A security key or passkey was removed from your account.".to_string();
     notify::security_event(app, &data.display_name, &data.emails, caller.ip_text(), detail);
+    let username = data.username.as_str();
+    let detail = serde_json::json!({"method": "webauthn", "id": id});
+    let event =
+        Event { name: "second_factor.removed", outcome: Outcome::Success, actor: username, subject: username, detail };
+    audit::record(app, caller.context(), event).await;
     Ok(())
 }

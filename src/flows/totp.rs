@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::audit::{self, Event, Outcome};
 use super::elevation::require_elevation;
 use super::{Caller, Error, Pending, Result};
 use crate::clock::now;
@@ -13,6 +14,7 @@ use crate::second_factor::totp::TotpError;
 use crate::server::App;
 use crate::session::{AuthLevel, PENDING_LIFETIME_SECS};
 use crate::storage::TotpRecord;
+use serde_json::json;
 
 /// A secret offered for setup.
 #[derive(Debug, Serialize)]
@@ -96,6 +98,7 @@ pub async fn confirm(app: &App, caller: &mut Caller<'_>, code: &str) -> Result<V
     data.pending_totp = None;
     caller.save(app, data).await?;
     tracing::info!(username = %username, "TOTP registered");
+    audit_factor(app, caller, "second_factor.added", &username).await;
     Ok(codes)
 }
 
@@ -123,6 +126,7 @@ pub async fn remove(app: &App, caller: &Caller<'_>) -> Result<()> {
     // Recovery codes back up TOTP; without it they would be a password-strength factor.
     storage.recovery_replace(&data.username, Vec::new(), now()).await?;
     tracing::info!(username = %data.username, "TOTP removed");
+    audit_factor(app, caller, "second_factor.removed", &data.username).await;
     Ok(())
 }
 
@@ -142,6 +146,17 @@ pub async fn regenerate_recovery_codes(app: &App, caller: &Caller<'_>) -> Result
     let codes = new_recovery_codes(app, &data.username).await?;
     tracing::info!(username = %data.username, "recovery codes regenerated");
     Ok(codes)
+}
+
+async fn audit_factor(app: &App, caller: &Caller<'_>, name: &'static str, username: &str) {
+    let event = Event {
+        name,
+        outcome: Outcome::Success,
+        actor: username,
+        subject: username,
+        detail: json!({"method": "totp"}),
+    };
+    audit::record(app, caller.context(), event).await;
 }
 
 async fn new_recovery_codes(app: &App, username: &str) -> Result<Vec<String>> {

@@ -1,5 +1,6 @@
 //! HTTP handlers: thin adapters from requests to services and back.
 
+pub mod admin;
 pub mod api;
 pub mod authz;
 pub mod origin;

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::header;
 use serde::de::DeserializeOwned;
 
+use crate::flows::audit::Context;
 use crate::flows::{Caller, Error};
 use crate::server::App;
 
@@ -20,6 +21,8 @@ pub struct Request<'a> {
     pub remote: Option<IpAddr>,
     /// The path relative to the base path.
     pub path: &'a str,
+    /// The request's ID (as in the access log and `X-Request-Id`).
+    pub request_id: &'a str,
 }
 
 impl Request<'_> {
@@ -62,9 +65,29 @@ impl Request<'_> {
         self.path.rsplit('/').next().unwrap_or_default()
     }
 
-    /// The request's caller: cookie domain, session and client address.
+    /// Path segment `index` (0 is the empty one before the first `/`), percent-decoded.
+    pub fn segment(&self, index: usize) -> String {
+        let raw = self.path.split('/').nth(index).unwrap_or_default();
+        percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+    }
+
+    /// The query parameters.
+    pub fn query(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect()
+    }
+
+    /// Where the request came from, as the audit trail records it.
+    pub fn context(&self, app: &App) -> Context {
+        let user_agent = self.parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        Context {
+            ip: app.client_ip(self.remote, &self.parts.headers),
+            user_agent: user_agent.to_string(),
+            request_id: self.request_id.to_string(),
+        }
+    }
+
+    /// The request's caller: cookie domain, session and where it came from.
     pub async fn caller<'a>(&self, app: &'a App) -> Result<Caller<'a>, Error> {
-        let ip = app.client_ip(self.remote, &self.parts.headers);
-        Caller::open(app, self.host(), self.cookies().as_deref(), ip).await
+        Caller::open(app, self.host(), self.cookies().as_deref(), self.context(app)).await
     }
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::config::schema::Regulation;
-use crate::storage::{AttemptOutcome, AuthAttempt, RegulationWindow, Settlement, Storage, StorageError};
+use crate::storage::{AttemptOutcome, AttemptsBy, AuthAttempt, RegulationWindow, Settlement, Storage, StorageError};
 
 /// Decides and records bans.
 #[derive(Clone)]
@@ -81,7 +81,7 @@ impl Rules {
         for attempts in [by_user, by_ip] {
             for second_factor in [false, true] {
                 let kind: Vec<AttemptOutcome> =
-                    attempts.iter().copied().filter(|a| a.second_factor == second_factor).collect();
+                    attempts.iter().copied().filter(|a| a.unban || a.second_factor == second_factor).collect();
                 until = until.max(ban_until(&kind, self.max_retries, self.find_time, self.ban_time, now));
             }
         }
@@ -158,6 +158,34 @@ impl Regulator {
         })
     }
 
+    /// The Unix time until which `username` (or `ip`) is banned, if it is banned now (a
+    /// read only: for listings and for noticing that a failure started a ban).
+    pub async fn banned_until(&self, username: &str, ip: &str, now: i64) -> Result<Option<i64>, StorageError> {
+        let rules = self.rules;
+        if rules.disabled() {
+            return Ok(None);
+        }
+        let since = now.saturating_sub(rules.find_time.saturating_add(rules.ban_time));
+        let limit = i64::from(rules.max_retries);
+        let mut by_user = Vec::new();
+        let mut by_ip = Vec::new();
+        for second_factor in [false, true] {
+            if rules.by_user && !username.is_empty() {
+                by_user.extend(
+                    self.storage
+                        .recent_attempts_of(AttemptsBy::User(username), since, limit, Some(second_factor))
+                        .await?,
+                );
+            }
+            if rules.by_ip && !ip.is_empty() {
+                by_ip.extend(
+                    self.storage.recent_attempts_of(AttemptsBy::Ip(ip), since, limit, Some(second_factor)).await?,
+                );
+            }
+        }
+        Ok(rules.ban_until(&by_user, &by_ip, now))
+    }
+
     /// Records how a reserved attempt ended.
     pub async fn settle(&self, ticket: Ticket, settlement: Settlement) -> Result<(), StorageError> {
         self.storage.settle_attempt(ticket.id, settlement).await
@@ -192,11 +220,11 @@ mod tests {
     use super::*;
 
     fn a(time: i64, successful: bool) -> AttemptOutcome {
-        AttemptOutcome { time, successful, second_factor: false }
+        AttemptOutcome { time, successful, second_factor: false, unban: false }
     }
 
     fn code(time: i64, successful: bool) -> AttemptOutcome {
-        AttemptOutcome { time, successful, second_factor: true }
+        AttemptOutcome { time, successful, second_factor: true, unban: false }
     }
 
     #[test]
@@ -234,6 +262,10 @@ mod tests {
         let ip_rules = Rules { by_ip: true, ..rules };
         assert_eq!(ip_rules.ban_until(&[], &[a(990, false), a(980, false), a(970, false)], 1000), Some(1290));
         assert_eq!(rules.ban_until(&[], &[a(990, false), a(980, false), a(970, false)], 1000), Some(1290));
+        // A lifted ban clears both kinds.
+        let unban = AttemptOutcome { time: 995, successful: true, second_factor: false, unban: true };
+        let user = [unban, code(990, false), code(980, false), a(975, false), a(972, false), a(970, false)];
+        assert_eq!(rules.ban_until(&user, &[], 1000), None);
         let off = Rules { max_retries: 0, ..rules };
         assert_eq!(off.ban_until(&[a(990, false), a(980, false), a(970, false)], &[], 1000), None);
     }

@@ -95,7 +95,8 @@ impl App {
         let span = crate::telemetry::traces::request_span(&method, request.headers(), || {
             self.relative(&path).and_then(|p| self.router.find(p)).map(|route| route.path.as_str())
         });
-        let work = AssertUnwindSafe(self.dispatch(request, remote).instrument(span.clone())).catch_unwind();
+        let work = AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str()).instrument(span.clone()))
+            .catch_unwind();
         let mut response = match tokio::time::timeout(write_timeout, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(panic)) => {
@@ -145,6 +146,17 @@ impl App {
         super::client_ip::client_ip(peer, headers, &self.trusted_proxies)
     }
 
+    /// The client's address when the caller names its own downstream peer (gRPC checks):
+    /// see [`super::client_ip::client_ip_behind`].
+    pub fn client_ip_behind(
+        &self,
+        caller: Option<IpAddr>,
+        source: Option<IpAddr>,
+        headers: &http::HeaderMap,
+    ) -> Option<IpAddr> {
+        super::client_ip::client_ip_behind(caller, source, headers, &self.trusted_proxies)
+    }
+
     /// The path relative to the base path, or `None` when it lies outside it.
     fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
         if self.base_path.is_empty() {
@@ -157,7 +169,7 @@ impl App {
         }
     }
 
-    async fn dispatch<B>(&self, request: Request<B>, remote: Option<IpAddr>) -> HttpResponse
+    async fn dispatch<B>(&self, request: Request<B>, remote: Option<IpAddr>, request_id: &str) -> HttpResponse
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -178,7 +190,7 @@ impl App {
         let Some(endpoint) = route.endpoint(&parts.method) else {
             return method_not_allowed(route);
         };
-        let request = handlers::Request { parts: &parts, body, remote, path };
+        let request = handlers::Request { parts: &parts, body, remote, path, request_id };
         match endpoint {
             Endpoint::Api(api) => handlers::api::call(api, self, request).await,
             Endpoint::Page(page) => handlers::portal::page(self, page, request).await,

@@ -98,6 +98,38 @@ pub enum Api {
     FirstFactor,
     /// `POST /api/bootstrap`.
     Bootstrap,
+    /// `GET /api/admin/users`.
+    AdminListUsers,
+    /// `POST /api/admin/users`.
+    AdminCreateUser,
+    /// `GET /api/admin/users/{username}`.
+    AdminGetUser,
+    /// `PATCH /api/admin/users/{username}`.
+    AdminUpdateUser,
+    /// `DELETE /api/admin/users/{username}`.
+    AdminDeleteUser,
+    /// `POST /api/admin/users/{username}/password`.
+    AdminSetPassword,
+    /// `POST /api/admin/users/{username}/reset-email`.
+    AdminSendResetEmail,
+    /// `DELETE /api/admin/users/{username}/sessions`.
+    AdminRevokeSessions,
+    /// `DELETE /api/admin/users/{username}/totp`.
+    AdminRemoveTotp,
+    /// `DELETE /api/admin/users/{username}/webauthn/{id}`.
+    AdminRemoveWebAuthn,
+    /// `PUT /api/admin/users/{username}/passwordless`.
+    AdminSetPasswordless,
+    /// `GET /api/admin/bans`.
+    AdminListBans,
+    /// `DELETE /api/admin/bans/{username}`.
+    AdminUnbanUser,
+    /// `DELETE /api/admin/bans/ip/{ip}`.
+    AdminUnbanIp,
+    /// `GET /api/admin/audit`.
+    AdminAudit,
+    /// `GET /api/admin/sessions/stats`.
+    AdminSessionStats,
 }
 
 /// A portal page: GET shows it, POST submits its form.
@@ -167,9 +199,52 @@ pub enum Page {
     RevokeCodeForm,
     /// Cancelling the code.
     RevokeCode,
+    /// `/admin`: on to the users.
+    AdminHome,
+    /// `/admin/login`: the portal's sign-in, coming back to the console.
+    AdminLogin,
+    /// `/admin/logout`: the portal's sign-out.
+    AdminLogout,
+    /// `/admin/users`: the list, filters, bans and the create form.
+    AdminUsers,
+    /// Creating a user.
+    AdminCreateUser,
+    /// `/admin/users/{username}`: one user.
+    AdminUser,
+    /// An action on one user (with a confirmation step for destructive ones).
+    AdminUserAction,
+    /// Lifting a ban on an address.
+    AdminUnbanIp,
+    /// `/admin/audit`: the trail, filtered and paged.
+    AdminAudit,
+    /// `/admin/audit.csv`: the same as CSV.
+    AdminAuditCsv,
+    /// `/admin/audit.json`: the same as JSON.
+    AdminAuditJson,
+    /// `/admin/settings`: the effective configuration, secrets redacted.
+    AdminSettings,
 }
 
 impl Page {
+    /// Whether the page is part of the admin console.
+    pub fn is_admin_page(self) -> bool {
+        matches!(
+            self,
+            Self::AdminHome
+                | Self::AdminLogin
+                | Self::AdminLogout
+                | Self::AdminUsers
+                | Self::AdminCreateUser
+                | Self::AdminUser
+                | Self::AdminUserAction
+                | Self::AdminUnbanIp
+                | Self::AdminAudit
+                | Self::AdminAuditCsv
+                | Self::AdminAuditJson
+                | Self::AdminSettings
+        )
+    }
+
     /// Whether the page is part of the account (needs a logged-in session).
     pub fn is_account_page(self) -> bool {
         matches!(
@@ -225,13 +300,39 @@ impl Route {
     }
 }
 
-/// Exact-match routing (one hash probe), plus routes with one trailing parameter and
-/// prefixes for endpoints that also answer the paths below them.
+/// Exact-match routing (one hash probe), then routes with `{parameter}` segments (each
+/// matching one non-empty segment; more literal segments win), then prefixes for
+/// endpoints that also answer the paths below them.
 #[derive(Debug)]
 pub struct Router {
     routes: HashMap<String, Route>,
-    params: Vec<(String, Route)>,
+    params: Vec<(Vec<Segment>, Route)>,
     prefixes: Vec<Route>,
+}
+
+/// One segment of a route template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    /// Must be exactly this.
+    Literal(String),
+    /// Any non-empty segment.
+    Param,
+}
+
+fn template_segments(template: &str) -> Vec<Segment> {
+    template
+        .split('/')
+        .map(|s| if s.starts_with('{') && s.ends_with('}') { Segment::Param } else { Segment::Literal(s.to_string()) })
+        .collect()
+}
+
+fn template_matches(template: &[Segment], path: &str) -> bool {
+    let mut parts = path.split('/');
+    template.iter().all(|segment| match (segment, parts.next()) {
+        (Segment::Literal(l), Some(p)) => l == p,
+        (Segment::Param, Some(p)) => !p.is_empty(),
+        (_, None) => false,
+    }) && parts.next().is_none()
 }
 
 use http::Method as M;
@@ -305,6 +406,22 @@ impl Router {
         r.api("/api/checks/safe-redirection", &[(M::POST, SafeRedirection)]);
         r.api("/api/firstfactor", &[(M::POST, FirstFactor)]);
         r.api("/api/bootstrap", &[(M::POST, Bootstrap)]);
+        r.api("/api/admin/users", &[(M::GET, AdminListUsers), (M::POST, AdminCreateUser)]);
+        r.api_param(
+            "/api/admin/users/{username}",
+            &[(M::GET, AdminGetUser), (M::PATCH, AdminUpdateUser), (M::DELETE, AdminDeleteUser)],
+        );
+        r.api_param("/api/admin/users/{username}/password", &[(M::POST, AdminSetPassword)]);
+        r.api_param("/api/admin/users/{username}/reset-email", &[(M::POST, AdminSendResetEmail)]);
+        r.api_param("/api/admin/users/{username}/sessions", &[(M::DELETE, AdminRevokeSessions)]);
+        r.api_param("/api/admin/users/{username}/totp", &[(M::DELETE, AdminRemoveTotp)]);
+        r.api_param("/api/admin/users/{username}/webauthn/{id}", &[(M::DELETE, AdminRemoveWebAuthn)]);
+        r.api_param("/api/admin/users/{username}/passwordless", &[(M::PUT, AdminSetPasswordless)]);
+        r.api("/api/admin/bans", &[(M::GET, AdminListBans)]);
+        r.api_param("/api/admin/bans/{username}", &[(M::DELETE, AdminUnbanUser)]);
+        r.api_param("/api/admin/bans/ip/{ip}", &[(M::DELETE, AdminUnbanIp)]);
+        r.api("/api/admin/audit", &[(M::GET, AdminAudit)]);
+        r.api("/api/admin/sessions/stats", &[(M::GET, AdminSessionStats)]);
         r.pages();
         r.prefixes.push(Route { path: "/static/".into(), handlers: get_head(Endpoint::Static) });
         r.authz(config);
@@ -335,6 +452,29 @@ impl Router {
             ("/profile/sign-out-everywhere", None, Some(SignOutEverywhere)),
             ("/register/passkey", Some(RegisterPasskey), None),
         ];
+        self.add_pages(pages);
+        let mut revoke = get_head(Endpoint::Page(RevokeCodeForm));
+        revoke.push((M::POST, Endpoint::Page(RevokeCode)));
+        self.param("/revoke/elevation/{id}", revoke);
+        let console: &[(&str, Option<Page>, Option<Page>)] = &[
+            ("/admin", Some(AdminHome), None),
+            ("/admin/login", Some(AdminLogin), None),
+            ("/admin/logout", Some(AdminLogout), None),
+            ("/admin/users", Some(AdminUsers), Some(AdminCreateUser)),
+            ("/admin/bans", None, Some(AdminUnbanIp)),
+            ("/admin/audit", Some(AdminAudit), None),
+            ("/admin/audit.csv", Some(AdminAuditCsv), None),
+            ("/admin/audit.json", Some(AdminAuditJson), None),
+            ("/admin/settings", Some(AdminSettings), None),
+        ];
+        self.add_pages(console);
+        let mut user = get_head(Endpoint::Page(AdminUser));
+        user.push((M::POST, Endpoint::Page(AdminUserAction)));
+        self.param("/admin/users/{username}", user);
+    }
+
+    /// Pages as (path, shown on GET and HEAD, submitted by POST).
+    fn add_pages(&mut self, pages: &[(&str, Option<Page>, Option<Page>)]) {
         for (path, show, submit) in pages {
             let mut handlers = show.map(|p| get_head(Endpoint::Page(p))).unwrap_or_default();
             if let Some(p) = submit {
@@ -342,15 +482,16 @@ impl Router {
             }
             self.add(path, handlers);
         }
-        let mut revoke = get_head(Endpoint::Page(RevokeCodeForm));
-        revoke.push((M::POST, Endpoint::Page(RevokeCode)));
-        self.param("/revoke/elevation/{id}", revoke);
     }
 
     /// The authorization endpoints: ForwardAuth and AuthRequest answer GET and HEAD;
-    /// ExtAuthz and Legacy answer any method, also on the paths below them.
+    /// ExtAuthz and Legacy answer any method, also on the paths below them. ExtAuthzGRPC
+    /// has no HTTP route (the server hands its gRPC calls to [`crate::server::grpc`]).
     fn authz(&mut self, config: &Configuration) {
         for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
+            if endpoint.implementation.is_grpc() {
+                continue;
+            }
             let handlers: Vec<_> = if endpoint.any_method() {
                 ANY.iter().map(|m| (m.clone(), Endpoint::Authz(i))).collect()
             } else {
@@ -374,8 +515,11 @@ impl Router {
     }
 
     fn param(&mut self, template: &str, handlers: Vec<(Method, Endpoint)>) {
-        let prefix = template.rsplit_once('/').map_or(template, |(head, _)| head);
-        self.params.push((format!("{prefix}/"), Route { path: template.to_string(), handlers }));
+        let segments = template_segments(template);
+        self.params.push((segments, Route { path: template.to_string(), handlers }));
+        // More literal segments first: `/bans/ip/{ip}` before `/bans/{username}`.
+        let literals = |s: &[Segment]| s.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
+        self.params.sort_by_key(|(template, _)| std::cmp::Reverse(literals(template)));
     }
 
     fn add(&mut self, path: &str, handlers: Vec<(Method, Endpoint)>) {
@@ -388,10 +532,7 @@ impl Router {
         self.routes
             .get(path)
             .or_else(|| {
-                self.params.iter().find_map(|(prefix, route)| {
-                    let rest = path.strip_prefix(prefix.as_str())?;
-                    (!rest.is_empty() && !rest.contains('/')).then_some(route)
-                })
+                self.params.iter().find(|(template, _)| template_matches(template, path)).map(|(_, route)| route)
             })
             .or_else(|| self.prefixes.iter().find(|r| path.starts_with(r.path.as_str())))
     }

@@ -177,6 +177,11 @@ impl<S: SessionStore> Sessions<S> {
         self.store.claim_once(key, ttl).await
     }
 
+    /// Live logged-in sessions per user and level.
+    pub async fn stats(&self) -> Result<Vec<super::store::UserSessions>, StoreError> {
+        self.store.stats().await
+    }
+
     /// Ends every session of `username` except `keep` (after a password change or reset).
     pub async fn end_all_for(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
         self.store.delete_user(username, keep).await

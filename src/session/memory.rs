@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::data::SessionData;
 use super::id::SessionId;
-use super::store::{SessionStore, StoreError};
+use super::store::{SessionStore, StoreError, UserSessions};
 
 const SHARDS: usize = 16;
 /// Every this many saves, the shard written to is swept of expired sessions.
@@ -136,6 +136,23 @@ impl SessionStore for MemoryStore {
             by_user.get(username).map(|k| k.iter().copied().filter(|k| Some(*k) != keep).collect()).unwrap_or_default()
         };
         Ok(keys.iter().filter_map(|k| self.remove_key(k)).count())
+    }
+
+    async fn stats(&self) -> Result<Vec<UserSessions>, StoreError> {
+        let now = Instant::now();
+        let mut by_user: HashMap<String, UserSessions> = HashMap::new();
+        for shard in &self.shards {
+            let map = shard.read().map_err(|_| poisoned())?;
+            for entry in map.values().filter(|e| e.expires > now && !e.data.username.is_empty()) {
+                let user = by_user
+                    .entry(entry.data.username.clone())
+                    .or_insert_with(|| UserSessions { username: entry.data.username.clone(), ..Default::default() });
+                user.count(entry.data.level());
+            }
+        }
+        let mut stats: Vec<UserSessions> = by_user.into_values().collect();
+        stats.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(stats)
     }
 
     async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {

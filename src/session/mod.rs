@@ -17,4 +17,4 @@ pub use cookies::CookieSettings;
 pub use data::{AuthLevel, Ceremony, PENDING_LIFETIME_SECS, PendingTotp, PendingWebAuthn, SessionData};
 pub use id::SessionId;
 pub use manager::{LoadedSession, Sessions};
-pub use store::{SessionStore, Store, StoreError};
+pub use store::{SessionStore, Store, StoreError, UserSessions};

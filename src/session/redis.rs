@@ -23,13 +23,15 @@ use sha2::{Digest, Sha256};
 
 use super::data::SessionData;
 use super::id::SessionId;
-use super::store::{SessionStore, StoreError};
+use super::store::{SessionStore, StoreError, UserSessions};
 use crate::config::schema::Redis;
 use crate::config::types::Secret;
 
 const SESSION_PREFIX: &str = "portcullis:session:";
 const USER_PREFIX: &str = "portcullis:user-sessions:";
 const CLAIM_PREFIX: &str = "portcullis:claimed:";
+/// A session's authentication level beside it (for statistics, which cannot decrypt).
+const LEVEL_PREFIX: &str = "portcullis:session-level:";
 /// Version 2 binds each value to its session (key derived from the ID, the Redis key as
 /// associated data); version 1 values are not read (their sessions end on upgrade).
 const FORMAT_VERSION: u8 = 2;
@@ -171,6 +173,11 @@ fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("invalid Redis configuration: {e}")))
 }
 
+/// The key holding the level of the session filed under `session_key`.
+fn level_key(session_key: &str) -> String {
+    format!("{LEVEL_PREFIX}{}", session_key.strip_prefix(SESSION_PREFIX).unwrap_or(session_key))
+}
+
 fn session_key(id: &SessionId) -> String {
     hex_key(SESSION_PREFIX, &id.storage_key())
 }
@@ -209,6 +216,9 @@ impl SessionStore for RedisStore {
         let value = self.encrypt(id, &key, data)?;
         let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
         let () = self.pool.set(&key, value, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable)?;
+        let level = i64::from(data.level() as u8);
+        let () =
+            self.pool.set(level_key(&key), level, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable)?;
         if !data.username.is_empty() {
             // Index the session under its user so that all of a user's sessions can be
             // revoked; the index lives as long as its longest-lived session.
@@ -230,7 +240,7 @@ impl SessionStore for RedisStore {
             let _: i64 =
                 self.pool.srem(format!("{USER_PREFIX}{}", data.username), key.as_str()).await.map_err(unavailable)?;
         }
-        let _: i64 = self.pool.del(key).await.map_err(unavailable)?;
+        let _: i64 = self.pool.del(vec![level_key(&key), key]).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -240,11 +250,48 @@ impl SessionStore for RedisStore {
         let members: Vec<String> = self.pool.smembers(&index).await.map_err(unavailable)?;
         let mut removed = 0;
         for member in members.into_iter().filter(|m| Some(m) != keep.as_ref()) {
+            let _: i64 = self.pool.del(level_key(&member)).await.map_err(unavailable)?;
             let deleted: i64 = self.pool.del(member.as_str()).await.map_err(unavailable)?;
             let _: i64 = self.pool.srem(&index, member.as_str()).await.map_err(unavailable)?;
             removed += usize::try_from(deleted).unwrap_or(0);
         }
         Ok(removed)
+    }
+
+    async fn stats(&self) -> Result<Vec<UserSessions>, StoreError> {
+        use fred::types::scan::Scanner;
+        use futures_util::TryStreamExt;
+        let client = self.pool.next();
+        let mut scan = client.scan(format!("{USER_PREFIX}*"), Some(1000), None);
+        let mut indexes = Vec::new();
+        while let Some(mut page) = scan.try_next().await.map_err(unavailable)? {
+            if let Some(keys) = page.take_results() {
+                indexes.extend(keys.into_iter().filter_map(|k| k.into_string()));
+            }
+        }
+        let mut stats = Vec::new();
+        for index in indexes {
+            let Some(username) = index.strip_prefix(USER_PREFIX) else { continue };
+            let members: Vec<String> = self.pool.smembers(&index).await.map_err(unavailable)?;
+            if members.is_empty() {
+                continue;
+            }
+            let level_keys: Vec<String> = members.iter().map(|m| level_key(m)).collect();
+            let levels: Vec<Option<u8>> = self.pool.mget(level_keys).await.map_err(unavailable)?;
+            let mut user = UserSessions { username: username.to_string(), ..Default::default() };
+            for level in levels.into_iter().flatten() {
+                user.count(match level {
+                    2 => super::AuthLevel::TwoFactor,
+                    1 => super::AuthLevel::OneFactor,
+                    _ => super::AuthLevel::Anonymous,
+                });
+            }
+            if user.one_factor + user.two_factor > 0 {
+                stats.push(user);
+            }
+        }
+        stats.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(stats)
     }
 
     async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {

@@ -46,6 +46,31 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Records `key` as used for `ttl`; `false` when it was recorded already (by any
     /// instance sharing the store). Makes something the client holds single use.
     fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Live logged-in sessions per user and level (for administrators).
+    fn stats(&self) -> impl Future<Output = Result<Vec<UserSessions>, StoreError>> + Send;
+}
+
+/// How many live sessions a user has, by level.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UserSessions {
+    /// The user.
+    pub username: String,
+    /// Sessions at one factor.
+    pub one_factor: usize,
+    /// Sessions at two factors.
+    pub two_factor: usize,
+}
+
+impl UserSessions {
+    /// Counts a session at `level` (anonymous ones are not counted).
+    pub fn count(&mut self, level: super::AuthLevel) {
+        match level {
+            super::AuthLevel::OneFactor => self.one_factor += 1,
+            super::AuthLevel::TwoFactor => self.two_factor += 1,
+            super::AuthLevel::Anonymous => {}
+        }
+    }
 }
 
 /// The store chosen by configuration: static dispatch on the hot path.
@@ -110,6 +135,15 @@ impl SessionStore for Store {
             match self {
                 Self::Memory(s) => s.claim_once(key, ttl).await,
                 Self::Redis(s) => s.claim_once(key, ttl).await,
+            }
+        })
+    }
+
+    fn stats(&self) -> impl Future<Output = Result<Vec<UserSessions>, StoreError>> + Send {
+        crate::telemetry::session_call("stats", async move {
+            match self {
+                Self::Memory(s) => s.stats().await,
+                Self::Redis(s) => s.stats().await,
             }
         })
     }

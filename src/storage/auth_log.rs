@@ -32,6 +32,8 @@ pub enum AuthType {
     EmailCode,
     /// Basic credentials on an authz endpoint.
     BasicAuth,
+    /// Not an attempt: an administrator lifted a ban (a success that clears both kinds).
+    Unban,
 }
 
 impl AuthType {
@@ -45,6 +47,7 @@ impl AuthType {
             Self::RecoveryCode => "Recovery",
             Self::EmailCode => "EmailCode",
             Self::BasicAuth => "Basic",
+            Self::Unban => "Unban",
         }
     }
 
@@ -58,6 +61,7 @@ impl AuthType {
             Self::RecoveryCode,
             Self::EmailCode,
             Self::BasicAuth,
+            Self::Unban,
         ]
         .into_iter()
         .find(|t| t.as_str() == text)
@@ -68,7 +72,8 @@ impl AuthType {
         matches!(self, Self::Totp | Self::WebAuthn | Self::RecoveryCode | Self::EmailCode)
     }
 
-    /// The stored names of every first-factor type, or every second-factor type.
+    /// The stored names of every first-factor type, or every second-factor type (with the
+    /// lifted bans, which count as both).
     fn kinds(second_factor: bool) -> Vec<&'static str> {
         let all = [
             Self::FirstFactor,
@@ -79,7 +84,10 @@ impl AuthType {
             Self::EmailCode,
             Self::BasicAuth,
         ];
-        all.into_iter().filter(|t| t.is_second_factor() == second_factor).map(Self::as_str).collect()
+        let mut kinds: Vec<_> =
+            all.into_iter().filter(|t| t.is_second_factor() == second_factor).map(Self::as_str).collect();
+        kinds.push(Self::Unban.as_str());
+        kinds
     }
 }
 
@@ -126,12 +134,15 @@ pub struct AttemptOutcome {
     pub successful: bool,
     /// Whether it was a second factor (a code or key) rather than a password or passkey.
     pub second_factor: bool,
+    /// A lifted ban: a success of both kinds.
+    pub unban: bool,
 }
 
 impl AttemptOutcome {
     fn from_row((time, successful, auth_type): (i64, bool, String)) -> Self {
-        let second_factor = AuthType::parse(&auth_type).is_some_and(AuthType::is_second_factor);
-        Self { time, successful, second_factor }
+        let kind = AuthType::parse(&auth_type);
+        let second_factor = kind.is_some_and(AuthType::is_second_factor);
+        Self { time, successful, second_factor, unban: kind == Some(AuthType::Unban) }
     }
 }
 
@@ -204,6 +215,19 @@ impl Storage {
         since: i64,
         limit: i64,
     ) -> Result<Vec<AttemptOutcome>, StorageError> {
+        self.recent_attempts_of(who, since, limit, None).await
+    }
+
+    /// [`Storage::recent_attempts`] of one kind: second factors (`Some(true)`), passwords
+    /// and passkeys (`Some(false)`), or both (`None`).
+    pub async fn recent_attempts_of(
+        &self,
+        who: AttemptsBy<'_>,
+        since: i64,
+        limit: i64,
+        second_factor: Option<bool>,
+    ) -> Result<Vec<AttemptOutcome>, StorageError> {
+        let kinds: Option<Vec<&'static str>> = second_factor.map(AuthType::kinds);
         let (by_ip, value) = match who {
             AttemptsBy::User(u) => (false, u.to_string()),
             AttemptsBy::Ip(ip) => (true, ip.to_string()),
@@ -218,7 +242,10 @@ impl Storage {
                     .select((log::time, log::successful, log::auth_type));
                 // Boxed inside each arm: a boxed query is tied to one backend.
                 Ok(per_backend!(conn, |c| {
-                    let query = query.into_boxed();
+                    let mut query = query.into_boxed();
+                    if let Some(kinds) = &kinds {
+                        query = query.filter(log::auth_type.eq_any(kinds));
+                    }
                     let query = if by_ip {
                         query.filter(log::remote_ip.eq(&value))
                     } else {
@@ -412,6 +439,28 @@ async fn release_mysql_locks(c: &mut diesel_async::AsyncMysqlConnection, keys: &
         if let Err(e) = released {
             tracing::warn!(error = %e, "cannot release a regulation lock; it goes with the connection");
         }
+    }
+}
+
+impl Storage {
+    /// The users and addresses with failed attempts at or after `since` (candidates for a
+    /// ban), at most `limit` of each.
+    pub async fn failed_subjects(&self, since: i64, limit: i64) -> Result<(Vec<String>, Vec<String>), StorageError> {
+        self.run(move |conn| {
+            async move {
+                let failed = log::table
+                    .filter(log::time.ge(since))
+                    .filter(log::successful.eq(false))
+                    .filter(log::banned.eq(false));
+                let users = failed.select(log::username).filter(log::username.ne("")).distinct().limit(limit);
+                let ips = failed.select(log::remote_ip).filter(log::remote_ip.ne("")).distinct().limit(limit);
+                let users: Vec<String> = per_backend!(conn, |c| users.load(c).await)?;
+                let ips: Vec<String> = per_backend!(conn, |c| ips.load(c).await)?;
+                Ok((users, ips))
+            }
+            .boxed()
+        })
+        .await
     }
 }
 

@@ -9,6 +9,7 @@
 //! `storage.encryption_key`; a check row written on first use makes a server with a
 //! different key refuse to start instead of corrupting data.
 
+mod audit;
 mod auth_log;
 mod completion;
 mod connection;
@@ -20,6 +21,7 @@ mod preferences;
 pub mod schema;
 mod target;
 mod totp;
+mod users;
 mod webauthn;
 
 use std::path::Path;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use deadpool::managed::{Object, Pool, PoolError};
 use futures_util::future::BoxFuture;
 
+pub use audit::{AuditFilter, AuditRecord};
 pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType, RegulationWindow, Reservation, Settlement};
 pub use connection::{Backend, DbConnection};
 pub use crypto::Cipher;
@@ -37,6 +40,7 @@ pub use one_time::OneTimeCode;
 use pool::Manager;
 use target::Target;
 pub use totp::TotpRecord;
+pub use users::{StoredUser, UserChanges, UserFilter, UserKey};
 pub use webauthn::WebAuthnCredential;
 
 use crate::config::schema::Storage as StorageConfig;

@@ -124,3 +124,63 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Users of the database users backend (`authentication_backend.database`).
+    users (username) {
+        username -> Text,
+        /// The username folded for case-insensitive lookups.
+        username_key -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// A database user's email addresses, primary first.
+    user_emails (username, position) {
+        username -> Text,
+        position -> Integer,
+        email -> Text,
+        /// The address folded for lookups (logins by email).
+        email_key -> Text,
+    }
+}
+
+diesel::table! {
+    /// A database user's groups, in order.
+    user_groups (username, position) {
+        username -> Text,
+        position -> Integer,
+        group_name -> Text,
+    }
+}
+
+diesel::table! {
+    /// Per-user settings that hold whichever users backend is used.
+    user_settings (username) {
+        username -> Text,
+        passwordless -> Bool,
+    }
+}
+
+diesel::table! {
+    /// Security events: who did what to whom, from where, and how it ended.
+    audit_log (id) {
+        id -> Integer,
+        time -> BigInt,
+        event -> Text,
+        outcome -> Text,
+        actor -> Text,
+        subject -> Text,
+        remote_ip -> Text,
+        user_agent -> Text,
+        request_id -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(users, user_emails, user_groups);

@@ -10,16 +10,23 @@ impl Validator {
                 "the LDAP backend is not supported yet; use authentication_backend.file",
             );
         }
-        let Some(file) = &a.file else {
-            if a.ldap.is_none() {
-                self.err("authentication_backend", "a backend is required: set authentication_backend.file.path");
+        match (&a.file, &a.database) {
+            (Some(_), Some(_)) => {
+                self.err("authentication_backend", "configure only one of authentication_backend.file and .database")
             }
-            return;
-        };
-        if file.path.as_deref().is_none_or(str::is_empty) {
-            self.err("authentication_backend.file.path", "required");
+            (None, None) if a.ldap.is_none() => self.err(
+                "authentication_backend",
+                "a backend is required: set authentication_backend.file.path, or authentication_backend.database: {}",
+            ),
+            (Some(file), None) => {
+                if file.path.as_deref().is_none_or(str::is_empty) {
+                    self.err("authentication_backend.file.path", "required");
+                }
+                self.password_hashing("authentication_backend.file.password", &file.password);
+            }
+            (None, Some(db)) => self.password_hashing("authentication_backend.database.password", &db.password),
+            (None, None) => {}
         }
-        self.password_hashing(&file.password);
         if let Some(url) = &a.password_reset.custom_url
             && url.url().scheme() != "https"
         {
@@ -34,8 +41,7 @@ impl Validator {
         }
     }
 
-    pub(super) fn password_hashing(&mut self, p: &PasswordHashing) {
-        let base = "authentication_backend.file.password";
+    pub(super) fn password_hashing(&mut self, base: &str, p: &PasswordHashing) {
         self.choice(&format!("{base}.algorithm"), &p.algorithm, &["argon2", "sha2crypt", "pbkdf2", "bcrypt", "scrypt"]);
         let a = &p.argon2;
         self.choice(&format!("{base}.argon2.variant"), &a.variant, &["argon2id", "argon2i", "argon2d"]);
@@ -96,6 +102,18 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::super::problem_paths;
+
+    #[test]
+    fn one_users_backend() {
+        let both = "authentication_backend: {file: {path: /u.yml}, database: {}}";
+        assert!(problem_paths(both).contains(&"authentication_backend".to_string()));
+        assert!(problem_paths("authentication_backend: {}").contains(&"authentication_backend".to_string()));
+        let db = "authentication_backend: {database: {password: {algorithm: md5}}}";
+        assert!(problem_paths(db).contains(&"authentication_backend.database.password.algorithm".to_string()));
+        assert!(
+            !problem_paths("authentication_backend: {database: {}}").contains(&"authentication_backend".to_string())
+        );
+    }
 
     #[test]
     fn hashing_policy_and_regulation() {

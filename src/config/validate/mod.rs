@@ -105,6 +105,9 @@ impl Validator {
         if c.certificates_directory.as_deref().is_some_and(|d| d.trim().is_empty()) {
             self.err("certificates_directory", "must name a directory of PEM certificates when set");
         }
+        if c.admin.group.trim().is_empty() {
+            self.err("admin.group", "must name a group");
+        }
         if !c.theme.is_empty() {
             self.choice("theme", &c.theme, &["light", "dark", "grey", "auto"]);
         }

@@ -37,6 +37,7 @@ macro_rules! as_caller {
 }
 
 mod account;
+mod admin;
 mod bootstrap;
 mod configuration;
 mod elevation;
@@ -168,6 +169,22 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::ChangePassword => password::change(app, r).await,
         Api::SafeRedirection => redirection::post(app, r).await,
         Api::Bootstrap => bootstrap::post(app, r).await,
+        Api::AdminListUsers => admin::list_users(app, r).await,
+        Api::AdminCreateUser => admin::create_user(app, r).await,
+        Api::AdminGetUser => admin::get_user(app, r).await,
+        Api::AdminUpdateUser => admin::update_user(app, r).await,
+        Api::AdminDeleteUser => admin::delete_user(app, r).await,
+        Api::AdminSetPassword => admin::set_password(app, r).await,
+        Api::AdminSendResetEmail => admin::send_reset_email(app, r).await,
+        Api::AdminRevokeSessions => admin::revoke_sessions(app, r).await,
+        Api::AdminRemoveTotp => admin::remove_totp(app, r).await,
+        Api::AdminRemoveWebAuthn => admin::remove_webauthn(app, r).await,
+        Api::AdminSetPasswordless => admin::set_passwordless(app, r).await,
+        Api::AdminListBans => admin::list_bans(app, r).await,
+        Api::AdminUnbanUser => admin::unban_user(app, r).await,
+        Api::AdminUnbanIp => admin::unban_ip(app, r).await,
+        Api::AdminAudit => admin::audit(app, r).await,
+        Api::AdminSessionStats => admin::session_stats(app, r).await,
     }
 }
 

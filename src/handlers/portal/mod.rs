@@ -19,7 +19,7 @@ mod reset;
 mod revoke;
 mod second_factor;
 mod totp;
-mod visit;
+pub(crate) mod visit;
 
 use http::header;
 use http::{Method, StatusCode};
@@ -93,5 +93,17 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::RegisterPasskey => account::register_passkey(v),
         Page::RevokeCodeForm => revoke::form(v),
         Page::RevokeCode => revoke::submit(v).await,
+        Page::AdminHome
+        | Page::AdminLogin
+        | Page::AdminLogout
+        | Page::AdminUsers
+        | Page::AdminCreateUser
+        | Page::AdminUser
+        | Page::AdminUserAction
+        | Page::AdminUnbanIp
+        | Page::AdminAudit
+        | Page::AdminAuditCsv
+        | Page::AdminAuditJson
+        | Page::AdminSettings => crate::handlers::admin::show(v, page).await,
     }
 }

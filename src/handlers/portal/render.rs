@@ -20,6 +20,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("totp_enroll.html", include_str!("../../../web/templates/totp_enroll.html")),
     ("recovery_codes.html", include_str!("../../../web/templates/recovery_codes.html")),
     ("register_passkey.html", include_str!("../../../web/templates/register_passkey.html")),
+    ("admin_nav.html", include_str!("../../../web/templates/admin_nav.html")),
+    ("admin_users.html", include_str!("../../../web/templates/admin_users.html")),
+    ("admin_user.html", include_str!("../../../web/templates/admin_user.html")),
+    ("admin_confirm.html", include_str!("../../../web/templates/admin_confirm.html")),
+    ("admin_audit.html", include_str!("../../../web/templates/admin_audit.html")),
+    ("admin_settings.html", include_str!("../../../web/templates/admin_settings.html")),
 ];
 
 /// Templates and asset URLs.
@@ -92,7 +98,7 @@ mod tests {
         // Keys the page handlers pass to templates.
         let prefixes = [
             "common", "login", "second", "logout", "forgot", "reset", "profile", "elevate", "password", "totp",
-            "recovery", "passkey", "revoke",
+            "recovery", "passkey", "revoke", "admin",
         ];
         let in_code = regex::Regex::new(r#""([a-z_]+\.[a-z_]+)""#).unwrap();
         let pages = [
@@ -103,6 +109,9 @@ mod tests {
             ("totp.rs", include_str!("totp.rs")),
             ("visit.rs", include_str!("visit.rs")),
             ("revoke.rs", include_str!("revoke.rs")),
+            ("admin/mod.rs", include_str!("../admin/mod.rs")),
+            ("admin/users.rs", include_str!("../admin/users.rs")),
+            ("admin/audit.rs", include_str!("../admin/audit.rs")),
         ];
         for (name, source) in pages {
             for cap in in_code.captures_iter(source) {
