@@ -3,6 +3,10 @@
 //! server's certificate is verified, the allowed TLS versions and an optional client
 //! certificate.
 //!
+//! The listener's TLS (`server.tls`) is built here too: certificate and key files, ALPN
+//! for HTTP/2 and HTTP/1.1, and client certificates verified against
+//! `server.tls.client_certificates` when that list is set.
+//!
 //! It exists so that every client that speaks TLS (the databases today) reads the same
 //! Authelia keys the same way with rustls and ring, so no OpenSSL or other C TLS library
 //! is linked. Each error names the configuration key it comes from.
@@ -14,9 +18,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::config::schema::Tls;
+use crate::config::schema::{ServerTls, Tls};
 
 /// File name extensions read from `certificates_directory`.
 const CERTIFICATE_EXTENSIONS: &[&str] = &["crt", "pem", "cer"];
@@ -142,6 +147,56 @@ pub fn client_config(key: &str, tls: &Tls, anchors: &[CertificateDer<'static>]) 
             .map_err(|e| format!("{key}: the client certificate cannot be used: {e}")),
         None => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// The listener's rustls configuration from `server.tls`: ALPN offers `h2` then
+/// `http/1.1`; with `client_certificates`, a client without a certificate signed by one of
+/// them is refused during the handshake. Errors name the key at fault.
+pub fn server_config(tls: &ServerTls) -> Result<ServerConfig, String> {
+    if tls.certificate.is_empty() {
+        return Err("server.tls.certificate: required with server.tls.key".into());
+    }
+    if tls.key.is_empty() {
+        return Err("server.tls.key: required with server.tls.certificate".into());
+    }
+    let chain = CertificateDer::pem_file_iter(&tls.certificate)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("server.tls.certificate: cannot read '{}': {e}", tls.certificate))?;
+    if chain.is_empty() {
+        return Err(format!("server.tls.certificate: '{}' holds no PEM certificate", tls.certificate));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| format!("server.tls.key: cannot read a PEM private key from '{}': {e}", tls.key))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("server.tls: {e}"))?;
+    let builder = if tls.client_certificates.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        for (i, path) in tls.client_certificates.iter().enumerate() {
+            let key = format!("server.tls.client_certificates[{i}]");
+            let found = CertificateDer::pem_file_iter(path)
+                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("{key}: cannot read '{path}': {e}"))?;
+            if found.is_empty() {
+                return Err(format!("{key}: '{path}' holds no PEM certificate"));
+            }
+            for certificate in found {
+                roots.add(certificate).map_err(|e| format!("{key}: '{path}' cannot be a trust anchor: {e}"))?;
+            }
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("server.tls.client_certificates: {e}"))?;
+        builder.with_client_cert_verifier(verifier)
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("server.tls.key: does not match the certificate or cannot be used: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// `skip_verify`: any certificate is accepted, but the handshake signatures are still

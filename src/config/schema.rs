@@ -109,9 +109,9 @@ pub struct Server {
     pub endpoints: ServerEndpoints,
     /// Response header settings.
     pub headers: ServerHeaders,
-    /// TLS on the listener is not implemented; present only to refuse it clearly.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<serde_json::Value>,
+    /// TLS on the listener (HTTP/1.1 and HTTP/2 through ALPN), with optional client
+    /// certificates (mutual TLS).
+    pub tls: ServerTls,
     /// Peers (CIDRs or IPs) whose X-Forwarded-For is believed when finding the client's
     /// address; any other peer is itself the client. Portcullis-specific (Authelia trusts
     /// the header from anyone). Default: loopback only.
@@ -119,6 +119,26 @@ pub struct Server {
     /// Most connections served at once; further ones wait in the listen backlog until one
     /// closes. Portcullis-specific. Default: 4096.
     pub max_connections: Option<usize>,
+}
+
+/// `server.tls`: the listener's certificate and key; TLS is off while both are empty.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerTls {
+    /// Path of the PEM certificate chain (leaf first).
+    pub certificate: String,
+    /// Path of the PEM private key.
+    pub key: String,
+    /// Paths of PEM certificate authorities; when any is given, every client must present
+    /// a certificate one of them signed.
+    pub client_certificates: Vec<String>,
+}
+
+impl ServerTls {
+    /// True when the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        !self.certificate.is_empty() || !self.key.is_empty()
+    }
 }
 
 /// Connections served at once when `server.max_connections` is not set.

@@ -1,4 +1,5 @@
-//! The HTTP server: listener, connection handling (HTTP/1.1 and h2c), graceful shutdown.
+//! The HTTP server: listener, connection handling (HTTP/1.1 and h2c, or both over TLS
+//! when `server.tls` is set), graceful shutdown.
 //! gRPC calls for an ExtAuthzGRPC endpoint share the listener ([`grpc`]).
 //!
 //! On shutdown the listener closes at once (new connections are refused), requests in
@@ -99,6 +100,15 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         .max_header_list_size(u32::try_from(config.buffers.read.max(8192)).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.timeouts.idle.get()));
 
+    let tls = if config.tls.enabled() {
+        let server_config = crate::tls::server_config(&config.tls).map_err(io::Error::other)?;
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config)))
+    } else {
+        None
+    };
+    let handshake_timeout = config.timeouts.read.get();
+    let builder = Arc::new(builder);
+
     let (draining, drain_watch) = tokio::sync::watch::channel(false);
     let grpc = grpc::Grpc::new(&app, drain_watch).map(Arc::new);
     let graceful = GracefulShutdown::new();
@@ -144,11 +154,30 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
                 Ok::<_, std::convert::Infallible>(response)
             }
         });
-        let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
-        let watched = graceful.watch(connection);
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = watched.await {
+            let io = match tls {
+                None => io,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(io.into_inner())).await;
+                    match handshake {
+                        Ok(Ok(stream)) => TokioIo::new(Box::new(stream) as Box<dyn Connection>),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });

@@ -4,8 +4,13 @@ use super::*;
 
 impl Validator {
     pub(super) fn server(&mut self, s: &Server) {
-        if s.tls.is_some() {
-            self.err("server.tls", "TLS on the listener is not supported; terminate TLS at the reverse proxy");
+        if s.tls.enabled() {
+            if let Err(message) = crate::tls::server_config(&s.tls) {
+                let (path, message) = message.split_once(": ").unwrap_or(("server.tls", &message));
+                self.err(path.to_string(), message.to_string());
+            }
+        } else if !s.tls.client_certificates.is_empty() {
+            self.err("server.tls.client_certificates", "requires server.tls.certificate and server.tls.key");
         }
         self.range("server.buffers.read", s.buffers.read as u64, 1024, 1 << 20);
         self.range("server.buffers.write", s.buffers.write as u64, 1024, 1 << 20);
