@@ -1,5 +1,6 @@
-//! The command line: `serve` (the default), `validate-config`, `storage migrate`,
-//! `users import`, `crypto hash generate|validate`, `access-control check-policy`.
+//! The command line: `serve` (the default), `validate-config` (also `config validate`),
+//! `build-info`, `storage migrate`, `users import`, `crypto hash generate|validate`,
+//! `access-control check-policy`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,8 +22,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 struct ConfigArgs {
-    /// Configuration file(s), merged in order; also comma-separated. Without any, the
-    /// embedded default runs (SQLite and secrets under ./data, memory sessions).
+    /// Configuration file(s) or directories (their *.yml and *.yaml files in name order),
+    /// merged in order; also comma-separated. Without any, X_AUTHELIA_CONFIG is read; if
+    /// that is unset too, the embedded default runs (SQLite and secrets under ./data,
+    /// memory sessions).
     #[arg(
         short,
         long = "config",
@@ -32,6 +35,17 @@ struct ConfigArgs {
         global = true
     )]
     files: Vec<PathBuf>,
+    /// Filters applied to every configuration file before it is parsed, in order:
+    /// `template` (Go-template functions such as env, secret, fileContent, nindent) and
+    /// `expand-env` (${VAR}). Comma-separated.
+    #[arg(
+        long = "config.experimental.filters",
+        value_name = "FILTERS",
+        env = "X_AUTHELIA_CONFIG_FILTERS",
+        value_delimiter = ',',
+        global = true
+    )]
+    filters: Vec<String>,
     /// Treat unknown keys as errors instead of warnings.
     #[arg(long, global = true)]
     strict: bool,
@@ -43,6 +57,11 @@ enum Command {
     Serve,
     /// Check the configuration and list every problem with its key path.
     ValidateConfig,
+    /// Configuration commands (Authelia's names).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version and how this binary was built.
+    BuildInfo,
     /// Manage the database.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -55,6 +74,13 @@ enum Command {
     /// Manage the users of the database users backend.
     #[command(subcommand)]
     Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check the configuration and list every problem with its key path (the same as
+    /// `validate-config`).
+    Validate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,7 +179,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config),
-        Command::ValidateConfig => validate_config(&cli.config),
+        Command::ValidateConfig | Command::Config(ConfigCommand::Validate) => validate_config(&cli.config),
+        Command::BuildInfo => build_info(),
         Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
         Command::Users(UsersCommand::Import { file }) => import_users(&cli.config, &file),
         Command::Crypto(CryptoCommand::Hash(command)) => crypto_hash(&cli.config, command),
@@ -164,13 +191,38 @@ pub fn main() -> ExitCode {
 }
 
 fn options(args: &ConfigArgs, persist_embedded: bool) -> LoadOptions {
+    let files = config_paths(args);
     LoadOptions {
-        files: args.files.clone(),
+        embedded_data_dir: (persist_embedded && files.is_empty()).then(|| PathBuf::from(config::embedded::DATA_DIR)),
+        files,
+        filters: args.filters.clone(),
         strict: args.strict,
         use_env: true,
-        embedded_data_dir: (persist_embedded && args.files.is_empty())
-            .then(|| PathBuf::from(config::embedded::DATA_DIR)),
     }
+}
+
+/// `--config` (or PORTCULLIS_CONFIG), else Authelia's X_AUTHELIA_CONFIG (comma-separated).
+fn config_paths(args: &ConfigArgs) -> Vec<PathBuf> {
+    if !args.files.is_empty() {
+        return args.files.clone();
+    }
+    std::env::var("X_AUTHELIA_CONFIG")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn build_info() -> ExitCode {
+    println!("Name: {}", env!("CARGO_PKG_NAME"));
+    println!("Version: {}", env!("CARGO_PKG_VERSION"));
+    println!("Build OS: {}", std::env::consts::OS);
+    println!("Build Arch: {}", std::env::consts::ARCH);
+    println!("Build Profile: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!("Build Compiler: rustc");
+    ExitCode::SUCCESS
 }
 
 /// Loads the configuration, or prints every warning and problem to stderr and returns
@@ -193,6 +245,9 @@ fn load_or_report(args: &ConfigArgs, persist_embedded: bool) -> Option<Loaded> {
 fn validate_config(args: &ConfigArgs) -> ExitCode {
     match config::load(&options(args, false)) {
         Ok(loaded) => {
+            for source in &loaded.sources {
+                println!("source: {source}");
+            }
             for w in &loaded.warnings {
                 println!("warning: {w}");
             }
@@ -312,7 +367,7 @@ fn crypto_hash(args: &ConfigArgs, command: HashCommand) -> ExitCode {
     use crate::authn::password;
     match command {
         HashCommand::Generate { algorithm, variant, password, random } => {
-            let mut params = if args.files.is_empty() {
+            let mut params = if config_paths(args).is_empty() {
                 crate::config::schema::PasswordHashing::default()
             } else {
                 match load_or_report(args, false) {
@@ -489,7 +544,7 @@ async fn migrate_with(
 }
 
 fn serve(args: &ConfigArgs) -> ExitCode {
-    let Some(Loaded { config, warnings, embedded }) = load_or_report(args, true) else {
+    let Some(Loaded { config, warnings, embedded, sources }) = load_or_report(args, true) else {
         eprintln!("Portcullis cannot start: fix the configuration errors above.");
         return ExitCode::FAILURE;
     };
@@ -518,6 +573,9 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         }
     };
     drop(entered);
+    for source in &sources {
+        tracing::info!("configuration {source}");
+    }
     for w in &warnings {
         tracing::warn!("configuration: {w}");
     }

@@ -96,9 +96,9 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
         &["server.endpoints.authz.mine.implementation: 'Nginx' is not allowed"],
     ),
     (
-        "listener TLS",
+        "listener TLS files missing",
         "server: {tls: {key: /k.pem, certificate: /c.pem}}",
-        &["server.tls: TLS on the listener is not supported"],
+        &["server.tls.certificate: cannot read '/c.pem'"],
     ),
     (
         "storage TLS",

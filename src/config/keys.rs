@@ -34,6 +34,9 @@ pub const ENV_KEYS: &[&str] = &[
     "server.timeouts.idle",
     "server.headers.csp_template",
     "server.trusted_proxies",
+    "server.max_connections",
+    "server.tls.certificate",
+    "server.tls.key",
     "log.level",
     "log.format",
     "log.file_path",
@@ -240,6 +243,42 @@ pub fn env_key_to_path(name: &str) -> Option<String> {
     None
 }
 
+/// Authelia secrets of features Portcullis does not have yet: `AUTHELIA_<KEY>_FILE` for
+/// them is recognised (and the key then reported as not supported).
+const AUTHELIA_OTHER_SECRETS: &[&str] = &[
+    "authentication_backend.ldap.password",
+    "authentication_backend.ldap.tls.private_key",
+    "authentication_backend.ldap.tls.certificate_chain",
+    "duo_api.integration_key",
+    "duo_api.secret_key",
+    "identity_providers.oidc.hmac_secret",
+    "identity_providers.oidc.issuer_private_key",
+    "identity_providers.oidc.issuer_certificate_chain",
+];
+
+/// Maps an Authelia environment variable name (`AUTHELIA_` removed, any case) to a dotted
+/// key path, as Authelia does: the key with `.` written as `_`, current or deprecated
+/// keys alike; `<KEY>_FILE` for a secret names the file holding it (`<key>_file`).
+pub fn authelia_env_key_to_path(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let flat = |key: &str| key.replace('.', "_");
+    if let Some(stem) = lower.strip_suffix("_file") {
+        if let Some(key) = SECRET_KEYS.iter().chain(AUTHELIA_OTHER_SECRETS).find(|k| flat(k) == stem) {
+            return Some(format!("{key}_file"));
+        }
+        if stem == "jwt_secret" {
+            return Some("identity_validation.reset_password.jwt_secret_file".into());
+        }
+    }
+    ENV_KEYS
+        .iter()
+        .chain(SECRET_KEYS)
+        .copied()
+        .chain(super::deprecated::deprecated_keys().filter(|k| !k.contains("[]")))
+        .find(|k| flat(k) == lower)
+        .map(str::to_string)
+}
+
 /// The Authelia-unsupported entry that covers `path`, if any.
 pub fn unsupported_prefix(path: &str) -> Option<&'static str> {
     AUTHELIA_UNSUPPORTED.iter().copied().find(|prefix| {
@@ -263,6 +302,23 @@ mod tests {
         assert_eq!(env_key_to_path("SERVER__BUFFERS__READ").as_deref(), Some("server.buffers.read"));
         assert_eq!(env_key_to_path("NOT_A_KEY"), None);
         assert_eq!(env_key_to_path("A____B"), None);
+    }
+
+    #[test]
+    fn authelia_names_map_to_key_paths() {
+        assert_eq!(authelia_env_key_to_path("LOG_LEVEL").as_deref(), Some("log.level"));
+        assert_eq!(authelia_env_key_to_path("SESSION_SECRET_FILE").as_deref(), Some("session.secret_file"));
+        assert_eq!(
+            authelia_env_key_to_path("JWT_SECRET_FILE").as_deref(),
+            Some("identity_validation.reset_password.jwt_secret_file")
+        );
+        assert_eq!(authelia_env_key_to_path("NOTIFIER_SMTP_HOST").as_deref(), Some("notifier.smtp.host"));
+        assert_eq!(
+            authelia_env_key_to_path("AUTHENTICATION_BACKEND_LDAP_PASSWORD_FILE").as_deref(),
+            Some("authentication_backend.ldap.password_file")
+        );
+        assert_eq!(authelia_env_key_to_path("SERVER__ADDRESS"), None);
+        assert_eq!(authelia_env_key_to_path("NOT_A_KEY"), None);
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! Loading: embedded default or YAML files (merged in order) → `PORTCULLIS_*` environment
-//! → `*_file` secrets → schema, then validation.
+//! Loading: embedded default or YAML files (merged in order; a directory stands for its
+//! `*.yml`/`*.yaml` files in name order; each file passed through the configured filters)
+//! → `AUTHELIA_*` environment → `PORTCULLIS_*` environment (which wins over Authelia's
+//! for the same key) → `*_file` secrets → deprecated keys rewritten → schema, then
+//! validation.
 //!
 //! figment does the layering. The merged tree is then deserialized with the key path of
 //! every error tracked; after an error the offending key is dropped (its default applies)
@@ -13,12 +16,15 @@ use figment::providers::{Env, Format, Yaml};
 use serde_json::{Map, Value};
 
 use super::embedded;
-use super::keys::{SECRET_KEYS, env_key_to_path, unsupported_prefix};
+use super::keys::{SECRET_KEYS, authelia_env_key_to_path, env_key_to_path, unsupported_prefix};
 use super::schema::Configuration;
 use super::validate::validate;
 
 /// The environment variable prefix for configuration keys.
 pub const ENV_PREFIX: &str = "PORTCULLIS_";
+
+/// Authelia's environment variable prefix, read too (Portcullis' own wins for a key both set).
+pub const AUTHELIA_ENV_PREFIX: &str = "AUTHELIA_";
 
 /// Environment variables with the prefix that are not configuration keys.
 const ENV_RESERVED: &[&str] = &["CONFIG"];
@@ -75,16 +81,21 @@ pub struct Loaded {
     pub warnings: Vec<Problem>,
     /// True when no file was given and the embedded default is in use.
     pub embedded: bool,
+    /// Where the configuration came from: files, filters, environment variables used.
+    pub sources: Vec<String>,
 }
 
 /// How to load.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
-    /// YAML files, merged in order; empty selects the embedded default.
+    /// YAML files or directories of them, merged in order; empty selects the embedded
+    /// default.
     pub files: Vec<PathBuf>,
+    /// Filters applied to each file's text before parsing (`template`, `expand-env`).
+    pub filters: Vec<String>,
     /// Unknown keys are errors rather than warnings.
     pub strict: bool,
-    /// Read `PORTCULLIS_*` variables from the process environment.
+    /// Read `AUTHELIA_*` and `PORTCULLIS_*` variables from the process environment.
     pub use_env: bool,
     /// For the embedded default: where generated secrets are kept. `None` generates
     /// throw-away secrets (used when only validating).
@@ -105,14 +116,36 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
             Err(e) => problems.push(Problem::new("", e)),
         }
     }
-    for file in &options.files {
-        match read_yaml_file(file) {
-            Ok(text) => figment = figment.merge(Yaml::string(&text)),
+    let mut sources = Vec::new();
+    let filters = match super::filters::parse(&options.filters) {
+        Ok(filters) => filters,
+        Err(e) => {
+            problems.push(Problem::new("", e));
+            Vec::new()
+        }
+    };
+    if !filters.is_empty() {
+        sources.push(format!("file filters: {}", filters.join(", ")));
+    }
+    for file in expand_directories(&options.files, &mut problems) {
+        match read_yaml_file(&file, &filters) {
+            Ok(text) => {
+                sources.push(format!("file: {}", file.display()));
+                figment = figment.merge(Yaml::string(&text));
+            }
             Err(message) => problems.push(Problem::new("", message)),
         }
     }
     if options.use_env {
+        let ours = portcullis_env_paths();
+        let (authelia, used, ignored) = authelia_env(&ours);
+        figment = figment.merge(authelia);
+        sources.extend(used);
+        warnings.extend(ignored);
         figment = figment.merge(env_provider());
+        for (name, path) in ours {
+            sources.push(format!("environment: {name} sets {path}"));
+        }
         warnings.extend(unknown_env_vars());
     }
     if !problems.is_empty() {
@@ -132,7 +165,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
         }
     };
 
-    migrate_deprecated_keys(&mut tree, &mut warnings);
+    super::deprecated::migrate(&mut tree, &mut warnings);
     resolve_secret_files(&mut tree, &mut problems);
 
     let mut unknown = Vec::new();
@@ -141,9 +174,16 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
         embedded::align_portal_url(&mut config);
     }
     for path in unknown {
-        let problem = match unsupported_prefix(&path) {
-            Some(prefix) => Problem::new(prefix, "Authelia setting not supported by Portcullis yet; it is ignored"),
-            None => Problem::new(path, "unknown key; it is ignored (check the spelling)"),
+        let problem = match (unsupported_prefix(&path), options.strict) {
+            (Some(prefix), false) => {
+                Problem::new(prefix, "Authelia setting not supported by Portcullis yet; it is ignored")
+            }
+            (Some(prefix), true) => Problem::new(
+                prefix,
+                "Authelia setting not supported by Portcullis yet; refused under --strict (remove it or drop --strict)",
+            ),
+            (None, false) => Problem::new(path, "unknown key; it is ignored (check the spelling)"),
+            (None, true) => Problem::new(path, "unknown key (check the spelling); refused under --strict"),
         };
         let sink = if options.strict { &mut problems } else { &mut warnings };
         if !sink.contains(&problem) {
@@ -153,18 +193,100 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
     problems.extend(validate(&config));
     warnings.extend(super::validate::notes(&config));
 
-    if problems.is_empty() { Ok(Loaded { config, warnings, embedded }) } else { Err(LoadError { problems, warnings }) }
+    if problems.is_empty() {
+        Ok(Loaded { config, warnings, embedded, sources })
+    } else {
+        Err(LoadError { problems, warnings })
+    }
 }
 
-/// Reads a YAML file and checks its syntax, so that errors name the file, line and column.
-fn read_yaml_file(path: &Path) -> Result<String, String> {
+/// `files` with each directory replaced by its `*.yml` and `*.yaml` files (not recursive),
+/// in name order, as Authelia reads a configuration directory.
+fn expand_directories(files: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in files {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        match std::fs::read_dir(path) {
+            Ok(entries) => {
+                let mut found: Vec<PathBuf> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+                    .collect();
+                found.sort();
+                out.extend(found);
+            }
+            Err(e) => problems
+                .push(Problem::new("", format!("cannot read configuration directory '{}': {e}", path.display()))),
+        }
+    }
+    out
+}
+
+/// Reads a YAML file, applies `filters` and checks its syntax, so that errors name the
+/// file, line and column.
+fn read_yaml_file(path: &Path, filters: &[String]) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read configuration file '{}': {e}", path.display()))?;
+    let text = super::filters::apply(filters, &text).map_err(|e| format!("'{}': {e}", path.display()))?;
     match serde_yaml::from_str::<serde_yaml::Value>(&text) {
         Ok(serde_yaml::Value::Mapping(_) | serde_yaml::Value::Null) => Ok(text),
         Ok(_) => Err(format!("configuration file '{}' must be a YAML mapping of keys", path.display())),
         Err(e) => Err(format!("configuration file '{}' is not valid YAML: {e}", path.display())),
     }
+}
+
+/// The key paths `PORTCULLIS_*` variables set (`_file` removed), with the variable names.
+fn portcullis_env_paths() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter_map(|k| {
+            let rest = k.strip_prefix(ENV_PREFIX)?;
+            if ENV_RESERVED.iter().any(|r| rest.eq_ignore_ascii_case(r)) {
+                return None;
+            }
+            let path = env_key_to_path(rest)?;
+            Some((k, path))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The provider for Authelia's `AUTHELIA_*` variables (and `AUTHELIA_*_FILE` secrets),
+/// skipping keys a `PORTCULLIS_*` variable sets; what was used, and warnings for
+/// variables skipped or not naming a key.
+fn authelia_env(ours: &[(String, String)]) -> (Env, Vec<String>, Vec<Problem>) {
+    let base = |path: &str| path.strip_suffix("_file").unwrap_or(path).to_string();
+    let overridden: std::collections::HashSet<String> = ours.iter().map(|(_, p)| base(p)).collect();
+    let mut used = Vec::new();
+    let mut warnings = Vec::new();
+    let mut names: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
+    names.sort();
+    for name in names {
+        let Some(rest) = name.strip_prefix(AUTHELIA_ENV_PREFIX) else { continue };
+        match authelia_env_key_to_path(rest) {
+            Some(path) if overridden.contains(&base(&path)) => warnings.push(Problem::new(
+                "",
+                format!("environment variable {name} is ignored: a PORTCULLIS_ variable sets {}", base(&path)),
+            )),
+            Some(path) => used.push(format!("environment: {name} sets {path}")),
+            None => warnings.push(Problem::new(
+                "",
+                format!(
+                    "environment variable {name} does not name a configuration key Portcullis knows; it is ignored"
+                ),
+            )),
+        }
+    }
+    let provider = Env::prefixed(AUTHELIA_ENV_PREFIX).filter_map(move |key| {
+        let path = authelia_env_key_to_path(key.as_str())?;
+        (!overridden.contains(&base(&path))).then(|| path.into())
+    });
+    (provider, used, warnings)
 }
 
 fn env_provider() -> Env {
@@ -187,79 +309,6 @@ fn unknown_env_vars() -> Vec<Problem> {
             })
         })
         .collect()
-}
-
-/// Rewrites keys Authelia has deprecated into their current form, with a warning each.
-fn migrate_deprecated_keys(tree: &mut Value, warnings: &mut Vec<Problem>) {
-    let Some(root) = tree.as_object_mut() else {
-        return;
-    };
-
-    if let Some(secret) = root.remove("jwt_secret") {
-        warnings.push(Problem::new("jwt_secret", "deprecated; use identity_validation.reset_password.jwt_secret"));
-        let slot = object_at(root, &["identity_validation", "reset_password"]);
-        slot.entry("jwt_secret").or_insert(secret);
-    }
-
-    let legacy_redirect = root.remove("default_redirection_url");
-    if legacy_redirect.is_some() {
-        warnings
-            .push(Problem::new("default_redirection_url", "deprecated; use session.cookies[].default_redirection_url"));
-    }
-
-    if let Some(Value::Object(server)) = root.get_mut("server") {
-        let host = server.remove("host");
-        let port = server.remove("port");
-        let path = server.remove("path");
-        if host.is_some() || port.is_some() || path.is_some() {
-            warnings.push(Problem::new("server.host", "server.host/port/path are deprecated; use server.address"));
-            if !server.contains_key("address") {
-                let host = host.as_ref().and_then(Value::as_str).unwrap_or("");
-                let port = port.as_ref().map_or_else(|| "9091".to_string(), scalar_text);
-                let path = path.as_ref().and_then(Value::as_str).unwrap_or("").trim_matches('/');
-                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
-                server.insert("address".into(), Value::String(format!("tcp://{host}:{port}/{path}")));
-            }
-        }
-    }
-
-    if let Some(Value::Object(session)) = root.get_mut("session")
-        && let Some(domain) = session.remove("domain")
-    {
-        warnings.push(Problem::new("session.domain", "deprecated; use session.cookies"));
-        let has_cookies = session.get("cookies").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
-        if !has_cookies {
-            let mut cookie = Map::new();
-            cookie.insert("domain".into(), domain);
-            if let Some(url) = legacy_redirect {
-                cookie.insert("default_redirection_url".into(), url);
-            }
-            session.insert("cookies".into(), Value::Array(vec![Value::Object(cookie)]));
-        }
-    }
-}
-
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The object at `path` under `root`, created (replacing non-objects) as needed.
-fn object_at<'a>(root: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<String, Value> {
-    let mut current = root;
-    for key in path {
-        let entry = current.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        current = match entry {
-            Value::Object(map) => map,
-            _ => unreachable!("just replaced with an object"),
-        };
-    }
-    current
 }
 
 /// Replaces every `<secret>_file` key with the contents of the file it names.
@@ -312,6 +361,10 @@ fn deserialize_collecting(mut tree: Value, problems: &mut Vec<Problem>, unknown:
                 let segments: Vec<_> = err.path().iter().cloned().collect();
                 let path = error_path(&segments);
                 let message = plain_message(&err.into_inner().to_string());
+                // Authelia reads a comma-separated string where a list is expected.
+                if message.contains("expected a sequence") && split_list(&mut tree, &segments) {
+                    continue;
+                }
                 let problem = Problem::new(path, message);
                 let repeated = problems.last() == Some(&problem);
                 if !repeated {
@@ -365,6 +418,34 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
+/// Replaces the string at `segments` with the list of its comma-separated items; false when
+/// there is no string there.
+fn split_list(tree: &mut Value, segments: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let mut node = tree;
+    for seg in segments {
+        node = match (seg, node) {
+            (Segment::Map { key }, Value::Object(map)) => match map.get_mut(key) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Enum { .. } | Segment::Unknown, node) => node,
+            _ => return false,
+        };
+    }
+    let Value::String(text) = node else { return false };
+    let items = text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| match s.parse::<i64>() {
+        Ok(n) => Value::from(n),
+        Err(_) => Value::String(s.to_string()),
+    });
+    *node = Value::Array(items.collect());
+    true
+}
+
 /// Makes the value at `segments` harmless: map entries are removed (so the default
 /// applies); list items are replaced, first by `{}` and then, if the same error repeats,
 /// by an empty string, so that later items keep their indices in reports.
@@ -414,7 +495,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yml");
         std::fs::write(&path, yaml).unwrap();
-        load(&LoadOptions { files: vec![path], strict, use_env: false, embedded_data_dir: None })
+        load(&LoadOptions { files: vec![path], strict, ..Default::default() })
     }
 
     fn problem_paths(err: &LoadError) -> Vec<&str> {
@@ -509,6 +590,18 @@ totp: {{allowed_digits: [6, eight, 8]}}
         assert_eq!(problem_paths(&err), vec!["session.cookies[0].authelia_url"]);
         assert!(err.warnings.iter().any(|w| w.path == "session.domain"));
         assert!(err.warnings.iter().any(|w| w.path == "server.host"));
+    }
+
+    #[test]
+    fn comma_separated_strings_are_lists() {
+        let yaml =
+            format!("{MINIMAL}\ntotp: {{allowed_digits: '6, 8'}}\nserver: {{trusted_proxies: '10.0.0.0/8,::1'}}\n");
+        let loaded = load_yaml(&yaml, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.config.totp.allowed_digits, [6, 8]);
+        assert_eq!(
+            loaded.config.server.trusted_proxies.as_deref(),
+            Some(&["10.0.0.0/8".to_string(), "::1".to_string()][..])
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Configuration: Authelia-compatible keys, loaded with figment from the embedded default or
-//! YAML files, then `PORTCULLIS_*` environment variables, validated with a key path on
-//! every problem.
+//! YAML files (or directories of them, optionally filtered), then `AUTHELIA_*` and
+//! `PORTCULLIS_*` environment variables, validated with a key path on every problem.
 
+mod deprecated;
 pub mod embedded;
+pub mod filters;
 pub mod keys;
 mod load;
 pub mod schema;
 pub mod types;
 pub mod validate;
 
-pub use load::{ENV_PREFIX, LoadError, LoadOptions, Loaded, Problem, load};
+pub use load::{AUTHELIA_ENV_PREFIX, ENV_PREFIX, LoadError, LoadOptions, Loaded, Problem, load};
 pub use schema::Configuration;

@@ -36,6 +36,14 @@ impl Duration {
     }
 }
 
+/// The longest duration, as in Authelia (the largest Go duration, about 292 years): longer
+/// values are capped to it.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_nanos(i64::MAX as u64);
+
+fn capped(d: std::time::Duration) -> Duration {
+    Duration(d.min(MAX_DURATION))
+}
+
 impl FromStr for Duration {
     type Err = String;
 
@@ -45,9 +53,22 @@ impl FromStr for Duration {
             return Err("empty duration".into());
         }
         if let Ok(secs) = trimmed.parse::<u64>() {
-            return Ok(Self::from_secs(secs));
+            return Ok(capped(std::time::Duration::from_secs(secs)));
         }
-        humantime::parse_duration(trimmed).map(Self).map_err(|e| {
+        if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            // Too many digits for a u64: longer than any duration Authelia keeps.
+            return Ok(Duration(MAX_DURATION));
+        }
+        if let Ok(secs) = trimmed.parse::<f64>()
+            && secs.is_finite()
+            && secs >= 0.0
+        {
+            return Ok(capped(std::time::Duration::try_from_secs_f64(secs).unwrap_or(MAX_DURATION)));
+        }
+        if let Err(humantime::DurationError::NumberOverflow) = humantime::parse_duration(trimmed) {
+            return Ok(Duration(MAX_DURATION));
+        }
+        humantime::parse_duration(trimmed).map(capped).map_err(|e| {
             format!("invalid duration '{trimmed}' ({e}); use e.g. '90s', '1h30m', '5 minutes' or seconds as an integer")
         })
     }
@@ -74,10 +95,16 @@ impl<'de> Deserialize<'de> for Duration {
                 f.write_str("a duration such as '1h30m', '5 minutes' or an integer number of seconds")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-                Ok(Duration::from_secs(v))
+                Ok(capped(std::time::Duration::from_secs(v)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
                 u64::try_from(v).map(Duration::from_secs).map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(E::custom("a duration cannot be negative"));
+                }
+                Ok(capped(std::time::Duration::try_from_secs_f64(v).unwrap_or(MAX_DURATION)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
                 v.parse().map_err(E::custom)

@@ -129,7 +129,9 @@ fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
     let host = config.host.clone().unwrap_or_default();
     let server = match &config.high_availability {
         Some(ha) => {
-            let mut hosts = vec![Server::new(host, config.port)];
+            // Sentinel: `host` is one more sentinel, when set (the nodes may be all of them).
+            let mut hosts: Vec<Server> =
+                (!host.is_empty()).then(|| Server::new(host, config.port)).into_iter().collect();
             hosts.extend(
                 ha.nodes.iter().map(|n| Server::new(n.host.clone().unwrap_or_default(), n.port.unwrap_or(26379))),
             );

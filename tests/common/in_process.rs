@@ -45,9 +45,8 @@ impl TestApp {
         std::fs::write(dir.path().join("users.yml"), yaml).unwrap();
         let config_path = dir.path().join("configuration.yml");
         std::fs::write(&config_path, super::config_yaml(9091, dir.path(), extra)).unwrap();
-        let loaded =
-            load(&LoadOptions { files: vec![config_path], strict: true, use_env: false, embedded_data_dir: None })
-                .unwrap_or_else(|e| panic!("{e}"));
+        let loaded = load(&LoadOptions { files: vec![config_path], strict: true, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
         let config = Arc::new(loaded.config);
         let services = Services::open(&config).await.unwrap_or_else(|e| panic!("{e}"));
         let app = App::new(config, services).unwrap_or_else(|e| panic!("{e}"));

@@ -45,7 +45,7 @@ fn looks_like_mailbox(sender: &str) -> bool {
         _ => sender,
     };
     let mut parts = address.trim().splitn(2, '@');
-    matches!((parts.next(), parts.next()), (Some(local), Some(host)) if !local.is_empty() && host.contains('.') && !host.contains(' '))
+    matches!((parts.next(), parts.next()), (Some(local), Some(host)) if !local.is_empty() && !host.is_empty() && !host.contains(' '))
 }
 
 #[cfg(test)]
@@ -58,6 +58,8 @@ mod tests {
         assert!(looks_like_mailbox("Portcullis <auth@example.com>"));
         assert!(looks_like_mailbox("auth@example.com"));
         assert!(!looks_like_mailbox("nobody"));
+        // Authelia accepts a host without a dot (its test suites send as admin@localhost).
+        assert!(looks_like_mailbox("admin@localhost"));
     }
 
     #[test]

@@ -90,7 +90,9 @@ impl Validator {
     }
 
     pub(super) fn redis(&mut self, r: &Redis) {
-        if r.host.as_deref().is_none_or(str::is_empty) {
+        // With Sentinel, the nodes alone may name the sentinels (as in Authelia).
+        let has_nodes = r.high_availability.as_ref().is_some_and(|ha| !ha.nodes.is_empty());
+        if r.host.as_deref().is_none_or(str::is_empty) && !has_nodes {
             self.err("session.redis.host", "required");
         }
         if r.port == 0 {
