@@ -102,7 +102,7 @@ pub fn migrate(tree: &mut Value, warnings: &mut Vec<Problem>) {
 
 /// Values Authelia accepts whose meaning Portcullis spells differently: `remember_me: -1`
 /// (remember-me off, which is a zero duration here) and empty strings that mean "not set"
-/// (`password_reset.custom_url`, `webauthn.selection_criteria.*`).
+/// (`certificates_directory`, `password_reset.custom_url`, `webauthn.selection_criteria.*`).
 fn authelia_values(root: &mut Map<String, Value>) {
     let disabled = |v: &Value| v.as_i64() == Some(-1) || v.as_str().is_some_and(|s| s.trim() == "-1");
     if let Some(Value::Object(session)) = root.get_mut("session") {
@@ -118,6 +118,9 @@ fn authelia_values(root: &mut Map<String, Value>) {
         }
     }
     let empty = |v: &Value| v.as_str().is_some_and(|s| s.trim().is_empty()) || v.is_null();
+    if root.get("certificates_directory").is_some_and(empty) {
+        root.remove("certificates_directory");
+    }
     for section in [&["authentication_backend", "password_reset"][..], &["webauthn", "selection_criteria"][..]] {
         if let Some(Value::Object(map)) = get_mut(root, section) {
             map.retain(|key, v| !(empty(v) && (section[0] == "webauthn" || key == "custom_url")));

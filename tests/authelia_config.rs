@@ -1,0 +1,334 @@
+//! Authelia's configuration as Authelia users have it: its own test-suite and example
+//! files (tests/fixtures/authelia), `AUTHELIA_*` variables and `*_FILE` secrets,
+//! `X_AUTHELIA_CONFIG` (files and directories), the template and expand-env filters,
+//! deprecated keys, and `--strict` wording.
+
+mod common;
+
+use std::path::Path;
+
+use common::pki::TestCa;
+use common::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn validate(file: &str, dir: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let o = run(&["validate-config", "--config", file], dir, env);
+    (o.status.code(), stdout(&o))
+}
+
+/// What validating an Authelia fixture must give.
+enum Expect {
+    /// Valid.
+    Valid,
+    /// Valid, with a warning that names an Authelia feature Portcullis ignores.
+    ValidIgnoring(&'static str),
+    /// Refused with an error on exactly this key: a feature Portcullis lacks.
+    Missing(&'static str),
+}
+
+/// Every fixture, with what it needs from the environment (as its compose file gives it).
+const FIXTURES: &[(&str, Expect, &[&str])] = &[
+    ("compose-lite.yml", Expect::Valid, &[]),
+    ("compose-local.yml", Expect::Valid, &[]),
+    ("kube.yml", Expect::Missing("authentication_backend.ldap"), &["secrets", "kube"]),
+    ("suite-ActiveDirectory.yml", Expect::Missing("authentication_backend.ldap"), &[]),
+    ("suite-BypassAll.yml", Expect::ValidIgnoring("duo_api"), &[]),
+    ("suite-CLI.nocerts.yml", Expect::Valid, &[]),
+    ("suite-CLI.yml", Expect::Valid, &[]),
+    ("suite-Caddy.yml", Expect::Valid, &[]),
+    ("suite-Docker.yml", Expect::Valid, &[]),
+    ("suite-DuoPush.yml", Expect::ValidIgnoring("duo_api"), &[]),
+    ("suite-Envoy.yml", Expect::Valid, &[]),
+    ("suite-HAProxy.yml", Expect::Valid, &[]),
+    ("suite-HighAvailability.yml", Expect::Missing("authentication_backend.ldap"), &[]),
+    ("suite-LDAP.yml", Expect::Missing("authentication_backend.ldap"), &[]),
+    ("suite-MariaDB.yml", Expect::Valid, &[]),
+    ("suite-MultiCookieDomain.yml", Expect::Valid, &[]),
+    ("suite-MySQL.yml", Expect::Valid, &[]),
+    ("suite-NetworkACL.yml", Expect::Valid, &["template"]),
+    ("suite-OIDC.yml", Expect::ValidIgnoring("identity_providers"), &["template"]),
+    ("suite-OIDCTraefik.yml", Expect::ValidIgnoring("identity_providers"), &["template"]),
+    ("suite-OneFactorOnly.yml", Expect::Valid, &[]),
+    ("suite-PAM.yml", Expect::ValidIgnoring("identity_providers"), &["template"]),
+    ("suite-PathPrefix.yml", Expect::Valid, &[]),
+    ("suite-Postgres.yml", Expect::Valid, &[]),
+    ("suite-ShortTimeouts.yml", Expect::Valid, &[]),
+    ("suite-Standalone.yml", Expect::Valid, &["secrets"]),
+    ("suite-Traefik.yml", Expect::Valid, &[]),
+    ("suite-TwoFactor.yml", Expect::Valid, &[]),
+];
+
+#[test]
+fn authelia_suite_and_example_files_validate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/authelia");
+    let listed: Vec<&str> = FIXTURES.iter().map(|(name, _, _)| *name).collect();
+    let mut present: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yml"))
+        .collect();
+    present.sort();
+    assert_eq!(present, listed, "every fixture has an expectation");
+
+    // The container paths, with real certificates where the files name them.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    for sub in ["pki", "certs", "config"] {
+        std::fs::create_dir(base.join(sub)).unwrap();
+    }
+    let ca = TestCa::new("fixture CA");
+    let backend = ca.server(&["authelia-backend"]);
+    write(&base.join("pki"), "public.backend.crt", &backend.cert_pem);
+    write(&base.join("pki"), "private.backend.pem", &backend.key_pem);
+    write(&base.join("pki"), "private.oidc.pem", &backend.key_pem);
+    write(&base.join("pki"), "public.oidc.chain.pem", &backend.cert_pem);
+    write(&base.join("certs"), "public.crt", &ca.cert_pem());
+    let secret = write(base, "secret", "a-secret-from-a-file-that-is-long-enough\n");
+    let secrets = [
+        ("AUTHELIA_JWT_SECRET_FILE", secret.as_str()),
+        ("AUTHELIA_SESSION_SECRET_FILE", secret.as_str()),
+        ("AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE", secret.as_str()),
+        ("AUTHELIA_STORAGE_MYSQL_PASSWORD_FILE", secret.as_str()),
+        ("AUTHELIA_AUTHENTICATION_BACKEND_LDAP_PASSWORD_FILE", secret.as_str()),
+    ];
+
+    let mut failures = Vec::new();
+    for (name, expect, needs) in FIXTURES {
+        let mut text = std::fs::read_to_string(root.join(name)).unwrap();
+        for sub in ["pki", "certs", "config"] {
+            for quote in [" ", "'", "\""] {
+                text = text.replace(&format!("{quote}/{sub}/"), &format!("{quote}{}/{sub}/", base.display()));
+            }
+        }
+        let file = write(base, name, &text);
+        let mut env = vec![("SUITE_SUBNET", "192.168.240")];
+        if needs.contains(&"template") {
+            env.push(("X_AUTHELIA_CONFIG_FILTERS", "template"));
+        }
+        if needs.contains(&"secrets") {
+            env.extend(&secrets[..2]);
+        }
+        if needs.contains(&"kube") {
+            env.extend(&secrets[2..]);
+        }
+        let (code, out) = validate(&file, base, &env);
+        let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error: ")).collect();
+        let ok = match expect {
+            Expect::Valid => code == Some(0),
+            Expect::ValidIgnoring(feature) => {
+                code == Some(0)
+                    && out.contains(&format!("warning: {feature}: Authelia setting not supported by Portcullis yet"))
+            }
+            Expect::Missing(key) => {
+                code == Some(1) && errors.len() == 1 && errors[0].starts_with(&format!("error: {key}: "))
+            }
+        };
+        if !ok {
+            failures.push(format!("{name}:\n{out}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A valid configuration without the three secrets (storage key, JWT and session secret).
+fn without_secrets(dir: &Path) -> String {
+    config_yaml(9091, dir, "").replace("  encryption_key: 'a-test-encryption-key-that-is-long-enough'\n", "").replace(
+        "identity_validation:\n  reset_password:\n    jwt_secret: 'a-test-jwt-secret-that-is-long-enough'\n",
+        "",
+    )
+}
+
+#[test]
+fn authelia_variables_and_secret_files_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "c.yml", &without_secrets(dir.path()));
+    let (code, out) = validate(&file, dir.path(), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("error: storage.encryption_key: required"), "{out}");
+
+    let key = write(dir.path(), "key", "0123456789abcdefghijklmnopqrstuv\n");
+    let jwt = write(dir.path(), "jwt", "a-jwt-secret-read-from-a-file-000\n");
+    let env = [("AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE", key.as_str()), ("AUTHELIA_JWT_SECRET_FILE", jwt.as_str())];
+    let (code, out) = validate(&file, dir.path(), &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("source: environment: AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE sets storage.encryption_key_file"),
+        "the variables used are listed: {out}"
+    );
+    assert!(out.contains("AUTHELIA_JWT_SECRET_FILE sets identity_validation.reset_password.jwt_secret_file"), "{out}");
+
+    // The value set is the one used: a bad one is reported at its key.
+    let (code, out) = validate(&file, dir.path(), &[env[0], env[1], ("AUTHELIA_TOTP_DIGITS", "9")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("error: totp.digits: 9 is not allowed"), "{out}");
+
+    // An unreadable secret file names its key.
+    let (code, out) = validate(&file, dir.path(), &[("AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE", "/nonexistent/key")]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("error: storage.encryption_key_file: cannot read secret file"), "{out}");
+
+    // A secret both in the file and in a *_FILE variable is refused, as Authelia does.
+    let full = write(dir.path(), "full.yml", &config_yaml(9091, dir.path(), ""));
+    let (code, out) = validate(&full, dir.path(), &[env[0]]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("error: storage.encryption_key_file: both"), "{out}");
+}
+
+#[test]
+fn portcullis_variables_win_over_authelia_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "c.yml", &config_yaml(9091, dir.path(), ""));
+    let (code, out) = validate(&file, dir.path(), &[("AUTHELIA_LOG_LEVEL", "chatty")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("error: log.level: 'chatty'"), "{out}");
+
+    let env = [("AUTHELIA_LOG_LEVEL", "chatty"), ("PORTCULLIS_LOG_LEVEL", "debug")];
+    let (code, out) = validate(&file, dir.path(), &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("AUTHELIA_LOG_LEVEL is ignored: a PORTCULLIS_ variable sets log.level"), "{out}");
+    assert!(out.contains("source: environment: PORTCULLIS_LOG_LEVEL sets log.level"), "{out}");
+
+    let (code, out) = validate(&file, dir.path(), &[("AUTHELIA_NOT_A_KEY", "x")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("warning: environment variable AUTHELIA_NOT_A_KEY does not name"), "{out}");
+}
+
+#[test]
+fn x_authelia_config_reads_files_and_directories_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.d");
+    std::fs::create_dir(&conf).unwrap();
+    write(&conf, "00-base.yml", &config_yaml(9091, dir.path(), ""));
+    write(&conf, "10-log.yaml", "log: {level: debug}\n");
+    write(&conf, "README.txt", "not: [yaml\n");
+    let conf_text = conf.display().to_string();
+    let (code, out) = validate_env(dir.path(), &[("X_AUTHELIA_CONFIG", &conf_text)]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.find("00-base.yml").unwrap() < out.find("10-log.yaml").unwrap(), "{out}");
+    assert!(!out.contains("README"), "{out}");
+
+    // Later files win; a plain file after the directory overrides it.
+    write(&conf, "20-bad.yml", "log: {level: loud}\n");
+    let (code, out) = validate_env(dir.path(), &[("X_AUTHELIA_CONFIG", &conf_text)]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("error: log.level: 'loud'"), "{out}");
+    let fix = write(dir.path(), "fix.yml", "log: {level: info}\n");
+    let (code, out) = validate_env(dir.path(), &[("X_AUTHELIA_CONFIG", &format!("{conf_text},{fix}"))]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // --config wins over X_AUTHELIA_CONFIG.
+    let o = run(&["validate-config", "--config", &fix], dir.path(), &[("X_AUTHELIA_CONFIG", &conf_text)]);
+    assert_eq!(o.status.code(), Some(1), "fix.yml alone lacks everything: {}", stdout(&o));
+}
+
+fn validate_env(dir: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let o = run(&["validate-config"], dir, env);
+    (o.status.code(), stdout(&o))
+}
+
+#[test]
+fn template_and_expand_env_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "key", "0123456789abcdefghijklmnopqrstuv\n");
+    let base = config_yaml(9091, dir.path(), "").replace(
+        "  encryption_key: 'a-test-encryption-key-that-is-long-enough'\n",
+        &format!("  encryption_key: '{{{{ secret \"{key}\" }}}}'\n"),
+    );
+    let templated = base
+        .replace("domain: example.com", "domain: '{{ env \"PCT_DOMAIN\" }}'")
+        .replace("https://auth.example.com/", "https://auth.{{ env \"PCT_DOMAIN\" | lower }}/")
+        .replace("https://www.example.com/", "https://www.{{ env \"PCT_DOMAIN\" | lower }}/");
+    let file = write(dir.path(), "t.yml", &templated);
+    // Another domain in the variable: the portal URL (lowered) is checked against it.
+    let env = [("X_AUTHELIA_CONFIG_FILTERS", "template"), ("PCT_DOMAIN", "Example.ORG")];
+    let (code, out) = validate(&file, dir.path(), &env);
+    assert_eq!(code, Some(0), "{out}");
+    let env = [("X_AUTHELIA_CONFIG_FILTERS", "template"), ("PCT_DOMAIN", "")];
+    let (code, out) = validate(&file, dir.path(), &env);
+    assert_eq!(code, Some(1), "an empty domain must be refused: {out}");
+    let env = [("X_AUTHELIA_CONFIG_FILTERS", "template"), ("PCT_DOMAIN", "example.org")];
+    let (code, out) = validate(&file, dir.path(), &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("source: file filters: template"), "{out}");
+
+    // Without the filter the action is text, which YAML reads but validation refuses.
+    let (code, _) = validate(&file, dir.path(), &[("PCT_DOMAIN", "example.org")]);
+    assert_eq!(code, Some(1));
+
+    // Unsupported template syntax names the action; unknown filters are refused.
+    let bad = write(dir.path(), "bad.yml", "theme: '{{ if true }}dark{{ end }}'\n");
+    let (code, out) = validate(&bad, dir.path(), &[("X_AUTHELIA_CONFIG_FILTERS", "template")]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("'if' is not supported"), "{out}");
+    let (code, out) = validate(&file, dir.path(), &[("X_AUTHELIA_CONFIG_FILTERS", "jinja")]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("invalid configuration filter 'jinja'"), "{out}");
+
+    // expand-env, through the command-line flag.
+    let expanded = config_yaml(9091, dir.path(), "").replace("domain: example.com", "domain: '${PCT_DOMAIN}'");
+    let file = write(dir.path(), "e.yml", &expanded);
+    let o = run(
+        &["validate-config", "--config.experimental.filters", "expand-env", "--config", &file],
+        dir.path(),
+        &[("PCT_DOMAIN", "example.com")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn deprecated_keys_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    // Password reset off through the deprecated key: the reset JWT secret is then not needed.
+    let yaml = config_yaml(9091, dir.path(), "")
+        .replace(
+            "identity_validation:\n  reset_password:\n    jwt_secret: 'a-test-jwt-secret-that-is-long-enough'\n",
+            "",
+        )
+        .replace("authentication_backend:\n", "authentication_backend:\n  disable_reset_password: true\n");
+    let file = write(dir.path(), "c.yml", &yaml);
+    let (code, out) = validate(&file, dir.path(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("warning: authentication_backend.disable_reset_password: deprecated in Authelia 4.36; replaced by 'authentication_backend.password_reset.disable'"),
+        "{out}"
+    );
+
+    let legacy = config_yaml(9091, dir.path(), "log_level: chatty");
+    let file = write(dir.path(), "l.yml", &legacy);
+    let (code, out) = validate(&file, dir.path(), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("error: log.level: 'chatty'"), "the deprecated key's value is used: {out}");
+}
+
+#[test]
+fn strict_errors_do_not_claim_the_key_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "c.yml", &config_yaml(9091, dir.path(), "ntp: {address: 'udp://x:123'}\nsesion: {}"));
+    let o = run(&["validate-config", "--strict", "--config", &file], dir.path(), &[]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 2, "{out}");
+    assert!(errors.iter().all(|e| !e.contains("ignored") && e.contains("--strict")), "{out}");
+}
+
+#[test]
+fn config_validate_and_build_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "c.yml", &config_yaml(9091, dir.path(), ""));
+    let o = run(&["config", "validate", "--config", &file], dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("OK"));
+    let o = run(&["build-info"], dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))), "{}", stdout(&o));
+}
