@@ -116,6 +116,10 @@ enum AccessControlCommand {
         /// `json` prints one object: {"policy": ..., "rule": <1-based index or null>}.
         #[arg(long, value_parser = ["table", "json"], default_value = "table")]
         output: String,
+        /// Accepted for Authelia compatibility: the table always shows how every rule
+        /// matched.
+        #[arg(short, long)]
+        verbose: bool,
     },
 }
 
@@ -184,9 +188,9 @@ pub fn main() -> ExitCode {
         Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
         Command::Users(UsersCommand::Import { file }) => import_users(&cli.config, &file),
         Command::Crypto(CryptoCommand::Hash(command)) => crypto_hash(&cli.config, command),
-        Command::AccessControl(AccessControlCommand::CheckPolicy { url, method, username, groups, ip, output }) => {
-            check_policy(&cli.config, &url, &method, username.as_deref(), &groups, ip, &output)
-        }
+        Command::AccessControl(AccessControlCommand::CheckPolicy {
+            url, method, username, groups, ip, output, ..
+        }) => check_policy(&cli.config, &url, &method, username.as_deref(), &groups, ip, &output),
     }
 }
 
@@ -278,7 +282,16 @@ fn check_policy(
     output: &str,
 ) -> ExitCode {
     use crate::access_control::{AccessControl, Object, Subject};
-    let Some(loaded) = load_or_report(args, false) else { return ExitCode::FAILURE };
+    // Only the rules are checked, as in Authelia: a file holding only access_control will do.
+    let loaded = match config::load_access_control(&options(args, false)) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("error: {p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
     let target = match url::Url::parse(url) {
         Ok(u) if u.host_str().is_some() => u,
         _ => {

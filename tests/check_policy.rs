@@ -116,3 +116,31 @@ fn table_output_names_the_deciding_rule() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_file_with_only_access_rules_is_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, RULES).unwrap();
+    let config = path.to_str().unwrap();
+    let decided = check(dir.path(), config, &["--url", "https://public.example.com/"]);
+    assert_eq!(decided, serde_json::json!({"policy": "bypass", "rule": 1}));
+
+    // Authelia's --verbose is accepted.
+    let out = run(
+        &["access-control", "check-policy", "--config", config, "--url", "https://app.example.com/", "--verbose"],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Problems in the rules still fail, with their key path.
+    std::fs::write(&path, "access_control: {default_policy: allow}\n").unwrap();
+    let out = run(
+        &["access-control", "check-policy", "--config", config, "--url", "https://a.example.com/"],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_control.default_policy"));
+}

@@ -104,6 +104,17 @@ pub struct LoadOptions {
 
 /// Loads and validates the configuration.
 pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
+    load_checking(options, None)
+}
+
+/// Loads the configuration but reports only problems of the access-control rules (and the
+/// network definitions they use), as Authelia's `access-control check-policy` does: a
+/// file holding only `access_control` is enough.
+pub fn load_access_control(options: &LoadOptions) -> Result<Loaded, LoadError> {
+    load_checking(options, Some(&["access_control", "definitions"]))
+}
+
+fn load_checking(options: &LoadOptions, only: Option<&[&str]>) -> Result<Loaded, LoadError> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let embedded = options.files.is_empty();
@@ -192,6 +203,16 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
     }
     problems.extend(validate(&config));
     warnings.extend(super::validate::notes(&config));
+    if let Some(sections) = only {
+        let keep = |p: &Problem| {
+            p.path.is_empty()
+                || sections.iter().any(|s| {
+                    p.path == *s || p.path.starts_with(&format!("{s}.")) || p.path.starts_with(&format!("{s}["))
+                })
+        };
+        problems.retain(|p| keep(p));
+        warnings.retain(|p| keep(p));
+    }
 
     if problems.is_empty() {
         Ok(Loaded { config, warnings, embedded, sources })

@@ -11,5 +11,5 @@ pub mod schema;
 pub mod types;
 pub mod validate;
 
-pub use load::{AUTHELIA_ENV_PREFIX, ENV_PREFIX, LoadError, LoadOptions, Loaded, Problem, load};
+pub use load::{AUTHELIA_ENV_PREFIX, ENV_PREFIX, LoadError, LoadOptions, Loaded, Problem, load, load_access_control};
 pub use schema::Configuration;
