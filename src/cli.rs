@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `validate-config` (also `config validate`),
-//! `build-info`, `storage migrate`, `users import`, `crypto hash generate|validate`,
+//! `build-info`, `storage migrate|user|bans|encryption`, `users import`, `crypto hash generate|validate`,
 //! `access-control check-policy`.
 
 use std::path::PathBuf;
@@ -166,6 +166,15 @@ enum StorageCommand {
     /// Apply, revert or list schema migrations.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Users' second factors (Authelia's `storage user`).
+    #[command(subcommand)]
+    User(crate::cli_storage::UserCommand),
+    /// Regulation bans (Authelia's `storage bans`).
+    #[command(subcommand)]
+    Bans(crate::cli_storage::BansCommand),
+    /// The encryption key (Authelia's `storage encryption`).
+    #[command(subcommand)]
+    Encryption(crate::cli_storage::EncryptionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +195,11 @@ pub fn main() -> ExitCode {
         Command::ValidateConfig | Command::Config(ConfigCommand::Validate) => validate_config(&cli.config),
         Command::BuildInfo => build_info(),
         Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
+        Command::Storage(StorageCommand::User(c)) => storage_command(&cli.config, crate::cli_storage::Action::User(c)),
+        Command::Storage(StorageCommand::Bans(c)) => storage_command(&cli.config, crate::cli_storage::Action::Bans(c)),
+        Command::Storage(StorageCommand::Encryption(c)) => {
+            storage_command(&cli.config, crate::cli_storage::Action::Encryption(c))
+        }
         Command::Users(UsersCommand::Import { file }) => import_users(&cli.config, &file),
         Command::Crypto(CryptoCommand::Hash(command)) => crypto_hash(&cli.config, command),
         Command::AccessControl(AccessControlCommand::CheckPolicy {
@@ -503,6 +517,11 @@ async fn import_users_with(config: &config::Configuration, file: &std::path::Pat
         }
     }
     Ok((imported, skipped))
+}
+
+fn storage_command(args: &ConfigArgs, action: crate::cli_storage::Action) -> ExitCode {
+    let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
+    crate::cli_storage::run(&loaded.config, action)
 }
 
 fn migrate(args: &ConfigArgs, action: &MigrateCommand) -> ExitCode {

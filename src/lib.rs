@@ -7,6 +7,7 @@ pub mod access_control;
 pub mod authn;
 pub mod authz;
 pub mod cli;
+pub mod cli_storage;
 pub mod clock;
 pub mod config;
 pub mod flows;

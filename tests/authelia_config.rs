@@ -332,3 +332,81 @@ fn config_validate_and_build_info() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))), "{}", stdout(&o));
 }
+
+#[test]
+fn storage_commands_with_authelia_names() {
+    use portcullis::storage::{AuthAttempt, AuthType, Storage};
+    let dir = tempfile::tempdir().unwrap();
+    let yaml =
+        config_yaml(9091, dir.path(), "regulation: {max_retries: 3, find_time: 2m, ban_time: 5m, modes: [user, ip]}");
+    let file = write(dir.path(), "c.yml", &yaml);
+    let cli = |args: &[&str]| {
+        let mut all = vec!["storage"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", &file]);
+        let o = run(&all, dir.path(), &[]);
+        (o.status.code(), stdout(&o), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+
+    let (code, out, err) = cli(&["encryption", "check"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("SUCCESS"), "{out}");
+
+    // A TOTP setup and failed logins, written through the storage layer.
+    let config = portcullis::config::load(&portcullis::config::LoadOptions {
+        files: vec![file.clone().into()],
+        ..Default::default()
+    })
+    .unwrap()
+    .config;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let storage = Storage::open(&config.storage, None).await.unwrap();
+        storage.totp_save(totp_record("JBSWY3DPEHPK3PXP")).await.unwrap();
+        for _ in 0..3 {
+            let attempt = AuthAttempt {
+                time: portcullis::clock::now(),
+                successful: false,
+                banned: false,
+                username: "mallory".into(),
+                auth_type: AuthType::FirstFactor,
+                remote_ip: "192.0.2.7".into(),
+                request_uri: String::new(),
+                request_method: String::new(),
+            };
+            storage.log_attempt(attempt).await.unwrap();
+        }
+    });
+
+    let (code, out, err) = cli(&["user", "totp", "delete", "john"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = cli(&["user", "totp", "delete", "john"]);
+    assert_eq!(code, Some(1), "deleting twice fails");
+    assert!(err.contains("no TOTP configuration"), "{err}");
+
+    let (code, out, _) = cli(&["user", "webauthn", "list", "john"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 1, "only the header: {out}");
+
+    let (_, out, _) = cli(&["bans", "user", "list"]);
+    assert!(out.contains("mallory"), "{out}");
+    let (_, out, _) = cli(&["bans", "ip", "list"]);
+    assert!(out.contains("192.0.2.7"), "{out}");
+    let (code, _, _) = cli(&["bans", "user", "revoke", "mallory"]);
+    assert_eq!(code, Some(0));
+    let (_, out, _) = cli(&["bans", "user", "list"]);
+    assert!(!out.contains("mallory"), "{out}");
+    let (code, _, err) = cli(&["bans", "ip", "revoke", "not-an-ip"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not an IP address"), "{err}");
+
+    // Another key: the check fails, naming the key.
+    let other = write(dir.path(), "other.yml", &yaml.replace("a-test-encryption-key", "another-encryption-key"));
+    let o = run(&["storage", "encryption", "check", "--config", &other], dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("storage.encryption_key"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
