@@ -108,7 +108,6 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
             "storage.mysql.tls.certificate_chain: holds no PEM certificate",
         ],
     ),
-    ("empty certificates_directory", "certificates_directory: ''", &["certificates_directory: must name a directory"]),
     (
         "unsupported Redis TLS options",
         "session: {secret: 'a-session-secret-value', redis: {host: r.example.com, tls: {skip_verify: true, server_name: x, private_key: k}}}",
