@@ -197,6 +197,11 @@ fn portcullis_variables_win_over_authelia_ones() {
     assert!(out.contains("AUTHELIA_LOG_LEVEL is ignored: a PORTCULLIS_ variable sets log.level"), "{out}");
     assert!(out.contains("source: environment: PORTCULLIS_LOG_LEVEL sets log.level"), "{out}");
 
+    // Kubernetes service links are not configuration.
+    let (code, out) = validate(&file, dir.path(), &[("AUTHELIA_PORT", "tcp://10.0.0.1:9091")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("AUTHELIA_PORT looks like a Kubernetes service link"), "{out}");
+
     let (code, out) = validate(&file, dir.path(), &[("AUTHELIA_NOT_A_KEY", "x")]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("warning: environment variable AUTHELIA_NOT_A_KEY does not name"), "{out}");

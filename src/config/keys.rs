@@ -37,6 +37,7 @@ pub const ENV_KEYS: &[&str] = &[
     "server.max_connections",
     "server.tls.certificate",
     "server.tls.key",
+    "server.tls.client_certificates",
     "log.level",
     "log.format",
     "log.file_path",

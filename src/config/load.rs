@@ -285,11 +285,22 @@ fn authelia_env(ours: &[(String, String)]) -> (Env, Vec<String>, Vec<Problem>) {
     let overridden: std::collections::HashSet<String> = ours.iter().map(|(_, p)| base(p)).collect();
     let mut used = Vec::new();
     let mut warnings = Vec::new();
+    let mut skipped = std::collections::HashSet::new();
     let mut names: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
     names.sort();
     for name in names {
         let Some(rest) = name.strip_prefix(AUTHELIA_ENV_PREFIX) else { continue };
         match authelia_env_key_to_path(rest) {
+            // Kubernetes adds AUTHELIA_PORT=tcp://10.0.0.1:9091 (and AUTHELIA_SERVICE_HOST)
+            // for a Service named authelia; Authelia reads it as the deprecated `port`
+            // and fails. It is not configuration: skip it.
+            Some(path) if is_service_link(&path, &name) => {
+                skipped.insert(path.clone());
+                warnings.push(Problem::new(
+                    "",
+                    format!("environment variable {name} looks like a Kubernetes service link, not configuration; it is ignored"),
+                ));
+            }
             Some(path) if overridden.contains(&base(&path)) => warnings.push(Problem::new(
                 "",
                 format!("environment variable {name} is ignored: a PORTCULLIS_ variable sets {}", base(&path)),
@@ -305,9 +316,15 @@ fn authelia_env(ours: &[(String, String)]) -> (Env, Vec<String>, Vec<Problem>) {
     }
     let provider = Env::prefixed(AUTHELIA_ENV_PREFIX).filter_map(move |key| {
         let path = authelia_env_key_to_path(key.as_str())?;
-        (!overridden.contains(&base(&path))).then(|| path.into())
+        (!overridden.contains(&base(&path)) && !skipped.contains(&path)).then(|| path.into())
     });
     (provider, used, warnings)
+}
+
+/// The deprecated top-level `port` set to a URL (`tcp://10.0.0.1:9091`): a Kubernetes
+/// service link, not a port.
+fn is_service_link(path: &str, name: &str) -> bool {
+    path == "port" && std::env::var(name).is_ok_and(|v| v.contains("://"))
 }
 
 fn env_provider() -> Env {
