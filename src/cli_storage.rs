@@ -1,4 +1,4 @@
-//! `storage user totp|webauthn`, `storage bans` and `storage encryption check`: Authelia's
+//! `storage user totp|webauthn`, `storage bans` and `storage encryption check|change-key`: Authelia's
 //! subcommand names over Portcullis' storage layer, for the scripts operators already have.
 
 use std::process::ExitCode;
@@ -83,6 +83,17 @@ pub enum EncryptionCommand {
         #[arg(long)]
         verbose: bool,
     },
+    /// Re-encrypt every sealed value under a new key, in one transaction; then set
+    /// storage.encryption_key to it.
+    ChangeKey {
+        /// The new key (at least 20 characters).
+        #[arg(long = "new-encryption-key", value_name = "KEY")]
+        new_encryption_key: String,
+        /// Remove unused recovery codes, whose hashes depend on the key (refused otherwise
+        /// while any exist).
+        #[arg(long)]
+        discard_recovery_codes: bool,
+    },
 }
 
 /// Which storage command ran.
@@ -120,6 +131,28 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
     match action {
         Action::Encryption(EncryptionCommand::Check { .. }) => {
             println!("Storage encryption key check: SUCCESS (storage.encryption_key matches this database)");
+        }
+        Action::Encryption(EncryptionCommand::ChangeKey { new_encryption_key, discard_recovery_codes }) => {
+            if new_encryption_key.chars().count() < 20 {
+                return Err("--new-encryption-key: at least 20 characters".into());
+            }
+            if new_encryption_key == config.storage.encryption_key.expose() {
+                return Err("--new-encryption-key: the same as storage.encryption_key".into());
+            }
+            let report = storage
+                .change_encryption_key(&new_encryption_key, discard_recovery_codes)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Re-encrypted {} TOTP secret(s), {} WebAuthn credential(s) and {} sealed value(s); removed {} recovery \
+                 code(s) and {} pending emailed code(s). Set storage.encryption_key to the new key before starting \
+                 the server.",
+                report.totp,
+                report.webauthn,
+                report.sealed,
+                report.recovery_codes_removed,
+                report.one_time_codes_removed
+            );
         }
         Action::User(UserCommand::Totp(TotpCommand::Delete { username })) => {
             if storage.totp_delete(&username).await.map_err(|e| e.to_string())? {

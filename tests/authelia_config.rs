@@ -406,12 +406,43 @@ fn storage_commands_with_authelia_names() {
     assert!(err.contains("not an IP address"), "{err}");
 
     // Another key: the check fails, naming the key.
-    let other = write(dir.path(), "other.yml", &yaml.replace("a-test-encryption-key", "another-encryption-key"));
+    let new_key = "another-encryption-key-that-is-long-enough";
+    let other = write(dir.path(), "other.yml", &yaml.replace("a-test-encryption-key-that-is-long-enough", new_key));
     let o = run(&["storage", "encryption", "check", "--config", &other], dir.path(), &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("storage.encryption_key"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("storage.encryption_key"), "{err}");
+
+    // change-key: refused while recovery codes exist, unless they may be discarded; then
+    // the new key opens the database and reads the TOTP secret, the old one no longer does.
+    let record = totp_record("JBSWY3DPEHPK3PXP");
+    runtime.block_on(async {
+        let storage = Storage::open(&config.storage, None).await.unwrap();
+        storage.totp_save(record.clone()).await.unwrap();
+        storage.recovery_replace("john", vec!["h1".into(), "h2".into()], 0).await.unwrap();
+    });
+    let (code, _, err) = cli(&["encryption", "change-key", "--new-encryption-key", new_key]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--discard-recovery-codes"), "{err}");
+    let (code, _, _) = cli(&["encryption", "check"]);
+    assert_eq!(code, Some(0), "a refused change leaves the key as it was");
+    let (code, out, err) =
+        cli(&["encryption", "change-key", "--new-encryption-key", new_key, "--discard-recovery-codes"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Re-encrypted 1 TOTP secret(s)") && out.contains("removed 2 recovery"), "{out}");
+    let (code, _, _) = cli(&["encryption", "check"]);
+    assert_eq!(code, Some(1), "the old key no longer opens the database");
+    let o = run(&["storage", "encryption", "check", "--config", &other], dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let new_config = portcullis::config::load(&portcullis::config::LoadOptions {
+        files: vec![other.clone().into()],
+        ..Default::default()
+    })
+    .unwrap()
+    .config;
+    let secret = runtime.block_on(async {
+        let storage = Storage::open(&new_config.storage, None).await.unwrap();
+        storage.totp_get("john").await.unwrap().map(|r| r.secret)
+    });
+    assert_eq!(secret, Some(record.secret));
 }

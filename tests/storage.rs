@@ -93,6 +93,23 @@ fn contract(config: StorageConfig, backend: Backend) {
         let refused = Storage::open(&wrong, None).await.err();
         assert!(matches!(refused, Some(StorageError::KeyMismatch)), "{backend:?}: {refused:?}");
 
+        // Changing the key re-seals every secret in one transaction; back again afterwards.
+        let storage = Storage::open(&config, None).await.unwrap();
+        let mut record = common::totp_record("JBSWY3DPEHPK3PXP");
+        record.username = "rekeyed".into();
+        storage.totp_save(record.clone()).await.unwrap();
+        storage.recovery_replace("rekeyed", vec!["h".into()], 0).await.unwrap();
+        let refused = storage.change_encryption_key(wrong.encryption_key.expose(), false).await;
+        assert!(matches!(refused, Err(portcullis::storage::RekeyError::RecoveryCodesExist(..))), "{backend:?}");
+        let report = storage.change_encryption_key(wrong.encryption_key.expose(), true).await.unwrap();
+        assert!(report.totp >= 1 && report.recovery_codes_removed >= 1, "{backend:?}: {report:?}");
+        drop(storage);
+        assert!(matches!(Storage::open(&config, None).await.err(), Some(StorageError::KeyMismatch)), "{backend:?}");
+        let rekeyed = Storage::open(&wrong, None).await.unwrap();
+        assert_eq!(rekeyed.totp_get("rekeyed").await.unwrap().map(|r| r.secret), Some(record.secret), "{backend:?}");
+        rekeyed.change_encryption_key(KEY, true).await.unwrap();
+        drop(rekeyed);
+
         // Down and up again, one migration at a time.
         let storage = Storage::connect(&config, None).unwrap();
         let applied = storage.migration_status().await.unwrap().applied.len();
