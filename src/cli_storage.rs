@@ -22,10 +22,52 @@ pub enum UserCommand {
 /// `storage user totp ...`.
 #[derive(Debug, Subcommand)]
 pub enum TotpCommand {
+    /// Create a TOTP setup for a user and print its otpauth:// URI.
+    Generate {
+        /// The user.
+        username: String,
+        /// The shared secret, base32 without padding (to restore a setup); random otherwise.
+        #[arg(long)]
+        secret: Option<String>,
+        /// Bytes of a random secret.
+        #[arg(long, default_value_t = 32)]
+        secret_size: usize,
+        /// Seconds per code.
+        #[arg(long, default_value_t = 30)]
+        period: u32,
+        /// Digits per code (6 or 8).
+        #[arg(long, default_value_t = 6)]
+        digits: u32,
+        /// SHA1, SHA256 or SHA512.
+        #[arg(long, default_value = "SHA1")]
+        algorithm: String,
+        /// The issuer shown by authenticator apps (default: totp.issuer).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Replace an existing setup.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Export every TOTP setup.
+    #[command(subcommand)]
+    Export(TotpExport),
     /// Delete a user's TOTP configuration (they must register again).
     Delete {
         /// The user.
         username: String,
+    },
+}
+
+/// `storage user totp export ...`.
+#[derive(Debug, Subcommand)]
+pub enum TotpExport {
+    /// One otpauth:// URI per line on standard output.
+    Uri,
+    /// A CSV file: issuer,username,algorithm,digits,period,secret.
+    Csv {
+        /// The file to write (created with mode 0600).
+        #[arg(long, default_value = "authelia.export.totp.csv")]
+        file: std::path::PathBuf,
     },
 }
 
@@ -154,6 +196,72 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
                 report.one_time_codes_removed
             );
         }
+        Action::User(UserCommand::Totp(TotpCommand::Generate {
+            username,
+            secret,
+            secret_size,
+            period,
+            digits,
+            algorithm,
+            issuer,
+            force,
+        })) => {
+            if !force && storage.totp_exists(&username).await.map_err(|e| e.to_string())? {
+                return Err(format!("user '{username}' already has a TOTP setup; use --force to replace it"));
+            }
+            let secret = match secret {
+                Some(text) => totp_rs::Secret::try_from_base32(text.to_ascii_uppercase())
+                    .map_err(|e| format!("--secret: not base32: {e}"))?
+                    .as_ref()
+                    .to_vec(),
+                None => {
+                    use rand::RngCore as _;
+                    let mut bytes = vec![0u8; secret_size.max(20)];
+                    rand::rng().fill_bytes(&mut bytes);
+                    bytes
+                }
+            };
+            let record = crate::storage::TotpRecord {
+                username: username.clone(),
+                created_at: crate::clock::now(),
+                last_used_at: None,
+                issuer: issuer.unwrap_or_else(|| config.totp.issuer.clone()),
+                algorithm: algorithm.to_ascii_uppercase(),
+                digits,
+                period,
+                secret,
+            };
+            let uri = otpauth(&record)?;
+            storage.totp_save(record).await.map_err(|e| e.to_string())?;
+            println!("Saved the TOTP setup of user '{username}': {uri}");
+        }
+        Action::User(UserCommand::Totp(TotpCommand::Export(format))) => {
+            let mut records = Vec::new();
+            for username in storage.totp_usernames().await.map_err(|e| e.to_string())? {
+                if let Some(record) = storage.totp_get(&username).await.map_err(|e| e.to_string())? {
+                    records.push(record);
+                }
+            }
+            match format {
+                TotpExport::Uri => {
+                    for record in &records {
+                        println!("{}", otpauth(record)?);
+                    }
+                }
+                TotpExport::Csv { file } => {
+                    let mut csv = String::from("issuer,username,algorithm,digits,period,secret\n");
+                    for r in &records {
+                        let secret = totp_rs::Secret::from(r.secret.clone()).to_base32();
+                        csv.push_str(&format!(
+                            "{},{},{},{},{},{secret}\n",
+                            r.issuer, r.username, r.algorithm, r.digits, r.period
+                        ));
+                    }
+                    write_private(&file, &csv)?;
+                    println!("Exported {} TOTP setup(s) to {}.", records.len(), file.display());
+                }
+            }
+        }
         Action::User(UserCommand::Totp(TotpCommand::Delete { username })) => {
             if storage.totp_delete(&username).await.map_err(|e| e.to_string())? {
                 println!("Deleted the TOTP configuration of user '{username}'.");
@@ -237,6 +345,38 @@ async fn bans(config: &Configuration, storage: Storage, command: BansCommand) ->
     Ok(())
 }
 
+/// The otpauth:// URI of a TOTP setup.
+fn otpauth(record: &crate::storage::TotpRecord) -> Result<String, String> {
+    let algorithm = match record.algorithm.as_str() {
+        "SHA1" => totp_rs::Algorithm::SHA1,
+        "SHA256" => totp_rs::Algorithm::SHA256,
+        "SHA512" => totp_rs::Algorithm::SHA512,
+        other => return Err(format!("unknown TOTP algorithm '{other}'; use SHA1, SHA256 or SHA512")),
+    };
+    let digits = u8::try_from(record.digits).map_err(|_| "digits: 6 or 8".to_string())?;
+    totp_rs::Builder::new()
+        .with_algorithm(algorithm)
+        .with_digits(digits)
+        .with_step_duration(u64::from(record.period))
+        .with_secret(record.secret.clone())
+        .with_issuer(Some(record.issuer.replace(':', " ")))
+        .with_account_name(record.username.replace(':', " "))
+        .build()
+        .and_then(|totp| totp.to_url())
+        .map_err(|e| format!("invalid TOTP setup: {e}"))
+}
+
+/// Writes `text` to a new file only the owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+    file.write_all(text.as_bytes()).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+}
+
 /// Unix seconds as an RFC 3339 UTC time.
 fn when(secs: i64) -> String {
     match u64::try_from(secs) {
@@ -244,5 +384,14 @@ fn when(secs: i64) -> String {
             humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)).to_string()
         }
         Err(_) => secs.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        crate::cli::Cli::command().debug_assert();
     }
 }

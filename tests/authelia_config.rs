@@ -389,6 +389,34 @@ fn storage_commands_with_authelia_names() {
     assert_eq!(code, Some(1), "deleting twice fails");
     assert!(err.contains("no TOTP configuration"), "{err}");
 
+    // generate: refused over an existing setup unless forced; the URI carries the secret;
+    // export prints it again and writes the CSV.
+    let (code, out, err) =
+        cli(&["user", "totp", "generate", "mary", "--secret", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "--digits", "8"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("otpauth://totp/")
+            && out.contains("secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+            && out.contains("digits=8"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&["user", "totp", "generate", "mary"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--force"), "{err}");
+    let (code, _, _) = cli(&["user", "totp", "generate", "mary", "--force"]);
+    assert_eq!(code, Some(0));
+    let (code, out, _) = cli(&["user", "totp", "export", "uri"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().filter(|l| l.starts_with("otpauth://totp/")).count(), 1, "{out}");
+    let csv = dir.path().join("totp.csv");
+    let (code, _, err) = cli(&["user", "totp", "export", "csv", "--file", csv.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("issuer,username,algorithm,digits,period,secret\n") && text.contains(",mary,SHA1,6,30,"),
+        "{text}"
+    );
+
     let (code, out, _) = cli(&["user", "webauthn", "list", "john"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.lines().count(), 1, "only the header: {out}");
@@ -429,7 +457,7 @@ fn storage_commands_with_authelia_names() {
     let (code, out, err) =
         cli(&["encryption", "change-key", "--new-encryption-key", new_key, "--discard-recovery-codes"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains("Re-encrypted 1 TOTP secret(s)") && out.contains("removed 2 recovery"), "{out}");
+    assert!(out.contains("Re-encrypted 2 TOTP secret(s)") && out.contains("removed 2 recovery"), "{out}");
     let (code, _, _) = cli(&["encryption", "check"]);
     assert_eq!(code, Some(1), "the old key no longer opens the database");
     let o = run(&["storage", "encryption", "check", "--config", &other], dir.path(), &[]);

@@ -14,6 +14,7 @@ mod auth_log;
 mod completion;
 mod connection;
 mod crypto;
+mod listing;
 mod migrations;
 mod one_time;
 mod pool;
