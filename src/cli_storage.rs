@@ -48,9 +48,21 @@ pub enum TotpCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Export every TOTP setup.
-    #[command(subcommand)]
-    Export(TotpExport),
+    /// Export every TOTP setup: Authelia's YAML file, or with `uri`/`csv` another form.
+    Export {
+        /// Another form than YAML.
+        #[command(subcommand)]
+        format: Option<TotpExport>,
+        /// The YAML file to write (created with mode 0600).
+        #[arg(long, default_value = "authelia.export.totp.yml")]
+        file: std::path::PathBuf,
+    },
+    /// Import TOTP setups from a YAML export (Authelia's format); users that already have
+    /// one are left as they are and reported.
+    Import {
+        /// The YAML export.
+        filename: std::path::PathBuf,
+    },
     /// Delete a user's TOTP configuration (they must register again).
     Delete {
         /// The user.
@@ -235,7 +247,48 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
             storage.totp_save(record).await.map_err(|e| e.to_string())?;
             println!("Saved the TOTP setup of user '{username}': {uri}");
         }
-        Action::User(UserCommand::Totp(TotpCommand::Export(format))) => {
+        Action::User(UserCommand::Totp(TotpCommand::Import { filename })) => {
+            let text =
+                std::fs::read_to_string(&filename).map_err(|e| format!("cannot read '{}': {e}", filename.display()))?;
+            let export: TotpYaml = serde_yaml::from_str(&text)
+                .map_err(|e| format!("'{}' is not a TOTP export: {e}", filename.display()))?;
+            let (mut imported, mut skipped) = (0, 0);
+            for (i, entry) in export.totp_configurations.into_iter().enumerate() {
+                let at = |what: &str| format!("totp_configurations[{i}].{what}");
+                if storage.totp_exists(&entry.username).await.map_err(|e| e.to_string())? {
+                    println!("exists   {}", entry.username);
+                    skipped += 1;
+                    continue;
+                }
+                let secret = totp_rs::Secret::try_from_base32(entry.secret.to_ascii_uppercase())
+                    .map_err(|e| format!("{}: not base32: {e}", at("secret")))?
+                    .as_ref()
+                    .to_vec();
+                let time = |text: &str, what: &str| {
+                    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .and_then(|d| i64::try_from(d.as_secs()).ok())
+                        .ok_or_else(|| format!("{}: not an RFC 3339 time", at(what)))
+                };
+                let record = crate::storage::TotpRecord {
+                    created_at: time(&entry.created_at, "created_at")?,
+                    last_used_at: entry.last_used_at.as_deref().map(|t| time(t, "last_used_at")).transpose()?,
+                    issuer: entry.issuer,
+                    algorithm: entry.algorithm.to_ascii_uppercase(),
+                    digits: entry.digits,
+                    period: entry.period,
+                    secret,
+                    username: entry.username,
+                };
+                otpauth(&record).map_err(|e| format!("totp_configurations[{i}]: {e}"))?;
+                println!("imported {}", record.username);
+                storage.totp_save(record).await.map_err(|e| e.to_string())?;
+                imported += 1;
+            }
+            println!("Imported {imported} TOTP setup(s); {skipped} user(s) had one already and were left as they are.");
+        }
+        Action::User(UserCommand::Totp(TotpCommand::Export { format, file })) => {
             let mut records = Vec::new();
             for username in storage.totp_usernames().await.map_err(|e| e.to_string())? {
                 if let Some(record) = storage.totp_get(&username).await.map_err(|e| e.to_string())? {
@@ -243,12 +296,31 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
                 }
             }
             match format {
-                TotpExport::Uri => {
+                None => {
+                    let entries: Vec<TotpYamlEntry> = records
+                        .iter()
+                        .map(|r| TotpYamlEntry {
+                            created_at: rfc3339(r.created_at),
+                            last_used_at: r.last_used_at.map(rfc3339),
+                            username: r.username.clone(),
+                            issuer: r.issuer.clone(),
+                            algorithm: r.algorithm.clone(),
+                            digits: r.digits,
+                            period: r.period,
+                            secret: totp_rs::Secret::from(r.secret.clone()).to_base32(),
+                        })
+                        .collect();
+                    let yaml = serde_yaml::to_string(&TotpYaml { totp_configurations: entries })
+                        .map_err(|e| format!("cannot write the export: {e}"))?;
+                    write_private(&file, &yaml)?;
+                    println!("Exported {} TOTP setup(s) to {}.", records.len(), file.display());
+                }
+                Some(TotpExport::Uri) => {
                     for record in &records {
                         println!("{}", otpauth(record)?);
                     }
                 }
-                TotpExport::Csv { file } => {
+                Some(TotpExport::Csv { file }) => {
                     let mut csv = String::from("issuer,username,algorithm,digits,period,secret\n");
                     for r in &records {
                         let secret = totp_rs::Secret::from(r.secret.clone()).to_base32();
@@ -343,6 +415,30 @@ async fn bans(config: &Configuration, storage: Storage, command: BansCommand) ->
         }
     }
     Ok(())
+}
+
+/// Authelia's TOTP export file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TotpYaml {
+    totp_configurations: Vec<TotpYamlEntry>,
+}
+
+/// One setup in Authelia's TOTP export file (times in RFC 3339, the secret in base32).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TotpYamlEntry {
+    created_at: String,
+    #[serde(default)]
+    last_used_at: Option<String>,
+    username: String,
+    issuer: String,
+    algorithm: String,
+    digits: u32,
+    period: u32,
+    secret: String,
+}
+
+fn rfc3339(secs: i64) -> String {
+    when(secs)
 }
 
 /// The otpauth:// URI of a TOTP setup.

@@ -417,6 +417,23 @@ fn storage_commands_with_authelia_names() {
         "{text}"
     );
 
+    // Authelia's YAML export, and importing it back.
+    let yaml_export = dir.path().join("totp.yml");
+    let (code, _, err) = cli(&["user", "totp", "export", "--file", yaml_export.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let exported = std::fs::read_to_string(&yaml_export).unwrap();
+    assert!(exported.contains("totp_configurations:") && exported.contains("username: mary"), "{exported}");
+    let (code, _, _) = cli(&["user", "totp", "delete", "mary"]);
+    assert_eq!(code, Some(0));
+    let (code, out, err) = cli(&["user", "totp", "import", yaml_export.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("imported mary") && out.contains("Imported 1"), "{out}");
+    let (_, again, _) = cli(&["user", "totp", "export", "uri"]);
+    assert!(again.contains("secret="), "{again}");
+    let (code, out, _) = cli(&["user", "totp", "import", yaml_export.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("exists   mary"), "{out}");
+
     let (code, out, _) = cli(&["user", "webauthn", "list", "john"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.lines().count(), 1, "only the header: {out}");
