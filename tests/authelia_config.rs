@@ -422,6 +422,14 @@ fn storage_commands_with_authelia_names() {
     let (code, _, err) = cli(&["user", "totp", "export", "--file", yaml_export.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     let exported = std::fs::read_to_string(&yaml_export).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in [&yaml_export, &csv] {
+            let mode = std::fs::metadata(file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "exports of TOTP secrets are private: {}", file.display());
+        }
+    }
     assert!(exported.contains("totp_configurations:") && exported.contains("username: mary"), "{exported}");
     let (code, _, _) = cli(&["user", "totp", "delete", "mary"]);
     assert_eq!(code, Some(0));
