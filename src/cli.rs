@@ -27,7 +27,8 @@ struct ConfigArgs {
     /// that is unset too, the embedded default runs (SQLite and secrets under ./data,
     /// memory sessions).
     #[arg(
-        short,
+        short = 'c',
+        short_alias = 'f',
         long = "config",
         value_name = "FILE",
         env = "PORTCULLIS_CONFIG",

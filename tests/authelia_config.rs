@@ -333,6 +333,9 @@ fn config_validate_and_build_info() {
     let o = run(&["config", "validate", "--config", &file], dir.path(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("OK"));
+    // Authelia's short option for the configuration.
+    let o = run(&["config", "validate", "-c", &file], dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let o = run(&["build-info"], dir.path(), &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))), "{}", stdout(&o));
