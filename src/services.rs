@@ -50,6 +50,8 @@ pub struct Services {
     pub reset_limiter: ClientLimiter,
     /// Outgoing mail.
     pub notifier: Arc<Notifier>,
+    /// The OpenID Connect provider, when `identity_providers.oidc` is set.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 impl Services {
@@ -80,7 +82,12 @@ impl Services {
         if !config.notifier.disable_startup_check {
             notifier.startup_check().await.map_err(|e| format!("notifier: {e}"))?;
         }
+        let oidc = match &config.identity_providers.oidc {
+            Some(oidc) => Some(Arc::new(crate::oidc::Provider::open(oidc, &storage).await?)),
+            None => None,
+        };
         Ok(Self {
+            oidc,
             regulator: Regulator::new(&config.regulation, storage.clone()),
             totp: TotpService::new(&config.totp),
             webauthn,

@@ -15,6 +15,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "notifier.smtp.password",
     "notifier.smtp.tls.private_key",
     "identity_validation.reset_password.jwt_secret",
+    "identity_providers.oidc.hmac_secret",
 ];
 
 /// Scalar keys that `PORTCULLIS_<KEY>` environment variables set, with `.` written as `_`
@@ -193,7 +194,6 @@ pub const ENV_KEYS: &[&str] = &[
 /// warning naming them (an error under `--strict`), never silently.
 pub const AUTHELIA_UNSUPPORTED: &[&str] = &[
     "duo_api",
-    "identity_providers",
     "ntp",
     "privacy_policy",
     "telemetry",

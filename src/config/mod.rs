@@ -5,6 +5,7 @@
 pub mod embedded;
 pub mod keys;
 mod load;
+pub mod oidc;
 pub mod schema;
 pub mod types;
 pub mod validate;

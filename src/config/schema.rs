@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::oidc::*;
 use super::types::{AbsoluteUrl, Duration, ListenAddress, OneOrMany, Secret};
 pub use crate::access_control::Policy;
 pub use crate::authz::{Implementation, Strategy};
@@ -57,6 +58,8 @@ pub struct Configuration {
     pub admin: Admin,
     /// The audit trail of security events (Portcullis' extension).
     pub audit: Audit,
+    /// Identity providers Portcullis acts as (OpenID Connect).
+    pub identity_providers: IdentityProviders,
 }
 
 /// `admin`: the admin API's audience.

@@ -22,6 +22,7 @@ mod error;
 pub mod login;
 mod mailed_code;
 mod notify;
+pub mod oidc;
 pub mod passkey_state;
 pub mod password;
 pub mod second_factor;

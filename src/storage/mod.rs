@@ -15,6 +15,7 @@ mod completion;
 mod connection;
 mod crypto;
 mod migrations;
+mod oidc;
 mod one_time;
 mod pool;
 mod preferences;
@@ -36,6 +37,7 @@ pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType, Regulation
 pub use connection::{Backend, DbConnection};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;
+pub use oidc::{Consumed, OidcConsent, OidcRecord};
 pub use one_time::OneTimeCode;
 use pool::Manager;
 use target::Target;

@@ -5,6 +5,7 @@
 mod access_control;
 mod authentication;
 mod notifier;
+pub mod oidc;
 mod second_factor;
 mod server;
 mod session;
@@ -35,6 +36,7 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.email_otp(&config.email_otp);
     let networks = v.network_definitions(config);
     v.access_control(&config.access_control, &networks);
+    v.oidc(&config.identity_providers);
     v.problems
 }
 
@@ -59,6 +61,20 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
             "trusted for the database connections only; TLS to Redis and to the SMTP server trusts the system's \
              certificate authorities",
         ));
+    }
+    if let Some(oidc) = &config.identity_providers.oidc {
+        for (i, client) in oidc.clients.iter().enumerate() {
+            let secret = client.client_secret.expose();
+            if !secret.is_empty()
+                && !secret.starts_with('$')
+                && client.token_endpoint_auth_method != "client_secret_jwt"
+            {
+                notes.push(Problem::new(
+                    format!("identity_providers.oidc.clients[{i}].client_secret"),
+                    "stored in plaintext; store a hash instead (portcullis crypto hash generate pbkdf2 --variant sha512)",
+                ));
+            }
+        }
     }
     notes
 }
