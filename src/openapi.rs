@@ -61,7 +61,7 @@ impl Features {
             WebAuthn: !config.webauthn.disable,
             Passkeys: !config.webauthn.disable && config.webauthn.enable_passkey_login,
             EmailOtp: config.email_otp.enable,
-            OpenIDConnect: false,
+            OpenIDConnect: config.identity_providers.oidc.is_some(),
             Admin: true,
             EndpointsAuthz: config
                 .server

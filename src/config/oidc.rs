@@ -180,6 +180,8 @@ pub struct Client {
     pub public: bool,
     /// Exact redirect URIs.
     pub redirect_uris: OneOrMany<String>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
     /// Audiences the client may request.
     pub audience: Vec<String>,
     /// Scopes the client may request.
@@ -232,6 +234,7 @@ impl Default for Client {
             sector_identifier_uri: None,
             public: false,
             redirect_uris: OneOrMany::default(),
+            post_logout_redirect_uris: Vec::new(),
             audience: Vec::new(),
             scopes: vec!["openid".into(), "groups".into(), "profile".into(), "email".into()],
             grant_types: vec!["authorization_code".into()],

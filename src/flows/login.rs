@@ -162,6 +162,10 @@ pub fn redirect_after_first_factor(
             if super::admin::console_needs_two_factors(app, &settings.portal_url, &url) {
                 return None;
             }
+            // Coming back to an OpenID Connect authorization: the client's policy decides.
+            if let Some(required) = super::oidc::authorize::level_for_target(app, &url, &user.username, &user.groups) {
+                return (required != Some(crate::session::AuthLevel::TwoFactor)).then(|| t.to_string());
+            }
             let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
             let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };
             let decision = app.access_control.evaluate(&subject, &Object::new(&url, method));

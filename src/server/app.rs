@@ -175,6 +175,7 @@ impl App {
                 Some(endpoint) => handlers::authz::handle(self, endpoint, &request).await,
                 None => not_found(is_api_path(path)),
             },
+            Endpoint::Oidc(endpoint) => handlers::oidc::call(endpoint, self, request).await,
         }
     }
 

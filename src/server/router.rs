@@ -221,6 +221,12 @@ pub enum Page {
     AdminAuditJson,
     /// `/admin/settings`: the effective configuration, secrets redacted.
     AdminSettings,
+    /// `/admin/clients`: the OpenID Connect clients (read-only).
+    AdminClients,
+    /// `/consent`: what an OpenID Connect client asks for.
+    ConsentForm,
+    /// The user's decision.
+    Consent,
 }
 
 impl Page {
@@ -240,6 +246,7 @@ impl Page {
                 | Self::AdminAuditCsv
                 | Self::AdminAuditJson
                 | Self::AdminSettings
+                | Self::AdminClients
         )
     }
 
@@ -265,6 +272,33 @@ impl Page {
     }
 }
 
+/// An endpoint of the OpenID Connect provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oidc {
+    /// `/.well-known/openid-configuration`.
+    Discovery,
+    /// `/.well-known/oauth-authorization-server` (RFC 8414).
+    Metadata,
+    /// `/jwks.json`, `/oauth/jwks`.
+    Jwks,
+    /// `/api/oidc/authorization`, `/oauth/authorize`.
+    Authorization,
+    /// `/api/oidc/pushed-authorization-request`.
+    PushedAuthorization,
+    /// `/api/oidc/token`, `/oauth/token`.
+    Token,
+    /// `/api/oidc/userinfo`, `/oauth/userinfo`.
+    UserInfo,
+    /// `/api/oidc/introspection`.
+    Introspection,
+    /// `/api/oidc/revocation`.
+    Revocation,
+    /// `/api/oidc/logout`: RP-initiated logout.
+    EndSession,
+    /// A CORS preflight on one of the above.
+    Preflight,
+}
+
 /// What a route leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -276,6 +310,8 @@ pub enum Endpoint {
     Static,
     /// An authorization endpoint (index into the app's endpoints).
     Authz(usize),
+    /// An endpoint of the OpenID Connect provider.
+    Oidc(Oidc),
 }
 
 /// One path and the handler for each method it answers.
@@ -420,6 +456,9 @@ impl Router {
         r.api("/api/admin/audit", &[(M::GET, AdminAudit)]);
         r.api("/api/admin/sessions/stats", &[(M::GET, AdminSessionStats)]);
         r.pages();
+        if config.identity_providers.oidc.is_some() {
+            r.oidc();
+        }
         r.prefixes.push(Route { path: "/static/".into(), handlers: get_head(Endpoint::Static) });
         r.authz(config);
         r
@@ -468,6 +507,37 @@ impl Router {
         let mut user = get_head(Endpoint::Page(AdminUser));
         user.push((M::POST, Endpoint::Page(AdminUserAction)));
         self.param("/admin/users/{username}", user);
+    }
+
+    /// The OpenID Connect provider: discovery names the canonical paths; the seed's
+    /// `/oauth/*` paths are aliases of the same endpoints.
+    fn oidc(&mut self) {
+        use crate::oidc::paths;
+        let e = Endpoint::Oidc;
+        let preflight = (M::OPTIONS, e(Oidc::Preflight));
+        self.add(paths::DISCOVERY, get_head(e(Oidc::Discovery)));
+        self.add(paths::METADATA, get_head(e(Oidc::Metadata)));
+        for path in [paths::JWKS, "/oauth/jwks"] {
+            self.add(path, get_head(e(Oidc::Jwks)));
+        }
+        for path in [paths::AUTHORIZATION, "/oauth/authorize"] {
+            self.add(
+                path,
+                vec![(M::GET, e(Oidc::Authorization)), (M::POST, e(Oidc::Authorization)), preflight.clone()],
+            );
+        }
+        for path in [paths::TOKEN, "/oauth/token"] {
+            self.add(path, vec![(M::POST, e(Oidc::Token)), preflight.clone()]);
+        }
+        for path in [paths::USERINFO, "/oauth/userinfo"] {
+            self.add(path, vec![(M::GET, e(Oidc::UserInfo)), (M::POST, e(Oidc::UserInfo)), preflight.clone()]);
+        }
+        self.add(paths::PAR, vec![(M::POST, e(Oidc::PushedAuthorization)), preflight.clone()]);
+        self.add(paths::INTROSPECTION, vec![(M::POST, e(Oidc::Introspection)), preflight.clone()]);
+        self.add(paths::REVOCATION, vec![(M::POST, e(Oidc::Revocation)), preflight]);
+        self.add(paths::END_SESSION, vec![(M::GET, e(Oidc::EndSession)), (M::POST, e(Oidc::EndSession))]);
+        self.add_pages(&[(paths::CONSENT, Some(Page::ConsentForm), Some(Page::Consent))]);
+        self.add_pages(&[("/admin/clients", Some(Page::AdminClients), None)]);
     }
 
     /// Pages as (path, shown on GET and HEAD, submitted by POST).

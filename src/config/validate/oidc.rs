@@ -125,6 +125,11 @@ impl Validator {
                 self.err(format!("{p}.redirect_uris[{j}]"), e);
             }
         }
+        for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
+            if let Err(e) = check_redirect_uri(uri) {
+                self.err(format!("{p}.post_logout_redirect_uris[{j}]"), e);
+            }
+        }
         for (j, g) in c.grant_types.iter().enumerate() {
             self.choice(&format!("{p}.grant_types[{j}]"), g, GRANT_TYPES);
             if g == "client_credentials" && c.public {

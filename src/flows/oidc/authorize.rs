@@ -436,3 +436,17 @@ async fn issue(
     tracing::info!(client_id = client.id(), username = %data.username, response_type = %request.response_type, "OpenID Connect authorization granted");
     answer(&to, to.finish(params, issuer))
 }
+
+/// When `url` is this provider's authorization endpoint naming a client, the level that
+/// client requires of the user (`Some(None)`: denied); `None` for any other URL. Only
+/// steers the portal after the first factor: the endpoint checks again.
+pub fn level_for_target(app: &App, url: &url::Url, username: &str, groups: &[String]) -> Option<Option<AuthLevel>> {
+    let provider = app.services.oidc.as_deref()?;
+    let path = url.path().strip_prefix(app.base_path.as_str()).unwrap_or(url.path());
+    if path != paths::AUTHORIZATION && path != "/oauth/authorize" {
+        return None;
+    }
+    let client_id = url.query_pairs().find(|(k, _)| k == "client_id").map(|(_, v)| v.into_owned())?;
+    let client = provider.clients.get(&client_id)?;
+    Some(client.required_level(username, groups))
+}

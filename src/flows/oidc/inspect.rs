@@ -179,3 +179,35 @@ pub async fn bearer(app: &App, token: &str) -> Result<Option<(BearerSubject, Vec
         (BearerSubject::User(grant.auth.username), grant.scopes)
     }))
 }
+
+/// What a valid `id_token_hint` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user's `sub` towards that client.
+    pub subject: String,
+}
+
+/// Reads an ID token this provider signed (expired ones too, as RP-initiated logout
+/// allows); `None` for anything else.
+pub fn id_token_hint(provider: &Provider, token: &str, issuer: &str) -> Option<IdTokenHint> {
+    if token.is_empty() {
+        return None;
+    }
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let key = provider.keys.select(header.kid.as_deref().unwrap_or_default(), "")?;
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&key.jwk).ok()?;
+    let mut validation = jsonwebtoken::Validation::new(key.alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+    validation.set_issuer(&[issuer]);
+    let data = jsonwebtoken::decode::<Value>(token, &decoding, &validation).ok()?;
+    let client_id = match &data.claims["aud"] {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.first()?.as_str()?.to_string(),
+        _ => return None,
+    };
+    Some(IdTokenHint { client_id, subject: data.claims["sub"].as_str()?.to_string() })
+}

@@ -12,6 +12,7 @@
 
 mod account;
 mod assets;
+mod consent;
 mod csrf;
 mod login;
 mod render;
@@ -104,6 +105,9 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         | Page::AdminAudit
         | Page::AdminAuditCsv
         | Page::AdminAuditJson
-        | Page::AdminSettings => crate::handlers::admin::show(v, page).await,
+        | Page::AdminSettings
+        | Page::AdminClients => crate::handlers::admin::show(v, page).await,
+        Page::ConsentForm => consent::form(v).await,
+        Page::Consent => consent::submit(v).await,
     }
 }

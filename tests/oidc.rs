@@ -1,0 +1,672 @@
+//! The OpenID Connect provider against the real binary: discovery and keys, the
+//! authorization code flow with PKCE through login and consent, the token endpoint's
+//! grants and refusals (wrong secret, reused code, wrong verifier, wrong redirect URI,
+//! expired code, refresh token reuse), UserInfo with a revoked token, introspection,
+//! revocation, pushed requests, two signing keys selected by kid, and CORS.
+
+mod common;
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use common::client::Client;
+use common::*;
+use jsonwebtoken::jwk::JwkSet;
+use serde_json::Value;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const ISSUER: &str = "https://auth.example.com";
+const APP_CB: &str = "https://app.example.com/cb";
+
+fn users_yaml() -> String {
+    format!(
+        "users:\n  john:\n    displayname: John Doe\n    password: '{}'\n    email: john@example.com\n    groups: [admins, dev]\n",
+        argon2_hash("correct horse")
+    )
+}
+
+/// A PBKDF2-SHA512 hash of `secret` in the passlib form Authelia documents, made by
+/// Python's hashlib (an independent implementation), with few rounds to keep tests fast.
+fn pbkdf2(secret: &str) -> String {
+    let script = "import base64, hashlib, sys\n\
+                  salt = b'0123456789abcdef'\n\
+                  e = lambda b: base64.b64encode(b).decode().rstrip('=').replace('+', '.')\n\
+                  h = hashlib.pbkdf2_hmac('sha512', sys.argv[1].encode(), salt, 1000)\n\
+                  print('$pbkdf2-sha512$1000$' + e(salt) + '$' + e(h))";
+    let out = std::process::Command::new("python3").args(["-c", script, secret]).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn clients_yaml() -> String {
+    format!(
+        "
+      - client_id: app
+        client_name: Test App
+        client_secret: '{hash}'
+        redirect_uris: ['{APP_CB}']
+        post_logout_redirect_uris: ['https://app.example.com/bye']
+        scopes: [openid, profile, email, groups, offline_access]
+        grant_types: [authorization_code, refresh_token]
+        authorization_policy: one_factor
+        consent_mode: implicit
+      - client_id: spa
+        client_name: Single Page
+        public: true
+        redirect_uris: ['http://127.0.0.1:8765/cb']
+        scopes: [openid, profile]
+        authorization_policy: one_factor
+        consent_mode: explicit
+      - client_id: post
+        client_secret: 'post-secret-in-plaintext'
+        token_endpoint_auth_method: client_secret_post
+        redirect_uris: ['https://post.example.com/cb']
+        scopes: [openid, email]
+        authorization_policy: one_factor
+        consent_mode: pre-configured
+        pre_configured_consent_duration: 1w
+        lifespan: brief
+        id_token_signed_response_key_id: second
+      - client_id: svc
+        client_secret: '{svc}'
+        token_endpoint_auth_method: client_secret_post
+        grant_types: [client_credentials]
+        scopes: [api.read]
+        access_token_signed_response_alg: RS256
+      - client_id: strict
+        client_secret: 'strict-secret-in-plaintext'
+        redirect_uris: ['https://strict.example.com/cb']
+        authorization_policy: two_factor
+        consent_mode: implicit
+",
+        hash = pbkdf2("app-secret"),
+        svc = argon2_hash("svc-secret-in-plaintext"),
+    )
+}
+
+fn ec_key_pem() -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    key.serialize_pem()
+}
+
+fn rsa_key_pem() -> String {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, 2048).unwrap();
+    key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string()
+}
+
+fn indent(text: &str, spaces: usize) -> String {
+    text.lines().map(|l| format!("{}{l}\n", " ".repeat(spaces))).collect()
+}
+
+struct Setup {
+    server: Server,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the server with the provider; `keys` adds two configured signing keys.
+fn start(keys: bool) -> Setup {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let jwks = if keys {
+        format!(
+            "    jwks:\n      - key_id: first\n        key: |\n{}      - key_id: second\n        algorithm: ES256\n        key: |\n{}",
+            indent(&rsa_key_pem(), 10),
+            indent(&ec_key_pem(), 10)
+        )
+    } else {
+        String::new()
+    };
+    let extra = format!(
+        "identity_providers:\n  oidc:\n    hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789'\n{jwks}    lifespans:\n      custom:\n        brief:\n          authorize_code: 1s\n    cors:\n      endpoints: [token, userinfo]\n      allowed_origins_from_client_redirect_uris: true\n    clients:{}",
+        clients_yaml()
+    );
+    let yaml = config_yaml(port, dir.path(), &extra);
+    let server = Server::start(Some(&yaml), port, &[]);
+    Setup { server, port, _dir: dir }
+}
+
+fn login(port: u16) -> Client {
+    let mut c = Client::new(port);
+    let r = c.json("POST", "/api/firstfactor", serde_json::json!({"username": "john", "password": "correct horse"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    c
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+fn authorize(c: &mut Client, pairs: &[(&str, &str)]) -> Response {
+    c.call("GET", &format!("/api/oidc/authorization?{}", query(pairs)), "")
+}
+
+fn location_params(r: &Response) -> HashMap<String, String> {
+    let location = r.header("location").unwrap_or_else(|| panic!("no redirect: {} {}", r.status, r.body));
+    let url = url::Url::parse(location).unwrap();
+    let mut params: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    if let Some(fragment) = url.fragment() {
+        params.extend(url::form_urlencoded::parse(fragment.as_bytes()).into_owned());
+    }
+    params
+}
+
+fn app_code(c: &mut Client, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("client_id", "app"),
+        ("response_type", "code"),
+        ("redirect_uri", APP_CB),
+        ("scope", "openid profile email groups offline_access"),
+        ("state", "st4te"),
+        ("nonce", "n0nce"),
+    ];
+    pairs.extend_from_slice(extra);
+    let r = authorize(c, &pairs);
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(r.header("location").unwrap().starts_with(APP_CB));
+    let p = location_params(&r);
+    assert_eq!(p["state"], "st4te");
+    assert_eq!(p["iss"], ISSUER);
+    p["code"].clone()
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn token(port: u16, auth: Option<&str>, pairs: &[(&str, &str)]) -> Response {
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    if let Some(a) = auth {
+        headers.push(("Authorization", a));
+    }
+    request(port, "POST", "/api/oidc/token", &headers, &query(pairs))
+}
+
+fn exchange_app(port: u16, code: &str, extra: &[(&str, &str)]) -> Response {
+    let mut pairs = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", APP_CB)];
+    pairs.extend_from_slice(extra);
+    token(port, Some(&basic("app", "app-secret")), &pairs)
+}
+
+fn userinfo(port: u16, access_token: &str) -> Response {
+    get(port, "/api/oidc/userinfo", &[("Authorization", &format!("Bearer {access_token}"))])
+}
+
+fn jwks(port: u16) -> JwkSet {
+    serde_json::from_str(&get(port, "/jwks.json", &[]).body).unwrap()
+}
+
+/// Verifies an ID token against the published keys (by kid) and returns its header's kid
+/// and its claims.
+fn verify_id_token(port: u16, id_token: &str, audience: &str) -> (String, Value) {
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    let kid = header.kid.clone().unwrap();
+    let set = jwks(port);
+    let jwk = set.find(&kid).unwrap_or_else(|| panic!("kid {kid} not published"));
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[ISSUER]);
+    let data = jsonwebtoken::decode::<Value>(id_token, &key, &validation).unwrap();
+    (kid, data.claims)
+}
+
+#[test]
+fn discovery_keys_and_aliases() {
+    let s = start(false);
+    let d = get(s.port, "/.well-known/openid-configuration", &[]).json();
+    assert_eq!(d["issuer"], ISSUER);
+    assert_eq!(d["authorization_endpoint"], "https://auth.example.com/api/oidc/authorization");
+    assert_eq!(d["token_endpoint"], "https://auth.example.com/api/oidc/token");
+    assert_eq!(d["jwks_uri"], "https://auth.example.com/jwks.json");
+    assert_eq!(d["userinfo_endpoint"], "https://auth.example.com/api/oidc/userinfo");
+    assert_eq!(d["end_session_endpoint"], "https://auth.example.com/api/oidc/logout");
+    assert_eq!(d["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    let m = get(s.port, "/.well-known/oauth-authorization-server", &[]).json();
+    assert_eq!(m["issuer"], ISSUER);
+    assert!(m.get("userinfo_endpoint").is_none());
+    let keys = get(s.port, "/jwks.json", &[]).json();
+    assert_eq!(keys, get(s.port, "/oauth/jwks", &[]).json(), "the seed's path is an alias");
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(keys["keys"][0]["kty"], "RSA");
+    assert!(keys["keys"][0].get("d").is_none(), "no private part is published");
+}
+
+#[test]
+fn generated_key_survives_a_restart() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let extra = "identity_providers:\n  oidc:\n    hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789'\n    clients:\n      - {client_id: c, client_secret: 'plain-secret-for-tests', redirect_uris: ['https://c.example.com/cb']}\n";
+    let yaml = config_yaml(port, dir.path(), extra);
+    let first = Server::start(Some(&yaml), port, &[]);
+    let before = get(port, "/jwks.json", &[]).json();
+    drop(first);
+    let _second = Server::start(Some(&yaml), port, &[]);
+    assert_eq!(get(port, "/jwks.json", &[]).json(), before);
+}
+
+#[test]
+fn authorization_code_flow_with_tokens_userinfo_and_refresh_rotation() {
+    let s = start(false);
+    // Anonymous: on to the login page, coming back to the pending request.
+    let mut anonymous = Client::new(s.port);
+    let r = authorize(
+        &mut anonymous,
+        &[("client_id", "app"), ("response_type", "code"), ("redirect_uri", APP_CB), ("scope", "openid")],
+    );
+    assert_eq!(r.status, 302);
+    let login_url = url::Url::parse(r.header("location").unwrap()).unwrap();
+    assert_eq!(login_url.path(), "/login");
+    let rd = login_url.query_pairs().find(|(k, _)| k == "rd").unwrap().1.to_string();
+    assert!(rd.starts_with("https://auth.example.com/api/oidc/authorization?flow=portcullis_fl_"), "{rd}");
+    // After logging in, the pending request completes.
+    let mut c = login(s.port);
+    let path = rd.strip_prefix(ISSUER).unwrap();
+    let r = c.call("GET", path, "");
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(location_params(&r).contains_key("code"));
+    assert_eq!(c.call("GET", path, "").status, 400, "a pending request completes once");
+
+    let code = app_code(&mut c, &[]);
+    let r = exchange_app(s.port, &code, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let t = r.json();
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 3600);
+    let access = t["access_token"].as_str().unwrap().to_string();
+    assert!(access.starts_with("portcullis_at_"));
+    let (_, claims) = verify_id_token(s.port, t["id_token"].as_str().unwrap(), "app");
+    assert_eq!(claims["nonce"], "n0nce");
+    assert_eq!(claims["azp"], "app");
+    assert_eq!(claims["preferred_username"], "john");
+    assert_eq!(claims["email"], "john@example.com");
+    assert_eq!(claims["groups"], serde_json::json!(["admins", "dev"]));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert!(claims["auth_time"].as_i64().unwrap() > 0);
+    let sub = claims["sub"].as_str().unwrap().to_string();
+    assert_ne!(sub, "john", "the subject is opaque");
+    let at_hash = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(access.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    };
+    assert_eq!(claims["at_hash"], at_hash);
+
+    let info = userinfo(s.port, &access);
+    assert_eq!(info.status, 200, "{}", info.body);
+    let info = info.json();
+    assert_eq!(info["sub"], sub.as_str());
+    assert_eq!(info["name"], "John Doe");
+    let info_post = request(
+        s.port,
+        "POST",
+        "/oauth/userinfo",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &query(&[("access_token", &access)]),
+    );
+    assert_eq!(info_post.json()["sub"], sub.as_str(), "POST and the seed's alias");
+
+    // The same user gets the same subject on the next authorization.
+    let code2 = app_code(&mut c, &[]);
+    let t2 = exchange_app(s.port, &code2, &[]).json();
+    let (_, claims2) = verify_id_token(s.port, t2["id_token"].as_str().unwrap(), "app");
+    assert_eq!(claims2["sub"], sub.as_str());
+
+    // Refresh rotation: the new pair works, the old access token ends.
+    let refresh = t["refresh_token"].as_str().unwrap().to_string();
+    let r = token(
+        s.port,
+        Some(&basic("app", "app-secret")),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rotated = r.json();
+    let new_access = rotated["access_token"].as_str().unwrap().to_string();
+    let new_refresh = rotated["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(new_refresh, refresh);
+    assert_eq!(userinfo(s.port, &new_access).status, 200);
+    assert_eq!(userinfo(s.port, &access).status, 401, "the rotated-out access token is revoked");
+    // Presenting the rotated-out refresh token again revokes the whole chain.
+    let r = token(
+        s.port,
+        Some(&basic("app", "app-secret")),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    );
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(userinfo(s.port, &new_access).status, 401, "the chain's access token is revoked");
+    let r = token(
+        s.port,
+        Some(&basic("app", "app-secret")),
+        &[("grant_type", "refresh_token"), ("refresh_token", &new_refresh)],
+    );
+    assert_eq!(r.status, 400, "the chain's newest refresh token is revoked too");
+    // The other chain is untouched.
+    assert_eq!(userinfo(s.port, t2["access_token"].as_str().unwrap()).status, 200);
+    let log = s.server.wait_for_log("refresh token reused");
+    assert!(log.contains("refresh token reused") && log.contains("app"), "logged with the client id");
+}
+
+#[test]
+fn token_endpoint_refusals() {
+    let s = start(false);
+    let mut c = login(s.port);
+    // Wrong secret, unknown client, wrong method.
+    let code = app_code(&mut c, &[]);
+    let pairs = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
+    let r = token(s.port, Some(&basic("app", "wrong")), &pairs);
+    assert_eq!((r.status, r.json()["error"].as_str()), (401, Some("invalid_client")));
+    assert!(r.header("www-authenticate").is_some());
+    assert_eq!(token(s.port, Some(&basic("nobody", "x")), &pairs).status, 401);
+    let mut post = pairs.to_vec();
+    post.extend([("client_id", "app"), ("client_secret", "app-secret")]);
+    assert_eq!(token(s.port, None, &post).status, 401, "app is registered for client_secret_basic");
+    // The code was not spent by refused attempts; wrong redirect_uri spends it.
+    let r = token(
+        s.port,
+        Some(&basic("app", "app-secret")),
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://app.example.com/other")],
+    );
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_grant")));
+
+    // A reused code: refused, and the tokens issued from it are revoked.
+    let code = app_code(&mut c, &[]);
+    let first = exchange_app(s.port, &code, &[]).json();
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(s.port, access).status, 200);
+    let again = exchange_app(s.port, &code, &[]);
+    assert_eq!((again.status, again.json()["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(userinfo(s.port, access).status, 401, "tokens of a replayed code are revoked");
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let r = token(
+        s.port,
+        Some(&basic("app", "app-secret")),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    );
+    assert_eq!(r.status, 400);
+
+    // PKCE: the right verifier works, a wrong one or none is refused.
+    let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
+    let code = app_code(&mut c, &pkce);
+    let r = exchange_app(s.port, &code, &[("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX")]);
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_grant")));
+    let code = app_code(&mut c, &pkce);
+    assert_eq!(exchange_app(s.port, &code, &[]).status, 400, "verifier missing");
+    let code = app_code(&mut c, &pkce);
+    assert_eq!(exchange_app(s.port, &code, &[("code_verifier", VERIFIER)]).status, 200);
+
+    // Garbage, unsupported grant types.
+    assert_eq!(exchange_app(s.port, "portcullis_ac_forged.sig", &[]).status, 400);
+    let r = token(s.port, Some(&basic("app", "app-secret")), &[("grant_type", "client_credentials")]);
+    assert_eq!(r.json()["error"], "unauthorized_client");
+    let r = token(s.port, Some(&basic("app", "app-secret")), &[("grant_type", "password")]);
+    assert_eq!(r.status, 400);
+    let log = s.server.wait_for_log("authorization code replayed");
+    assert!(log.contains("authorization code replayed"));
+}
+
+#[test]
+fn expired_code_and_consent_and_pkce_for_public_clients() {
+    let s = start(true);
+    let mut c = login(s.port);
+    // pre-configured consent: asked once, remembered.
+    let pairs = [
+        ("client_id", "post"),
+        ("response_type", "code"),
+        ("redirect_uri", "https://post.example.com/cb"),
+        ("scope", "openid email"),
+        ("state", "s"),
+    ];
+    let r = authorize(&mut c, &pairs);
+    let consent = r.header("location").unwrap().to_string();
+    assert!(consent.starts_with("https://auth.example.com/consent?flow="), "{consent}");
+    let page = c.call("GET", consent.strip_prefix(ISSUER).unwrap(), "");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("post") && page.body.contains("See your email address"), "{}", page.body);
+    let csrf = page.body.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let flow = page.body.split(r#"name="flow" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let cookie = c.cookie.clone().unwrap();
+    let submit = |csrf: &str| {
+        request(
+            s.port,
+            "POST",
+            "/consent",
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie), ("Origin", ISSUER)],
+            &query(&[("csrf", csrf), ("flow", &flow), ("decision", "accept"), ("remember", "1")]),
+        )
+    };
+    assert_eq!(submit("forged").status, 403, "the consent form is CSRF protected");
+    let r = submit(&csrf);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let code = location_params(&r)["code"].clone();
+    // The client's brief lifespan lets the code expire.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let post_pairs = |code: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.to_string()),
+            ("redirect_uri", "https://post.example.com/cb".to_string()),
+            ("client_id", "post".to_string()),
+            ("client_secret", "post-secret-in-plaintext".to_string()),
+        ]
+    };
+    let as_refs = |v: &[(&'static str, String)]| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let send = |pairs: Vec<(&str, String)>| {
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        token(s.port, None, &refs)
+    };
+    let r = send(as_refs(&post_pairs(&code)));
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_grant")), "expired code");
+    // Remembered: no consent page now, and its ID token is signed with the client's key.
+    let r = authorize(&mut c, &pairs);
+    let code = location_params(&r)["code"].clone();
+    let t = send(as_refs(&post_pairs(&code)));
+    assert_eq!(t.status, 200, "{}", t.body);
+    let (kid, _) = verify_id_token(s.port, t.json()["id_token"].as_str().unwrap(), "post");
+    assert_eq!(kid, "second");
+    assert_eq!(jwks(s.port).keys.len(), 2);
+
+    // explicit consent with a public client: PKCE is required, denial goes back.
+    let spa = [
+        ("client_id", "spa"),
+        ("response_type", "code"),
+        ("redirect_uri", "http://127.0.0.1:8765/cb"),
+        ("scope", "openid profile"),
+        ("state", "x"),
+    ];
+    let r = authorize(&mut c, &spa);
+    let p = location_params(&r);
+    assert_eq!((p["error"].as_str(), p["state"].as_str()), ("invalid_request", "x"));
+    let mut with_pkce = spa.to_vec();
+    with_pkce.extend([("code_challenge", CHALLENGE), ("code_challenge_method", "S256")]);
+    let consent = authorize(&mut c, &with_pkce).header("location").unwrap().to_string();
+    let page = c.call("GET", consent.strip_prefix(ISSUER).unwrap(), "");
+    assert!(!page.body.contains(r#"name="remember""#), "explicit consent is not remembered");
+    let csrf = page.body.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let flow = page.body.split(r#"name="flow" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = request(
+        s.port,
+        "POST",
+        "/consent",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie), ("Origin", ISSUER)],
+        &query(&[("csrf", &csrf), ("flow", &flow), ("decision", "deny")]),
+    );
+    assert_eq!(location_params(&r)["error"], "access_denied");
+    let consent = authorize(&mut c, &with_pkce).header("location").unwrap().to_string();
+    let page = c.call("GET", consent.strip_prefix(ISSUER).unwrap(), "");
+    let csrf = page.body.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let flow = page.body.split(r#"name="flow" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = request(
+        s.port,
+        "POST",
+        "/consent",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &cookie), ("Origin", ISSUER)],
+        &query(&[("csrf", &csrf), ("flow", &flow), ("decision", "accept")]),
+    );
+    let code = location_params(&r)["code"].clone();
+    let r = token(
+        s.port,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:8765/cb"),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (kid, _) = verify_id_token(s.port, r.json()["id_token"].as_str().unwrap(), "spa");
+    assert_eq!(kid, "first", "the first key signs by default");
+}
+
+#[test]
+fn bad_requests_get_a_page_or_an_error_redirect() {
+    let s = start(false);
+    let mut c = login(s.port);
+    for pairs in [
+        vec![("client_id", "nobody"), ("response_type", "code"), ("redirect_uri", APP_CB)],
+        vec![("client_id", "app"), ("response_type", "code"), ("redirect_uri", "https://evil.example/cb")],
+        vec![("client_id", "app"), ("response_type", "code"), ("redirect_uri", "https://app.example.com/cb/")],
+    ] {
+        let r = authorize(&mut c, &pairs);
+        assert_eq!(r.status, 400, "{pairs:?}");
+        assert!(r.header("location").is_none(), "never a redirect");
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    }
+    let r = authorize(
+        &mut c,
+        &[("client_id", "app"), ("response_type", "token"), ("redirect_uri", APP_CB), ("state", "z")],
+    );
+    let p = location_params(&r);
+    assert_eq!((p["error"].as_str(), p["state"].as_str()), ("unsupported_response_type", "z"));
+    let r = authorize(
+        &mut c,
+        &[("client_id", "app"), ("response_type", "code"), ("redirect_uri", APP_CB), ("scope", "openid admin")],
+    );
+    assert_eq!(location_params(&r)["error"], "invalid_scope");
+    // A two-factor client sends a one-factor session on to the second factor.
+    let r = authorize(
+        &mut c,
+        &[("client_id", "strict"), ("response_type", "code"), ("redirect_uri", "https://strict.example.com/cb")],
+    );
+    assert!(r.header("location").unwrap().starts_with("https://auth.example.com/login?rd="), "{r:?}");
+    let r = authorize(
+        &mut c,
+        &[
+            ("client_id", "strict"),
+            ("response_type", "code"),
+            ("redirect_uri", "https://strict.example.com/cb"),
+            ("prompt", "none"),
+        ],
+    );
+    assert_eq!(location_params(&r)["error"], "login_required");
+    let log = s.server.wait_for_log("authorization request refused");
+    assert!(log.contains("client_id=nobody") || log.contains("\"client_id\":\"nobody\"") || log.contains("nobody"));
+}
+
+#[test]
+fn client_credentials_introspection_revocation_par_and_cors() {
+    let s = start(false);
+    let svc = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("client_id", "svc"), ("client_secret", "svc-secret-in-plaintext")];
+        all.extend_from_slice(pairs);
+        all.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect::<Vec<_>>()
+    };
+    let post = |path: &str, pairs: Vec<(String, String)>| {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        request(s.port, "POST", path, &[("Content-Type", "application/x-www-form-urlencoded")], &body)
+    };
+    let r = post("/api/oidc/token", svc(&[("grant_type", "client_credentials"), ("scope", "api.read")]));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = r.json();
+    assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
+    let access = t["access_token"].as_str().unwrap().to_string();
+    // An RFC 9068 JWT access token, signed with the provider's key.
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let r = post("/api/oidc/token", svc(&[("grant_type", "client_credentials"), ("scope", "openid")]));
+    assert_eq!(r.json()["error"], "invalid_scope");
+
+    let intro = post("/api/oidc/introspection", svc(&[("token", &access)])).json();
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["client_id"], "svc");
+    assert_eq!(intro["sub"], "oauth2:client:svc");
+    assert_eq!(intro["scope"], "api.read");
+    assert_eq!(post("/api/oidc/introspection", vec![("token".into(), access.clone())]).status, 401);
+    assert_eq!(post("/api/oidc/revocation", svc(&[("token", &access)])).status, 200);
+    assert_eq!(post("/api/oidc/introspection", svc(&[("token", &access)])).json()["active"], false);
+    assert_eq!(userinfo(s.port, &access).status, 401, "revoked, and no user anyway");
+
+    // Pushed authorization request, then the browser uses its request_uri once.
+    let mut c = login(s.port);
+    let body = query(&[("response_type", "code"), ("redirect_uri", APP_CB), ("scope", "openid"), ("state", "par")]);
+    let r = request(
+        s.port,
+        "POST",
+        "/api/oidc/pushed-authorization-request",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", &basic("app", "app-secret"))],
+        &body,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let uri = r.json()["request_uri"].as_str().unwrap().to_string();
+    assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    let r = authorize(&mut c, &[("client_id", "app"), ("request_uri", &uri)]);
+    let p = location_params(&r);
+    assert_eq!(p["state"], "par");
+    assert_eq!(exchange_app(s.port, &p["code"], &[]).status, 200);
+    assert_eq!(authorize(&mut c, &[("client_id", "app"), ("request_uri", &uri)]).status, 400, "used once");
+
+    // CORS: an origin from a client's redirect URIs, on a listed endpoint.
+    let r = request(
+        s.port,
+        "OPTIONS",
+        "/api/oidc/token",
+        &[("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "POST")],
+        "",
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example.com"));
+    let r = request(s.port, "OPTIONS", "/api/oidc/token", &[("Origin", "https://evil.example")], "");
+    assert!(r.header("access-control-allow-origin").is_none());
+    let r = request(s.port, "POST", "/api/oidc/introspection", &[("Origin", "https://app.example.com")], "");
+    assert!(r.header("access-control-allow-origin").is_none(), "introspection is not listed");
+}
+
+#[test]
+fn rp_initiated_logout_ends_the_session() {
+    let s = start(false);
+    let mut c = login(s.port);
+    let code = app_code(&mut c, &[]);
+    let r = exchange_app(s.port, &code, &[]);
+    let id_token = r.json()["id_token"].as_str().unwrap_or_else(|| panic!("{}", r.body)).to_string();
+    let r = c.call(
+        "GET",
+        &format!(
+            "/api/oidc/logout?{}",
+            query(&[("id_token_hint", &id_token), ("post_logout_redirect_uri", "https://evil.example/bye"),])
+        ),
+        "",
+    );
+    assert_eq!(r.status, 400, "an unregistered post_logout_redirect_uri");
+    assert_eq!(c.level(), 1);
+    let r = c.call(
+        "GET",
+        &format!(
+            "/api/oidc/logout?{}",
+            query(&[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", "https://app.example.com/bye"),
+                ("state", "s1"),
+            ])
+        ),
+        "",
+    );
+    assert_eq!(r.header("location"), Some("https://app.example.com/bye?state=s1"));
+    assert_eq!(c.level(), 0, "the session ended");
+}
