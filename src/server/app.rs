@@ -202,7 +202,7 @@ impl App {
 
 /// The default Content-Security-Policy, with `form-action` widened to the cookie domains:
 /// a login form's answer redirects the browser to the protected app, and browsers apply
-/// `form-action` to that redirect.
+/// `form-action` to that redirect; likewise to OpenID Connect clients' redirect URIs.
 fn default_csp(config: &Configuration) -> String {
     let mut targets = String::new();
     for domain in config.session.cookies.iter().filter_map(|c| c.domain.as_deref()) {
@@ -210,6 +210,18 @@ fn default_csp(config: &Configuration) -> String {
         targets.push_str(&format!(" {scheme}://{domain}:* {scheme}://*.{domain}:*"));
         if scheme == "http" {
             targets.push_str(&format!(" https://{domain}:* https://*.{domain}:*"));
+        }
+    }
+    // An OpenID Connect answer leaves a form post (login, consent) by redirects to the
+    // client's registered redirect URI; browsers check those redirects against form-action.
+    for client in config.identity_providers.oidc.iter().flat_map(|o| &o.clients) {
+        for uri in client.redirect_uris.as_slice().iter().chain(&client.post_logout_redirect_uris) {
+            if let Ok(url) = url::Url::parse(uri) {
+                let origin = url.origin().ascii_serialization();
+                if origin != "null" && !targets.contains(&format!(" {origin}")) {
+                    targets.push_str(&format!(" {origin}"));
+                }
+            }
         }
     }
     DEFAULT_CSP.replace("form-action 'self'", &format!("form-action 'self'{targets}"))
