@@ -670,3 +670,117 @@ fn rp_initiated_logout_ends_the_session() {
     assert_eq!(r.header("location"), Some("https://app.example.com/bye?state=s1"));
     assert_eq!(c.level(), 0, "the session ended");
 }
+
+/// A forward-auth check of `url` with `authorization`.
+fn forward_auth(port: u16, url: &str, authorization: &str) -> Response {
+    let parsed = url::Url::parse(url).unwrap();
+    get(
+        port,
+        "/api/authz/forward-auth",
+        &[
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Proto", parsed.scheme()),
+            ("X-Forwarded-Host", parsed.host_str().unwrap()),
+            ("X-Forwarded-Uri", parsed.path()),
+            ("Authorization", authorization),
+        ],
+    )
+}
+
+#[test]
+fn bearer_access_tokens_at_the_authorization_endpoint() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let endpoints = "  endpoints:
+    authz:
+      forward-auth:
+        implementation: ForwardAuth
+        authn_strategies:
+          - {name: HeaderAuthorization, schemes: [Basic, Bearer]}
+          - {name: CookieSession}
+";
+    let extra = "
+access_control:
+  default_policy: deny
+  rules:
+    - {domain: api.example.com, subject: 'oauth2:client:robot', policy: one_factor}
+    - {domain: app.example.com, subject: 'user:john', policy: one_factor}
+identity_providers:
+  oidc:
+    hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789'
+    clients:
+      - client_id: robot
+        client_secret: 'robot-secret-in-plaintext'
+        token_endpoint_auth_method: client_secret_post
+        grant_types: [client_credentials]
+        scopes: [authelia.bearer.authz, other]
+        audience: ['https://api.example.com']
+      - client_id: other
+        client_secret: 'other-secret-in-plaintext'
+        token_endpoint_auth_method: client_secret_post
+        grant_types: [client_credentials]
+        scopes: [authelia.bearer.authz]
+      - client_id: web
+        client_secret: 'web-secret-in-plaintext'
+        token_endpoint_auth_method: client_secret_post
+        redirect_uris: ['https://web.example.com/cb']
+        scopes: [openid, authelia.bearer.authz]
+        authorization_policy: one_factor
+        consent_mode: implicit
+";
+    let address = format!("  address: 'tcp://127.0.0.1:{port}/'\n");
+    let yaml = config_yaml(port, dir.path(), extra).replace(&address, &format!("{address}{endpoints}"));
+    let _server = Server::start(Some(&yaml), port, &[]);
+    let cc = |id: &str, secret: &str, scope: &str, audience: &str| {
+        let mut pairs =
+            vec![("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret), ("scope", scope)];
+        if !audience.is_empty() {
+            pairs.push(("audience", audience));
+        }
+        let r = token(port, None, &pairs);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["access_token"].as_str().unwrap().to_string()
+    };
+    let robot = cc("robot", "robot-secret-in-plaintext", "authelia.bearer.authz", "https://api.example.com");
+    let r = forward_auth(port, "https://api.example.com/v1/things", &format!("Bearer {robot}"));
+    assert_eq!(r.status, 200, "the oauth2:client:robot rule lets its token through");
+    assert_eq!(
+        forward_auth(port, "https://app.example.com/", &format!("Bearer {robot}")).status,
+        401,
+        "a token for another audience"
+    );
+    let unscoped = cc("robot", "robot-secret-in-plaintext", "other", "https://api.example.com");
+    assert_eq!(forward_auth(port, "https://api.example.com/v1", &format!("Bearer {unscoped}")).status, 401);
+    let stranger = cc("other", "other-secret-in-plaintext", "authelia.bearer.authz", "");
+    assert_eq!(forward_auth(port, "https://api.example.com/v1", &format!("Bearer {stranger}")).status, 403);
+    assert_eq!(forward_auth(port, "https://api.example.com/v1", "Bearer portcullis_at_x.y").status, 401);
+
+    // A user's token stands for the user.
+    let mut c = login(port);
+    let r = authorize(
+        &mut c,
+        &[
+            ("client_id", "web"),
+            ("response_type", "code"),
+            ("redirect_uri", "https://web.example.com/cb"),
+            ("scope", "openid authelia.bearer.authz"),
+        ],
+    );
+    let code = location_params(&r)["code"].clone();
+    let t = token(
+        port,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://web.example.com/cb"),
+            ("client_id", "web"),
+            ("client_secret", "web-secret-in-plaintext"),
+        ],
+    )
+    .json();
+    let user_token = t["access_token"].as_str().unwrap();
+    let r = forward_auth(port, "https://app.example.com/", &format!("Bearer {user_token}"));
+    assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+}

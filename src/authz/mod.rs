@@ -88,6 +88,9 @@ pub struct ConfiguredStrategy {
     pub kind: Strategy,
     /// How long verified Basic credentials are remembered (zero: not at all).
     pub basic_cache_lifespan: std::time::Duration,
+    /// The header strategy accepts `Bearer` access tokens of the OpenID Connect provider
+    /// (`schemes` lists Bearer).
+    pub bearer: bool,
 }
 
 /// One configured authorization endpoint.
@@ -128,6 +131,7 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
                     Some(ConfiguredStrategy {
                         kind: s.name?,
                         basic_cache_lifespan: s.scheme_basic_cache_lifespan.get(),
+                        bearer: s.schemes.iter().any(|scheme| scheme.eq_ignore_ascii_case("bearer")),
                     })
                 })
                 .collect();
@@ -137,7 +141,11 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
                 strategies = implementation
                     .default_strategies()
                     .into_iter()
-                    .map(|kind| ConfiguredStrategy { kind, basic_cache_lifespan: std::time::Duration::ZERO })
+                    .map(|kind| ConfiguredStrategy {
+                        kind,
+                        basic_cache_lifespan: std::time::Duration::ZERO,
+                        bearer: false,
+                    })
                     .collect();
             }
             Some(AuthzEndpoint { name: name.clone(), path, implementation, strategies })

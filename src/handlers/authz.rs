@@ -21,6 +21,8 @@ use crate::storage::AuthType;
 /// Who the request turned out to be.
 struct Identity {
     username: String,
+    /// The client of a client credentials access token (`oauth2:client:<id>` subjects).
+    client_id: String,
     display_name: String,
     email: String,
     groups: Vec<String>,
@@ -81,7 +83,7 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
     let subject = Subject {
         username: identity.map_or("", |i| i.username.as_str()),
         groups: identity.map_or(&empty, |i| &i.groups),
-        client_id: "",
+        client_id: identity.map_or("", |i| i.client_id.as_str()),
         ip,
     };
     let situation = Situation {
@@ -131,6 +133,14 @@ async fn identify(
         match strategy.header() {
             Some(name) => {
                 let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok()) else { continue };
+                let bearer = value.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer "));
+                if bearer && configured.bearer {
+                    match bearer_identity(app, value[7..].trim(), target).await {
+                        Some(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
+                        None => found.failed_header = Some(strategy),
+                    }
+                    return found;
+                }
                 match basic_identity(app, value, target, context, configured.basic_cache_lifespan).await {
                     Some(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
                     None => found.failed_header = Some(strategy),
@@ -143,6 +153,7 @@ async fn identify(
                     Ok(Some(loaded)) if loaded.data.level() > AuthLevel::Anonymous => {
                         let d = &loaded.data;
                         found.identity = Some(Identity {
+                            client_id: String::new(),
                             username: d.username.clone(),
                             display_name: d.display_name.clone(),
                             email: d.emails.first().cloned().unwrap_or_default(),
@@ -204,9 +215,57 @@ async fn basic_identity(
     }
 }
 
+/// The scope an access token needs to be accepted at the authorization endpoints (as
+/// Authelia names it).
+pub const BEARER_SCOPE: &str = "authelia.bearer.authz";
+
+/// The identity of an OpenID Connect access token: it must be usable, carry
+/// [`BEARER_SCOPE`], and, when its audience names URLs, name one the target starts with.
+/// A user's token stands for the user (at one factor, or two when the grant had them); a
+/// client credentials token for the client (`oauth2:client:<id>` subjects).
+async fn bearer_identity(app: &App, token: &str, target: &Target) -> Option<Identity> {
+    let active = match crate::flows::oidc::inspect::active_access_token(app, token).await {
+        Ok(Some(active)) => active,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e.description, "cannot check a bearer token");
+            return None;
+        }
+    };
+    let grant = active.grant;
+    if !grant.scopes.iter().any(|s| s == BEARER_SCOPE) {
+        tracing::info!(client_id = %grant.client_id, "bearer token without the authelia.bearer.authz scope");
+        return None;
+    }
+    let urls: Vec<&String> =
+        grant.audience.iter().filter(|a| a.starts_with("https://") || a.starts_with("http://")).collect();
+    if !urls.is_empty() && !urls.iter().any(|a| target.url.as_str().starts_with(a.as_str())) {
+        tracing::info!(client_id = %grant.client_id, "bearer token for another audience");
+        return None;
+    }
+    if grant.auth.username.is_empty() {
+        return Some(Identity {
+            username: String::new(),
+            client_id: grant.client_id,
+            display_name: String::new(),
+            email: String::new(),
+            groups: Vec::new(),
+            level: AuthLevel::OneFactor,
+            via: Via::Session,
+        });
+    }
+    let user = app.services.users.get(&grant.auth.username).await.ok().flatten().filter(|u| !u.disabled)?;
+    let mut identity = identity_of(&user);
+    if grant.auth.amr.iter().any(|m| m == "mfa") {
+        identity.level = AuthLevel::TwoFactor;
+    }
+    Some(identity)
+}
+
 /// A Basic-authenticated user counts as one factor.
 fn identity_of(u: &crate::authn::users_file::User) -> Identity {
     Identity {
+        client_id: String::new(),
         username: u.username.clone(),
         display_name: u.display_name.clone(),
         email: u.emails.first().cloned().unwrap_or_default(),
@@ -229,6 +288,7 @@ fn set(r: &mut HttpResponse, name: &'static str, value: &str) {
 
 fn allowed(identity: Option<&Identity>) -> HttpResponse {
     match identity {
+        Some(i) if i.username.is_empty() => text(StatusCode::OK, "200 OK\n"),
         Some(i) => allowed_as(&i.username, &i.groups, &i.display_name, &i.email),
         None => text(StatusCode::OK, "200 OK\n"),
     }
