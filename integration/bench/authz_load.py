@@ -11,11 +11,13 @@ JSON (--json, default bench-results.json).
 Cases: baseline; forward-auth with a session cookie (memory store, 100 rules); the same
 with Redis sessions; with 10,000 rules; anonymous (302 to the portal); the cookie case
 during a login storm (4 concurrent logins, default Argon2id cost); Basic credentials with
-the verification cache. Case 2b is case 2 at a low load (-c4): Debian's wrk has no fixed
+the verification cache; the OpenID Connect token endpoint (client credentials, an opaque
+access token stored per request) and UserInfo (a user's access token looked up per
+request). Case 2b is case 2 at a low load (-c4): Debian's wrk has no fixed
 request rate, so fewer connections stand in for "half of the maximum throughput".
 
 Usage: integration/bench/authz_load.py [--duration 10s] [--connections 32] [--json PATH]
-                                      [--cases 1,2,2b,3,4,5,6,7]
+                                      [--cases 1,2,2b,3,4,5,6,7,8,9]
 """
 import argparse
 import base64
@@ -33,6 +35,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -149,7 +152,29 @@ def rules_yaml(count):
     return "\n".join(lines) + "\n"
 
 
-def config_yaml(port, d, rules, redis_port=None, basic=False):
+OIDC = """
+identity_providers:
+  oidc:
+    hmac_secret: 'a-benchmark-hmac-secret-of-at-least-32-characters'
+    clients:
+      - client_id: bench-service
+        client_secret: 'a-benchmark-client-secret'
+        token_endpoint_auth_method: client_secret_post
+        grant_types: [client_credentials]
+        scopes: [api]
+      - client_id: bench-app
+        client_secret: 'a-benchmark-client-secret'
+        token_endpoint_auth_method: client_secret_post
+        redirect_uris: ['https://bench.example.com/cb']
+        scopes: [openid, profile, email, groups]
+        authorization_policy: one_factor
+        consent_mode: implicit
+"""
+TOKEN_BODY = ("grant_type=client_credentials&client_id=bench-service&client_secret=a-benchmark-client-secret"
+              "&scope=api")
+
+
+def config_yaml(port, d, rules, redis_port=None, basic=False, oidc=False):
     session = "session:\n"
     if redis_port is not None:
         session += f"  secret: 'a-benchmark-session-secret'\n  redis: {{host: 127.0.0.1, port: {redis_port}}}\n"
@@ -164,6 +189,7 @@ authentication_backend: {{file: {{path: '{d}/users.yml'}}}}
 storage: {{encryption_key: 'a-benchmark-encryption-key', local: {{path: '{d}/db.sqlite3'}}}}
 notifier: {{filesystem: {{filename: '{d}/notifications.txt'}}}}
 identity_validation: {{reset_password: {{jwt_secret: 'a-benchmark-jwt-secret-value'}}}}
+{OIDC if oidc else ""}
 {rules_yaml(rules)}"""
 
 
@@ -172,9 +198,11 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def status_of(port, headers):
-    """Status of one forward-auth request (redirects are not followed)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{FORWARD_AUTH}", headers=headers)
+def status_of(port, headers, path=FORWARD_AUTH, body=None):
+    """Status of one request (forward-auth unless `path` says otherwise; redirects are not
+    followed)."""
+    data = body.encode() if body else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers, data=data)
     try:
         with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
             return response.status
@@ -193,6 +221,32 @@ def login(port):
         if response.status != 200:
             sys.exit(f"login failed: {response.status} {body!r}")
         return response.getheader("Set-Cookie").split(";", 1)[0]
+    finally:
+        conn.close()
+
+
+def user_access_token(port):
+    """An access token of john's for bench-app, through the authorization code flow."""
+    cookie = login(port)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        query = urllib.parse.urlencode({"client_id": "bench-app", "response_type": "code", "scope": "openid profile",
+                                        "redirect_uri": "https://bench.example.com/cb"})
+        conn.request("GET", f"/api/oidc/authorization?{query}", headers={"Host": "auth.example.com", "Cookie": cookie})
+        response = conn.getresponse()
+        response.read()
+        location = response.getheader("Location") or ""
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("code", [""])[0]
+        body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
+                                       "redirect_uri": "https://bench.example.com/cb", "client_id": "bench-app",
+                                       "client_secret": "a-benchmark-client-secret"})
+        conn.request("POST", "/api/oidc/token", body,
+                     {"Host": "auth.example.com", "Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        if "access_token" not in answer:
+            sys.exit(f"cannot get an access token: {answer}")
+        return answer["access_token"]
     finally:
         conn.close()
 
@@ -239,15 +293,17 @@ class LoginStorm:
         self.pool.shutdown()
 
 
-CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7"]
+CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9"]
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
-def run_wrk(port, headers, duration, connections, threads=2):
+def run_wrk(port, headers, duration, connections, threads=2, path=FORWARD_AUTH, script=None):
     command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    command.append(f"http://127.0.0.1:{port}{FORWARD_AUTH}")
+    if script:
+        command += ["-s", script]
+    command.append(f"http://127.0.0.1:{port}{path}")
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     latency = {}
     for percent, value, unit in re.findall(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", out, re.M):
@@ -275,7 +331,7 @@ class Bench:
         self.results = []
         self.idle_rss = {}
 
-    def start_portcullis(self, name, rules=100, redis_port=None, basic=False):
+    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, oidc=False):
         d = tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)
         with open(os.path.join(d, "users.yml"), "w") as f:
             f.write(f"users:\n  john:\n    displayname: John Doe\n    password: '{self.digest}'\n"
@@ -283,7 +339,7 @@ class Bench:
         port = free_port()
         path = os.path.join(d, "configuration.yml")
         with open(path, "w") as f:
-            f.write(config_yaml(port, d, rules, redis_port, basic))
+            f.write(config_yaml(port, d, rules, redis_port, basic, oidc))
         started = time.monotonic()
         with open(os.path.join(d, "stdout.log"), "w") as out, open(os.path.join(d, "stderr.log"), "w") as err:
             process = subprocess.Popen([self.portcullis, "--config", path], cwd=d, stdin=subprocess.DEVNULL,
@@ -292,13 +348,22 @@ class Bench:
         ready_ms = (time.monotonic() - started) * 1000
         return process, port, ready_ms
 
-    def case(self, case, label, headers, expected, start, storm=False, connections=None):
-        """Runs one case: `start()` returns (server process, port, helpers to stop)."""
+    def case(self, case, label, headers, expected, start, storm=False, connections=None, path=FORWARD_AUTH,
+             body=None):
+        """Runs one case: `start()` returns (server process, port, helpers to stop). With
+        `body`, the requests are POSTs of that form body."""
         print(f"case {case}: {label}", flush=True)
         server, port, helpers = start()
+        script = None
+        if body:
+            script = os.path.join(self.workdir, f"post-{case}.lua")
+            with open(script, "w") as f:
+                f.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+                        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
         try:
             headers = headers(port) if callable(headers) else headers
-            status = status_of(port, headers)
+            check_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"} if body else headers
+            status = status_of(port, check_headers, path, body)
             if status != expected:
                 sys.exit(f"case {case} ({label}): expected {expected} before the timed run, got {status}; "
                          f"a benchmark of that answer would be worthless")
@@ -308,7 +373,7 @@ class Bench:
                     result = run_wrk(port, headers, self.args.duration, connections)
                 result["storm_logins_ok"], result["storm_logins_failed"] = s.ok, s.failed
             else:
-                result = run_wrk(port, headers, self.args.duration, connections)
+                result = run_wrk(port, headers, self.args.duration, connections, path=path, script=script)
             result["rss_mb"] = rss_mb(server.pid)
         finally:
             stop(server)
@@ -368,7 +433,10 @@ def main():
     parser.add_argument("--duration", default="10s", help="wrk duration per case (default 10s)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the results")
-    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7",
+    parser.add_argument("--prebuilt", default="",
+                        help="directory holding portcullis and examples/baseline_server already built (skips the "
+                             "release build; figures from a debug build are not comparable)")
+    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9",
                         help="comma-separated cases to run (default all); targets needing a case left out are skipped")
     args = parser.parse_args()
     selected = set(args.cases.split(","))
@@ -378,7 +446,11 @@ def main():
     ensure_wrk()
     if not shutil.which("redis-server"):
         sys.exit("redis-server is missing (integration/install-deps installs it)")
-    portcullis, baseline = build()
+    if args.prebuilt:
+        portcullis = os.path.join(args.prebuilt, "portcullis")
+        baseline = os.path.join(args.prebuilt, "examples", "baseline_server")
+    else:
+        portcullis, baseline = build()
     digest = subprocess.run([portcullis, "crypto", "hash", "generate", "argon2", "--password", PASSWORD], check=True,
                             capture_output=True, text=True).stdout.strip().removeprefix("Digest: ")
     basic = "Basic " + base64.b64encode(f"john:{PASSWORD}".encode()).decode()
@@ -401,6 +473,11 @@ def main():
              {"storm": True}),
             ("7", "Basic credentials, cached 5m", {**TARGET_HEADERS, "Authorization": basic}, 200,
              b.portcullis_process("basic", basic=True), {}),
+            ("8", "OIDC token endpoint, client credentials", {"Host": "auth.example.com"}, 200,
+             b.portcullis_process("oidc-token", oidc=True), {"path": "/api/oidc/token", "body": TOKEN_BODY}),
+            ("9", "OIDC UserInfo, bearer access token",
+             lambda port: {"Host": "auth.example.com", "Authorization": f"Bearer {user_access_token(port)}"}, 200,
+             b.portcullis_process("oidc-userinfo", oidc=True), {"path": "/api/oidc/userinfo"}),
         ]
         for case, label, headers, expected, start, options in cases:
             if case in selected:
