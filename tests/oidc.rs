@@ -350,6 +350,9 @@ fn authorization_code_flow_with_tokens_userinfo_and_refresh_rotation() {
     assert_eq!(userinfo(s.port, t2["access_token"].as_str().unwrap()).status, 200);
     let log = s.server.wait_for_log("refresh token reused");
     assert!(log.contains("refresh token reused") && log.contains("app"), "logged with the client id");
+    for secret in [access.as_str(), refresh.as_str(), new_refresh.as_str(), code.as_str(), "app-secret"] {
+        assert!(!log.contains(secret), "no code, token or secret reaches the log");
+    }
 }
 
 #[test]
@@ -783,4 +786,180 @@ identity_providers:
     let user_token = t["access_token"].as_str().unwrap();
     let r = forward_auth(port, "https://app.example.com/", &format!("Bearer {user_token}"));
     assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+}
+
+/// Starts a server with `clients` (YAML list items) and `extra` top-level YAML.
+fn start_with(clients: &str, extra: &str) -> Setup {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let oidc = format!(
+        "identity_providers:\n  oidc:\n    hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789'\n    clients:\n{clients}{extra}"
+    );
+    let yaml = config_yaml(port, dir.path(), &oidc);
+    let server = Server::start(Some(&yaml), port, &[]);
+    Setup { server, port, _dir: dir }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[test]
+fn jwt_client_assertions() {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let key = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, 2048).unwrap();
+    let private = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
+    let public = key.to_public_key().to_public_key_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+    let clients = format!(
+        "      - client_id: shared
+        client_secret: 'a-shared-secret-long-enough-for-hs256-0123456789'
+        token_endpoint_auth_method: client_secret_jwt
+        grant_types: [client_credentials]
+        scopes: [api]
+      - client_id: keyed
+        token_endpoint_auth_method: private_key_jwt
+        grant_types: [client_credentials]
+        scopes: [api]
+        jwks:
+          - key_id: k1
+            algorithm: RS256
+            key: |
+{}",
+        indent(&public, 14)
+    );
+    let s = start_with(&clients, "");
+    let assertion = |client: &str, key: &jsonwebtoken::EncodingKey, alg, aud: &str, jti: &str| {
+        let claims =
+            serde_json::json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "exp": now() + 60, "iat": now()});
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    };
+    let send = |a: &str| {
+        token(
+            s.port,
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "api"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", a),
+            ],
+        )
+    };
+    let aud = "https://auth.example.com/api/oidc/token";
+    let hmac = jsonwebtoken::EncodingKey::from_secret(b"a-shared-secret-long-enough-for-hs256-0123456789");
+    let a = assertion("shared", &hmac, jsonwebtoken::Algorithm::HS256, aud, "j1");
+    assert_eq!(send(&a).status, 200, "client_secret_jwt");
+    assert_eq!(send(&a).status, 401, "an assertion works once");
+    let wrong = jsonwebtoken::EncodingKey::from_secret(b"not-the-secret-at-all-but-as-long-as-the-real");
+    assert_eq!(send(&assertion("shared", &wrong, jsonwebtoken::Algorithm::HS256, aud, "j2")).status, 401);
+    assert_eq!(
+        send(&assertion("shared", &hmac, jsonwebtoken::Algorithm::HS256, "https://x.example/", "j3")).status,
+        401
+    );
+    let rsa_key = jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap();
+    let r = send(&assertion("keyed", &rsa_key, jsonwebtoken::Algorithm::RS256, aud, "k1"));
+    assert_eq!(r.status, 200, "private_key_jwt: {}", r.body);
+    let other = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, 2048).unwrap();
+    let other_pem = other.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
+    let other_key = jsonwebtoken::EncodingKey::from_rsa_pem(other_pem.as_bytes()).unwrap();
+    assert_eq!(send(&assertion("keyed", &other_key, jsonwebtoken::Algorithm::RS256, aud, "k2")).status, 401);
+    assert_eq!(send(&assertion("keyed", &hmac, jsonwebtoken::Algorithm::HS256, aud, "k3")).status, 401);
+}
+
+#[test]
+fn implicit_hybrid_and_form_post_for_clients_that_list_them() {
+    let clients = "      - client_id: imp
+        client_secret: 'imp-secret-in-plaintext'
+        grant_types: [implicit, authorization_code]
+        response_types: [code, 'id_token token', 'code id_token']
+        redirect_uris: ['https://imp.example.com/cb']
+        authorization_policy: one_factor
+        consent_mode: implicit
+      - client_id: plain
+        client_secret: 'plain-secret-in-plaintext'
+        redirect_uris: ['https://plain.example.com/cb']
+        authorization_policy: one_factor
+        consent_mode: implicit
+";
+    let s = start_with(clients, "");
+    let mut c = login(s.port);
+    let r = authorize(
+        &mut c,
+        &[
+            ("client_id", "imp"),
+            ("response_type", "id_token token"),
+            ("redirect_uri", "https://imp.example.com/cb"),
+            ("scope", "openid profile"),
+            ("nonce", "n1"),
+            ("state", "s1"),
+        ],
+    );
+    let location = r.header("location").unwrap();
+    assert!(location.starts_with("https://imp.example.com/cb#"), "tokens travel in the fragment: {location}");
+    let p = location_params(&r);
+    let (_, claims) = verify_id_token(s.port, &p["id_token"], "imp");
+    assert_eq!(claims["nonce"], "n1");
+    let expected_at_hash = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(p["access_token"].as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    };
+    assert_eq!(claims["at_hash"], expected_at_hash);
+    assert_eq!(userinfo(s.port, &p["access_token"]).json()["preferred_username"], "john");
+    // Hybrid, posted back with form_post.
+    let r = authorize(
+        &mut c,
+        &[
+            ("client_id", "imp"),
+            ("response_type", "code id_token"),
+            ("response_mode", "form_post"),
+            ("redirect_uri", "https://imp.example.com/cb"),
+            ("scope", "openid"),
+            ("nonce", "n2"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(r#"action="https:&#x2f;&#x2f;imp.example.com&#x2f;cb""#), "{}", r.body);
+    assert!(r.body.contains(r#"name="code""#) && r.body.contains(r#"name="id_token""#));
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains("form-action https://imp.example.com"), "{csp}");
+    // Without the implicit grant, the token response types are refused.
+    let r = authorize(
+        &mut c,
+        &[
+            ("client_id", "plain"),
+            ("response_type", "id_token token"),
+            ("redirect_uri", "https://plain.example.com/cb"),
+            ("nonce", "n"),
+        ],
+    );
+    assert_eq!(location_params(&r)["error"], "unsupported_response_type");
+}
+
+#[test]
+fn the_admin_console_lists_clients_without_secrets() {
+    let s = start_with(
+        "      - {client_id: listed-app, client_name: Listed App, client_secret: 'never-shown-secret-value', redirect_uris: ['https://listed.example.com/cb'], authorization_policy: one_factor}\n      - {client_id: listed-spa, public: true, redirect_uris: ['http://127.0.0.1:9/cb']}\n",
+        "admin:\n  require_two_factor: false\n",
+    );
+    let c = login(s.port);
+    let cookie = c.cookie.clone().unwrap();
+    let r = get(s.port, "/admin/clients", &[("Cookie", &cookie)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    for shown in [
+        "listed-app",
+        "Listed App",
+        "https:&#x2f;&#x2f;listed.example.com&#x2f;cb",
+        "Confidential",
+        "Public",
+        "one_factor",
+    ] {
+        assert!(r.body.contains(shown), "{shown} in {}", r.body);
+    }
+    assert!(!r.body.contains("never-shown-secret-value"));
+    assert!(r.body.contains("/admin/clients"), "the console's navigation links the page");
+    assert_eq!(get(s.port, "/admin/clients", &[]).status, 302, "anonymous: on to the sign-in");
 }
