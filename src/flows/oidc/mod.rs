@@ -222,3 +222,25 @@ pub async fn subject(app: &App, client: &Client, username: &str) -> Result<Strin
         .unwrap_or_default();
     app.services.storage.oidc_subject(&sector, username).await.map_err(|e| server_error(&e))
 }
+
+/// How long spent and expired codes and tokens are kept after they expire: a replayed
+/// code or refresh token still finds its chain to revoke during this time.
+pub const EXPIRED_RECORDS_KEPT_SECS: i64 = 86_400;
+
+/// Removes the provider's records that expired more than a day ago, every hour.
+pub fn purge_periodically(app: std::sync::Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
+    app.services.oidc.as_ref()?;
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let before = crate::clock::now().saturating_sub(EXPIRED_RECORDS_KEPT_SECS);
+            match app.services.storage.oidc_purge_expired(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired OpenID Connect codes and tokens removed"),
+                Err(e) => tracing::warn!(error = %e, "cannot remove expired OpenID Connect codes and tokens"),
+            }
+        }
+    }))
+}
