@@ -388,6 +388,7 @@ class Run:
         proxy = oidc_rp.ConnectProxy(stack.ports["connect"])
         rp = oidc_rp.AuthlibRP(stack.ports["rp"], issuer, "authlib", AUTHLIB_SECRET, ca, stack.ports["connect"])
         apache = None
+        previous = self.page
         try:
             page = self.new_page()
             self.page = page
@@ -418,6 +419,7 @@ class Run:
             print(f"relying parties: Authlib {oidc_rp.AUTHLIB_VERSION}; {apache_version} with "
                   f"mod_auth_openidc {module_version}")
         finally:
+            self.page = previous
             if apache:
                 apache.stop()
             rp.stop()
