@@ -415,6 +415,8 @@ class Run:
             info = json.loads(page.locator("body").inner_text())
             expect(info["id_token"]["preferred_username"] == "mary", f"mod_auth_openidc's session: {info}")
             expect(info["userinfo"]["email"] == "mary@example.com", f"mod_auth_openidc's UserInfo: {info}")
+            # The console's clients page joins the accessibility and screenshot pass.
+            self.admin_pages["admin-clients"] = self.url("auth", "/admin/clients")
             apache_version, module_version = oidc_rp.Apache.versions()
             print(f"relying parties: Authlib {oidc_rp.AUTHLIB_VERSION}; {apache_version} with "
                   f"mod_auth_openidc {module_version}")
