@@ -883,6 +883,7 @@ fn implicit_hybrid_and_form_post_for_clients_that_list_them() {
         redirect_uris: ['https://plain.example.com/cb']
         authorization_policy: one_factor
         consent_mode: implicit
+        userinfo_signed_response_alg: RS256
 ";
     let s = start_with(clients, "");
     let mut c = login(s.port);
@@ -937,6 +938,27 @@ fn implicit_hybrid_and_form_post_for_clients_that_list_them() {
         ],
     );
     assert_eq!(location_params(&r)["error"], "unsupported_response_type");
+    // A client that registered userinfo_signed_response_alg gets a signed UserInfo.
+    let r = authorize(
+        &mut c,
+        &[
+            ("client_id", "plain"),
+            ("response_type", "code"),
+            ("redirect_uri", "https://plain.example.com/cb"),
+            ("scope", "openid profile"),
+        ],
+    );
+    let code = location_params(&r)["code"].clone();
+    let t = token(
+        s.port,
+        Some(&basic("plain", "plain-secret-in-plaintext")),
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://plain.example.com/cb")],
+    )
+    .json();
+    let info = userinfo(s.port, t["access_token"].as_str().unwrap());
+    assert_eq!(info.header("content-type"), Some("application/jwt"));
+    let (_, claims) = verify_id_token(s.port, &info.body, "plain");
+    assert_eq!(claims["preferred_username"], "john");
 }
 
 #[test]

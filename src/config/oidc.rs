@@ -216,6 +216,8 @@ pub struct Client {
     pub access_token_signed_response_key_id: String,
     /// `none` (JSON) or a JWS algorithm.
     pub userinfo_signed_response_alg: String,
+    /// UserInfo signing key.
+    pub userinfo_signed_response_key_id: String,
     /// `client_secret_basic`, `client_secret_post`, `client_secret_jwt`,
     /// `private_key_jwt` or `none`.
     pub token_endpoint_auth_method: String,
@@ -252,6 +254,7 @@ impl Default for Client {
             access_token_signed_response_alg: "none".into(),
             access_token_signed_response_key_id: String::new(),
             userinfo_signed_response_alg: "none".into(),
+            userinfo_signed_response_key_id: String::new(),
             token_endpoint_auth_method: String::new(),
             token_endpoint_auth_signing_alg: String::new(),
             jwks: Vec::new(),

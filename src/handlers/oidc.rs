@@ -45,7 +45,7 @@ pub async fn call(endpoint: Oidc, app: &App, request: Request<'_>) -> HttpRespon
                 Err(e) => oauth_error(&e),
             }
         }
-        Oidc::UserInfo => userinfo(app, &request).await,
+        Oidc::UserInfo => userinfo(app, &request, &issuer).await,
         Oidc::Introspection => {
             let form = form(&request);
             match flows::inspect::introspect(app, authorization_header(&request), &form, &issuer).await {
@@ -105,7 +105,7 @@ fn discovery(provider: &Provider, issuer: &str, openid: bool) -> serde_json::Val
             "end_session_endpoint": url(paths::END_SESSION),
             "subject_types_supported": ["public", "pairwise"],
             "id_token_signing_alg_values_supported": algs,
-            "userinfo_signing_alg_values_supported": ["none"],
+            "userinfo_signing_alg_values_supported": ["none", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"],
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "claims_parameter_supported": false,
@@ -209,7 +209,7 @@ fn form_post(visit: &mut Visit<'_>, action: &str, fields: &[(String, String)]) -
     r
 }
 
-async fn userinfo(app: &App, request: &Request<'_>) -> HttpResponse {
+async fn userinfo(app: &App, request: &Request<'_>, issuer: &str) -> HttpResponse {
     let header_token = authorization_header(request)
         .filter(|h| h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer "))
         .map(|h| h[7..].trim().to_string());
@@ -224,10 +224,11 @@ async fn userinfo(app: &App, request: &Request<'_>) -> HttpResponse {
         }
     };
     match flows::inspect::userinfo(app, &token).await {
-        Ok((claims, client_id)) => {
-            tracing::debug!(client_id = %client_id, "OpenID Connect userinfo answered");
-            no_store(json_response(StatusCode::OK, &claims))
-        }
+        Ok((claims, client_id)) => match flows::inspect::signed_userinfo(app, &client_id, &claims, issuer) {
+            Ok(Some(jwt)) => no_store(response::bytes(StatusCode::OK, "application/jwt", jwt)),
+            Ok(None) => no_store(json_response(StatusCode::OK, &claims)),
+            Err(e) => oauth_error(&e),
+        },
         Err(UserInfoError::InvalidToken) => bearer_error(StatusCode::UNAUTHORIZED, "invalid_token"),
         Err(UserInfoError::InsufficientScope) => bearer_error(StatusCode::FORBIDDEN, "insufficient_scope"),
         Err(UserInfoError::Server(e)) => oauth_error(&e),

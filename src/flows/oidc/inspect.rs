@@ -75,6 +75,36 @@ pub async fn userinfo(app: &App, token: &str) -> Result<(Map<String, Value>, Str
     Ok((claims, active.grant.client_id))
 }
 
+/// The UserInfo answer as a signed JWT (`application/jwt`) when the client registered a
+/// `userinfo_signed_response_alg`; `None` for plain JSON.
+pub fn signed_userinfo(
+    app: &App,
+    client_id: &str,
+    claims: &Map<String, Value>,
+    issuer: &str,
+) -> Result<Option<String>, OAuthError> {
+    let provider = provider(app)?;
+    let Some(client) = provider.clients.get(client_id) else { return Ok(None) };
+    let alg = client.config.userinfo_signed_response_alg.as_str();
+    if alg.is_empty() || alg == "none" {
+        return Ok(None);
+    }
+    let key = provider
+        .keys
+        .select(&client.config.userinfo_signed_response_key_id, alg)
+        .ok_or_else(|| OAuthError::new("server_error", "no signing key for UserInfo"))?;
+    let mut signed = claims.clone();
+    signed.insert("iss".into(), json!(issuer));
+    signed.insert("aud".into(), json!([client_id]));
+    signed.insert("iat".into(), json!(now()));
+    // Short-lived: it answers this request only.
+    signed.insert("exp".into(), json!(now() + 300));
+    key.sign(&Value::Object(signed), None).map(Some).map_err(|e| {
+        tracing::error!(error = %e, "cannot sign a UserInfo answer");
+        OAuthError::new("server_error", "cannot sign the UserInfo answer")
+    })
+}
+
 /// RFC 7662: whether `token` is active, and what it is, for an authenticated client.
 pub async fn introspect(
     app: &App,
