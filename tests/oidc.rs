@@ -985,3 +985,32 @@ fn the_admin_console_lists_clients_without_secrets() {
     assert!(r.body.contains("/admin/clients"), "the console's navigation links the page");
     assert_eq!(get(s.port, "/admin/clients", &[]).status, 302, "anonymous: on to the sign-in");
 }
+
+#[test]
+fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
+    let s = start(false);
+    let mut c = login(s.port);
+    let base = [("client_id", "app"), ("response_type", "code"), ("redirect_uri", APP_CB), ("scope", "openid")];
+    // A recent sign-in satisfies max_age.
+    let mut recent = base.to_vec();
+    recent.push(("max_age", "3600"));
+    assert!(location_params(&authorize(&mut c, &recent)).contains_key("code"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for extra in [("prompt", "login"), ("max_age", "0")] {
+        let mut pairs = base.to_vec();
+        pairs.push(extra);
+        let r = authorize(&mut c, &pairs);
+        let location = r.header("location").unwrap().to_string();
+        assert!(location.starts_with("https://auth.example.com/login?rd="), "{extra:?}: {location}");
+        assert_eq!(c.level(), 0, "{extra:?}: the old session ended");
+        // Signing in again comes back to the request, which now completes.
+        let rd = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "rd").unwrap().1.to_string();
+        c = login(s.port);
+        let r = c.call("GET", rd.strip_prefix(ISSUER).unwrap(), "");
+        assert!(location_params(&r).contains_key("code"), "{extra:?}: {r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let mut none = base.to_vec();
+    none.extend([("prompt", "none"), ("max_age", "0")]);
+    assert_eq!(location_params(&authorize(&mut c, &none))["error"], "login_required");
+}

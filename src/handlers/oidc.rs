@@ -171,14 +171,20 @@ async fn authorization(app: &App, request: &Request<'_>, issuer: &str) -> HttpRe
         Err(r) => return r,
     };
     let outcome = flows::authorize::start(app, &visit.caller, &params(request), issuer).await;
-    let r = outcome_response(&mut visit, outcome);
+    let r = match outcome {
+        Outcome::SignInAgain(login) => match visit.caller.end(app).await {
+            Ok(()) => visit.redirect(&login),
+            Err(e) => visit.error_page(&e),
+        },
+        outcome => outcome_response(&mut visit, outcome),
+    };
     visit.finish(r)
 }
 
 /// The response for an outcome of the authorization flow.
 pub fn outcome_response(visit: &mut Visit<'_>, outcome: Outcome) -> HttpResponse {
     match outcome {
-        Outcome::Redirect(location) => visit.redirect(&location),
+        Outcome::Redirect(location) | Outcome::SignInAgain(location) => visit.redirect(&location),
         Outcome::FormPost { action, fields } => form_post(visit, &action, &fields),
         Outcome::ErrorPage(message) => {
             let ctx =

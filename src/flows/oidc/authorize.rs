@@ -32,6 +32,9 @@ pub enum Outcome {
     /// An error page (the client or its redirect URI cannot be trusted, or the pending
     /// request is gone): never a redirect.
     ErrorPage(String),
+    /// The client asks for a fresh sign-in (`prompt=login`, or `max_age` passed): the
+    /// session ends and the browser goes to this login URL, coming back to the request.
+    SignInAgain(String),
 }
 
 /// What the consent page shows.
@@ -184,20 +187,20 @@ async fn decide(
                 Ok(flow) => flow,
                 Err(e) => return refuse(&to, &e, client_id, issuer),
             };
-            let resume = format!(
-                "{issuer}{}?{}",
-                paths::AUTHORIZATION,
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("flow", &flow.0)
-                    .append_pair("client_id", client.id())
-                    .finish()
-            );
-            let rd: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", &resume).finish();
-            return Outcome::Redirect(format!("{issuer}/login?{rd}"));
+            return Outcome::Redirect(login_url(issuer, &flow.0, client.id()));
         }
         (_, true) => {}
     }
     let Some(data) = data else { return Outcome::ErrorPage("The session is gone.".into()) };
+    if needs_fresh_sign_in(&request, data, now) {
+        if prompt_none {
+            return refuse(&to, &OAuthError::new("login_required", "the user must sign in again"), client_id, issuer);
+        }
+        return match keep(app, provider, &request, flow, now).await {
+            Ok(flow) => Outcome::SignInAgain(login_url(issuer, &flow.0, client.id())),
+            Err(e) => refuse(&to, &e, client_id, issuer),
+        };
+    }
     let consent_needed = match consent_needed(app, client, &request, &data.username, now).await {
         Ok(needed) => needed,
         Err(e) => return refuse(&to, &e, client_id, issuer),
@@ -223,6 +226,32 @@ async fn decide(
         }
     }
     issue(app, provider, client, &request, data, issuer, now).await
+}
+
+/// The portal's login page, coming back to the pending request `flow` afterwards.
+fn login_url(issuer: &str, flow: &str, client_id: &str) -> String {
+    let resume = format!(
+        "{issuer}{}?{}",
+        paths::AUTHORIZATION,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("flow", flow)
+            .append_pair("client_id", client_id)
+            .finish()
+    );
+    let rd: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", &resume).finish();
+    format!("{issuer}/login?{rd}")
+}
+
+/// Whether the request wants a sign-in newer than the session's: `prompt=login` (a
+/// sign-in after the request was made) or `max_age` (one no older than that). A sign-in
+/// made after the request satisfies both, so coming back from the login page never loops.
+fn needs_fresh_sign_in(request: &AuthRequest, data: &SessionData, now: i64) -> bool {
+    let signed_in_at = data.first_factor_at.unwrap_or(0);
+    if signed_in_at >= request.requested_at {
+        return false;
+    }
+    request.prompt.iter().any(|p| p == "login")
+        || request.max_age.is_some_and(|max| now.saturating_sub(signed_in_at) > max)
 }
 
 /// Stores the request under a new flow value unless it has one.
