@@ -267,6 +267,16 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_secrets_are_noted() {
+        let config: crate::config::Configuration = serde_yaml::from_str(&format!(
+            "{BASE}    clients:\n      - {{client_id: a, client_secret: plain}}\n      - {{client_id: b, client_secret: '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA'}}\n"
+        ))
+        .unwrap();
+        let noted: Vec<String> = super::super::notes(&config).into_iter().map(|n| n.path).collect();
+        assert_eq!(noted, ["identity_providers.oidc.clients[0].client_secret"]);
+    }
+
+    #[test]
     fn loopback_hosts() {
         assert!(super::is_loopback_host("127.0.0.1"));
         assert!(super::is_loopback_host("[::1]"));
