@@ -403,6 +403,25 @@ fn token_endpoint_refusals() {
     let code = app_code(&mut c, &pkce);
     assert_eq!(exchange_app(s.port, &code, &[("code_verifier", VERIFIER)]).status, 200);
 
+    // A request that named no redirect URI (the client has one): the token request may
+    // leave it out too, but not name another.
+    let r = authorize(&mut c, &[("client_id", "app"), ("response_type", "code"), ("scope", "openid")]);
+    let code = location_params(&r)["code"].clone();
+    let r = token(s.port, Some(&basic("app", "app-secret")), &[("grant_type", "authorization_code"), ("code", &code)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = authorize(&mut c, &[("client_id", "app"), ("response_type", "code"), ("scope", "openid")]);
+    let code = location_params(&r)["code"].clone();
+    let r = token(
+        s.port,
+        Some(&basic("app", "app-secret")),
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://app.example.com/x")],
+    );
+    assert_eq!(r.status, 400);
+    // A request that named it: the token request must name it.
+    let code = app_code(&mut c, &[]);
+    let r = token(s.port, Some(&basic("app", "app-secret")), &[("grant_type", "authorization_code"), ("code", &code)]);
+    assert_eq!(r.status, 400);
+
     // Garbage, unsupported grant types.
     assert_eq!(exchange_app(s.port, "portcullis_ac_forged.sig", &[]).status, 400);
     let r = token(s.port, Some(&basic("app", "app-secret")), &[("grant_type", "client_credentials")]);

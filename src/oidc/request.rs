@@ -23,6 +23,9 @@ pub struct AuthRequest {
     pub response_mode: String,
     /// Where the answer goes (registered, compared exactly).
     pub redirect_uri: String,
+    /// The request named its redirect URI (rather than using the client's only one): the
+    /// token request must then name it too (RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
     /// Scopes asked for.
     pub scopes: Vec<String>,
     /// The client's state, returned as is.
@@ -226,6 +229,7 @@ pub fn parse(
         response_type,
         response_mode,
         redirect_uri,
+        redirect_uri_given: !get("redirect_uri").is_empty(),
         scopes,
         state: get("state").to_string(),
         nonce,

@@ -185,7 +185,9 @@ async fn authorization_code(
     }
     let grant = grant_of(&record)?;
     let request = &grant.request;
-    if !request.redirect_uri.is_empty() && get("redirect_uri") != request.redirect_uri {
+    // Named in the authorization request: required and equal; not named: equal if given.
+    let given = get("redirect_uri");
+    if (request.redirect_uri_given || !given.is_empty()) && given != request.redirect_uri {
         return Err(invalid_grant("redirect_uri does not match the authorization request"));
     }
     let verifier = get("code_verifier");
