@@ -1033,3 +1033,50 @@ fn prompt_login_and_max_age_ask_for_a_fresh_sign_in() {
     none.extend([("prompt", "none"), ("max_age", "0")]);
     assert_eq!(location_params(&authorize(&mut c, &none))["error"], "login_required");
 }
+
+#[test]
+fn key_rotation_keeps_old_tokens_verifiable() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let (old_key, new_key) = (rsa_key_pem(), ec_key_pem());
+    let key = |kid: &str, alg: &str, pem: &str| {
+        format!("      - key_id: {kid}\n        algorithm: {alg}\n        key: |\n{}", indent(pem, 10))
+    };
+    let config = |jwks: String| {
+        let extra = format!(
+            "identity_providers:\n  oidc:\n    hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789'\n    jwks:\n{jwks}    clients:\n      - {{client_id: app, client_secret: 'app-secret-in-plaintext', redirect_uris: ['{APP_CB}'], authorization_policy: one_factor, consent_mode: implicit, id_token_signed_response_alg: ES256}}\n      - {{client_id: rs, client_secret: 'rs-secret-in-plaintext', redirect_uris: ['{APP_CB}'], authorization_policy: one_factor, consent_mode: implicit}}\n"
+        );
+        config_yaml(port, dir.path(), &extra)
+    };
+    let id_token_for = |client: &str, secret: &str| {
+        let mut c = login(port);
+        let r = authorize(
+            &mut c,
+            &[("client_id", client), ("response_type", "code"), ("redirect_uri", APP_CB), ("scope", "openid")],
+        );
+        let code = location_params(&r)["code"].clone();
+        let t = token(
+            port,
+            Some(&basic(client, secret)),
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", APP_CB)],
+        );
+        t.json()["id_token"].as_str().unwrap().to_string()
+    };
+    // Before: only the old key.
+    let server = Server::start(Some(&config(key("old", "RS256", &old_key))), port, &[]);
+    let before = id_token_for("rs", "rs-secret-in-plaintext");
+    assert_eq!(verify_id_token(port, &before, "rs").0, "old");
+    drop(server);
+    // The new key is added first; the old one stays published while its tokens live.
+    let _server = Server::start(
+        Some(&config(format!("{}{}", key("new", "ES256", &new_key), key("old", "RS256", &old_key)))),
+        port,
+        &[],
+    );
+    assert_eq!(jwks(port).keys.len(), 2);
+    assert_eq!(verify_id_token(port, &before, "rs").0, "old", "a token of the old key still verifies");
+    let after = id_token_for("app", "app-secret-in-plaintext");
+    assert_eq!(verify_id_token(port, &after, "app").0, "new", "new tokens use the new key");
+    assert_eq!(verify_id_token(port, &id_token_for("rs", "rs-secret-in-plaintext"), "rs").0, "old", "RS256 by kid");
+}
