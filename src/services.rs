@@ -52,6 +52,9 @@ pub struct Services {
     pub notifier: Arc<Notifier>,
     /// The OpenID Connect provider, when `identity_providers.oidc` is set.
     pub oidc: Option<Arc<crate::oidc::Provider>>,
+    /// Per-address limit on pending authorizations stored for browsers that must log in
+    /// or consent first (each is a database row).
+    pub oidc_flow_limiter: ClientLimiter,
 }
 
 impl Services {
@@ -88,6 +91,7 @@ impl Services {
         };
         Ok(Self {
             oidc,
+            oidc_flow_limiter: ClientLimiter::with_limit(crate::oidc::FLOWS_PER_ADDRESS),
             regulator: Regulator::new(&config.regulation, storage.clone()),
             totp: TotpService::new(&config.totp),
             webauthn,

@@ -1080,3 +1080,16 @@ fn key_rotation_keeps_old_tokens_verifiable() {
     assert_eq!(verify_id_token(port, &after, "app").0, "new", "new tokens use the new key");
     assert_eq!(verify_id_token(port, &id_token_for("rs", "rs-secret-in-plaintext"), "rs").0, "old", "RS256 by kid");
 }
+
+#[test]
+fn pending_authorizations_are_limited_per_address() {
+    let s = start(false);
+    let mut anonymous = Client::new(s.port);
+    let pairs = [("client_id", "app"), ("response_type", "code"), ("redirect_uri", APP_CB), ("state", "s")];
+    for _ in 0..120 {
+        let r = authorize(&mut anonymous, &pairs);
+        assert!(r.header("location").unwrap().starts_with("https://auth.example.com/login?rd="));
+    }
+    let r = authorize(&mut anonymous, &pairs);
+    assert_eq!(location_params(&r)["error"], "temporarily_unavailable", "each pending request is a row");
+}

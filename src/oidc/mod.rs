@@ -61,6 +61,9 @@ pub enum Lifespan {
 /// How long a pending authorization (login or consent in progress) waits.
 pub const FLOW_LIFESPAN_SECS: i64 = 3600;
 
+/// Pending authorizations one client address may start per ten minutes.
+pub const FLOWS_PER_ADDRESS: u32 = 120;
+
 /// The provider, built once at startup.
 pub struct Provider {
     /// Its configuration.

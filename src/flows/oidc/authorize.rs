@@ -183,7 +183,7 @@ async fn decide(
             return refuse(&to, &OAuthError::new("login_required", "the user must sign in"), client_id, issuer);
         }
         (_, false) => {
-            let flow = match keep(app, provider, &request, flow, now).await {
+            let flow = match keep(app, provider, caller, &request, flow, now).await {
                 Ok(flow) => flow,
                 Err(e) => return refuse(&to, &e, client_id, issuer),
             };
@@ -196,7 +196,7 @@ async fn decide(
         if prompt_none {
             return refuse(&to, &OAuthError::new("login_required", "the user must sign in again"), client_id, issuer);
         }
-        return match keep(app, provider, &request, flow, now).await {
+        return match keep(app, provider, caller, &request, flow, now).await {
             Ok(flow) => Outcome::SignInAgain(login_url(issuer, &flow.0, client.id())),
             Err(e) => refuse(&to, &e, client_id, issuer),
         };
@@ -209,7 +209,7 @@ async fn decide(
         if prompt_none {
             return refuse(&to, &OAuthError::new("consent_required", "the user must consent"), client_id, issuer);
         }
-        return match keep(app, provider, &request, flow, now).await {
+        return match keep(app, provider, caller, &request, flow, now).await {
             Ok((flow, _)) => {
                 let q: String =
                     url::form_urlencoded::Serializer::new(String::new()).append_pair("flow", &flow).finish();
@@ -254,16 +254,22 @@ fn needs_fresh_sign_in(request: &AuthRequest, data: &SessionData, now: i64) -> b
         || request.max_age.is_some_and(|max| now.saturating_sub(signed_in_at) > max)
 }
 
-/// Stores the request under a new flow value unless it has one.
+/// Stores the request under a new flow value unless it has one (at most
+/// [`crate::oidc::FLOWS_PER_ADDRESS`] per client address and ten minutes: each is a row).
 async fn keep(
     app: &App,
     provider: &Provider,
+    caller: &Caller<'_>,
     request: &AuthRequest,
     flow: Option<(String, String)>,
     now: i64,
 ) -> Result<(String, String), OAuthError> {
     if let Some(flow) = flow {
         return Ok(flow);
+    }
+    if app.services.oidc_flow_limiter.hit(&caller.ip_text(), now).is_err() {
+        tracing::warn!(client_id = %request.client_id, ip = %caller.ip_text(), "too many pending OpenID Connect authorizations from one address");
+        return Err(OAuthError::new("temporarily_unavailable", "too many authorization requests; try again later"));
     }
     let (value, signature) = provider.minter.mint(Kind::Flow);
     let data =
