@@ -144,6 +144,68 @@ pub fn client_config(key: &str, tls: &Tls, anchors: &[CertificateDer<'static>]) 
     }
 }
 
+/// Like [`client_config`], but when `tls.server_name` is set the server's certificate is
+/// verified for that name whatever name the client connects to (for clients, such as the
+/// LDAP one, that verify against the address's host).
+pub fn client_config_named(key: &str, tls: &Tls, anchors: &[CertificateDer<'static>]) -> Result<ClientConfig, String> {
+    let mut config = client_config(key, tls, anchors)?;
+    if tls.skip_verify || tls.server_name.trim().is_empty() {
+        return Ok(config);
+    }
+    let name = ServerName::try_from(tls.server_name.trim().to_string())
+        .map_err(|e| format!("{key}.server_name: '{}' is not a host name or address: {e}", tls.server_name))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(anchors.iter().cloned());
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| format!("{key}: {e}"))?;
+    config.dangerous().set_certificate_verifier(Arc::new(VerifyAs { inner, name }));
+    Ok(config)
+}
+
+/// Verifies the server's certificate for a configured name instead of the one connected to.
+#[derive(Debug)]
+struct VerifyAs {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for VerifyAs {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// `skip_verify`: any certificate is accepted, but the handshake signatures are still
 /// checked (so the peer holds the key of the certificate it sent).
 #[derive(Debug)]

@@ -130,6 +130,22 @@ pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Re
     Ok(())
 }
 
+/// Stores `password` (already checked against the policy) as `username`'s: hashed for the
+/// file and the database; set in the directory for LDAP.
+pub(super) async fn store_password(app: &App, username: &str, password: &str) -> Result<()> {
+    if let Some(ldap) = app.services.users.ldap() {
+        return Ok(ldap.set_password(username, password).await?);
+    }
+    let params = app.config.authentication_backend.password_hashing();
+    let hash = match app.services.hashing.hash(password, &params).await {
+        Ok(hash) => hash,
+        Err(PoolError::Busy) => return Err(Error::Busy),
+        Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
+    };
+    app.services.users.set_password_hash(username, &hash, now()).await?;
+    Ok(())
+}
+
 /// Revokes a reset link the user did not ask for.
 pub async fn reset_revoke(app: &App, token: &str) -> Result<()> {
     match app.services.reset_tokens.revoke(token, now()).await {
@@ -186,13 +202,7 @@ async fn set_password(app: &App, user: &User, password: &str, keep: Option<&Sess
     context.extend(user.emails.iter().map(String::as_str));
     password_policy::check(&app.config.password_policy, password, &context)
         .map_err(|violation| Error::PasswordPolicy(violation.0))?;
-    let params = app.config.authentication_backend.password_hashing();
-    let hash = match app.services.hashing.hash(password, &params).await {
-        Ok(hash) => hash,
-        Err(PoolError::Busy) => return Err(Error::Busy),
-        Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
-    };
-    app.services.users.set_password_hash(&user.username, &hash, now()).await?;
+    store_password(app, &user.username, password).await?;
     let ended = app.services.sessions.end_all_for(&user.username, keep).await?;
     tracing::info!(username = %user.username, ended, "other sessions ended after a password change");
     Ok(())
