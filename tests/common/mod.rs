@@ -241,6 +241,7 @@ pub mod databases;
 pub mod in_process;
 pub mod pki;
 pub mod redis;
+pub mod slapd;
 pub mod smtp;
 
 /// An argon2id hash made by an independent implementation (argon2-cffi), cheap parameters.
