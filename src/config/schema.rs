@@ -50,8 +50,8 @@ pub struct Configuration {
     pub definitions: Definitions,
     /// Who may reach what.
     pub access_control: AccessControl,
-    /// Directory of PEM certificate authorities trusted for outgoing TLS (the database
-    /// connections) in addition to the system's.
+    /// Directory of PEM certificate authorities trusted for outgoing TLS (the database and
+    /// LDAP connections) in addition to the system's.
     pub certificates_directory: Option<String>,
     /// Who may administer users, bans and sessions (Portcullis' extension).
     pub admin: Admin,

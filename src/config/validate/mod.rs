@@ -56,8 +56,8 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
     if config.certificates_directory.is_some() && (redis_tls || config.notifier.smtp.is_some()) {
         notes.push(Problem::new(
             "certificates_directory",
-            "trusted for the database connections only; TLS to Redis and to the SMTP server trusts the system's \
-             certificate authorities",
+            "trusted for the database and LDAP connections only; TLS to Redis and to the SMTP server trusts the \
+             system's certificate authorities",
         ));
     }
     notes
