@@ -122,7 +122,7 @@ pub fn client_config(key: &str, tls: &Tls, anchors: &[CertificateDer<'static>]) 
         .with_protocol_versions(&protocol_versions(key, tls)?)
         .map_err(|e| format!("{key}: {e}"))?;
     let builder = if tls.skip_verify {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(Verifier { provider, verify_as: None }))
     } else {
         let mut roots = RootCertStore::empty();
         let (_, unusable) = roots.add_parsable_certificates(anchors.iter().cloned());
@@ -157,21 +157,24 @@ pub fn client_config_named(key: &str, tls: &Tls, anchors: &[CertificateDer<'stat
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(anchors.iter().cloned());
-    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| format!("{key}: {e}"))?;
-    config.dangerous().set_certificate_verifier(Arc::new(VerifyAs { inner, name }));
+    config.dangerous().set_certificate_verifier(Arc::new(Verifier { provider, verify_as: Some((inner, name)) }));
     Ok(config)
 }
 
-/// Verifies the server's certificate for a configured name instead of the one connected to.
+/// A verifier of our own: `skip_verify` (no `verify_as`: any certificate is accepted, but
+/// the handshake signatures are still checked, so the peer holds the key of the
+/// certificate it sent), or verification for a configured name instead of the one
+/// connected to.
 #[derive(Debug)]
-struct VerifyAs {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-    name: ServerName<'static>,
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    verify_as: Option<(Arc<rustls::client::WebPkiServerVerifier>, ServerName<'static>)>,
 }
 
-impl ServerCertVerifier for VerifyAs {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -180,7 +183,10 @@ impl ServerCertVerifier for VerifyAs {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+        match &self.verify_as {
+            Some((inner, name)) => inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now),
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -189,7 +195,7 @@ impl ServerCertVerifier for VerifyAs {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -198,51 +204,11 @@ impl ServerCertVerifier for VerifyAs {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `skip_verify`: any certificate is accepted, but the handshake signatures are still
-/// checked (so the peer holds the key of the certificate it sent).
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -221,7 +221,7 @@ fn tls_is_verified_against_the_test_ca() {
 #[test]
 fn password_change_and_reset_through_the_directory() {
     let slapd = Slapd::start();
-    let (server, dir) = start(&plain(&slapd), "");
+    let (server, dir) = start(&plain(&slapd), "admin:\n  require_two_factor: false\n");
     let port = server.port;
 
     // Change: the old password is checked by a bind, the new one set by the server.
@@ -262,6 +262,66 @@ fn password_change_and_reset_through_the_directory() {
     assert_eq!(login(port, "mary", "mary reset password").status, 200);
     assert!(slapd.stored_password("mary").starts_with("{SSHA}"));
     assert!(!server.stdout().contains("mary reset password"), "the password is not logged");
+
+    // An administrator's new password for a user goes to the directory too.
+    let r = john.json("POST", "/api/admin/users/jane/password", json!({"password": "jane set by admin"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(login(port, "jane", "jane password").status, 401);
+    assert_eq!(login(port, "jane", "jane set by admin").status, 200);
+}
+
+#[test]
+fn referrals_are_followed_only_when_permitted() {
+    let home = Slapd::start();
+    let partner = Slapd::start();
+    let kim = "dn: ou=partners,ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: partners\n\n\
+               dn: uid=kim,ou=partners,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: kim\n\
+               cn: Kim Lee\nsn: Lee\nmail: kim@example.com\nuserPassword: kim password\n";
+    partner.ldap_tool("ldapadd", &["-f", &partner.write("kim.ldif", kim)]);
+    let referral = format!(
+        "dn: ou=partners,ou=people,dc=example,dc=com\nobjectClass: referral\nobjectClass: extensibleObject\n\
+         ou: partners\nref: ldap://127.0.0.1:{}/ou=partners,ou=people,dc=example,dc=com\n",
+        partner.port
+    );
+    home.ldap_tool("ldapadd", &["-M", "-f", &home.write("referral.ldif", &referral)]);
+
+    let (server, _dir) = start(&plain(&home), "");
+    assert_eq!(login(server.port, "kim", "kim password").status, 401, "referrals are not followed by default");
+    drop(server);
+
+    let (server, _dir) = start(&format!("{}    permit_referrals: true\n", plain(&home)), "");
+    let r = login(server.port, "kim", "kim password");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, server.stdout());
+    let r = forward_auth(server.port, &[("Cookie", &cookie_of(&r))]);
+    assert_eq!((r.header("remote-user"), r.header("remote-email")), (Some("kim"), Some("kim@example.com")));
+    assert_eq!(login(server.port, "kim", "john password").status, 401, "the bind at the referred server decides");
+    assert_eq!(login(server.port, "john", "john password").status, 200, "local users are unaffected");
+}
+
+#[test]
+fn client_certificates_are_presented_when_configured() {
+    let slapd = Slapd::start_with("TLSVerifyClient demand");
+    let client = slapd.ca.client("portcullis");
+    let indent = |pem: &str| pem.lines().map(|l| format!("        {l}\n")).collect::<String>();
+    let ldaps = format!(
+        "    implementation: lldap\n    address: 'ldaps://127.0.0.1:{}'\n    tls:\n      server_name: {TLS_NAME}\n",
+        slapd.tls_port
+    );
+    let trust = format!("certificates_directory: '{}'\n", slapd.ca_dir().display());
+
+    let (server, _dir) = start(&ldaps, &trust);
+    assert_eq!(login(server.port, "john", "john password").status, 503, "the server demands a certificate");
+    drop(server);
+
+    let with_certificate = format!(
+        "{ldaps}      certificate_chain: |\n{}      private_key: |\n{}",
+        indent(&client.cert_pem),
+        indent(&client.key_pem)
+    );
+    let (server, _dir) = start(&with_certificate, &trust);
+    let r = login(server.port, "john", "john password");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, server.stdout());
+    assert!(!server.stdout().contains("BEGIN PRIVATE KEY"), "the key is not logged");
 }
 
 #[test]

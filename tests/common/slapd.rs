@@ -92,6 +92,11 @@ pub struct Slapd {
 impl Slapd {
     /// Starts slapd with the test tree loaded.
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Like [`Slapd::start`], with `global` slapd.conf lines (e.g. `TLSVerifyClient demand`).
+    pub fn start_with(global: &str) -> Self {
         assert!(
             Path::new(SLAPD).exists(),
             "{SLAPD} is missing: the LDAP tests need Debian's slapd and ldap-utils (integration/install-deps installs them)"
@@ -117,6 +122,7 @@ TLSCACertificateFile {d}/ca.pem
 TLSCertificateFile {d}/server.pem
 TLSCertificateKeyFile {d}/server.key
 allow bind_anon_dn
+{global}
 access to dn.base=\"\" by * read
 access to dn.base=\"cn=Subschema\" by * read
 database mdb
@@ -144,7 +150,8 @@ access to *
         slapd
     }
 
-    fn write(&self, name: &str, text: &str) -> String {
+    /// Writes `text` to `name` in slapd's directory; its path.
+    pub fn write(&self, name: &str, text: &str) -> String {
         let path = self.dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         path.display().to_string()

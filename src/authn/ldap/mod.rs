@@ -79,14 +79,16 @@ struct Features {
 }
 
 /// A user found in the directory.
+#[derive(Clone)]
 struct Found {
     dn: String,
     user: Arc<User>,
+    /// The server a referral led to, when it is not the configured one.
+    server: Option<url::Url>,
 }
 
 struct Cached {
-    dn: String,
-    user: Arc<User>,
+    found: Found,
     at: Instant,
 }
 
@@ -191,15 +193,15 @@ impl LdapUsers {
         let key = username.to_lowercase();
         let lifespan = self.config.cache_lifespan.get();
         let remembered = self.cached(&key);
-        if let Some((user, _, at)) = &remembered
+        if let Some((found, at)) = &remembered
             && at.elapsed() < lifespan
         {
-            return Ok(Some(user.clone()));
+            return Ok(Some(found.user.clone()));
         }
         match self.lookup(username).await {
             Ok(found) => Ok(found.map(|f| f.user).filter(|u| u.username.to_lowercase() == key)),
-            Err(e) => match remembered {
-                Some((user, _, _)) => {
+            Err(e) => match remembered.map(|(found, _)| found.user) {
+                Some(user) => {
                     tracing::warn!(username = %user.username, error = %e, "LDAP unavailable: using the user as last seen");
                     Ok(Some(user))
                 }
@@ -208,15 +210,14 @@ impl LdapUsers {
         }
     }
 
-    fn cached(&self, key: &str) -> Option<(Arc<User>, String, Instant)> {
+    fn cached(&self, key: &str) -> Option<(Found, Instant)> {
         let cache = self.cache.read().ok()?;
-        cache.get(key).map(|c| (c.user.clone(), c.dn.clone(), c.at))
+        cache.get(key).map(|c| (c.found.clone(), c.at))
     }
 
     fn remember(&self, found: &Found) {
         if let Ok(mut cache) = self.cache.write() {
-            let entry = Cached { dn: found.dn.clone(), user: found.user.clone(), at: Instant::now() };
-            cache.insert(found.user.username.to_lowercase(), entry);
+            cache.insert(found.user.username.to_lowercase(), Cached { found: found.clone(), at: Instant::now() });
         }
     }
 
@@ -225,15 +226,16 @@ impl LdapUsers {
         if password.is_empty() {
             return Ok(false);
         }
-        let dn = match self.cached(&user.username.to_lowercase()) {
-            Some((_, dn, _)) => dn,
+        let found = match self.cached(&user.username.to_lowercase()) {
+            Some((found, _)) => found,
             None => match self.lookup(&user.username).await? {
-                Some(found) => found.dn,
+                Some(found) => found,
                 None => return Ok(false),
             },
         };
-        let mut ldap = self.connect(&self.url).await.map_err(|e| self.unavailable("connect", e))?;
-        let result = self.timed(ldap.simple_bind(&dn, password)).await;
+        let server = found.server.as_ref().unwrap_or(&self.url);
+        let mut ldap = self.connect(server).await.map_err(|e| self.unavailable("connect", e))?;
+        let result = self.timed(ldap.simple_bind(&found.dn, password)).await;
         let _ = ldap.unbind().await;
         match result {
             Ok(result) if result.rc == 0 => Ok(true),
@@ -252,7 +254,18 @@ impl LdapUsers {
         let mut tries = 0;
         loop {
             let (mut ldap, features) = self.service().await?;
-            let result = self.write_password(&mut ldap, features, &found.dn, password).await;
+            let result = match &found.server {
+                None => self.write_password(&mut ldap, features, &found.dn, password).await,
+                // A user a referral led to: on their own server, as the service account.
+                Some(server) => {
+                    let elsewhere = async {
+                        let mut there = self.connect(server).await?;
+                        self.bind_service(&mut there).await?;
+                        self.write_password(&mut there, features, &found.dn, password).await
+                    };
+                    elsewhere.await
+                }
+            };
             match self.settle(ldap, result, &mut tries, "set the password") {
                 Settled::Done(result) => {
                     result?;
@@ -342,33 +355,38 @@ impl LdapUsers {
         let mut users = Vec::new();
         for entry in entries {
             if let Some((dn, user)) = self.user_of(&entry) {
-                users.push((dn, user, entry));
+                users.push((dn, user, entry, None));
             }
         }
         if follow && self.config.permit_referrals && users.is_empty() {
             for referral in referrals {
-                for entry in self.search_referral(&referral, &filter).await? {
+                let (server, entries) = self.search_referral(&referral, &filter).await?;
+                for entry in entries {
                     if let Some((dn, user)) = self.user_of(&entry) {
-                        users.push((dn, user, entry));
+                        users.push((dn, user, entry, server.clone()));
                     }
                 }
             }
         }
         let mut found = Vec::new();
-        for (dn, mut user, entry) in users {
+        for (dn, mut user, entry, server) in users {
             let member_of = attribute(&entry, &self.config.attributes.member_of);
             user.groups = self.groups(ldap, &dn, &user.username, input, &member_of).await?;
-            found.push(Found { dn, user: Arc::new(user) });
+            found.push(Found { dn, user: Arc::new(user), server });
         }
         Ok(found)
     }
 
     /// Follows one referral of a user search: the same filter, on the server and base the
-    /// referral names, as the service account.
-    async fn search_referral(&self, referral: &str, filter: &str) -> Result<Vec<SearchEntry>, Fault> {
+    /// referral names, as the service account. The server and the entries found there.
+    async fn search_referral(
+        &self,
+        referral: &str,
+        filter: &str,
+    ) -> Result<(Option<url::Url>, Vec<SearchEntry>), Fault> {
         let url = url::Url::parse(referral).map_err(|e| Fault::Server(format!("bad referral '{referral}': {e}")))?;
         if !matches!(url.scheme(), "ldap" | "ldaps") {
-            return Ok(Vec::new());
+            return Ok((None, Vec::new()));
         }
         let base =
             percent_encoding::percent_decode_str(url.path().trim_start_matches('/')).decode_utf8_lossy().to_string();
@@ -380,7 +398,7 @@ impl LdapUsers {
         self.bind_service(&mut ldap).await?;
         let (entries, _) = self.search(&mut ldap, &base, filter, &self.user_attributes).await?;
         let _ = ldap.unbind().await;
-        Ok(entries)
+        Ok((Some(target), entries))
     }
 
     fn user_of(&self, entry: &SearchEntry) -> Option<(String, User)> {
