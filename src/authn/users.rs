@@ -1,6 +1,8 @@
-//! Where users live: the users file (Authelia's format) or the storage database
-//! (`authentication_backend.database`). One async interface over both, so logins, the
-//! proxy's Basic check, password changes and the admin API do not care which.
+//! Where users live: the users file (Authelia's format), the storage database
+//! (`authentication_backend.database`) or an LDAP directory. One async interface over
+//! them, so logins, the proxy's Basic check, password changes and the admin API do not
+//! care which. The LDAP operations' futures are boxed: they are large, and every caller's
+//! future would otherwise carry them even with another backend.
 
 use std::sync::Arc;
 
@@ -116,7 +118,7 @@ impl Users {
                 }
                 Ok(found.map(|u| Arc::new(user_of(u))))
             }
-            Self::Ldap(ldap) => ldap.find_login(login).await,
+            Self::Ldap(ldap) => Box::pin(ldap.find_login(login)).await,
         }
     }
 
@@ -128,7 +130,7 @@ impl Users {
                 let key = if *case_insensitive { UserKey::FoldedName(username) } else { UserKey::Name(username) };
                 Ok(storage.user_find(key).await?.map(|u| Arc::new(user_of(u))))
             }
-            Self::Ldap(ldap) => ldap.get(username).await,
+            Self::Ldap(ldap) => Box::pin(ldap.get(username)).await,
         }
     }
 
@@ -229,7 +231,7 @@ impl Users {
     pub async fn list(&self, filter: UserFilter) -> Result<Vec<Arc<User>>, UsersError> {
         match self {
             Self::File(file) => Ok(page(file.snapshot().all(), &filter)),
-            Self::Ldap(ldap) => Ok(page(ldap.list().await?, &filter)),
+            Self::Ldap(ldap) => Ok(page(Box::pin(ldap.list()).await?, &filter)),
             Self::Database { storage, .. } => {
                 Ok(storage.user_list(filter).await?.into_iter().map(|u| Arc::new(user_of(u))).collect())
             }

@@ -303,7 +303,8 @@ pub struct LdapBackend {
     pub permit_referrals: bool,
     /// Search without a service bind (refused unless set).
     pub permit_unauthenticated_bind: bool,
-    /// Start even when the server's supported features (its root DSE) cannot be read.
+    /// Go on when the server's supported features (its root DSE) cannot be read: passwords
+    /// are then set by replacing `userPassword`. Otherwise nothing works until they can be.
     pub permit_feature_detection_failure: bool,
     /// The service account's DN.
     pub user: String,

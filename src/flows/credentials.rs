@@ -78,7 +78,7 @@ pub async fn check_password(app: &App, login: &str, password: &str, origin: Orig
     let matched = if let Some(ldap) = services.users.ldap() {
         // The directory checks the password: a bind as the user.
         let checked = match &user {
-            Some(u) => ldap.check_password(u, password).await,
+            Some(u) => Box::pin(ldap.check_password(u, password)).await,
             None => Ok(false),
         };
         match checked {

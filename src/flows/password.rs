@@ -134,7 +134,7 @@ pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Re
 /// file and the database; set in the directory for LDAP.
 pub(super) async fn store_password(app: &App, username: &str, password: &str) -> Result<()> {
     if let Some(ldap) = app.services.users.ldap() {
-        return Ok(ldap.set_password(username, password).await?);
+        return Ok(Box::pin(ldap.set_password(username, password)).await?);
     }
     let params = app.config.authentication_backend.password_hashing();
     let hash = match app.services.hashing.hash(password, &params).await {

@@ -181,6 +181,19 @@ impl LdapUsers {
         self.config.implementation == "activedirectory"
     }
 
+    /// Connects, binds as the service account and reads the server's features, logging
+    /// the outcome: run once at startup so a misconfiguration shows at once (the server
+    /// starts either way, and logins wait for the directory).
+    pub async fn probe(&self) {
+        match self.service().await {
+            Ok((ldap, features)) => {
+                self.give_back(ldap);
+                tracing::info!(address = %self.url, password_modify = features.password_modify, "LDAP directory reachable");
+            }
+            Err(e) => tracing::error!(address = %self.url, error = %e, "LDAP directory not usable at startup"),
+        }
+    }
+
     /// The user `login` names (a username, or whatever else the users filter matches, such
     /// as an address), searched afresh.
     pub async fn find_login(&self, login: &str) -> Result<Option<Arc<User>>, UsersError> {
@@ -539,7 +552,12 @@ impl LdapUsers {
                     self.bind_service(&mut ldap).await?;
                     Ok::<_, Fault>(ldap)
                 };
-                connect.await.map_err(|e| self.unavailable("connect", e))?
+                let wait = self.config.pooling.timeout.get();
+                let connected = match tokio::time::timeout(wait, connect).await {
+                    Ok(connected) => connected,
+                    Err(_) => Err(Fault::Connection(format!("no connection within {wait:?}"))),
+                };
+                connected.map_err(|e| self.unavailable("connect", e))?
             }
         };
         let features = self.features.lock().ok().and_then(|f| *f);
@@ -570,9 +588,7 @@ impl LdapUsers {
         };
         let extensions: Vec<String> =
             entries.into_iter().map(SearchEntry::construct).flat_map(|e| attribute(&e, "supportedExtension")).collect();
-        let features = Features { password_modify: extensions.iter().any(|oid| oid == PASSWORD_MODIFY) };
-        tracing::info!(password_modify = features.password_modify, "LDAP server features detected");
-        Ok(features)
+        Ok(Features { password_modify: extensions.iter().any(|oid| oid == PASSWORD_MODIFY) })
     }
 
     fn detection_failed(&self, why: String) -> Result<Features, UsersError> {
