@@ -679,6 +679,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn attribute_names_match_ignoring_case() {
+        let entry = SearchEntry {
+            dn: "uid=john,ou=people,dc=example,dc=com".into(),
+            attrs: HashMap::from([
+                ("memberof".to_string(), vec!["cn=a,dc=x".to_string()]),
+                ("MAIL".to_string(), vec!["j@example.com".to_string(), "john@example.com".to_string()]),
+            ]),
+            bin_attrs: HashMap::new(),
+        };
+        assert_eq!(attribute(&entry, "memberOf"), ["cn=a,dc=x"]);
+        assert_eq!(attribute(&entry, "mail"), ["j@example.com", "john@example.com"]);
+        assert!(attribute(&entry, "").is_empty() && attribute(&entry, "cn").is_empty());
+    }
+
+    #[test]
     fn addresses() {
         assert_eq!(connection_url("ldap://127.0.0.1:389").unwrap().as_str(), "ldap://127.0.0.1:389");
         assert!(connection_url("ldaps://ldap.example.com").is_ok());
