@@ -107,7 +107,9 @@ impl Authorization for ExtAuthz {
             user_agent: user_agent.unwrap_or_default().to_string(),
             request_id: caller.request_id,
         };
-        let outcome = check::check(&self.app, endpoint, &original.target, &original.headers, &context).await;
+        let outcome =
+            check::check(&self.app, endpoint, &original.target, &original.headers, &context, &check::Asked::default())
+                .await;
         answer(outcome, &original.headers).map(respond)
     }
 }

@@ -48,10 +48,16 @@ pub enum Strategy {
 impl Implementation {
     /// The strategies an endpoint of this implementation has when it names none
     /// (Authelia's defaults).
+    /// Basic credentials go in `Proxy-Authorization` here, not `Authorization`: the
+    /// application behind the proxy may use `Authorization` itself. (The endpoints of an
+    /// empty `server.endpoints.authz` are another matter: they name their strategies.)
     pub fn default_strategies(self) -> [Strategy; 2] {
         match self {
             Self::Legacy => [Strategy::HeaderLegacy, Strategy::CookieSession],
-            _ => [Strategy::HeaderAuthorization, Strategy::CookieSession],
+            Self::AuthRequest => [Strategy::HeaderAuthRequestProxyAuthorization, Strategy::CookieSession],
+            Self::ForwardAuth | Self::ExtAuthz | Self::ExtAuthzGRPC => {
+                [Strategy::HeaderProxyAuthorization, Strategy::CookieSession]
+            }
         }
     }
 
@@ -177,14 +183,16 @@ mod tests {
         let config: Configuration = serde_yaml::from_str(
             "server:\n  endpoints:\n    authz:\n      forward-auth: {implementation: ForwardAuth}\n      \
              legacy: {implementation: Legacy, authn_strategies: []}\n      \
+             nginx: {implementation: AuthRequest}\n      \
              mine: {implementation: AuthRequest, authn_strategies: [{name: CookieSession}]}\n",
         )
         .unwrap();
         let kinds = |name: &str| -> Vec<Strategy> {
             endpoints(&config).into_iter().find(|e| e.name == name).unwrap().strategies.iter().map(|s| s.kind).collect()
         };
-        assert_eq!(kinds("forward-auth"), [Strategy::HeaderAuthorization, Strategy::CookieSession]);
+        assert_eq!(kinds("forward-auth"), [Strategy::HeaderProxyAuthorization, Strategy::CookieSession]);
         assert_eq!(kinds("legacy"), [Strategy::HeaderLegacy, Strategy::CookieSession]);
+        assert_eq!(kinds("nginx"), [Strategy::HeaderAuthRequestProxyAuthorization, Strategy::CookieSession]);
         assert_eq!(kinds("mine"), [Strategy::CookieSession], "named strategies are kept as they are");
     }
 }
