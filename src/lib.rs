@@ -22,4 +22,5 @@ pub mod server;
 pub mod services;
 pub mod session;
 pub mod storage;
+pub mod telemetry;
 pub mod tls;

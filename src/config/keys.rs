@@ -221,6 +221,18 @@ pub const ENV_KEYS: &[&str] = &[
     "admin.group",
     "admin.require_two_factor",
     "audit.retention",
+    "telemetry.metrics.enabled",
+    "telemetry.metrics.address",
+    "telemetry.metrics.buffers.read",
+    "telemetry.metrics.buffers.write",
+    "telemetry.metrics.timeouts.read",
+    "telemetry.metrics.timeouts.write",
+    "telemetry.metrics.timeouts.idle",
+    "telemetry.traces.enabled",
+    "telemetry.traces.endpoint",
+    "telemetry.traces.protocol",
+    "telemetry.traces.sampling_ratio",
+    "telemetry.traces.service_name",
 ];
 
 /// Authelia keys Portcullis recognises but does not implement yet. They are ignored with a
@@ -230,7 +242,7 @@ pub const AUTHELIA_UNSUPPORTED: &[&str] = &[
     "identity_providers",
     "ntp",
     "privacy_policy",
-    "telemetry",
+    "telemetry.metrics.umask",
     "server.asset_path",
     "server.endpoints.enable_expvars",
     "server.endpoints.enable_pprof",

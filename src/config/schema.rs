@@ -53,6 +53,8 @@ pub struct Configuration {
     /// Directory of PEM certificate authorities trusted for outgoing TLS (the database and
     /// LDAP connections) in addition to the system's.
     pub certificates_directory: Option<String>,
+    /// Prometheus metrics and OpenTelemetry traces.
+    pub telemetry: Telemetry,
     /// Who may administer users, bans and sessions (Portcullis' extension).
     pub admin: Admin,
     /// The audit trail of security events (Portcullis' extension).
@@ -1055,6 +1057,86 @@ impl Default for SmtpNotifier {
             disable_html_emails: false,
             disable_starttls: false,
             tls: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- telemetry
+
+/// `telemetry`: what operators watch the server through.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Telemetry {
+    /// Prometheus metrics on a listener of their own (Authelia's keys).
+    pub metrics: TelemetryMetrics,
+    /// OpenTelemetry traces exported over OTLP (Portcullis-specific).
+    pub traces: TelemetryTraces,
+}
+
+/// `telemetry.metrics`: Prometheus text format, Authelia's metric names.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TelemetryMetrics {
+    /// Serve metrics.
+    pub enabled: bool,
+    /// Where: `tcp://host:port/path`; the path is where metrics are answered (`/metrics`
+    /// when the address has none). Default `tcp://:9959/metrics`, as Authelia.
+    pub address: ListenAddress,
+    /// Buffer sizes of the metrics listener (bytes).
+    pub buffers: ServerBuffers,
+    /// Timeouts of the metrics listener.
+    pub timeouts: ServerTimeouts,
+}
+
+/// The metrics listener's port when `telemetry.metrics.address` names none.
+pub const DEFAULT_METRICS_PORT: u16 = 9959;
+
+impl Default for TelemetryMetrics {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            address: ListenAddress { port: DEFAULT_METRICS_PORT, base_path: "/metrics".into(), ..Default::default() },
+            buffers: ServerBuffers::default(),
+            timeouts: ServerTimeouts::default(),
+        }
+    }
+}
+
+/// `telemetry.traces`: spans exported to an OpenTelemetry collector over OTLP.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TelemetryTraces {
+    /// Export traces. Off, nothing is recorded and the request path does no tracing work.
+    pub enabled: bool,
+    /// The collector: `http://host:4317` for gRPC; for HTTP/protobuf the URL spans are
+    /// posted to (`/v1/traces` is added to an endpoint with no path). Default: the local
+    /// collector's port for the protocol.
+    pub endpoint: Option<String>,
+    /// `grpc` (default) or `http/protobuf`.
+    pub protocol: String,
+    /// Share of traces recorded, 0.0 to 1.0, for requests whose proxy did not decide
+    /// (a `traceparent` from the proxy is followed: sampled there, sampled here).
+    pub sampling_ratio: f64,
+    /// Headers sent with every export (e.g. an API key for a hosted collector).
+    pub headers: BTreeMap<String, String>,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+}
+
+/// Collector endpoints used when `telemetry.traces.endpoint` is not set.
+pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
+/// See [`DEFAULT_OTLP_GRPC_ENDPOINT`].
+pub const DEFAULT_OTLP_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+
+impl Default for TelemetryTraces {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            endpoint: None,
+            protocol: "grpc".into(),
+            sampling_ratio: 1.0,
+            headers: BTreeMap::new(),
+            service_name: "portcullis".into(),
         }
     }
 }

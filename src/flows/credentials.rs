@@ -60,6 +60,15 @@ impl Origin<'_> {
 /// Checks `password` for the account `login` names (its username, or an address when the
 /// users backend allows email logins). Returns the user on success.
 pub async fn check_password(app: &App, login: &str, password: &str, origin: Origin<'_>) -> Result<Arc<User>> {
+    let started = std::time::Instant::now();
+    // Boxed: the check's future is large, and a second copy of it in this one's would
+    // weigh on every caller's stack in debug builds.
+    let outcome = Box::pin(password_attempt(app, login, password, origin)).await;
+    crate::telemetry::first_factor(&outcome, started);
+    outcome
+}
+
+async fn password_attempt(app: &App, login: &str, password: &str, origin: Origin<'_>) -> Result<Arc<User>> {
     let services = &app.services;
     // Regulation counts attempts per account, whichever login name (username, email, other
     // case) was typed, so switching between them buys no extra guesses.
@@ -118,6 +127,17 @@ pub async fn check_password(app: &App, login: &str, password: &str, origin: Orig
 /// Checks a one-time secret of `username` with `verify` (which says whether it matched),
 /// under regulation. `Ok(false)` when it did not match; the caller says how to refuse.
 pub async fn check_secret(
+    app: &App,
+    username: &str,
+    origin: Origin<'_>,
+    verify: impl Future<Output = Result<bool>>,
+) -> Result<bool> {
+    let outcome = Box::pin(secret_attempt(app, username, origin, verify)).await;
+    crate::telemetry::second_factor(&outcome, origin.auth_type);
+    outcome
+}
+
+async fn secret_attempt(
     app: &App,
     username: &str,
     origin: Origin<'_>,

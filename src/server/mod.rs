@@ -1,10 +1,12 @@
 //! The HTTP server: listener, connection handling (HTTP/1.1 and h2c), graceful shutdown.
+//! gRPC calls for an ExtAuthzGRPC endpoint share the listener ([`grpc`]).
 //!
 //! On shutdown the listener closes at once (new connections are refused), requests in
 //! flight finish, idle keep-alive connections are closed, and `serve` returns.
 
 mod app;
 pub mod client_ip;
+pub mod grpc;
 mod request_id;
 pub mod response;
 pub mod router;
@@ -15,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -96,6 +99,8 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         .max_header_list_size(u32::try_from(config.buffers.read.max(8192)).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.timeouts.idle.get()));
 
+    let (draining, drain_watch) = tokio::sync::watch::channel(false);
+    let grpc = grpc::Grpc::new(&app, drain_watch).map(Arc::new);
     let graceful = GracefulShutdown::new();
     // A slot per connection: at the limit, nothing more is accepted until one closes, so
     // a flood of connections waits in the kernel's backlog instead of in memory.
@@ -127,9 +132,17 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
             }
         };
         let app = app.clone();
-        let service = service_fn(move |request| {
+        let grpc = grpc.clone();
+        let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(app.handle(request, remote).await) }
+            let grpc = grpc.clone();
+            async move {
+                let response = match grpc.as_deref().filter(|g| g.wants(&request)) {
+                    Some(grpc) => grpc.call(request, remote).await.map(Either::Right),
+                    None => app.handle(request, remote).await.map(Either::Left),
+                };
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
         let watched = graceful.watch(connection);
@@ -144,6 +157,8 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         let _ = std::fs::remove_file(path);
     }
     drop(listener);
+    // gRPC health watches report NOT_SERVING and end.
+    draining.send_replace(true);
     tracing::info!("shutting down: no new connections; waiting for requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
@@ -152,13 +167,14 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
     Ok(())
 }
 
-type Accepted = (TokioIo<Box<dyn Connection>>, Option<IpAddr>);
+pub(crate) type Accepted = (TokioIo<Box<dyn Connection>>, Option<IpAddr>);
 
 /// A byte stream the server can speak HTTP over.
 pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
 
-async fn accept(listener: &Listener) -> io::Result<Accepted> {
+/// Accepts one connection (with the peer's address; loopback for a Unix socket).
+pub(crate) async fn accept(listener: &Listener) -> io::Result<Accepted> {
     match listener {
         Listener::Tcp(l) => {
             let (stream, peer) = l.accept().await?;

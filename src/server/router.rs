@@ -14,6 +14,8 @@ use crate::config::Configuration;
 pub enum Api {
     /// `GET|HEAD /api/health`.
     Health,
+    /// `GET|HEAD /api/health/ready`.
+    Ready,
     /// `GET /api/state`.
     State,
     /// `GET /api/configuration`.
@@ -344,6 +346,7 @@ impl Router {
         use Api::*;
         let mut r = Self { routes: HashMap::new(), params: Vec::new(), prefixes: Vec::new() };
         r.api("/api/health", &[(M::GET, Health), (M::HEAD, Health)]);
+        r.api("/api/health/ready", &[(M::GET, Ready), (M::HEAD, Ready)]);
         r.api("/api/state", &[(M::GET, State)]);
         r.api("/api/configuration", &[(M::GET, Configuration)]);
         r.api("/api/configuration/password-policy", &[(M::GET, PasswordPolicy)]);
@@ -482,9 +485,13 @@ impl Router {
     }
 
     /// The authorization endpoints: ForwardAuth and AuthRequest answer GET and HEAD;
-    /// ExtAuthz and Legacy answer any method, also on the paths below them.
+    /// ExtAuthz and Legacy answer any method, also on the paths below them. ExtAuthzGRPC
+    /// has no HTTP route (the server hands its gRPC calls to [`crate::server::grpc`]).
     fn authz(&mut self, config: &Configuration) {
         for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
+            if endpoint.implementation.is_grpc() {
+                continue;
+            }
             let handlers: Vec<_> = if endpoint.any_method() {
                 ANY.iter().map(|m| (m.clone(), Endpoint::Authz(i))).collect()
             } else {

@@ -9,6 +9,7 @@ mod second_factor;
 mod server;
 mod session;
 mod storage;
+pub mod telemetry;
 
 pub(super) use std::collections::{BTreeSet, HashSet};
 pub(super) use std::net::IpAddr;
@@ -35,6 +36,7 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.email_otp(&config.email_otp);
     let networks = v.network_definitions(config);
     v.access_control(&config.access_control, &networks);
+    v.telemetry(&config.telemetry, &config.server);
     v.problems
 }
 

@@ -126,6 +126,8 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
     let r = &request;
     match api {
         Api::Health => response::ok(),
+        // Boxed: the checks' futures would otherwise enlarge every API call's.
+        Api::Ready => Box::pin(crate::telemetry::readiness::answer(app)).await,
         Api::State => state::get(app, r).await,
         Api::Configuration => configuration::get(app),
         Api::PasswordPolicy => configuration::password_policy(app),
