@@ -352,6 +352,11 @@ fn slapd_stopped_and_restarted() {
     assert!(log.contains("LDAP server unavailable"), "{log}");
     let r = forward_auth(port, &[("Authorization", &basic("mary", "mary password"))]);
     assert_ne!(r.status, 200, "no Basic login without the directory");
+    // Readiness reports the directory down but stays ready: sessions still work.
+    let ready = get(port, "/api/health/ready", &[]);
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["data"]["users"]["status"], "down", "{}", ready.body);
+    assert_eq!(ready.json()["data"]["users"]["required"], false);
 
     // Back without restarting Portcullis.
     slapd.restart();
@@ -366,4 +371,7 @@ fn slapd_stopped_and_restarted() {
     }
     let r = forward_auth(port, &[("Cookie", &cookie)]);
     assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let ready = get(port, "/api/health/ready", &[]);
+    assert_eq!(ready.json()["data"]["users"]["status"], "up", "{}", ready.body);
 }

@@ -194,6 +194,17 @@ impl LdapUsers {
         }
     }
 
+    /// Whether the service account can bind now (the readiness check).
+    pub async fn ping(&self) -> bool {
+        match self.service().await {
+            Ok((ldap, _)) => {
+                self.give_back(ldap);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// The user `login` names (a username, or whatever else the users filter matches, such
     /// as an address), searched afresh.
     pub async fn find_login(&self, login: &str) -> Result<Option<Arc<User>>, UsersError> {
