@@ -252,7 +252,7 @@ fn password_change_and_reset_through_the_directory() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(text.contains("mary@example.com"), "{text}\n{}", server.stdout());
-    let start = text.find("reset-password?token=").expect("a reset link") + "reset-password?token=".len();
+    let start = text.find("reset-password/step2?token=").expect("a reset link") + "reset-password/step2?token=".len();
     let token: String = text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
     let r = c.json("POST", "/api/reset-password/identity/finish", json!({"token": token}));
     assert_eq!(r.status, 200, "{}", r.body);

@@ -76,11 +76,17 @@ async fn mail_reset_link(
             return Err(Error::ResetRateLimited { retry_after: tokens.lifespan() });
         }
     };
-    let mut link = portal.join("reset-password").map_err(|e| Error::Internal(e.to_string()))?;
-    link.query_pairs_mut().append_pair("token", &token);
+    // Authelia's frontend routes: the portal serves both its own and these, so the links
+    // work whichever frontend an operator runs.
+    let with_token = |path: &str| -> Result<String> {
+        let mut url = portal.join(path).map_err(|e| Error::Internal(e.to_string()))?;
+        url.query_pairs_mut().append_pair("token", &token);
+        Ok(url.to_string())
+    };
     let message = Message::ResetPassword {
         display_name: user.display_name.clone(),
-        link: link.to_string(),
+        link: with_token("reset-password/step2")?,
+        revoke_link: Some(with_token("revoke/reset-password")?),
         expires_in: std::time::Duration::from_secs(u64::try_from(tokens.lifespan()).unwrap_or(300)),
         remote_ip: client,
     };

@@ -195,10 +195,16 @@ pub enum Page {
     SignOutEverywhere,
     /// The passkey registration page.
     RegisterPasskey,
-    /// The mail's "cancel this code" link (`/revoke/elevation/{id}`): a confirmation.
+    /// The mail's "cancel this code" link (`/revoke/one-time-code?id=`, Authelia's route,
+    /// or `/revoke/elevation/{id}` of older mails): a confirmation.
     RevokeCodeForm,
     /// Cancelling the code.
     RevokeCode,
+    /// The reset mail's "I did not ask for this" link (`/revoke/reset-password?token=`):
+    /// a confirmation.
+    RevokeResetForm,
+    /// Cancelling the reset link.
+    RevokeReset,
     /// `/admin`: on to the users.
     AdminHome,
     /// `/admin/login`: the portal's sign-in, coming back to the console.
@@ -442,6 +448,11 @@ impl Router {
             ("/logout", Some(LogoutForm), Some(Logout)),
             ("/forgot-password", Some(ForgotForm), Some(Forgot)),
             ("/reset-password", Some(ResetForm), Some(Reset)),
+            // Authelia's frontend routes, which the mails link to, so that either portal
+            // serves them.
+            ("/reset-password/step2", Some(ResetForm), Some(Reset)),
+            ("/revoke/reset-password", Some(RevokeResetForm), Some(RevokeReset)),
+            ("/revoke/one-time-code", Some(RevokeCodeForm), Some(RevokeCode)),
             ("/profile", Some(Profile), None),
             ("/profile/password", Some(PasswordForm), Some(Password)),
             ("/profile/elevate", Some(ElevateForm), Some(Elevate)),
