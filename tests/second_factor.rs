@@ -252,6 +252,19 @@ fn webauthn_security_key_registration_and_assertion() {
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["description"], "Soft key");
     assert_eq!(list["data"][0]["rpid"], "example.com");
+    // Every field Authelia's frontend reads, with the values this registration gives.
+    let item = &list["data"][0];
+    for field in ["attestation_format", "attachment", "legacy", "present", "backup_eligible", "backup_state"] {
+        assert!(item.get(field).is_some(), "{field} in {item}");
+    }
+    assert!(item["transports"].is_array(), "{item}");
+    assert_eq!((item["present"].as_bool(), item["verified"].as_bool()), (Some(true), Some(true)), "{item}");
+    assert_eq!(item["legacy"], false);
+    use base64::Engine;
+    let cose = base64::engine::general_purpose::STANDARD.decode(item["public_key"].as_str().unwrap()).unwrap();
+    // A CBOR map whose kty (1) is EC2 (2) and alg (3) is ES256 (-7): a5 01 02 03 26 ...
+    assert_eq!(&cose[..5], &[0xa5, 0x01, 0x02, 0x03, 0x26], "{cose:02x?}");
+    assert_eq!(cose.len(), 77, "P-256 COSE key with 32-byte coordinates");
     let id = list["data"][0]["id"].as_i64().unwrap();
 
     relogin(&mut c);
