@@ -29,6 +29,8 @@ pub struct Features {
     pub WebAuthn: bool,
     /// Passkey login is enabled.
     pub Passkeys: bool,
+    /// The password may follow a one-factor passkey login as the second factor.
+    pub PasskeyUpgrade: bool,
     /// Emailed sign-in codes are enabled.
     pub EmailOtp: bool,
     /// The OpenID Connect provider is enabled.
@@ -60,6 +62,9 @@ impl Features {
             TOTP: !config.totp.disable,
             WebAuthn: !config.webauthn.disable,
             Passkeys: !config.webauthn.disable && config.webauthn.enable_passkey_login,
+            PasskeyUpgrade: !config.webauthn.disable
+                && config.webauthn.enable_passkey_login
+                && config.webauthn.experimental_enable_passkey_upgrade,
             EmailOtp: config.email_otp.enable,
             OpenIDConnect: false,
             Admin: true,

@@ -1207,7 +1207,8 @@ pub struct WebAuthn {
     pub selection_criteria: WebAuthnSelectionCriteria,
     /// A passkey with user verification counts as two factors.
     pub experimental_enable_passkey_uv_two_factors: bool,
-    /// Offer to upgrade security keys to passkeys.
+    /// After a passkey login that counts as one factor, the password may serve as the
+    /// second (`/api/secondfactor/password`).
     pub experimental_enable_passkey_upgrade: bool,
 }
 

@@ -96,6 +96,10 @@ pub enum Api {
     SafeRedirection,
     /// `POST /api/firstfactor`.
     FirstFactor,
+    /// `POST /api/firstfactor/reauthenticate`.
+    Reauthenticate,
+    /// `POST /api/secondfactor/password`.
+    SecondFactorPassword,
     /// `POST /api/bootstrap`.
     Bootstrap,
     /// `GET /api/admin/users`.
@@ -392,6 +396,9 @@ impl Router {
             r.api("/register/passkey/finish", &[(M::POST, KeyRegisterFinish)]);
             if config.webauthn.enable_passkey_login {
                 r.api("/api/firstfactor/passkey", &[(M::GET, PasskeyBegin), (M::POST, PasskeyFinish)]);
+                if config.webauthn.experimental_enable_passkey_upgrade {
+                    r.api("/api/secondfactor/password", &[(M::POST, SecondFactorPassword)]);
+                }
                 // JSON steps of the passkey login page.
                 r.api("/login/passkey/begin", &[(M::GET, PasskeyBegin)]);
                 r.api("/login/passkey/finish", &[(M::POST, PasskeyFinish)]);
@@ -411,6 +418,7 @@ impl Router {
         }
         r.api("/api/checks/safe-redirection", &[(M::POST, SafeRedirection)]);
         r.api("/api/firstfactor", &[(M::POST, FirstFactor)]);
+        r.api("/api/firstfactor/reauthenticate", &[(M::POST, Reauthenticate)]);
         r.api("/api/bootstrap", &[(M::POST, Bootstrap)]);
         r.api("/api/admin/users", &[(M::GET, AdminListUsers), (M::POST, AdminCreateUser)]);
         r.api_param(

@@ -51,8 +51,11 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
             "Portcullis always requires user verification (PIN or biometrics) for security keys and passkeys",
         ));
     }
-    if w.experimental_enable_passkey_upgrade {
-        notes.push(Problem::new("webauthn.experimental_enable_passkey_upgrade", "not supported yet; it is ignored"));
+    if w.experimental_enable_passkey_upgrade && !w.enable_passkey_login {
+        notes.push(Problem::new(
+            "webauthn.experimental_enable_passkey_upgrade",
+            "has no effect without webauthn.enable_passkey_login",
+        ));
     }
     let redis_tls = config.session.redis.as_ref().is_some_and(|r| r.tls.is_some());
     if config.certificates_directory.is_some() && (redis_tls || config.notifier.smtp.is_some()) {

@@ -160,6 +160,8 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::KeyRename => security_keys::rename(app, r).await,
         Api::KeyDelete => security_keys::delete(app, r).await,
         Api::FirstFactor => login::password(app, r).await,
+        Api::Reauthenticate => login::reauthenticate(app, r).await,
+        Api::SecondFactorPassword => login::second_factor_password(app, r).await,
         Api::PasskeyBegin => login::passkey_begin(app, r).await,
         Api::PasskeyFinish => login::passkey_finish(app, r).await,
         Api::ResetStart => password::reset_start(app, r).await,
