@@ -111,8 +111,20 @@ fn enroll_totp(s: &Setup, c: &mut Client) -> (TotpRecord, i64, Vec<String>) {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let r = c.json("POST", "/api/secondfactor/totp/register", json!({"token": wrong}));
     assert_eq!(r.status, 400, "a wrong confirming code stores nothing");
+    let before = s.messages();
     let r = c.json("POST", "/api/secondfactor/totp/register", json!({"token": code}));
     assert_eq!(r.status, 200, "{}", r.body);
+    // The security mail (sent after the answer) says where to make recovery codes one can
+    // see, for frontends that do not show these.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.messages() == before {
+        assert!(std::time::Instant::now() < deadline, "no mail about the new authenticator app");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mail = std::fs::read_to_string(s.dir.path().join("notifications.txt")).unwrap();
+    let newest = mail.rsplit("----------------------------------------").find(|b| !b.trim().is_empty()).unwrap();
+    assert!(newest.contains("An authenticator app was added"), "{newest}");
+    assert!(newest.contains("https://auth.example.com/profile/totp/recovery-codes"), "{newest}");
     let codes: Vec<String> = r.json()["data"]["recovery_codes"]
         .as_array()
         .unwrap()
