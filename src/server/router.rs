@@ -24,6 +24,8 @@ pub enum Api {
     PasswordPolicy,
     /// `GET|HEAD /api/openapi.yml`.
     OpenApi,
+    /// `GET|HEAD /api/`: the API reference page.
+    Reference,
     /// `POST /api/logout`.
     Logout,
     /// `GET|POST /api/user/info`.
@@ -361,6 +363,7 @@ impl Router {
         r.api("/api/configuration", &[(M::GET, Configuration)]);
         r.api("/api/configuration/password-policy", &[(M::GET, PasswordPolicy)]);
         r.api("/api/openapi.yml", &[(M::GET, OpenApi), (M::HEAD, OpenApi)]);
+        r.api("/api/", &[(M::GET, Reference), (M::HEAD, Reference)]);
         r.api("/api/logout", &[(M::POST, Logout)]);
         r.api("/api/user/info", &[(M::GET, UserInfo), (M::POST, UserInfo)]);
         r.api("/api/user/info/2fa_method", &[(M::POST, SetPreferredMethod)]);

@@ -132,6 +132,7 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::Configuration => configuration::get(app),
         Api::PasswordPolicy => configuration::password_policy(app),
         Api::OpenApi => configuration::openapi_spec(app),
+        Api::Reference => configuration::reference(app, r),
         Api::Logout => logout::post(app, r).await,
         Api::UserInfo => account::info(app, r).await,
         Api::SetPreferredMethod => account::set_method(app, r).await,

@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin_confirm.html", include_str!("../../../web/templates/admin_confirm.html")),
     ("admin_audit.html", include_str!("../../../web/templates/admin_audit.html")),
     ("admin_settings.html", include_str!("../../../web/templates/admin_settings.html")),
+    ("api_reference.html", include_str!("../../../web/templates/api_reference.html")),
 ];
 
 /// Templates and asset URLs.
