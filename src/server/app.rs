@@ -100,11 +100,7 @@ impl App {
         let mut response = match tokio::time::timeout(write_timeout, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(panic)) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let what = super::panic_message(panic.as_ref());
                 tracing::error!(request_id = %request_id, panic = %what, "request handler panicked");
                 response::ko(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
