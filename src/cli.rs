@@ -493,25 +493,45 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         eprintln!("Portcullis cannot start: fix the configuration errors above.");
         return ExitCode::FAILURE;
     };
-    let _log_guard = match crate::logging::init(&config.log) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The gRPC trace exporter starts its connection task on the runtime.
+    let entered = runtime.enter();
+    let traces = match crate::telemetry::traces::install(&config.telemetry.traces) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (tracing, layer) = traces.unzip();
+    let _log_guard = match crate::logging::init(&config.log, layer) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    drop(entered);
     for w in &warnings {
         tracing::warn!("configuration: {w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
+    if config.telemetry.traces.enabled {
+        let t = &config.telemetry.traces;
+        let endpoint = crate::telemetry::traces::endpoint(t).unwrap_or_default();
+        tracing::info!(endpoint = %endpoint, protocol = %t.protocol, sampling_ratio = t.sampling_ratio, "traces: exporting over OTLP");
+    }
     let config = Arc::new(config);
     let result = runtime.block_on(run(config, embedded));
+    // Queued spans leave while the runtime (which the gRPC exporter runs on) still runs.
+    if let Some(tracing) = tracing {
+        tracing.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -534,6 +554,7 @@ async fn run(config: Arc<config::Configuration>, embedded: bool) -> Result<(), S
     let address = &config.server.address;
     let listener =
         crate::server::Listener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let metrics = start_metrics(&app).await?;
     let portals: Vec<String> =
         config.session.cookies.iter().filter_map(|c| c.authelia_url.as_ref().map(|u| u.url().to_string())).collect();
     tracing::info!(
@@ -552,6 +573,33 @@ async fn run(config: Arc<config::Configuration>, embedded: bool) -> Result<(), S
     crate::server::serve(listener, app, crate::server::shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    if let Some((stop, task)) = metrics {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     tracing::info!("Portcullis stopped");
     Ok(())
+}
+
+type MetricsTask = (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>);
+
+/// Installs the metrics and starts their listener, when `telemetry.metrics.enabled`; it
+/// stops when the returned sender is used (after the server has drained).
+async fn start_metrics(app: &Arc<crate::server::App>) -> Result<Option<MetricsTask>, String> {
+    let config = &app.config.telemetry.metrics;
+    if !config.enabled {
+        return Ok(None);
+    }
+    crate::telemetry::metrics::install()?;
+    let address = &config.address;
+    let listener = crate::server::Listener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen for metrics on {address} (telemetry.metrics.address): {e}"))?;
+    let path = if address.base_path.is_empty() { "/metrics" } else { address.base_path.as_str() };
+    tracing::info!(address = %listener.local_description(), path, "metrics: Prometheus endpoint listening");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(crate::telemetry::listener::serve(listener, app.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Ok(Some((stop, task)))
 }

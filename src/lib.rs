@@ -23,4 +23,5 @@ pub mod server;
 pub mod services;
 pub mod session;
 pub mod storage;
+pub mod telemetry;
 pub mod tls;

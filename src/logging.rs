@@ -17,13 +17,18 @@ pub struct LogGuard {
     _guards: Vec<WorkerGuard>,
 }
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+/// A layer of the global subscriber.
+pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// Installs the global subscriber for `log`.
-pub fn init(log: &Log) -> Result<LogGuard, String> {
-    // Dependencies speak only when something is wrong, unless tracing everything.
-    let quiet_deps = if log.level == "trace" { "" } else { ",hyper=warn,h2=warn,hyper_util=warn" };
-    let filter = EnvFilter::try_new(format!("{}{quiet_deps}", log.level)).map_err(|e| format!("log.level: {e}"))?;
+/// Installs the global subscriber for `log`, with `traces` (the OTLP layer, when
+/// `telemetry.traces` is on) beside the log writers.
+pub fn init(log: &Log, traces: Option<BoxedLayer>) -> Result<LogGuard, String> {
+    // Dependencies speak only when something is wrong, unless tracing everything. Spans made
+    // for traces are never logged: logs read the same with traces on or off.
+    let quiet_deps = if log.level == "trace" { "" } else { ",hyper=warn,h2=warn,hyper_util=warn,tonic=warn" };
+    let directives = format!("{}{quiet_deps},{}=off", log.level, crate::telemetry::traces::TARGET);
+    let filter = || EnvFilter::try_new(&directives).map_err(|e| format!("log.level: {e}"));
+    filter()?;
     let json = log.format == "json";
     let mut layers: Vec<BoxedLayer> = Vec::new();
     let mut guards = Vec::new();
@@ -38,18 +43,16 @@ pub fn init(log: &Log) -> Result<LogGuard, String> {
             .map_err(|e| format!("log.file_path: cannot open '{path}': {e}"))?;
         let (writer, guard) = non_blocking(file);
         guards.push(guard);
-        layers.push(fmt_layer(writer, json, false));
+        layers.push(fmt_layer(writer, json, false).with_filter(filter()?).boxed());
     }
     if log.file_path.is_empty() || log.keep_stdout {
         let ansi = std::io::stdout().is_terminal();
         let (writer, guard) = non_blocking(std::io::stdout());
         guards.push(guard);
-        layers.push(fmt_layer(writer, json, ansi));
+        layers.push(fmt_layer(writer, json, ansi).with_filter(filter()?).boxed());
     }
-    tracing_subscriber::registry()
-        .with(layers.with_filter(filter))
-        .try_init()
-        .map_err(|e| format!("cannot install the logger: {e}"))?;
+    layers.extend(traces);
+    tracing_subscriber::registry().with(layers).try_init().map_err(|e| format!("cannot install the logger: {e}"))?;
     Ok(LogGuard { _guards: guards })
 }
 

@@ -28,7 +28,7 @@ pub struct Services {
     pub storage: Storage,
     /// Sessions for every cookie domain.
     pub sessions: Sessions,
-    /// The users (file or database).
+    /// The users (file, database or LDAP directory).
     pub users: Users,
     /// Failed-login bans.
     pub regulator: Regulator,
@@ -70,6 +70,10 @@ impl Services {
                 .map_err(|e| format!("users: {e}"))?
                 .map_err(|e| e.to_string())?
         };
+        if let Some(ldap) = users.ldap() {
+            let ldap = ldap.clone();
+            tokio::spawn(async move { ldap.probe().await });
+        }
         let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
         let no_users = !users.any().await.map_err(|e| e.to_string())?;
         let (bootstrap, token) = Bootstrap::new(no_users);

@@ -682,3 +682,55 @@ fn a_server_that_never_answers_is_given_up_after_the_timeout() {
         assert!(message.contains("within 1s") || message.contains("timed out"), "{backend:?}: {message}");
     }
 }
+
+/// Replicas started together against a fresh database each run the migrations: they must
+/// apply them once between them, never fail on each other's tables.
+fn replicas_migrate_together(storage_yaml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yml");
+    let yaml = common::config_yaml(9091, dir.path(), "");
+    let local = format!("  local:\n    path: '{}/db.sqlite3'\n", dir.path().display());
+    assert!(yaml.contains(&local));
+    std::fs::write(&config, yaml.replace(&local, storage_yaml)).unwrap();
+    let config = config.display().to_string();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(common::binary())
+                .args(["storage", "migrate", "up", "--config", &config])
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a replica failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let o = common::run(&["storage", "migrate", "status", "--config", &config], dir.path(), &[]);
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(!status.contains("pending"), "{status}");
+}
+
+#[test]
+fn postgres_replicas_started_together_migrate_once() {
+    for _ in 0..3 {
+        let pg = PostgresServer::start();
+        replicas_migrate_together(&format!(
+            "  postgres:\n    address: 'tcp://127.0.0.1:{}'\n    database: portcullis\n    username: portcullis\n",
+            pg.port
+        ));
+    }
+}
+
+#[test]
+fn mariadb_replicas_started_together_migrate_once() {
+    for _ in 0..3 {
+        let db = MariaDbServer::start();
+        replicas_migrate_together(&format!(
+            "  mysql:\n    address: 'tcp://127.0.0.1:{}'\n    database: portcullis\n    username: root\n",
+            db.port
+        ));
+    }
+}

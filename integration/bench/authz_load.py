@@ -5,7 +5,8 @@ Builds `portcullis` and the `baseline_server` example (a bare hyper server answe
 once, then runs each case below on free loopback ports in a temporary directory: start
 the processes, check with one request that the case answers the expected status, run wrk
 (-t2 -c32 -d10s --latency unless overridden), read the server's resident memory, stop
-everything. Prints a table and the issue's targets (PASS/MISS), and writes the same as
+everything. Prints a table (with the server's CPU time per request, since the load
+generators share the cores) and the issue's targets (PASS/MISS), and writes the same as
 JSON (--json, default bench-results.json).
 
 Cases: baseline; forward-auth with a session cookie (memory store, 100 rules); the same
@@ -15,14 +16,22 @@ the verification cache; the OpenID Connect token endpoint (client credentials, a
 access token stored per request) and UserInfo (a user's access token looked up per
 request). Case 2b is case 2 at a low load (-c4): Debian's wrk has no fixed
 request rate, so fewer connections stand in for "half of the maximum throughput".
+Cases 8 and 9 are the cookie case through Envoy's two ext_authz forms: 8 the HTTP service
+(ExtAuthz: the original path after the endpoint, Host, X-Forwarded-Proto) with wrk; 9 the
+gRPC Check (ExtAuthzGRPC) with the `grpc_check_load` example, as many calls in flight as
+wrk has connections, over 2 HTTP/2 connections (Envoy keeps one per worker thread).
+Case 10 is case 2 with `telemetry.metrics` on and /metrics scraped every second; case 11
+is case 2 with traces exported at 100% sampling to a local OTLP (HTTP/protobuf) receiver.
+Cases 12 and 13 are the OpenID Connect token endpoint and UserInfo.
 
 Usage: integration/bench/authz_load.py [--duration 10s] [--connections 32] [--json PATH]
-                                      [--cases 1,2,2b,3,4,5,6,7,8,9]
+                                      [--cases 1,2,2b,3,4,5,6,7,8,9,10,11,12,13]
 """
 import argparse
 import base64
 import concurrent.futures
 import http.client
+import http.server
 import json
 import os
 import re
@@ -49,6 +58,16 @@ TARGET_HEADERS = {
     "X-Forwarded-Uri": "/",
     "X-Forwarded-Method": "GET",
 }
+EXT_AUTHZ = "/api/authz/ext-authz"
+# Cases 8 and 9: Envoy's HTTP and gRPC ext_authz endpoints, default strategies.
+ENVOY_ENDPOINTS = """
+  endpoints:
+    authz:
+      ext-authz: {implementation: ExtAuthz}
+      ext-authz-grpc: {implementation: ExtAuthzGRPC}
+"""
+# The grpc_check_load example: HTTP/2 connections (Envoy keeps one per worker thread).
+GRPC_CONNECTIONS = 2
 BASIC_STRATEGIES = """
   endpoints:
     authz:
@@ -72,6 +91,13 @@ def rss_mb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time the process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop(process):
@@ -101,13 +127,16 @@ def ensure_wrk():
 
 def build():
     """Builds both binaries once and returns their paths."""
-    print("building: cargo build --release --bin portcullis --example baseline_server", flush=True)
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "portcullis", "--example", "baseline_server"],
-                   cwd=ROOT, check=True)
+    print("building: cargo build --release --bin portcullis --example baseline_server --example grpc_check_load",
+          flush=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "portcullis", "--example", "baseline_server",
+                    "--example", "grpc_check_load"], cwd=ROOT, check=True)
     metadata = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT, check=True,
                               capture_output=True, text=True).stdout
     release = os.path.join(json.loads(metadata)["target_directory"], "release")
-    return os.path.join(release, "portcullis"), os.path.join(release, "examples", "baseline_server")
+    examples = os.path.join(release, "examples")
+    return (os.path.join(release, "portcullis"), os.path.join(examples, "baseline_server"),
+            os.path.join(examples, "grpc_check_load"))
 
 
 def wait_for(check, what, process=None, limit=20.0):
@@ -174,7 +203,20 @@ TOKEN_BODY = ("grant_type=client_credentials&client_id=bench-service&client_secr
               "&scope=api")
 
 
-def config_yaml(port, d, rules, redis_port=None, basic=False, oidc=False):
+def telemetry_yaml(metrics_port=None, otlp_port=None):
+    """The telemetry section: metrics on `metrics_port`, traces (100%) to `otlp_port`."""
+    if metrics_port is None and otlp_port is None:
+        return ""
+    text = "telemetry:\n"
+    if metrics_port is not None:
+        text += f"  metrics: {{enabled: true, address: 'tcp://127.0.0.1:{metrics_port}/metrics'}}\n"
+    if otlp_port is not None:
+        text += (f"  traces: {{enabled: true, protocol: http/protobuf, endpoint: 'http://127.0.0.1:{otlp_port}',"
+                 f" sampling_ratio: 1.0}}\n")
+    return text
+
+
+def config_yaml(port, d, rules, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False):
     session = "session:\n"
     if redis_port is not None:
         session += f"  secret: 'a-benchmark-session-secret'\n  redis: {{host: 127.0.0.1, port: {redis_port}}}\n"
@@ -182,7 +224,7 @@ def config_yaml(port, d, rules, redis_port=None, basic=False, oidc=False):
     return f"""
 server:
   address: 'tcp://127.0.0.1:{port}/'
-{BASIC_STRATEGIES if basic else ""}
+{BASIC_STRATEGIES if basic else ""}{ENVOY_ENDPOINTS if envoy else ""}
 log: {{level: warn}}
 authentication_backend: {{file: {{path: '{d}/users.yml'}}}}
 {session}
@@ -190,6 +232,7 @@ storage: {{encryption_key: 'a-benchmark-encryption-key', local: {{path: '{d}/db.
 notifier: {{filesystem: {{filename: '{d}/notifications.txt'}}}}
 identity_validation: {{reset_password: {{jwt_secret: 'a-benchmark-jwt-secret-value'}}}}
 {OIDC if oidc else ""}
+{telemetry}
 {rules_yaml(rules)}"""
 
 
@@ -293,8 +336,82 @@ class LoginStorm:
         self.pool.shutdown()
 
 
-CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9"]
+class Scraper:
+    """Fetches /metrics every `interval` seconds until stopped, as Prometheus would."""
+
+    def __init__(self, port, interval=1.0):
+        self.port, self.interval = port, interval
+        self.stop = threading.Event()
+        self.scrapes = 0
+
+    def run(self):
+        while not self.stop.wait(self.interval):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", "/metrics")
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    self.scrapes += 1
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+class OtlpReceiver:
+    """A local OTLP/HTTP receiver: takes every POST to /v1/traces and answers an empty
+    ExportTraceServiceResponse, counting the bytes received."""
+
+    def __init__(self):
+        receiver = self
+        self.exports = self.bytes = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.exports += 1
+                receiver.bytes += len(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13"]
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def seconds(duration):
+    """wrk's duration forms: 10, 10s, 2m, 1h."""
+    match = re.fullmatch(r"(\d+)([smh]?)", duration)
+    if match is None:
+        sys.exit(f"--duration: cannot read {duration!r}")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 def run_wrk(port, headers, duration, connections, threads=2, path=FORWARD_AUTH, script=None):
@@ -324,14 +441,26 @@ def run_wrk(port, headers, duration, connections, threads=2, path=FORWARD_AUTH, 
     }
 
 
+def run_grpc_load(loader, port, cookie, duration, concurrency):
+    """The grpc_check_load example for `duration`; its JSON line as a result."""
+    command = [loader, f"http://127.0.0.1:{port}", cookie, str(seconds(duration)), str(GRPC_CONNECTIONS),
+               str(concurrency)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["non_2xx_3xx"] = result.pop("unexpected")
+    result["socket_errors"] = 0
+    return result
+
+
 class Bench:
-    def __init__(self, args, portcullis, baseline, digest, workdir):
+    def __init__(self, args, portcullis, baseline, loader, digest, workdir):
         self.args, self.portcullis, self.baseline, self.digest = args, portcullis, baseline, digest
+        self.loader = loader
         self.workdir = workdir
         self.results = []
         self.idle_rss = {}
 
-    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, oidc=False):
+    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False):
         d = tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)
         with open(os.path.join(d, "users.yml"), "w") as f:
             f.write(f"users:\n  john:\n    displayname: John Doe\n    password: '{self.digest}'\n"
@@ -339,7 +468,7 @@ class Bench:
         port = free_port()
         path = os.path.join(d, "configuration.yml")
         with open(path, "w") as f:
-            f.write(config_yaml(port, d, rules, redis_port, basic, oidc))
+            f.write(config_yaml(port, d, rules, redis_port, basic, envoy, telemetry, oidc))
         started = time.monotonic()
         with open(os.path.join(d, "stdout.log"), "w") as out, open(os.path.join(d, "stderr.log"), "w") as err:
             process = subprocess.Popen([self.portcullis, "--config", path], cwd=d, stdin=subprocess.DEVNULL,
@@ -349,9 +478,10 @@ class Bench:
         return process, port, ready_ms
 
     def case(self, case, label, headers, expected, start, storm=False, connections=None, path=FORWARD_AUTH,
-             body=None):
+             grpc=False, scrape=None, body=None):
         """Runs one case: `start()` returns (server process, port, helpers to stop). With
-        `body`, the requests are POSTs of that form body."""
+        `grpc`, the gRPC Check with the session cookie of `headers`, by grpc_check_load;
+        with `body`, the requests are POSTs of that form body."""
         print(f"case {case}: {label}", flush=True)
         server, port, helpers = start()
         script = None
@@ -362,18 +492,34 @@ class Bench:
                         'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
         try:
             headers = headers(port) if callable(headers) else headers
-            check_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"} if body else headers
-            status = status_of(port, check_headers, path, body)
+            connections = connections or self.args.connections
+            if grpc:
+                cookie = headers["Cookie"]
+                once = [self.loader, f"http://127.0.0.1:{port}", cookie, "0", "1", "1"]
+                status = int(subprocess.run(once, check=True, capture_output=True, text=True).stdout.strip())
+            else:
+                check_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"} if body else headers
+                status = status_of(port, check_headers, path, body)
             if status != expected:
                 sys.exit(f"case {case} ({label}): expected {expected} before the timed run, got {status}; "
                          f"a benchmark of that answer would be worthless")
-            connections = connections or self.args.connections
-            if storm:
+            cpu_before = cpu_seconds(server.pid)
+            if grpc:
+                result = run_grpc_load(self.loader, port, cookie, self.args.duration, connections)
+            elif storm:
                 with LoginStorm(port, 4) as s:
                     result = run_wrk(port, headers, self.args.duration, connections)
                 result["storm_logins_ok"], result["storm_logins_failed"] = s.ok, s.failed
+            elif scrape is not None:
+                with Scraper(scrape) as s:
+                    result = run_wrk(port, headers, self.args.duration, connections)
+                result["scrapes"] = s.scrapes
             else:
                 result = run_wrk(port, headers, self.args.duration, connections, path=path, script=script)
+            # The server's own CPU per request: the load generators share the two cores, so
+            # throughput also measures the client's cost.
+            used = cpu_seconds(server.pid) - cpu_before
+            result["server_cpu_us_per_request"] = used * 1e6 / result["requests"] if result["requests"] else 0
             result["rss_mb"] = rss_mb(server.pid)
         finally:
             stop(server)
@@ -385,6 +531,18 @@ class Bench:
                   f"{result['socket_errors']} socket errors", flush=True)
         self.results.append(result)
         return result
+
+    def metrics_process(self, name, metrics_port):
+        def start():
+            process, port, _ = self.start_portcullis(name, telemetry=telemetry_yaml(metrics_port=metrics_port))
+            return process, port, []
+        return start
+
+    def traced_process(self, name, receiver):
+        def start():
+            process, port, _ = self.start_portcullis(name, telemetry=telemetry_yaml(otlp_port=receiver.port))
+            return process, port, []
+        return start
 
     def baseline_process(self):
         port = free_port()
@@ -428,6 +586,11 @@ def with_cookie(port):
     return {**TARGET_HEADERS, "Cookie": login(port), "Accept": "text/html"}
 
 
+def envoy_with_cookie(port):
+    """What Envoy's HTTP ext_authz sends for a browser GET of https://app.example.com/."""
+    return {"Host": "app.example.com", "X-Forwarded-Proto": "https", "Cookie": login(port), "Accept": "text/html"}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", default="10s", help="wrk duration per case (default 10s)")
@@ -436,7 +599,7 @@ def main():
     parser.add_argument("--prebuilt", default="",
                         help="directory holding portcullis and examples/baseline_server already built (skips the "
                              "release build; figures from a debug build are not comparable)")
-    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9",
+    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9,10,11,12,13",
                         help="comma-separated cases to run (default all); targets needing a case left out are skipped")
     args = parser.parse_args()
     selected = set(args.cases.split(","))
@@ -449,14 +612,17 @@ def main():
     if args.prebuilt:
         portcullis = os.path.join(args.prebuilt, "portcullis")
         baseline = os.path.join(args.prebuilt, "examples", "baseline_server")
+        loader = os.path.join(args.prebuilt, "examples", "grpc_check_load")
     else:
-        portcullis, baseline = build()
+        portcullis, baseline, loader = build()
     digest = subprocess.run([portcullis, "crypto", "hash", "generate", "argon2", "--password", PASSWORD], check=True,
                             capture_output=True, text=True).stdout.strip().removeprefix("Digest: ")
     basic = "Basic " + base64.b64encode(f"john:{PASSWORD}".encode()).decode()
 
+    receiver = OtlpReceiver()
+    metrics_port = free_port()
     with tempfile.TemporaryDirectory(prefix="portcullis-bench-") as workdir:
-        b = Bench(args, portcullis, baseline, digest, workdir)
+        b = Bench(args, portcullis, baseline, loader, digest, workdir)
         print("startup: 5 starts with a fresh data directory", flush=True)
         startup = b.startup()
         cases = [
@@ -473,9 +639,17 @@ def main():
              {"storm": True}),
             ("7", "Basic credentials, cached 5m", {**TARGET_HEADERS, "Authorization": basic}, 200,
              b.portcullis_process("basic", basic=True), {}),
-            ("8", "OIDC token endpoint, client credentials", {"Host": "auth.example.com"}, 200,
+            ("8", "cookie, Envoy ext_authz over HTTP (ExtAuthz)", envoy_with_cookie, 200,
+             b.portcullis_process("ext-authz", envoy=True), {"path": EXT_AUTHZ + "/"}),
+            ("9", "cookie, Envoy ext_authz over gRPC (Check)", envoy_with_cookie, 200,
+             b.portcullis_process("ext-authz-grpc", envoy=True), {"grpc": True}),
+            ("10", "case 2, metrics on (scraped every 1s)", with_cookie, 200,
+             b.metrics_process("metrics", metrics_port), {"scrape": metrics_port}),
+            ("11", "case 2, traces at 100% to a local receiver", with_cookie, 200,
+             b.traced_process("traces", receiver), {}),
+            ("12", "OIDC token endpoint, client credentials", {"Host": "auth.example.com"}, 200,
              b.portcullis_process("oidc-token", oidc=True), {"path": "/api/oidc/token", "body": TOKEN_BODY}),
-            ("9", "OIDC UserInfo, bearer access token",
+            ("13", "OIDC UserInfo, bearer access token",
              lambda port: {"Host": "auth.example.com", "Authorization": f"Bearer {user_access_token(port)}"}, 200,
              b.portcullis_process("oidc-userinfo", oidc=True), {"path": "/api/oidc/userinfo"}),
         ]
@@ -483,6 +657,7 @@ def main():
             if case in selected:
                 b.case(case, label, headers, expected, start, **options)
         idle_rss = b.idle_rss.get("memory", b.idle_rss.get("storm", float("nan")))
+    receiver.close()
 
     base = b.results[0]["requests_per_sec"]
     by_case = {r["case"]: r for r in b.results}
@@ -491,14 +666,24 @@ def main():
 
     print()
     print(f"wrk -t2 -c{args.connections} -d{args.duration} --latency; target {TARGET}")
-    print(f"{'case':<5} {'':<44} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'x base':>7} {'RSS MB':>7}")
+    print(f"{'case':<5} {'':<44} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'x base':>7} {'RSS MB':>7} "
+          f"{'CPU us/req':>10}")
     for r in b.results:
         print(f"{r['case']:<5} {r['label']:<44} {r['requests_per_sec']:>10.0f} {r['p50_ms']:>8.3f} "
-              f"{r['p99_ms']:>8.3f} {r['ratio_to_baseline']:>7.2f} {r['rss_mb']:>7.1f}")
+              f"{r['p99_ms']:>8.3f} {r['ratio_to_baseline']:>7.2f} {r['rss_mb']:>7.1f} "
+              f"{r['server_cpu_us_per_request']:>10.1f}")
+    if {"8", "9"} <= set(by_case):
+        http, grpc = by_case["8"], by_case["9"]
+        print(f"case 9 is {grpc['requests_per_sec'] / http['requests_per_sec']:.2f}x case 8's throughput "
+              f"(gRPC: {args.connections} calls in flight over {GRPC_CONNECTIONS} HTTP/2 connections, "
+              f"grpc_check_load with 2 threads; HTTP: wrk -c{args.connections})")
     if "6" in by_case:
         storm = by_case["6"]
         print(f"login storm during case 6: {storm['storm_logins_ok']} logins ok, "
               f"{storm['storm_logins_failed']} failed")
+    if "11" in by_case:
+        print(f"OTLP receiver during case 11: {receiver.exports} exports, {receiver.bytes / 1e6:.1f} MB")
+        by_case["11"]["otlp_exports"], by_case["11"]["otlp_bytes"] = receiver.exports, receiver.bytes
     startup_ms = statistics.median(startup)
     print(f"idle RSS right after start: {idle_rss:.1f} MB")
     print(f"start to first 200 on /api/health: median {startup_ms:.1f} ms "
@@ -519,6 +704,8 @@ def main():
         ("case 6 p99 <= 1.5x case 2 p99", {"2", "6"}, lambda: latency("6", 99) / latency("2", 99), 1.5,
          lambda v: v <= 1.5),
         ("case 7 req/s >= 0.5x baseline", {"7"}, lambda: ratio("7"), 0.5, lambda v: v >= 0.5),
+        ("case 10 (metrics on) req/s >= 0.95x case 2", {"2", "10"}, lambda: ratio("10") / ratio("2"), 0.95,
+         lambda v: v >= 0.95),
         ("case 2b p99 < 1 ms (low load, approximation)", {"2b"}, lambda: latency("2b", 99), 1.0, lambda v: v < 1.0),
         ("idle RSS < 15 MB", set(), lambda: idle_rss, 15, lambda v: v < 15),
         ("start to first 200 < 100 ms", set(), lambda: startup_ms, 100, lambda v: v < 100),
@@ -535,6 +722,8 @@ def main():
     with open(args.json, "w") as f:
         json.dump({
             "wrk": {"threads": 2, "connections": args.connections, "duration": args.duration},
+            "grpc_check_load": {"threads": 2, "connections": GRPC_CONNECTIONS, "calls_in_flight": args.connections,
+                                "duration": args.duration},
             "target": TARGET,
             "cases": b.results,
             "idle_rss_mb": idle_rss,

@@ -326,7 +326,7 @@ class Run:
             submit(page)
             expect(page.locator(".alert.notice").count() == 1, "sent notice")
             text = self.mail.wait_text(before + 1)
-            link = re.search(r"https://\S+reset-password\?token=\S+", text).group(0)
+            link = re.search(r"https://\S+reset-password/step2\?token=\S+", text).group(0)
             page.goto(link)
             self.remember("reset-password", page)
             page.fill("#password", NEW_PASSWORD)

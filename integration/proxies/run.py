@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Runs the examples/ deployments against the real reverse proxies.
 
-For each proxy (traefik, caddy, nginx, haproxy, envoy): a real redis-server, Portcullis
+For each proxy (traefik, caddy, nginx, haproxy, envoy, and envoy-grpc: Envoy with the gRPC
+ext_authz service): a real redis-server, Portcullis
 (Redis sessions, SQLite) from the example's configuration.yml, an upstream app that echoes
 the headers it received, and the proxy from the example's config, all on free loopback
 ports. The example files are copied with their addresses, ports and paths rewritten; the
 client connects to 127.0.0.1 with the example host names in SNI and Host, from the source
-address 127.0.0.2 so that "the client's address" differs from the proxy's.
+address 127.0.0.2 so that "the client's address" differs from the proxy's. The gRPC
+variant ends with one more check: Portcullis stopped, Envoy refuses every request.
 
     integration/proxies/run.py [--binary PATH] [proxy ...]
 
@@ -38,8 +40,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EXAMPLES = os.path.join(ROOT, "examples")
 CLIENT_ADDRESS = "127.0.0.2"
 PASSWORD = "demo-password"
-PROXIES = ["traefik", "caddy", "nginx", "haproxy", "envoy"]
+PROXIES = ["traefik", "caddy", "nginx", "haproxy", "envoy", "envoy-grpc"]
+# The program each variant runs, when it is not the variant's name.
+PROGRAM = {"envoy-grpc": "envoy"}
 CHECKS = 11
+# Variants with checks of their own after the common ones.
+EXTRA_CHECKS = {"envoy-grpc": 1}
 # Spellings of the private /dashboard that some decoder may read as the public /public/x.
 PATH_TRICKS = [
     "/dashboard/%252e%252e/public/x", "/dashboard/%252E%252E/public/x", "/dashboard/%2e%2e/public/x",
@@ -302,7 +308,18 @@ class Stack:
             "haproxy": ["haproxy", "-db", "-f", f"{d}/haproxy.cfg"],
             "envoy": ["envoy", "-c", f"{d}/envoy.yaml", "--disable-hot-restart",
                       "--log-level", "warn"],
+            "envoy-grpc": ["envoy", "-c", f"{d}/envoy.yaml", "--disable-hot-restart",
+                           "--log-level", "warn"],
         }[self.proxy]
+
+    def stop_process(self, name, timeout=10):
+        """Stops one process (SIGTERM) and waits for it to exit."""
+        for n, proc in self.procs:
+            if n == name:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=timeout)
+                return proc.returncode
+        raise KeyError(name)
 
     def stop(self):
         if self.httpd:
@@ -492,6 +509,21 @@ class Checks:
             expect_none(problems)
         self.check("11 client-sent X-Original-* / X-Forwarded-* name no other target", client_target_headers)
 
+        if self.stack.proxy == "envoy-grpc":
+            def portcullis_stopped():
+                # Runs last: it stops Portcullis. failure_mode_allow: false refuses every
+                # request that cannot be checked, the logged-in user's and the bypass path too.
+                status = self.stack.stop_process("portcullis")
+                expect(status == 0, f"Portcullis exited with {status}")
+                problems = []
+                for client, path, what in [(self.client(), "/dashboard", "anonymous"), (john, "/", "logged in"),
+                                           (self.client(), "/public/readme", "bypass path")]:
+                    r = client.request("GET", self.url("app", path))
+                    if r.status != 403:
+                        problems.append(f"{what} {path}: {r.status} {r.body[:100]}")
+                expect_none(problems)
+            self.check("12 Portcullis stopped: Envoy refuses every request (403)", portcullis_stopped)
+
     def not_served(self, r, what):
         """None when the app (the echo upstream) did not answer, or received a path that
         reads as public however it is read; otherwise what went wrong."""
@@ -565,7 +597,7 @@ def version(proxy):
         "nginx": ["nginx", "-v"],
         "haproxy": ["haproxy", "-v"],
         "envoy": ["envoy", "--version"],
-    }[proxy]
+    }[PROGRAM.get(proxy, proxy)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     text = (out.stdout + out.stderr).strip().splitlines()
     return text[0] if text else "?"
@@ -580,7 +612,7 @@ def main():
     work = tempfile.mkdtemp(prefix="portcullis-proxies-")
     total_failed = 0
     for proxy in args.proxies:
-        if shutil.which(proxy) is None:
+        if shutil.which(PROGRAM.get(proxy, proxy)) is None:
             print(f"proxy {proxy}: 0 passed, 1 failed (not installed; run integration/install-deps)")
             total_failed += 1
             continue
@@ -592,8 +624,9 @@ def main():
             checks.run()
         except Exception as e:  # noqa: BLE001
             checks = None
-            print(f"proxy {proxy}: 0 passed, {CHECKS} failed (could not start: {e})")
-            total_failed += CHECKS
+            checks_count = CHECKS + EXTRA_CHECKS.get(proxy, 0)
+            print(f"proxy {proxy}: 0 passed, {checks_count} failed (could not start: {e})")
+            total_failed += checks_count
         finally:
             stack.stop()
         if checks is None:

@@ -93,15 +93,21 @@ impl HashingPool {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolError> {
-        let permit = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| PoolError::Busy)?
-            .map_err(|_| PoolError::Busy)?;
+        let queued = crate::telemetry::HashingWait::start();
+        let Ok(Ok(permit)) = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await else {
+            queued.refused();
+            return Err(PoolError::Busy);
+        };
+        let running = queued.admitted();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _permit = permit;
             // A panicking hash must not take the thread with it; the caller sees an error.
-            if let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            // The slot is released before the answer goes out, so whoever reads the pool
+            // after the caller has its answer never sees that hash still running.
+            drop(running);
+            drop(permit);
+            if let Ok(result) = result {
                 let _ = tx.send(result);
             }
         });
@@ -113,13 +119,15 @@ impl HashingPool {
     /// Checks `password` against `encoded` (a stored hash).
     pub async fn verify(&self, password: &str, encoded: &str) -> Result<bool, PoolError> {
         let (password, encoded) = (password.to_string(), encoded.to_string());
-        Ok(self.run(move || password::verify(&password, &encoded)).await??)
+        let span = crate::telemetry::traces::span!("password.verify");
+        Ok(tracing::Instrument::instrument(self.run(move || password::verify(&password, &encoded)), span).await??)
     }
 
     /// Hashes `password` with the configured algorithm.
     pub async fn hash(&self, password: &str, params: &PasswordHashing) -> Result<String, PoolError> {
         let (password, params) = (password.to_string(), params.clone());
-        Ok(self.run(move || password::hash(&password, &params)).await??)
+        let span = crate::telemetry::traces::span!("password.hash");
+        Ok(tracing::Instrument::instrument(self.run(move || password::hash(&password, &params)), span).await??)
     }
 }
 

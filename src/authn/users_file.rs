@@ -364,7 +364,11 @@ impl UsersFile {
             loop {
                 tick.tick().await;
                 let file = Arc::clone(&this);
-                match tokio::task::spawn_blocking(move || file.reload_if_changed()).await {
+                let reloaded = tokio::task::spawn_blocking(move || file.reload_if_changed()).await;
+                if let Ok(Ok(true) | Err(_)) = &reloaded {
+                    crate::telemetry::config_reload("users_file", matches!(reloaded, Ok(Ok(true))));
+                }
+                match reloaded {
                     Ok(Ok(true)) => tracing::info!(users = this.snapshot().len(), "users file reloaded"),
                     Ok(Ok(false)) => {}
                     Ok(Err(e)) => tracing::error!("{e}; keeping the previous users"),

@@ -110,7 +110,7 @@ fn login_status(kind: &RequestKind) -> LoginStatus {
 mod tests {
     use super::*;
     use AuthLevel::{Anonymous, OneFactor, TwoFactor};
-    use Implementation::{AuthRequest, ExtAuthz, ForwardAuth, Legacy};
+    use Implementation::{AuthRequest, ExtAuthz, ExtAuthzGRPC, ForwardAuth, Legacy};
     use Policy::{Bypass, Deny};
 
     const BASIC: Strategy = Strategy::HeaderAuthorization;
@@ -171,6 +171,10 @@ mod tests {
             (kind(AuthRequest, false, false, true), Unauthorized),
             (kind(ExtAuthz, true, false, true), Found),
             (kind(ExtAuthz, false, false, true), SeeOther),
+            (kind(ExtAuthzGRPC, true, false, true), Found),
+            (kind(ExtAuthzGRPC, false, false, true), SeeOther),
+            (kind(ExtAuthzGRPC, true, true, true), Unauthorized),
+            (kind(ExtAuthzGRPC, true, false, false), Unauthorized),
             (kind(Legacy, true, false, true), Found),
             (kind(Legacy, true, true, true), Unauthorized),
         ];

@@ -4,10 +4,12 @@
 //! behind a proxy that passes request headers on cannot name another target: ForwardAuth
 //! reads X-Forwarded-Method, -Proto, -Host and -Uri; AuthRequest X-Original-Method and
 //! X-Original-URL; ExtAuthz X-Forwarded-Proto, X-Forwarded-Host or Host, and the
-//! sub-request's own method and path. Legacy (`/api/verify`) serves both kinds of proxy:
-//! it takes X-Original-URL or X-Forwarded-*, whichever is present, and when both are (a
-//! proxy that sets one passes a client's other on) they must name the same target, and
-//! X-Original-Method and X-Forwarded-Method the same method, or the request is refused.
+//! sub-request's own method and path; ExtAuthzGRPC no header at all, only the attributes
+//! of Envoy's `CheckRequest` ([`from_attributes`]). Legacy (`/api/verify`) serves both
+//! kinds of proxy: it takes X-Original-URL or X-Forwarded-*, whichever is present, and
+//! when both are (a proxy that sets one passes a client's other on) they must name the
+//! same target, and X-Original-Method and X-Forwarded-Method the same method, or the
+//! request is refused.
 //!
 //! A target is refused unless its authority is a host name or IP literal with an
 //! optional numeric port, and it has no fragment. NGINX routes by the Host header's part
@@ -140,6 +142,18 @@ pub fn basic_credentials(value: &str) -> Option<(String, String)> {
     Some((login.to_string(), password.to_string()))
 }
 
+/// The target a gRPC `CheckRequest` names in `attributes.request.http`: the scheme, the
+/// host (`:authority`, which the proxy routed by), the path with its query as sent, and the
+/// method. Checked as every other target; no header is read, so a client's
+/// X-Forwarded-Host or X-Original-URL names nothing.
+pub fn from_attributes(scheme: &str, host: &str, path: &str, own_method: &str) -> Result<Target, String> {
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    let request_target = if path.is_empty() { "/" } else { path };
+    Parts { scheme, authority: host, request_target }.target(method(own_method)?)
+}
+
 /// Extracts the target from a proxy's sub-request. `method` is the sub-request's own
 /// method and `rest` the part of its path after the endpoint (with query), for ExtAuthz.
 /// An error means the request names no target, or an ambiguous one (see the module
@@ -165,6 +179,7 @@ pub fn extract(
             let path = if rest.is_empty() { "/" } else { rest };
             Parts { scheme: proto, authority: host, request_target: path }.target(method(own_method)?)
         }
+        Implementation::ExtAuthzGRPC => Err("ExtAuthzGRPC endpoints answer gRPC only".into()),
         Implementation::Legacy => {
             let m = match (header(headers, "x-original-method"), header(headers, "x-forwarded-method")) {
                 (Some(original), Some(forwarded)) if original != forwarded => {

@@ -1,9 +1,12 @@
-//! Authorization endpoints for reverse proxies: the four implementations (ForwardAuth,
-//! AuthRequest, ExtAuthz, Legacy) share one decision core; each only says where its
-//! proxy puts the target URL and method, and how the proxy wants "log in first".
+//! Authorization endpoints for reverse proxies: the five implementations (ForwardAuth,
+//! AuthRequest, ExtAuthz, Legacy over HTTP; ExtAuthzGRPC over gRPC) share one check
+//! ([`check`]) and one decision table ([`decision`]); each only says where its proxy puts
+//! the target URL and method, and how the proxy wants "log in first".
 
+pub mod check;
 pub mod decision;
 pub mod extract;
+pub mod grpc;
 
 use crate::config::Configuration;
 
@@ -16,6 +19,10 @@ pub enum Implementation {
     AuthRequest,
     /// Envoy: Host + X-Forwarded-Proto + the request's own path after the endpoint.
     ExtAuthz,
+    /// Envoy's `grpc_service` and Istio's CUSTOM action: the gRPC
+    /// `envoy.service.auth.v3.Authorization/Check` on the same listener (h2c); the target
+    /// comes from the request's attributes. At most one endpoint has it.
+    ExtAuthzGRPC,
     /// `/api/verify`: X-Original-URL or X-Forwarded-*; when both are present they must
     /// name the same target (and X-Original-Method and X-Forwarded-Method the same
     /// method), or the request is refused, so a client cannot add the other source.
@@ -41,10 +48,16 @@ pub enum Strategy {
 impl Implementation {
     /// The strategies an endpoint of this implementation has when it names none
     /// (Authelia's defaults).
+    /// Basic credentials go in `Proxy-Authorization` here, not `Authorization`: the
+    /// application behind the proxy may use `Authorization` itself. (The endpoints of an
+    /// empty `server.endpoints.authz` are another matter: they name their strategies.)
     pub fn default_strategies(self) -> [Strategy; 2] {
         match self {
             Self::Legacy => [Strategy::HeaderLegacy, Strategy::CookieSession],
-            _ => [Strategy::HeaderAuthorization, Strategy::CookieSession],
+            Self::AuthRequest => [Strategy::HeaderAuthRequestProxyAuthorization, Strategy::CookieSession],
+            Self::ForwardAuth | Self::ExtAuthz | Self::ExtAuthzGRPC => {
+                [Strategy::HeaderProxyAuthorization, Strategy::CookieSession]
+            }
         }
     }
 
@@ -54,8 +67,17 @@ impl Implementation {
             Self::ForwardAuth => "ForwardAuth",
             Self::AuthRequest => "AuthRequest",
             Self::ExtAuthz => "ExtAuthz",
+            Self::ExtAuthzGRPC => "ExtAuthzGRPC",
             Self::Legacy => "Legacy",
         }
+    }
+
+    /// Every implementation, by configuration name.
+    pub const ALL: [Self; 5] = [Self::ForwardAuth, Self::AuthRequest, Self::ExtAuthz, Self::ExtAuthzGRPC, Self::Legacy];
+
+    /// Whether it is served over gRPC rather than as an HTTP route.
+    pub fn is_grpc(self) -> bool {
+        self == Self::ExtAuthzGRPC
     }
 }
 
@@ -98,7 +120,8 @@ pub struct ConfiguredStrategy {
 pub struct AuthzEndpoint {
     /// Its name in `server.endpoints.authz`.
     pub name: String,
-    /// Where it is served: `/api/authz/<name>`, or `/api/verify` for `legacy`.
+    /// Where it is served: `/api/authz/<name>`, or `/api/verify` for `legacy`; the gRPC
+    /// method's path for ExtAuthzGRPC.
     pub path: String,
     /// The proxy protocol.
     pub implementation: Implementation,
@@ -123,7 +146,13 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
         .iter()
         .filter_map(|(name, e)| {
             let implementation = e.implementation?;
-            let path = if name == "legacy" { "/api/verify".to_string() } else { format!("/api/authz/{name}") };
+            let path = if implementation.is_grpc() {
+                grpc::CHECK_PATH.to_string()
+            } else if name == "legacy" {
+                "/api/verify".to_string()
+            } else {
+                format!("/api/authz/{name}")
+            };
             let mut strategies: Vec<_> = e
                 .authn_strategies
                 .iter()
@@ -162,14 +191,16 @@ mod tests {
         let config: Configuration = serde_yaml::from_str(
             "server:\n  endpoints:\n    authz:\n      forward-auth: {implementation: ForwardAuth}\n      \
              legacy: {implementation: Legacy, authn_strategies: []}\n      \
+             nginx: {implementation: AuthRequest}\n      \
              mine: {implementation: AuthRequest, authn_strategies: [{name: CookieSession}]}\n",
         )
         .unwrap();
         let kinds = |name: &str| -> Vec<Strategy> {
             endpoints(&config).into_iter().find(|e| e.name == name).unwrap().strategies.iter().map(|s| s.kind).collect()
         };
-        assert_eq!(kinds("forward-auth"), [Strategy::HeaderAuthorization, Strategy::CookieSession]);
+        assert_eq!(kinds("forward-auth"), [Strategy::HeaderProxyAuthorization, Strategy::CookieSession]);
         assert_eq!(kinds("legacy"), [Strategy::HeaderLegacy, Strategy::CookieSession]);
+        assert_eq!(kinds("nginx"), [Strategy::HeaderAuthRequestProxyAuthorization, Strategy::CookieSession]);
         assert_eq!(kinds("mine"), [Strategy::CookieSession], "named strategies are kept as they are");
     }
 }

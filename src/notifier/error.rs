@@ -83,3 +83,14 @@ pub enum NotifyError {
         source: std::io::Error,
     },
 }
+
+impl NotifyError {
+    /// Whether the error says the server (or the file) cannot be reached or used, as
+    /// opposed to it refusing one message.
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            Self::Connection { .. } | Self::Timeout { .. } | Self::Tls { .. } | Self::Auth { .. } | Self::Io { .. }
+        )
+    }
+}

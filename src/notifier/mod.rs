@@ -38,7 +38,14 @@ struct Inner {
     /// Whether to send an HTML alternative.
     html: bool,
     transport: Transport,
+    /// Whether the last connection to the mail server failed (readiness reports it).
+    failing: std::sync::atomic::AtomicBool,
+    /// When readiness last tried the mail server itself, while it was failing.
+    last_probe: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// While SMTP is failing, readiness tries it again at most this often.
+const SMTP_PROBE_EVERY: Duration = Duration::from_secs(30);
 
 enum Transport {
     Smtp(Box<SmtpSender>),
@@ -58,7 +65,14 @@ pub struct Recipient {
 #[derive(Clone)]
 pub enum Message {
     /// A password reset link (valid for `expires_in`).
-    ResetPassword { display_name: String, link: String, expires_in: Duration, remote_ip: String },
+    ResetPassword {
+        display_name: String,
+        link: String,
+        expires_in: Duration,
+        remote_ip: String,
+        /// Cancels the link, for a user who did not ask for it.
+        revoke_link: Option<String>,
+    },
     /// A one-time code proving the user controls the mailbox: for session elevation (purpose Elevation) or as a sign-in second factor (purpose SignIn). `revoke_link` lets the user cancel a code they did not ask for.
     OneTimeCode {
         display_name: String,
@@ -93,6 +107,7 @@ impl fmt::Debug for Message {
                 .field("link", &"<redacted>")
                 .field("expires_in", expires_in)
                 .field("remote_ip", remote_ip)
+                .field("revoke_link", &"<redacted>")
                 .finish(),
             Self::OneTimeCode { display_name, purpose, expires_in, remote_ip, revoke_link, .. } => f
                 .debug_struct("OneTimeCode")
@@ -143,15 +158,63 @@ impl Notifier {
         // The file gets the plain text only.
         let html = smtp.is_some_and(|s| !s.disable_html_emails);
         let templates = Templates::load(&config.template_path)?;
-        Ok(Self { inner: Arc::new(Inner { templates, subject, html, transport }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                templates,
+                subject,
+                html,
+                transport,
+                failing: Default::default(),
+                last_probe: Default::default(),
+            }),
+        })
     }
 
     /// SMTP: connect, EHLO, (STARTTLS), AUTH if configured, MAIL FROM/RCPT TO startup_check_address, then RSET/QUIT (no mail sent). Filesystem: check the file can be opened for append (create it 0600 if missing, parent dir must exist).
     pub async fn startup_check(&self) -> Result<(), NotifyError> {
-        match &self.inner.transport {
+        let checked = match &self.inner.transport {
             Transport::Smtp(smtp) => smtp.startup_check().await,
             Transport::Filesystem(file) => file.startup_check().await,
+        };
+        self.note(&checked);
+        checked
+    }
+
+    /// `smtp` or `filesystem`.
+    pub fn kind(&self) -> &'static str {
+        match &self.inner.transport {
+            Transport::Smtp(_) => "smtp",
+            Transport::Filesystem(_) => "filesystem",
         }
+    }
+
+    /// Whether mail can go out, for the readiness check. The file is opened again (cheap);
+    /// the mail server is judged by the last connection to it, and tried again (at most
+    /// every 30 s) only while that failed.
+    pub async fn ready(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        match &self.inner.transport {
+            Transport::Filesystem(_) => self.startup_check().await.is_ok(),
+            Transport::Smtp(_) => {
+                if !self.inner.failing.load(Ordering::Relaxed) {
+                    return true;
+                }
+                let due = self.inner.last_probe.lock().is_ok_and(|mut last| {
+                    let due = last.is_none_or(|at| at.elapsed() >= SMTP_PROBE_EVERY);
+                    if due {
+                        *last = Some(std::time::Instant::now());
+                    }
+                    due
+                });
+                due && self.startup_check().await.is_ok()
+            }
+        }
+    }
+
+    fn note<T>(&self, outcome: &Result<T, NotifyError>) {
+        // Refusals of a recipient or a template error say nothing about the server.
+        let failed = matches!(outcome, Err(e) if e.is_transport());
+        self.inner.failing.store(failed, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Renders and sends one message.
@@ -160,10 +223,15 @@ impl Notifier {
         let rendered = inner.templates.render(message, inner.html)?;
         let subject = inner.subject.replace("{title}", rendered.title);
         tracing::debug!(recipient = %to.address, title = rendered.title, "sending notification");
-        let sent = match &inner.transport {
-            Transport::Smtp(smtp) => smtp.send(to, &subject, &rendered.text, rendered.html.as_deref()).await,
-            Transport::Filesystem(file) => file.append(to, &subject, &rendered.text).await,
+        let span = crate::telemetry::traces::span!("notifier.send", notifier.transport = self.kind());
+        let sent = async {
+            match &inner.transport {
+                Transport::Smtp(smtp) => smtp.send(to, &subject, &rendered.text, rendered.html.as_deref()).await,
+                Transport::Filesystem(file) => file.append(to, &subject, &rendered.text).await,
+            }
         };
+        let sent = tracing::Instrument::instrument(sent, span).await;
+        self.note(&sent);
         match &sent {
             Ok(()) => tracing::debug!(recipient = %to.address, title = rendered.title, "notification sent"),
             Err(e) => {
@@ -193,6 +261,7 @@ mod tests {
             link: "https://auth.example.com/reset/SECRET3".into(),
             expires_in: Duration::from_secs(60),
             remote_ip: "192.0.2.1".into(),
+            revoke_link: Some("https://auth.example.com/revoke/SECRET4".into()),
         };
         let shown = format!("{m:?} {r:?}");
         assert!(!shown.contains("SECRET"), "{shown}");

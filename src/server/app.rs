@@ -13,6 +13,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
+use tracing::Instrument;
 
 use super::request_id::RequestId;
 use super::response::{self, DEFAULT_CSP, HttpResponse};
@@ -43,6 +44,8 @@ pub struct App {
     pub authz: Vec<crate::authz::AuthzEndpoint>,
     /// Portal templates, translations and static files.
     pub portal: handlers::portal::Renderer,
+    /// The readiness check behind `/api/health/ready` (answers reused for a second).
+    pub readiness: crate::telemetry::Readiness,
     trusted_proxies: Vec<ipnet::IpNet>,
     csp_template: String,
 }
@@ -70,6 +73,7 @@ impl App {
             portal: handlers::portal::Renderer::new(&config.server.address.base_path)?,
             openapi_spec: Bytes::from(spec),
             csp_template,
+            readiness: crate::telemetry::Readiness::default(),
             services,
             config,
         })
@@ -88,15 +92,15 @@ impl App {
         let is_api = self.relative(&path).is_some_and(is_api_path);
 
         let write_timeout = self.config.server.timeouts.write.get();
-        let work = AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str())).catch_unwind();
+        let span = crate::telemetry::traces::request_span(&method, request.headers(), || {
+            self.relative(&path).and_then(|p| self.router.find(p)).map(|route| route.path.as_str())
+        });
+        let work = AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str()).instrument(span.clone()))
+            .catch_unwind();
         let mut response = match tokio::time::timeout(write_timeout, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(panic)) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let what = super::panic_message(panic.as_ref());
                 tracing::error!(request_id = %request_id, panic = %what, "request handler panicked");
                 response::ko(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
@@ -111,8 +115,13 @@ impl App {
         if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
             headers.insert(header::HeaderName::from_static("x-request-id"), value);
         }
+        let elapsed = started.elapsed();
+        if let Some(metrics) = crate::telemetry::metrics::get() {
+            metrics.request(&method, response.status(), elapsed);
+        }
+        crate::telemetry::traces::record_status(&span, response.status());
         let status = response.status().as_u16();
-        let elapsed_us = started.elapsed().as_micros() as u64;
+        let elapsed_us = elapsed.as_micros() as u64;
         let remote = remote.map(|ip| ip.to_string()).unwrap_or_default();
         tracing::info!(
             target: "portcullis::access",
@@ -131,6 +140,17 @@ impl App {
     /// The client's address (X-Forwarded-For only from trusted proxies).
     pub fn client_ip(&self, peer: Option<IpAddr>, headers: &http::HeaderMap) -> Option<IpAddr> {
         super::client_ip::client_ip(peer, headers, &self.trusted_proxies)
+    }
+
+    /// The client's address when the caller names its own downstream peer (gRPC checks):
+    /// see [`super::client_ip::client_ip_behind`].
+    pub fn client_ip_behind(
+        &self,
+        caller: Option<IpAddr>,
+        source: Option<IpAddr>,
+        headers: &http::HeaderMap,
+    ) -> Option<IpAddr> {
+        super::client_ip::client_ip_behind(caller, source, headers, &self.trusted_proxies)
     }
 
     /// The path relative to the base path, or `None` when it lies outside it.
@@ -167,15 +187,24 @@ impl App {
             return method_not_allowed(route);
         };
         let request = handlers::Request { parts: &parts, body, remote, path, request_id };
+        // The JSON API, the pages and the provider are boxed: each is a large future (the
+        // largest of its many handlers), and inline they would all weigh on the stack of
+        // the authorization path, the one that is not boxed.
         match endpoint {
-            Endpoint::Api(api) => handlers::api::call(api, self, request).await,
-            Endpoint::Page(page) => handlers::portal::page(self, page, request).await,
+            Endpoint::Api(api) => Box::pin(handlers::api::call(api, self, request)).await,
+            Endpoint::Page(page) => Box::pin(handlers::portal::page(self, page, request)).await,
             Endpoint::Static => handlers::portal::static_file(self, &request),
             Endpoint::Authz(i) => match self.authz.get(i) {
-                Some(endpoint) => handlers::authz::handle(self, endpoint, &request).await,
+                Some(endpoint) => {
+                    let response = handlers::authz::handle(self, endpoint, &request).await;
+                    if let Some(metrics) = crate::telemetry::metrics::get() {
+                        metrics.authz(response.status());
+                    }
+                    response
+                }
                 None => not_found(is_api_path(path)),
             },
-            Endpoint::Oidc(endpoint) => handlers::oidc::call(endpoint, self, request).await,
+            Endpoint::Oidc(endpoint) => Box::pin(handlers::oidc::call(endpoint, self, request)).await,
         }
     }
 

@@ -33,6 +33,24 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -
     hops.iter().rev().find(|ip| !is_trusted(ip)).or(hops.first()).copied().or(Some(peer))
 }
 
+/// The client's address for a proxy that names its own downstream peer (`source`, such
+/// as Envoy's `attributes.source` in a gRPC check): that peer stands in for the
+/// connection's only when the caller is a trusted proxy, and X-Forwarded-For is then read
+/// as usual. An untrusted caller is itself the client, whatever it claims; a trusted one
+/// that names no peer is read as an HTTP request from it.
+pub fn client_ip_behind(
+    caller: Option<IpAddr>,
+    source: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let caller_trusted = caller.is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip)));
+    match source {
+        Some(source) if caller_trusted => client_ip(Some(source), headers, trusted),
+        _ => client_ip(caller, headers, trusted),
+    }
+}
+
 fn parse_hop(text: &str) -> Option<IpAddr> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Some(ip.to_canonical());
@@ -72,5 +90,25 @@ mod tests {
         // Garbage in the header: fall back to the peer.
         assert_eq!(client_ip(ip("127.0.0.1"), &headers(&["not-an-ip"]), &trusted), ip("127.0.0.1"));
         assert_eq!(client_ip(None, &headers(&["1.2.3.4"]), &trusted), None);
+    }
+
+    #[test]
+    fn a_named_peer_counts_only_from_a_trusted_caller() {
+        let trusted = default_trusted();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let none = headers(&[]);
+        // Envoy on this machine names the client it sees.
+        assert_eq!(client_ip_behind(ip("127.0.0.1"), ip("203.0.113.5"), &none, &trusted), ip("203.0.113.5"));
+        // The named client is untrusted: its X-Forwarded-For claim is not read.
+        let claim = headers(&["10.1.2.3, 203.0.113.5"]);
+        assert_eq!(client_ip_behind(ip("127.0.0.1"), ip("203.0.113.5"), &claim, &trusted), ip("203.0.113.5"));
+        // The named peer is itself a trusted proxy: X-Forwarded-For from the right.
+        let chain = headers(&["10.1.2.3, 198.51.100.7"]);
+        assert_eq!(client_ip_behind(ip("127.0.0.1"), ip("127.0.0.1"), &chain, &trusted), ip("198.51.100.7"));
+        // An untrusted caller is the client, whatever peer and header it names.
+        assert_eq!(client_ip_behind(ip("192.0.2.1"), ip("10.0.0.1"), &chain, &trusted), ip("192.0.2.1"));
+        // No peer named: as an HTTP request from the caller.
+        assert_eq!(client_ip_behind(ip("127.0.0.1"), None, &chain, &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip_behind(None, ip("10.0.0.1"), &none, &trusted), None);
     }
 }

@@ -1,10 +1,12 @@
 //! The HTTP server: listener, connection handling (HTTP/1.1 and h2c), graceful shutdown.
+//! gRPC calls for an ExtAuthzGRPC endpoint share the listener ([`grpc`]).
 //!
 //! On shutdown the listener closes at once (new connections are refused), requests in
 //! flight finish, idle keep-alive connections are closed, and `serve` returns.
 
 mod app;
 pub mod client_ip;
+pub mod grpc;
 mod request_id;
 pub mod response;
 pub mod router;
@@ -15,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -96,6 +99,8 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         .max_header_list_size(u32::try_from(config.buffers.read.max(8192)).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.timeouts.idle.get()));
 
+    let (draining, drain_watch) = tokio::sync::watch::channel(false);
+    let grpc = grpc::Grpc::new(&app, drain_watch).map(Arc::new);
     let graceful = GracefulShutdown::new();
     // A slot per connection: at the limit, nothing more is accepted until one closes, so
     // a flood of connections waits in the kernel's backlog instead of in memory.
@@ -103,33 +108,19 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         config.max_connections.unwrap_or(crate::config::schema::DEFAULT_MAX_CONNECTIONS),
     ));
     tokio::pin!(shutdown);
-    loop {
-        let slot = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
-        let accepted = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = accept(&listener) => accepted,
-        };
-        let (io, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Typically EMFILE: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some(((io, remote), slot)) = next_connection(&listener, &slots, &mut shutdown, "server").await {
         let app = app.clone();
-        let service = service_fn(move |request| {
+        let grpc = grpc.clone();
+        let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(app.handle(request, remote).await) }
+            let grpc = grpc.clone();
+            async move {
+                let response = match grpc.as_deref().filter(|g| g.wants(&request)) {
+                    Some(grpc) => grpc.call(request, remote).await.map(Either::Right),
+                    None => app.handle(request, remote).await.map(Either::Left),
+                };
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
         let watched = graceful.watch(connection);
@@ -144,6 +135,8 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         let _ = std::fs::remove_file(path);
     }
     drop(listener);
+    // gRPC health watches report NOT_SERVING and end.
+    draining.send_replace(true);
     tracing::info!("shutting down: no new connections; waiting for requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
@@ -152,13 +145,53 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
     Ok(())
 }
 
-type Accepted = (TokioIo<Box<dyn Connection>>, Option<IpAddr>);
+pub(crate) type Accepted = (TokioIo<Box<dyn Connection>>, Option<IpAddr>);
 
 /// A byte stream the server can speak HTTP over.
 pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
 
-async fn accept(listener: &Listener) -> io::Result<Accepted> {
+/// Accepts one connection (with the peer's address; loopback for a Unix socket).
+/// Waits for a connection slot, then for a connection: `None` once `shutdown` completes
+/// or the slots are closed. A failed accept (typically EMFILE) is logged under `what` and
+/// retried after a short pause instead of spinning. The slot goes with the connection.
+pub(crate) async fn next_connection(
+    listener: &Listener,
+    slots: &Arc<tokio::sync::Semaphore>,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    what: &str,
+) -> Option<(Accepted, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = tokio::select! {
+        biased;
+        () = shutdown.as_mut() => return None,
+        slot = slots.clone().acquire_owned() => slot.ok()?,
+    };
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.as_mut() => return None,
+            accepted = accept(listener) => accepted,
+        };
+        match accepted {
+            Ok(pair) => return Some((pair, slot)),
+            Err(e) => {
+                tracing::warn!(error = %e, "{what}: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// What a caught panic says, for the log.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+pub(crate) async fn accept(listener: &Listener) -> io::Result<Accepted> {
     match listener {
         Listener::Tcp(l) => {
             let (stream, peer) = l.accept().await?;

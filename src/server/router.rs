@@ -14,6 +14,8 @@ use crate::config::Configuration;
 pub enum Api {
     /// `GET|HEAD /api/health`.
     Health,
+    /// `GET|HEAD /api/health/ready`.
+    Ready,
     /// `GET /api/state`.
     State,
     /// `GET /api/configuration`.
@@ -22,6 +24,8 @@ pub enum Api {
     PasswordPolicy,
     /// `GET|HEAD /api/openapi.yml`.
     OpenApi,
+    /// `GET|HEAD /api/`: the API reference page.
+    Reference,
     /// `POST /api/logout`.
     Logout,
     /// `GET|POST /api/user/info`.
@@ -94,6 +98,10 @@ pub enum Api {
     SafeRedirection,
     /// `POST /api/firstfactor`.
     FirstFactor,
+    /// `POST /api/firstfactor/reauthenticate`.
+    Reauthenticate,
+    /// `POST /api/secondfactor/password`.
+    SecondFactorPassword,
     /// `POST /api/bootstrap`.
     Bootstrap,
     /// `GET /api/admin/users`.
@@ -193,10 +201,16 @@ pub enum Page {
     SignOutEverywhere,
     /// The passkey registration page.
     RegisterPasskey,
-    /// The mail's "cancel this code" link (`/revoke/elevation/{id}`): a confirmation.
+    /// The mail's "cancel this code" link (`/revoke/one-time-code?id=`, Authelia's route,
+    /// or `/revoke/elevation/{id}` of older mails): a confirmation.
     RevokeCodeForm,
     /// Cancelling the code.
     RevokeCode,
+    /// The reset mail's "I did not ask for this" link (`/revoke/reset-password?token=`):
+    /// a confirmation.
+    RevokeResetForm,
+    /// Cancelling the reset link.
+    RevokeReset,
     /// `/admin`: on to the users.
     AdminHome,
     /// `/admin/login`: the portal's sign-in, coming back to the console.
@@ -380,10 +394,12 @@ impl Router {
         use Api::*;
         let mut r = Self { routes: HashMap::new(), params: Vec::new(), prefixes: Vec::new() };
         r.api("/api/health", &[(M::GET, Health), (M::HEAD, Health)]);
+        r.api("/api/health/ready", &[(M::GET, Ready), (M::HEAD, Ready)]);
         r.api("/api/state", &[(M::GET, State)]);
         r.api("/api/configuration", &[(M::GET, Configuration)]);
         r.api("/api/configuration/password-policy", &[(M::GET, PasswordPolicy)]);
         r.api("/api/openapi.yml", &[(M::GET, OpenApi), (M::HEAD, OpenApi)]);
+        r.api("/api/", &[(M::GET, Reference), (M::HEAD, Reference)]);
         r.api("/api/logout", &[(M::POST, Logout)]);
         r.api("/api/user/info", &[(M::GET, UserInfo), (M::POST, UserInfo)]);
         r.api("/api/user/info/2fa_method", &[(M::POST, SetPreferredMethod)]);
@@ -419,6 +435,9 @@ impl Router {
             r.api("/register/passkey/finish", &[(M::POST, KeyRegisterFinish)]);
             if config.webauthn.enable_passkey_login {
                 r.api("/api/firstfactor/passkey", &[(M::GET, PasskeyBegin), (M::POST, PasskeyFinish)]);
+                if config.webauthn.experimental_enable_passkey_upgrade {
+                    r.api("/api/secondfactor/password", &[(M::POST, SecondFactorPassword)]);
+                }
                 // JSON steps of the passkey login page.
                 r.api("/login/passkey/begin", &[(M::GET, PasskeyBegin)]);
                 r.api("/login/passkey/finish", &[(M::POST, PasskeyFinish)]);
@@ -438,6 +457,7 @@ impl Router {
         }
         r.api("/api/checks/safe-redirection", &[(M::POST, SafeRedirection)]);
         r.api("/api/firstfactor", &[(M::POST, FirstFactor)]);
+        r.api("/api/firstfactor/reauthenticate", &[(M::POST, Reauthenticate)]);
         r.api("/api/bootstrap", &[(M::POST, Bootstrap)]);
         r.api("/api/admin/users", &[(M::GET, AdminListUsers), (M::POST, AdminCreateUser)]);
         r.api_param(
@@ -478,6 +498,11 @@ impl Router {
             ("/logout", Some(LogoutForm), Some(Logout)),
             ("/forgot-password", Some(ForgotForm), Some(Forgot)),
             ("/reset-password", Some(ResetForm), Some(Reset)),
+            // Authelia's frontend routes, which the mails link to, so that either portal
+            // serves them.
+            ("/reset-password/step2", Some(ResetForm), Some(Reset)),
+            ("/revoke/reset-password", Some(RevokeResetForm), Some(RevokeReset)),
+            ("/revoke/one-time-code", Some(RevokeCodeForm), Some(RevokeCode)),
             ("/profile", Some(Profile), None),
             ("/profile/password", Some(PasswordForm), Some(Password)),
             ("/profile/elevate", Some(ElevateForm), Some(Elevate)),
@@ -552,9 +577,13 @@ impl Router {
     }
 
     /// The authorization endpoints: ForwardAuth and AuthRequest answer GET and HEAD;
-    /// ExtAuthz and Legacy answer any method, also on the paths below them.
+    /// ExtAuthz and Legacy answer any method, also on the paths below them. ExtAuthzGRPC
+    /// has no HTTP route (the server hands its gRPC calls to [`crate::server::grpc`]).
     fn authz(&mut self, config: &Configuration) {
         for (i, endpoint) in crate::authz::endpoints(config).iter().enumerate() {
+            if endpoint.implementation.is_grpc() {
+                continue;
+            }
             let handlers: Vec<_> = if endpoint.any_method() {
                 ANY.iter().map(|m| (m.clone(), Endpoint::Authz(i))).collect()
             } else {

@@ -59,6 +59,25 @@ impl RedisStore {
         Ok(Self { pool, master: Arc::new(master_key(secret)) })
     }
 
+    /// Answers when Redis does (a PING).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: fred::types::Value = self.pool.next().ping(None).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Counts the sessions with SCAN (never KEYS, which would block Redis). Only for
+    /// sampling: it walks the whole key space, so it runs at most once per scrape interval.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        use futures_util::StreamExt;
+        let mut keys = self.pool.next().scan_buffered(format!("{SESSION_PREFIX}*"), Some(1000), None);
+        let mut count = 0u64;
+        while let Some(key) = keys.next().await {
+            key.map_err(unavailable)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     fn encrypt(&self, id: &SessionId, key: &str, data: &SessionData) -> Result<Vec<u8>, StoreError> {
         let plain = serde_json::to_vec(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut nonce = [0u8; NONCE_LEN];

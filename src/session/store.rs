@@ -81,46 +81,96 @@ pub enum Store {
     Redis(RedisStore),
 }
 
+// Each operation is timed and traced here, once for every store (free when telemetry is
+// off). The methods return the wrapped future rather than being `async fn`s, so the
+// wrapper replaces a layer of future instead of adding one.
 impl SessionStore for Store {
-    async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
+    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<Arc<SessionData>>, StoreError>> + Send {
+        crate::telemetry::session_call("load", async move {
+            match self {
+                Self::Memory(s) => s.load(id).await,
+                Self::Redis(s) => s.load(id).await,
+            }
+        })
+    }
+
+    fn save(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        crate::telemetry::session_call("save", async move {
+            match self {
+                Self::Memory(s) => s.save(id, data, ttl).await,
+                Self::Redis(s) => s.save(id, data, ttl).await,
+            }
+        })
+    }
+
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
+        crate::telemetry::session_call("delete", async move {
+            match self {
+                Self::Memory(s) => s.delete(id).await,
+                Self::Redis(s) => s.delete(id).await,
+            }
+        })
+    }
+
+    fn delete_user(
+        &self,
+        username: &str,
+        keep: Option<&SessionId>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        crate::telemetry::session_call("delete_user", async move {
+            match self {
+                Self::Memory(s) => s.delete_user(username, keep).await,
+                Self::Redis(s) => s.delete_user(username, keep).await,
+            }
+        })
+    }
+
+    fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        crate::telemetry::session_call("claim_once", async move {
+            match self {
+                Self::Memory(s) => s.claim_once(key, ttl).await,
+                Self::Redis(s) => s.claim_once(key, ttl).await,
+            }
+        })
+    }
+
+    fn stats(&self) -> impl Future<Output = Result<Vec<UserSessions>, StoreError>> + Send {
+        crate::telemetry::session_call("stats", async move {
+            match self {
+                Self::Memory(s) => s.stats().await,
+                Self::Redis(s) => s.stats().await,
+            }
+        })
+    }
+}
+
+impl Store {
+    /// `memory` or `redis`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Self::Memory(s) => s.load(id).await,
-            Self::Redis(s) => s.load(id).await,
+            Self::Memory(_) => "memory",
+            Self::Redis(_) => "redis",
         }
     }
 
-    async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
+    /// Answers when the store does (the readiness check): memory always, Redis to a PING.
+    pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Self::Memory(s) => s.save(id, data, ttl).await,
-            Self::Redis(s) => s.save(id, data, ttl).await,
+            Self::Memory(_) => Ok(()),
+            Self::Redis(s) => s.ping().await,
         }
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    /// How many sessions the store holds (the sampled `portcullis_sessions_active`).
+    pub async fn count(&self) -> Result<u64, StoreError> {
         match self {
-            Self::Memory(s) => s.delete(id).await,
-            Self::Redis(s) => s.delete(id).await,
-        }
-    }
-
-    async fn delete_user(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
-        match self {
-            Self::Memory(s) => s.delete_user(username, keep).await,
-            Self::Redis(s) => s.delete_user(username, keep).await,
-        }
-    }
-
-    async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {
-        match self {
-            Self::Memory(s) => s.claim_once(key, ttl).await,
-            Self::Redis(s) => s.claim_once(key, ttl).await,
-        }
-    }
-
-    async fn stats(&self) -> Result<Vec<UserSessions>, StoreError> {
-        match self {
-            Self::Memory(s) => s.stats().await,
-            Self::Redis(s) => s.stats().await,
+            Self::Memory(s) => Ok(s.len() as u64),
+            Self::Redis(s) => s.count().await,
         }
     }
 }

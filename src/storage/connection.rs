@@ -39,6 +39,17 @@ pub enum Backend {
     Mysql,
 }
 
+impl Backend {
+    /// Its name in reports (`sqlite`, `postgres`, `mysql`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        }
+    }
+}
+
 /// Evaluates `$body` with `$c` bound to the backend's own connection (`$conn` is a
 /// `&mut DbConnection`): the body is compiled once for each backend.
 macro_rules! per_backend {

@@ -147,13 +147,13 @@ impl Storage {
     /// cannot be used now (it turned read-only, the disk failed, the server went away)
     /// closes the connection instead of returning it to the pool, so that the pool recovers
     /// once the database does, and is reported as the database being unavailable.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    pub fn run<T, F>(&self, work: F) -> impl Future<Output = Result<T, StorageError>> + Send + use<T, F>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut DbConnection) -> BoxFuture<'c, Result<T, StorageError>> + Send + 'static,
     {
         let this = self.clone();
-        completion::Completing::new(async move {
+        crate::telemetry::storage_call(completion::Completing::new(async move {
             let mut pooled = this.checkout().await?;
             pooled.in_use = true;
             let result = work(&mut pooled.conn).await;
@@ -165,6 +165,18 @@ impl Storage {
                 }
                 result => result,
             }
+        }))
+    }
+
+    /// Answers when the database does (`SELECT 1` on a pooled connection): the readiness
+    /// check.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|conn| {
+            Box::pin(async move {
+                use diesel_async::RunQueryDsl;
+                connection::per_backend!(conn, |c| diesel::sql_query("SELECT 1").execute(c).await)?;
+                Ok(())
+            })
         })
         .await
     }

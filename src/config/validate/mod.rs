@@ -10,6 +10,7 @@ mod second_factor;
 mod server;
 mod session;
 mod storage;
+pub mod telemetry;
 
 pub(super) use std::collections::{BTreeSet, HashSet};
 pub(super) use std::net::IpAddr;
@@ -37,6 +38,7 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     let networks = v.network_definitions(config);
     v.access_control(&config.access_control, &networks);
     v.oidc(&config.identity_providers);
+    v.telemetry(&config.telemetry, &config.server);
     v.problems
 }
 
@@ -51,15 +53,18 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
             "Portcullis always requires user verification (PIN or biometrics) for security keys and passkeys",
         ));
     }
-    if w.experimental_enable_passkey_upgrade {
-        notes.push(Problem::new("webauthn.experimental_enable_passkey_upgrade", "not supported yet; it is ignored"));
+    if w.experimental_enable_passkey_upgrade && !w.enable_passkey_login {
+        notes.push(Problem::new(
+            "webauthn.experimental_enable_passkey_upgrade",
+            "has no effect without webauthn.enable_passkey_login",
+        ));
     }
     let redis_tls = config.session.redis.as_ref().is_some_and(|r| r.tls.is_some());
     if config.certificates_directory.is_some() && (redis_tls || config.notifier.smtp.is_some()) {
         notes.push(Problem::new(
             "certificates_directory",
-            "trusted for the database connections only; TLS to Redis and to the SMTP server trusts the system's \
-             certificate authorities",
+            "trusted for the database and LDAP connections only; TLS to Redis and to the SMTP server trusts the \
+             system's certificate authorities",
         ));
     }
     if let Some(oidc) = &config.identity_providers.oidc {

@@ -23,6 +23,26 @@ impl Validator {
         for (name, endpoint) in &s.endpoints.authz {
             self.authz_endpoint(name, endpoint);
         }
+        // Envoy calls one fixed gRPC method, with no path of the endpoint's to tell two
+        // endpoints apart.
+        let grpc: Vec<&String> = s
+            .endpoints
+            .authz
+            .iter()
+            .filter(|(_, e)| e.implementation.is_some_and(Implementation::is_grpc))
+            .map(|(name, _)| name)
+            .collect();
+        if let [_, more @ ..] = grpc.as_slice() {
+            for name in more {
+                self.err(
+                    format!("server.endpoints.authz.{name}.implementation"),
+                    format!(
+                        "only one endpoint may use 'ExtAuthzGRPC' (Envoy calls one gRPC method); '{}' already does",
+                        grpc[0]
+                    ),
+                );
+            }
+        }
     }
 
     pub(super) fn authz_endpoint(&mut self, name: &str, e: &AuthzEndpoint) {
@@ -35,10 +55,8 @@ impl Validator {
             self.err(&path, "endpoint names start with a letter and use only letters, digits, '/', '.', '_' and '-'");
         }
         let Some(implementation) = e.implementation else {
-            self.err(
-                format!("{path}.implementation"),
-                "required; use one of 'ForwardAuth', 'AuthRequest', 'ExtAuthz', 'Legacy'",
-            );
+            let names = Implementation::ALL.map(|i| format!("'{}'", i.as_str())).join(", ");
+            self.err(format!("{path}.implementation"), format!("required; use one of {names}"));
             return;
         };
         if name == "legacy" && implementation != Implementation::Legacy {
@@ -121,6 +139,16 @@ mod tests {
             assert!(endpoint(yaml).contains(&path.to_string()), "{yaml}: {:?}", endpoint(yaml));
         }
         assert!(!endpoint("mine: {implementation: AuthRequest}").iter().any(|p| p.starts_with("server")));
+        assert!(!endpoint("grpc: {implementation: ExtAuthzGRPC}").iter().any(|p| p.starts_with("server")));
+        assert!(
+            endpoint("a: {implementation: ExtAuthzGRPC}, b: {implementation: ExtAuthzGRPC}")
+                .contains(&"server.endpoints.authz.b.implementation".to_string()),
+            "one gRPC endpoint at most"
+        );
+        let proxy = "grpc: {implementation: ExtAuthzGRPC, authn_strategies: [{name: HeaderProxyAuthorization}]}";
+        assert!(!endpoint(proxy).iter().any(|p| p.starts_with("server")));
+        let legacy = "grpc: {implementation: ExtAuthzGRPC, authn_strategies: [{name: HeaderLegacy}]}";
+        assert!(endpoint(legacy).contains(&"server.endpoints.authz.grpc.authn_strategies[0].name".to_string()));
     }
 
     #[test]

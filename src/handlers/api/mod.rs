@@ -126,10 +126,13 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
     let r = &request;
     match api {
         Api::Health => response::ok(),
+        // Boxed: the checks' futures would otherwise enlarge every API call's.
+        Api::Ready => Box::pin(crate::telemetry::readiness::answer(app)).await,
         Api::State => state::get(app, r).await,
         Api::Configuration => configuration::get(app),
         Api::PasswordPolicy => configuration::password_policy(app),
         Api::OpenApi => configuration::openapi_spec(app),
+        Api::Reference => configuration::reference(app, r),
         Api::Logout => logout::post(app, r).await,
         Api::UserInfo => account::info(app, r).await,
         Api::SetPreferredMethod => account::set_method(app, r).await,
@@ -158,6 +161,8 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::KeyRename => security_keys::rename(app, r).await,
         Api::KeyDelete => security_keys::delete(app, r).await,
         Api::FirstFactor => login::password(app, r).await,
+        Api::Reauthenticate => login::reauthenticate(app, r).await,
+        Api::SecondFactorPassword => login::second_factor_password(app, r).await,
         Api::PasskeyBegin => login::passkey_begin(app, r).await,
         Api::PasskeyFinish => login::passkey_finish(app, r).await,
         Api::ResetStart => password::reset_start(app, r).await,

@@ -94,6 +94,8 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::RegisterPasskey => account::register_passkey(v),
         Page::RevokeCodeForm => revoke::form(v),
         Page::RevokeCode => revoke::submit(v).await,
+        Page::RevokeResetForm => revoke::reset_form(v),
+        Page::RevokeReset => revoke::reset_submit(v).await,
         Page::AdminHome
         | Page::AdminLogin
         | Page::AdminLogout

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin_clients.html", include_str!("../../../web/templates/admin_clients.html")),
     ("consent.html", include_str!("../../../web/templates/consent.html")),
     ("form_post.html", include_str!("../../../web/templates/form_post.html")),
+    ("api_reference.html", include_str!("../../../web/templates/api_reference.html")),
 ];
 
 /// Templates and asset URLs.
