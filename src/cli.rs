@@ -641,6 +641,7 @@ async fn run(config: Arc<config::Configuration>, embedded: bool) -> Result<(), S
     }
     let app = Arc::new(crate::server::App::new(config.clone(), services)?);
     crate::flows::audit::prune_periodically(app.clone());
+    crate::flows::oidc::purge_periodically(app.clone());
     let address = &config.server.address;
     let listener =
         crate::server::Listener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;

@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod identity;
 pub mod logging;
 pub mod notifier;
+pub mod oidc;
 pub mod openapi;
 pub mod regulation;
 pub mod second_factor;

@@ -29,6 +29,8 @@ pub struct Features {
     pub WebAuthn: bool,
     /// Passkey login is enabled.
     pub Passkeys: bool,
+    /// The password may follow a one-factor passkey login as the second factor.
+    pub PasskeyUpgrade: bool,
     /// Emailed sign-in codes are enabled.
     pub EmailOtp: bool,
     /// The OpenID Connect provider is enabled.
@@ -60,8 +62,11 @@ impl Features {
             TOTP: !config.totp.disable,
             WebAuthn: !config.webauthn.disable,
             Passkeys: !config.webauthn.disable && config.webauthn.enable_passkey_login,
+            PasskeyUpgrade: !config.webauthn.disable
+                && config.webauthn.enable_passkey_login
+                && config.webauthn.experimental_enable_passkey_upgrade,
             EmailOtp: config.email_otp.enable,
-            OpenIDConnect: false,
+            OpenIDConnect: config.identity_providers.oidc.is_some(),
             Admin: true,
             EndpointsAuthz: config
                 .server
@@ -92,6 +97,50 @@ pub fn render(features: &Features) -> Result<String, minijinja::Error> {
 }
 
 /// The paths (and their lower-case methods) a rendered document declares.
+/// One operation of the rendered document, for the reference page.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Operation {
+    /// Upper-case method.
+    pub method: String,
+    /// The path template.
+    pub path: String,
+    /// The operation's summary.
+    pub summary: String,
+    /// Its description.
+    pub description: String,
+}
+
+/// The operations of `document` grouped by their first tag, groups and operations in
+/// document order: what the API reference page at `/api/` lists.
+pub fn reference(document: &str) -> Result<Vec<(String, Vec<Operation>)>, serde_yaml::Error> {
+    let value: serde_yaml::Value = serde_yaml::from_str(document)?;
+    let mut groups: Vec<(String, Vec<Operation>)> = Vec::new();
+    let text =
+        |v: &serde_yaml::Value, key: &str| v.get(key).and_then(|s| s.as_str()).unwrap_or_default().trim().to_string();
+    let Some(paths) = value.get("paths").and_then(|p| p.as_mapping()) else { return Ok(groups) };
+    for (path, item) in paths {
+        let (Some(path), Some(item)) = (path.as_str(), item.as_mapping()) else { continue };
+        for (method, op) in item {
+            let Some(method) = method.as_str() else { continue };
+            if matches!(method, "parameters" | "summary" | "description" | "servers") {
+                continue;
+            }
+            let tag = op.get("tags").and_then(|t| t.get(0)).and_then(|t| t.as_str()).unwrap_or("Other").to_string();
+            let operation = Operation {
+                method: method.to_ascii_uppercase(),
+                path: path.to_string(),
+                summary: text(op, "summary"),
+                description: text(op, "description"),
+            };
+            match groups.iter_mut().find(|(t, _)| *t == tag) {
+                Some((_, ops)) => ops.push(operation),
+                None => groups.push((tag, vec![operation])),
+            }
+        }
+    }
+    Ok(groups)
+}
+
 pub fn declared_operations(document: &str) -> Result<BTreeMap<String, Vec<String>>, serde_yaml::Error> {
     let value: serde_yaml::Value = serde_yaml::from_str(document)?;
     let mut out = BTreeMap::new();

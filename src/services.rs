@@ -28,7 +28,7 @@ pub struct Services {
     pub storage: Storage,
     /// Sessions for every cookie domain.
     pub sessions: Sessions,
-    /// The users (file or database).
+    /// The users (file, database or LDAP directory).
     pub users: Users,
     /// Failed-login bans.
     pub regulator: Regulator,
@@ -50,6 +50,11 @@ pub struct Services {
     pub reset_limiter: ClientLimiter,
     /// Outgoing mail.
     pub notifier: Arc<Notifier>,
+    /// The OpenID Connect provider, when `identity_providers.oidc` is set.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
+    /// Per-address limit on pending authorizations stored for browsers that must log in
+    /// or consent first (each is a database row).
+    pub oidc_flow_limiter: ClientLimiter,
 }
 
 impl Services {
@@ -65,6 +70,10 @@ impl Services {
                 .map_err(|e| format!("users: {e}"))?
                 .map_err(|e| e.to_string())?
         };
+        if let Some(ldap) = users.ldap() {
+            let ldap = ldap.clone();
+            tokio::spawn(async move { ldap.probe().await });
+        }
         let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
         let no_users = !users.any().await.map_err(|e| e.to_string())?;
         let (bootstrap, token) = Bootstrap::new(no_users);
@@ -80,7 +89,13 @@ impl Services {
         if !config.notifier.disable_startup_check {
             notifier.startup_check().await.map_err(|e| format!("notifier: {e}"))?;
         }
+        let oidc = match &config.identity_providers.oidc {
+            Some(oidc) => Some(Arc::new(crate::oidc::Provider::open(oidc, &storage).await?)),
+            None => None,
+        };
         Ok(Self {
+            oidc,
+            oidc_flow_limiter: ClientLimiter::with_limit(crate::oidc::FLOWS_PER_ADDRESS),
             regulator: Regulator::new(&config.regulation, storage.clone()),
             totp: TotpService::new(&config.totp),
             webauthn,

@@ -127,7 +127,7 @@ pub fn client_config(key: &str, tls: &Tls, anchors: &[CertificateDer<'static>]) 
         .with_protocol_versions(&protocol_versions(key, tls)?)
         .map_err(|e| format!("{key}: {e}"))?;
     let builder = if tls.skip_verify {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(Verifier { provider, verify_as: None }))
     } else {
         let mut roots = RootCertStore::empty();
         let (_, unusable) = roots.add_parsable_certificates(anchors.iter().cloned());
@@ -199,21 +199,49 @@ pub fn server_config(tls: &ServerTls) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-/// `skip_verify`: any certificate is accepted, but the handshake signatures are still
-/// checked (so the peer holds the key of the certificate it sent).
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
+/// Like [`client_config`], but when `tls.server_name` is set the server's certificate is
+/// verified for that name whatever name the client connects to (for clients, such as the
+/// LDAP one, that verify against the address's host).
+pub fn client_config_named(key: &str, tls: &Tls, anchors: &[CertificateDer<'static>]) -> Result<ClientConfig, String> {
+    let mut config = client_config(key, tls, anchors)?;
+    if tls.skip_verify || tls.server_name.trim().is_empty() {
+        return Ok(config);
+    }
+    let name = ServerName::try_from(tls.server_name.trim().to_string())
+        .map_err(|e| format!("{key}.server_name: '{}' is not a host name or address: {e}", tls.server_name))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(anchors.iter().cloned());
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| format!("{key}: {e}"))?;
+    config.dangerous().set_certificate_verifier(Arc::new(Verifier { provider, verify_as: Some((inner, name)) }));
+    Ok(config)
+}
 
-impl ServerCertVerifier for NoVerification {
+/// A verifier of our own: `skip_verify` (no `verify_as`: any certificate is accepted, but
+/// the handshake signatures are still checked, so the peer holds the key of the
+/// certificate it sent), or verification for a configured name instead of the one
+/// connected to.
+#[derive(Debug)]
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    verify_as: Option<(Arc<rustls::client::WebPkiServerVerifier>, ServerName<'static>)>,
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.verify_as {
+            Some((inner, name)) => inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now),
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -222,7 +250,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -231,11 +259,11 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -239,7 +239,7 @@ fn admin_api(backend: Backend) {
     kim = s.login("kim", "kim password 2");
     assert_eq!(a.call("POST", "/api/admin/users/kim/reset-email", "").status, 200);
     let mail = std::fs::read_to_string(s.dir.path().join("notifications.txt")).unwrap();
-    assert!(mail.contains("reset-password?token="), "{mail}");
+    assert!(mail.contains("reset-password/step2?token="), "{mail}");
 
     // Disabling: the session ends and the password no longer works.
     assert_eq!(a.json("PATCH", "/api/admin/users/kim", json!({"disabled": true})).status, 200);

@@ -286,3 +286,70 @@ fn basic_credentials_are_cached_until_the_password_changes() {
     let r = forward_auth(port, "GET", "https://app.example.com/api", &[("Authorization", &basic("new password"))]);
     assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
 }
+
+#[test]
+fn the_proxy_may_name_the_portal_under_the_cookie_domain_and_legacy_may_ask_for_basic() {
+    let (server, _dir) = start("");
+    let port = server.port;
+    let john = login(port, "john", "john password");
+    let forwarded = [
+        ("X-Forwarded-Method", "GET"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "app.example.com"),
+        ("X-Forwarded-Uri", "/p"),
+        HTML,
+    ];
+    let named = |portal: &str| {
+        let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("authelia_url", portal).finish();
+        get(port, &format!("/api/authz/forward-auth?{query}"), &forwarded)
+    };
+    let r = named("https://login.example.com/");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("https://login.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fp&rm=GET"));
+    for foreign in ["https://evil.test/", "http://login.example.com/", "https://example.com.evil.test/", "not a url"] {
+        let r = named(foreign);
+        assert_eq!(r.status, 400, "{foreign}: {}", r.body);
+        assert_eq!(r.header("location"), None);
+    }
+
+    // ExtAuthz: the header (its query string is the original request's).
+    let r = get(
+        port,
+        "/api/authz/ext-authz/p?authelia_url=https%3A%2F%2Fignored.example.com%2F",
+        &[
+            ("Host", "app.example.com"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Authelia-URL", "https://sso.example.com/"),
+            HTML,
+        ],
+    );
+    assert_eq!(r.status, 302);
+    assert!(r.header("location").unwrap().starts_with("https://sso.example.com/?rd="), "{:?}", r.header("location"));
+
+    // Legacy: `rd`, else the header.
+    let original = ("X-Original-URL", "https://app.example.com/");
+    let r = get(port, "/api/verify?rd=https%3A%2F%2Flegacy.example.com%2F", &[original, HTML]);
+    assert_eq!(r.status, 302);
+    assert!(r.header("location").unwrap().starts_with("https://legacy.example.com/?rd="));
+    let r = get(port, "/api/verify", &[original, ("X-Authelia-URL", "https://hdr.example.com/"), HTML]);
+    assert!(r.header("location").unwrap().starts_with("https://hdr.example.com/?rd="));
+
+    // `?auth=basic`: Basic in Authorization, a prompt instead of the portal, and a session
+    // cookie is not what this endpoint wants.
+    let basic_prompt = |headers: &[(&str, &str)]| {
+        let r = get(port, "/api/verify?auth=basic", headers);
+        (r.status, r.header("www-authenticate").map(str::to_string), r.header("location").map(str::to_string))
+    };
+    let prompt = (401, Some("Basic realm=\"Authorization Required\"".to_string()), None);
+    assert_eq!(basic_prompt(&[original, HTML]), prompt);
+    assert_eq!(basic_prompt(&[original, HTML, ("Cookie", &john)]), prompt);
+    use base64::Engine;
+    let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("john:john password"));
+    let r = get(port, "/api/verify?auth=basic", &[original, ("Authorization", &good)]);
+    assert_eq!((r.status, r.header("remote-user")), (200, Some("john")));
+    let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("john:wrong"));
+    assert_eq!(basic_prompt(&[original, ("Authorization", &bad)]), prompt);
+    // Without it, Proxy-Authorization as before and the cookie counts.
+    let r = get(port, "/api/verify", &[original, ("Authorization", &good), HTML]);
+    assert_eq!(r.status, 302, "Authorization is not the legacy header");
+}

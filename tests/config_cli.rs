@@ -323,6 +323,31 @@ fn example_configuration_is_valid_and_strict_clean() {
     assert!(!out.contains("warning:"), "{out}");
 }
 
+/// The commented-out `authentication_backend.ldap` block of the example, uncommented in
+/// place of the users file, validates too: every documented key is a real one.
+#[test]
+fn example_ldap_block_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("config/configuration.example.yml")).unwrap();
+    let lines: Vec<&str> = example.lines().collect();
+    let start = lines.iter().position(|l| *l == "  # ldap:").expect("an ldap block");
+    let block: Vec<String> =
+        lines[start..].iter().take_while(|l| l.starts_with("  # ")).map(|l| format!("  {}", &l[4..])).collect();
+    let file_start = lines.iter().position(|l| *l == "  file:").unwrap();
+    let file_end = file_start + 1 + lines[file_start + 1..].iter().take_while(|l| l.starts_with("    ")).count();
+    let mut yaml: Vec<String> = lines[..file_start].iter().map(|l| l.to_string()).collect();
+    yaml.extend(block);
+    yaml.extend(lines[file_end..].iter().map(|l| l.to_string()));
+    let yaml = yaml.join("\n");
+    assert!(yaml.contains("\n  ldap:\n") && !yaml.contains("\n  file:\n"), "{yaml}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "ldap.yml", &yaml);
+    let o = run(&["validate-config", "--strict", "--config", &file], dir.path(), &[]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+}
+
 #[test]
 fn embedded_default_validates() {
     let dir = tempfile::tempdir().unwrap();

@@ -35,8 +35,10 @@ access_control:
     - {domain: blocked.example.com, policy: deny}
 ";
 
-/// The ForwardAuth endpoint (to compare with) and the gRPC one, with default strategies.
-const ENDPOINTS: &str = "  endpoints:\n    authz:\n      forward-auth: {implementation: ForwardAuth}\n      ext-authz-grpc: {implementation: ExtAuthzGRPC}\n";
+/// The ForwardAuth endpoint (to compare with) and the gRPC one, Basic in `Authorization`.
+const ENDPOINTS: &str = "  endpoints:\n    authz:\n      \
+    forward-auth: {implementation: ForwardAuth, authn_strategies: [{name: HeaderAuthorization}, {name: CookieSession}]}\n      \
+    ext-authz-grpc: {implementation: ExtAuthzGRPC, authn_strategies: [{name: HeaderAuthorization}, {name: CookieSession}]}\n";
 
 const JOHN: &str = "john password";
 const CLIENT: &str = "203.0.113.50";

@@ -371,7 +371,7 @@ async fn the_cancel_link_of_an_elevation_mail_works() {
     b.submit(&form, "/profile/elevate", &[]).await;
     let code = t.last_code();
     let mail = std::fs::read_to_string(t.path().join("notifications.txt")).unwrap();
-    let link = mail.split_whitespace().rev().find(|w| w.contains("/revoke/elevation/")).expect("a cancel link");
+    let link = mail.split_whitespace().rev().find(|w| w.contains("/revoke/one-time-code?id=")).expect("a cancel link");
     let path = &link[link.find("/revoke/").unwrap()..];
 
     // Anyone holding the mail may cancel, without a session.
@@ -886,4 +886,76 @@ async fn the_console_manages_users_and_shows_the_trail() {
         let r = a.get(path).await;
         assert!(r.body.len() < 50 * 1024, "{path}: {} bytes", r.body.len());
     }
+}
+
+/// The reset mail links to Authelia's frontend routes, which the portal serves: the new
+/// password form at `/reset-password/step2`, and the "I did not ask for this" link at
+/// `/revoke/reset-password`, which (after a confirmation) kills the link.
+#[tokio::test]
+async fn the_reset_mail_links_work_at_authelias_routes() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    let forgot = b.get("/forgot-password").await;
+    let sent = b.submit(&forgot, "/forgot-password", &[("username", "john")]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    // The link is mailed after the answer (the same answer whether the account exists).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mail = loop {
+        let mail = std::fs::read_to_string(t.path().join("notifications.txt")).unwrap_or_default();
+        if mail.contains("/revoke/reset-password") || std::time::Instant::now() > deadline {
+            break mail;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let path_of = |needle: &str| {
+        let link = mail.split_whitespace().find(|w| w.contains(needle)).unwrap_or_else(|| panic!("{needle} in {mail}"));
+        link[link.find(needle).unwrap()..].to_string()
+    };
+    let step2 = path_of("/reset-password/step2?token=");
+    let revoke = path_of("/revoke/reset-password?token=");
+
+    let form = b.get(&step2).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("name=\"password_repeat\""), "{}", form.body);
+
+    let mut other = t.browser();
+    let confirm = other.get(&revoke).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("Cancel the link"), "{}", confirm.body);
+    let done = other.submit(&confirm, &revoke, &[]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("The link is cancelled"), "{}", done.body);
+
+    let r = b
+        .submit(
+            &form,
+            "/reset-password/step2",
+            &[("password", "N3w-Passw0rd!x"), ("password_repeat", "N3w-Passw0rd!x")],
+        )
+        .await;
+    assert_ne!(r.status, 200, "a cancelled link sets no password: {}", r.body);
+    assert!(!r.body.contains("Your password was changed"), "{}", r.body);
+}
+
+/// Mails sent before the cancel link moved to `/revoke/one-time-code?id=` still work.
+#[tokio::test]
+async fn older_elevation_cancel_links_still_work() {
+    let t = TestApp::start(RULES, &[JOHN]).await;
+    let mut b = t.browser();
+    portal_login(&mut b, "").await;
+    let form = b.get("/profile/elevate").await;
+    b.submit(&form, "/profile/elevate", &[]).await;
+    let code = t.last_code();
+    let mail = std::fs::read_to_string(t.path().join("notifications.txt")).unwrap();
+    let link = mail.split_whitespace().rev().find(|w| w.contains("/revoke/one-time-code?id=")).expect("a cancel link");
+    let id = &link[link.find("id=").unwrap() + 3..];
+    let path = format!("/revoke/elevation/{id}");
+    let mut other = t.browser();
+    let confirm = other.get(&path).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let done = other.submit(&confirm, &path, &[]).await;
+    assert!(done.body.contains("change it now"), "{}", done.body);
+    let elevate = b.get("/profile/elevate").await;
+    let r = b.submit(&elevate, "/profile/elevate", &[("otc", &code)]).await;
+    assert!(r.body.contains("Check your code"), "the cancelled code no longer elevates: {}", r.body);
 }

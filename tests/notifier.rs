@@ -36,6 +36,7 @@ fn reset(link: &str) -> Message {
         link: link.into(),
         expires_in: Duration::from_secs(900),
         remote_ip: "198.51.100.23".into(),
+        revoke_link: None,
     }
 }
 
@@ -424,6 +425,7 @@ async fn template_path_overrides_are_used() {
         link: link.into(),
         expires_in: Duration::from_secs(60),
         remote_ip: "192.0.2.1".into(),
+        revoke_link: None,
     };
     notifier.send(&to, &message).await.unwrap();
     notifier.send(&to, &code("A1B2C3D4", CodePurpose::SignIn, None)).await.unwrap();

@@ -29,6 +29,7 @@ fn all_on() -> Features {
         TOTP: true,
         WebAuthn: true,
         Passkeys: true,
+        PasskeyUpgrade: true,
         EmailOtp: true,
         OpenIDConnect: true,
         Admin: true,
@@ -138,7 +139,12 @@ fn app_for(yaml: Option<&str>, dir: &std::path::Path) -> App {
 fn served_api_paths_and_spec_paths_match() {
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/configuration.example.yml"))
         .expect("config/configuration.example.yml");
-    for yaml in [None, Some(example.as_str())] {
+    // Every switch on: passkey login with the password as a second factor.
+    let passkeys = example
+        .replace("  enable_passkey_login: false", "  enable_passkey_login: true")
+        .replace("  experimental_enable_passkey_upgrade: false", "  experimental_enable_passkey_upgrade: true");
+    assert_ne!(passkeys, example);
+    for yaml in [None, Some(example.as_str()), Some(passkeys.as_str())] {
         let dir = tempfile::tempdir().unwrap();
         let app = app_for(yaml, dir.path());
         let spec = openapi::declared_operations(std::str::from_utf8(&app.openapi_spec).unwrap()).unwrap();
@@ -146,7 +152,8 @@ fn served_api_paths_and_spec_paths_match() {
             .router
             .routes()
             .into_iter()
-            .filter(|r| r.path.starts_with("/api/"))
+            // The API, and the provider's paths outside it (discovery, keys).
+            .filter(|r| r.path.starts_with("/api/") || spec.contains_key(&r.path))
             .map(|r| {
                 let mut methods: Vec<String> = r.methods().map(|m| m.as_str().to_ascii_lowercase()).collect();
                 methods.sort();

@@ -46,7 +46,7 @@ fn login(c: &mut Client, password: &str) -> u16 {
 fn token_in(message: &str) -> String {
     let mail = parse_mail(message);
     let text = mail.part("text/plain");
-    let start = text.find("reset-password?token=").expect("a reset link") + "reset-password?token=".len();
+    let start = text.find("reset-password/step2?token=").expect("a reset link") + "reset-password/step2?token=".len();
     text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect()
 }
 

@@ -111,8 +111,20 @@ fn enroll_totp(s: &Setup, c: &mut Client) -> (TotpRecord, i64, Vec<String>) {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let r = c.json("POST", "/api/secondfactor/totp/register", json!({"token": wrong}));
     assert_eq!(r.status, 400, "a wrong confirming code stores nothing");
+    let before = s.messages();
     let r = c.json("POST", "/api/secondfactor/totp/register", json!({"token": code}));
     assert_eq!(r.status, 200, "{}", r.body);
+    // The security mail (sent after the answer) says where to make recovery codes one can
+    // see, for frontends that do not show these.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.messages() == before {
+        assert!(std::time::Instant::now() < deadline, "no mail about the new authenticator app");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mail = std::fs::read_to_string(s.dir.path().join("notifications.txt")).unwrap();
+    let newest = mail.rsplit("----------------------------------------").find(|b| !b.trim().is_empty()).unwrap();
+    assert!(newest.contains("An authenticator app was added"), "{newest}");
+    assert!(newest.contains("https://auth.example.com/profile/totp/recovery-codes"), "{newest}");
     let codes: Vec<String> = r.json()["data"]["recovery_codes"]
         .as_array()
         .unwrap()
@@ -252,6 +264,19 @@ fn webauthn_security_key_registration_and_assertion() {
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["description"], "Soft key");
     assert_eq!(list["data"][0]["rpid"], "example.com");
+    // Every field Authelia's frontend reads, with the values this registration gives.
+    let item = &list["data"][0];
+    for field in ["attestation_format", "attachment", "legacy", "present", "backup_eligible", "backup_state"] {
+        assert!(item.get(field).is_some(), "{field} in {item}");
+    }
+    assert!(item["transports"].is_array(), "{item}");
+    assert_eq!((item["present"].as_bool(), item["verified"].as_bool()), (Some(true), Some(true)), "{item}");
+    assert_eq!(item["legacy"], false);
+    use base64::Engine;
+    let cose = base64::engine::general_purpose::STANDARD.decode(item["public_key"].as_str().unwrap()).unwrap();
+    // A CBOR map whose kty (1) is EC2 (2) and alg (3) is ES256 (-7): a5 01 02 03 26 ...
+    assert_eq!(&cose[..5], &[0xa5, 0x01, 0x02, 0x03, 0x26], "{cose:02x?}");
+    assert_eq!(cose.len(), 77, "P-256 COSE key with 32-byte coordinates");
     let id = list["data"][0]["id"].as_i64().unwrap();
 
     relogin(&mut c);
@@ -452,4 +477,65 @@ fn secrets_never_reach_the_log() {
     for (what, value) in secrets {
         assert!(!log.contains(&value), "the {what} appears in the log");
     }
+}
+
+/// A passkey login on a passkey key (user handle added, as in `passwordless_passkey_login`).
+fn passkey_login(s: &Setup, key: &mut SoftPasskey, kid: &str, user_handle: &str) -> Client {
+    let mut c = s.client();
+    let r = c.call("GET", "/api/firstfactor/passkey", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut challenge: RequestChallengeResponse = serde_json::from_value(r.json()["data"].clone()).unwrap();
+    let allowed: AllowCredentials = serde_json::from_value(json!({"type": "public-key", "id": kid})).unwrap();
+    challenge.public_key.allow_credentials = vec![allowed];
+    let mut assertion = key.do_authentication(url::Url::parse(ORIGIN).unwrap(), challenge).unwrap();
+    use base64::Engine;
+    assertion.response.user_handle =
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(user_handle).unwrap());
+    let r = c.json("POST", "/api/firstfactor/passkey", json!({"response": assertion}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    c
+}
+
+#[test]
+fn the_password_after_a_passkey_is_the_second_factor_and_reauthentication_renews_the_first() {
+    let s = Setup::start("webauthn:\n  enable_passkey_login: true\n  experimental_enable_passkey_upgrade: true\n");
+    let mut c = s.client();
+    login(&mut c);
+    // A password session may not use the password as its second factor.
+    let r = c.json("POST", "/api/secondfactor/password", json!({"password": "correct horse"}));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(c.level(), 1);
+
+    let mut key = SoftPasskey::new(true);
+    let options = register_key(&s, &mut c, &mut key, "Phone");
+    let user_handle = options["publicKey"]["user"]["id"].as_str().unwrap().to_string();
+    let list = c.call("GET", "/api/secondfactor/webauthn/credentials", "").json();
+    let kid = list["data"][0]["kid"].as_str().unwrap().to_string();
+
+    let mut p = passkey_login(&s, &mut key, &kid, &user_handle);
+    assert_eq!(p.level(), 1, "without experimental_enable_passkey_uv_two_factors a passkey is one factor");
+    let wrong = p.json("POST", "/api/secondfactor/password", json!({"password": "wrong"}));
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(p.level(), 1);
+    let before = p.cookie.clone();
+    let target = "https://app.example.com/";
+    let r = p.json("POST", "/api/secondfactor/password", json!({"password": "correct horse", "targetURL": target}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["data"]["redirect"], target);
+    assert_eq!(p.level(), 2);
+    assert_ne!(p.cookie, before, "a new session ID at the new level");
+    let again = p.json("POST", "/api/secondfactor/password", json!({"password": "correct horse"}));
+    assert_eq!(again.status, 403, "once two factors are reached it is no longer a passkey-only session");
+
+    // Reauthentication: the session's own password again, a new ID, the level kept.
+    let mut anonymous = s.client();
+    let r = anonymous.json("POST", "/api/firstfactor/reauthenticate", json!({"password": "correct horse"}));
+    assert_eq!(r.status, 403, "nobody to reauthenticate (as every call needing a login): {}", r.body);
+    let wrong = p.json("POST", "/api/firstfactor/reauthenticate", json!({"password": "wrong"}));
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    let before = p.cookie.clone();
+    let r = p.json("POST", "/api/firstfactor/reauthenticate", json!({"password": "correct horse"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(p.cookie, before);
+    assert_eq!(p.level(), 2, "the second factor is kept");
 }

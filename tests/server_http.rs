@@ -132,6 +132,24 @@ fn openapi_document_is_served() {
     let doc: serde_yaml::Value = serde_yaml::from_str(&r.body).unwrap();
     assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
     assert_eq!(doc["servers"][0]["url"].as_str(), Some("https://auth.example.com/"));
+
+    // The same document as a page to read at /api/, where Authelia serves Swagger UI.
+    let page = server.get("/api/");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    let body = page.body.replace("&#x2f;", "/");
+    assert!(body.contains("<code>POST /api/firstfactor</code>"), "{body}");
+    assert!(body.contains("href=\"/api/openapi.yml\""), "{body}");
+    assert!(!body.contains("/api/secondfactor/password"), "only what this configuration enables");
+    assert!(!body.contains("<script"), "no script");
+    let methods = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+    let operations = doc["paths"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .map(|item| item.as_mapping().unwrap().keys().filter(|k| methods.contains(&k.as_str().unwrap())).count())
+        .sum::<usize>();
+    assert_eq!(body.matches("<details").count(), operations, "every operation listed once");
 }
 
 #[test]

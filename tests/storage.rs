@@ -82,6 +82,7 @@ fn contract(config: StorageConfig, backend: Backend) {
         regulation_contract(&storage, backend).await;
         users_contract(&storage, backend).await;
         audit_contract(&storage, backend).await;
+        oidc_contract(&storage, backend).await;
 
         // Reopening with the same key works and keeps the data; a different key is refused.
         drop(storage);
@@ -120,6 +121,74 @@ fn contract(config: StorageConfig, backend: Backend) {
         }
         assert_eq!(storage.migrate_up().await.unwrap().len(), applied);
     });
+}
+
+/// The OpenID Connect provider's records: single use under concurrency, chains revoked at
+/// once, consents by expiry, one stable subject per user and sector, the sealed key row.
+async fn oidc_contract(storage: &Storage, backend: Backend) {
+    use portcullis::storage::{Consumed, OidcConsent, OidcRecord};
+    let record = |signature: &str, kind: &str, chain: &str, expires_at| OidcRecord {
+        signature: signature.into(),
+        kind: kind.into(),
+        chain_id: chain.into(),
+        client_id: "app".into(),
+        subject: "john".into(),
+        data: "{}".into(),
+        created_at: 100,
+        expires_at,
+        consumed_at: None,
+        revoked_at: None,
+    };
+    storage.oidc_insert(record("code-1", "ac", "chain-1", 200)).await.unwrap();
+    storage.oidc_insert(record("at-1", "at", "chain-1", 200)).await.unwrap();
+    storage.oidc_insert(record("rt-1", "rt", "chain-1", 200)).await.unwrap();
+    storage.oidc_insert(record("at-2", "at", "chain-2", 200)).await.unwrap();
+    assert!(
+        matches!(storage.oidc_insert(record("at-2", "at", "chain-3", 200)).await, Err(StorageError::Duplicate)),
+        "{backend:?}: signatures are unique"
+    );
+    // Of ten concurrent uses of one code, exactly one takes it.
+    let uses = (0..10).map(|_| storage.oidc_consume("ac", "code-1", 150));
+    let outcomes = futures_util::future::join_all(uses).await;
+    let taken = outcomes.iter().filter(|o| matches!(o, Ok(Consumed::Taken(_)))).count();
+    assert_eq!(taken, 1, "{backend:?}: {outcomes:?}");
+    assert!(matches!(storage.oidc_consume("ac", "code-1", 151).await.unwrap(), Consumed::Spent(_)));
+    assert_eq!(storage.oidc_consume("ac", "nothing", 151).await.unwrap(), Consumed::Missing);
+    assert_eq!(storage.oidc_consume("at", "code-1", 151).await.unwrap(), Consumed::Missing, "{backend:?}: by kind");
+    assert!(matches!(storage.oidc_consume("at", "at-2", 300).await.unwrap(), Consumed::Spent(_)), "expired");
+    // Revoking a chain (or only its access tokens) leaves other chains alone.
+    assert_eq!(storage.oidc_revoke_chain("chain-1", &["at"], 160).await.unwrap(), 1);
+    assert_eq!(storage.oidc_revoke_chain("chain-1", &[], 161).await.unwrap(), 2, "{backend:?}: the rest");
+    let at1 = storage.oidc_get("at", "at-1").await.unwrap().unwrap();
+    assert_eq!(at1.revoked_at, Some(160));
+    assert!(storage.oidc_get("at", "at-2").await.unwrap().unwrap().revoked_at.is_none());
+    storage.oidc_revoke_signature("at-2", 170).await.unwrap();
+    assert!(!storage.oidc_get("at", "at-2").await.unwrap().unwrap().usable(171));
+    assert_eq!(storage.oidc_purge_expired(201).await.unwrap(), 4);
+    // Consents: only granted ones still valid.
+    let consent = |scopes: &str, granted, expires_at| OidcConsent {
+        username: "john".into(),
+        client_id: "app".into(),
+        scopes: scopes.into(),
+        granted,
+        created_at: 100,
+        expires_at,
+    };
+    storage.oidc_consent_insert(consent("openid email", true, Some(500))).await.unwrap();
+    storage.oidc_consent_insert(consent("openid", true, Some(150))).await.unwrap();
+    storage.oidc_consent_insert(consent("openid groups", false, Some(500))).await.unwrap();
+    storage.oidc_consent_insert(consent("openid profile", true, None)).await.unwrap();
+    let valid = storage.oidc_consents_valid("john", "app", 200).await.unwrap();
+    assert_eq!(valid.iter().map(|c| c.scopes.as_str()).collect::<Vec<_>>(), ["openid email"], "{backend:?}");
+    // Subjects: stable per user and sector, different across sectors and users.
+    let a = storage.oidc_subject("", "john").await.unwrap();
+    assert_eq!(storage.oidc_subject("", "john").await.unwrap(), a);
+    assert_ne!(storage.oidc_subject("sector.example.com", "john").await.unwrap(), a);
+    assert_ne!(storage.oidc_subject("", "mary").await.unwrap(), a);
+    // A sealed value is created once and read back.
+    let first = storage.sealed_value_or_create("oidc_test_key", || Ok(b"one".to_vec())).await.unwrap();
+    let second = storage.sealed_value_or_create("oidc_test_key", || Ok(b"two".to_vec())).await.unwrap();
+    assert_eq!((first.as_slice(), second.as_slice()), (b"one".as_slice(), b"one".as_slice()));
 }
 
 /// Reservations judge concurrent attempts one after another: of 30 wrong codes sent at
@@ -441,7 +510,9 @@ fn migrate_command() {
     assert!(run("status").contains("applied  20261125000001"));
     assert!(run("status").contains("applied  20261125000002"));
     assert!(run("status").contains("applied  20261129000003"));
+    assert!(run("status").contains("applied  20261129000004"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000004"));
     assert!(run("down").contains("Reverted 20261129000003"));
     assert!(run("down").contains("Reverted 20261125000002"));
     assert!(run("down").contains("Reverted 20261125000001"));
@@ -626,5 +697,57 @@ fn a_server_that_never_answers_is_given_up_after_the_timeout() {
         let config = StorageConfig { encryption_key: Secret::new(KEY), ..config };
         let message = refused(&config, None);
         assert!(message.contains("within 1s") || message.contains("timed out"), "{backend:?}: {message}");
+    }
+}
+
+/// Replicas started together against a fresh database each run the migrations: they must
+/// apply them once between them, never fail on each other's tables.
+fn replicas_migrate_together(storage_yaml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yml");
+    let yaml = common::config_yaml(9091, dir.path(), "");
+    let local = format!("  local:\n    path: '{}/db.sqlite3'\n", dir.path().display());
+    assert!(yaml.contains(&local));
+    std::fs::write(&config, yaml.replace(&local, storage_yaml)).unwrap();
+    let config = config.display().to_string();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(common::binary())
+                .args(["storage", "migrate", "up", "--config", &config])
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a replica failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let o = common::run(&["storage", "migrate", "status", "--config", &config], dir.path(), &[]);
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(!status.contains("pending"), "{status}");
+}
+
+#[test]
+fn postgres_replicas_started_together_migrate_once() {
+    for _ in 0..3 {
+        let pg = PostgresServer::start();
+        replicas_migrate_together(&format!(
+            "  postgres:\n    address: 'tcp://127.0.0.1:{}'\n    database: portcullis\n    username: portcullis\n",
+            pg.port
+        ));
+    }
+}
+
+#[test]
+fn mariadb_replicas_started_together_migrate_once() {
+    for _ in 0..3 {
+        let db = MariaDbServer::start();
+        replicas_migrate_together(&format!(
+            "  mysql:\n    address: 'tcp://127.0.0.1:{}'\n    database: portcullis\n    username: root\n",
+            db.port
+        ));
     }
 }

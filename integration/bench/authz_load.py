@@ -12,7 +12,9 @@ JSON (--json, default bench-results.json).
 Cases: baseline; forward-auth with a session cookie (memory store, 100 rules); the same
 with Redis sessions; with 10,000 rules; anonymous (302 to the portal); the cookie case
 during a login storm (4 concurrent logins, default Argon2id cost); Basic credentials with
-the verification cache. Case 2b is case 2 at a low load (-c4): Debian's wrk has no fixed
+the verification cache; the OpenID Connect token endpoint (client credentials, an opaque
+access token stored per request) and UserInfo (a user's access token looked up per
+request). Case 2b is case 2 at a low load (-c4): Debian's wrk has no fixed
 request rate, so fewer connections stand in for "half of the maximum throughput".
 Cases 8 and 9 are the cookie case through Envoy's two ext_authz forms: 8 the HTTP service
 (ExtAuthz: the original path after the endpoint, Host, X-Forwarded-Proto) with wrk; 9 the
@@ -20,9 +22,10 @@ gRPC Check (ExtAuthzGRPC) with the `grpc_check_load` example, as many calls in f
 wrk has connections, over 2 HTTP/2 connections (Envoy keeps one per worker thread).
 Case 10 is case 2 with `telemetry.metrics` on and /metrics scraped every second; case 11
 is case 2 with traces exported at 100% sampling to a local OTLP (HTTP/protobuf) receiver.
+Cases 12 and 13 are the OpenID Connect token endpoint and UserInfo.
 
 Usage: integration/bench/authz_load.py [--duration 10s] [--connections 32] [--json PATH]
-                                      [--cases 1,2,2b,3,4,5,6,7,8,9,10,11]
+                                      [--cases 1,2,2b,3,4,5,6,7,8,9,10,11,12,13]
 """
 import argparse
 import base64
@@ -41,6 +44,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -177,6 +181,28 @@ def rules_yaml(count):
     return "\n".join(lines) + "\n"
 
 
+OIDC = """
+identity_providers:
+  oidc:
+    hmac_secret: 'a-benchmark-hmac-secret-of-at-least-32-characters'
+    clients:
+      - client_id: bench-service
+        client_secret: 'a-benchmark-client-secret'
+        token_endpoint_auth_method: client_secret_post
+        grant_types: [client_credentials]
+        scopes: [api]
+      - client_id: bench-app
+        client_secret: 'a-benchmark-client-secret'
+        token_endpoint_auth_method: client_secret_post
+        redirect_uris: ['https://bench.example.com/cb']
+        scopes: [openid, profile, email, groups]
+        authorization_policy: one_factor
+        consent_mode: implicit
+"""
+TOKEN_BODY = ("grant_type=client_credentials&client_id=bench-service&client_secret=a-benchmark-client-secret"
+              "&scope=api")
+
+
 def telemetry_yaml(metrics_port=None, otlp_port=None):
     """The telemetry section: metrics on `metrics_port`, traces (100%) to `otlp_port`."""
     if metrics_port is None and otlp_port is None:
@@ -190,7 +216,7 @@ def telemetry_yaml(metrics_port=None, otlp_port=None):
     return text
 
 
-def config_yaml(port, d, rules, redis_port=None, basic=False, envoy=False, telemetry=""):
+def config_yaml(port, d, rules, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False):
     session = "session:\n"
     if redis_port is not None:
         session += f"  secret: 'a-benchmark-session-secret'\n  redis: {{host: 127.0.0.1, port: {redis_port}}}\n"
@@ -205,6 +231,7 @@ authentication_backend: {{file: {{path: '{d}/users.yml'}}}}
 storage: {{encryption_key: 'a-benchmark-encryption-key', local: {{path: '{d}/db.sqlite3'}}}}
 notifier: {{filesystem: {{filename: '{d}/notifications.txt'}}}}
 identity_validation: {{reset_password: {{jwt_secret: 'a-benchmark-jwt-secret-value'}}}}
+{OIDC if oidc else ""}
 {telemetry}
 {rules_yaml(rules)}"""
 
@@ -214,9 +241,11 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def status_of(port, headers, path=FORWARD_AUTH):
-    """Status of one authorization request (redirects are not followed)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+def status_of(port, headers, path=FORWARD_AUTH, body=None):
+    """Status of one request (forward-auth unless `path` says otherwise; redirects are not
+    followed)."""
+    data = body.encode() if body else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers, data=data)
     try:
         with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
             return response.status
@@ -235,6 +264,32 @@ def login(port):
         if response.status != 200:
             sys.exit(f"login failed: {response.status} {body!r}")
         return response.getheader("Set-Cookie").split(";", 1)[0]
+    finally:
+        conn.close()
+
+
+def user_access_token(port):
+    """An access token of john's for bench-app, through the authorization code flow."""
+    cookie = login(port)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        query = urllib.parse.urlencode({"client_id": "bench-app", "response_type": "code", "scope": "openid profile",
+                                        "redirect_uri": "https://bench.example.com/cb"})
+        conn.request("GET", f"/api/oidc/authorization?{query}", headers={"Host": "auth.example.com", "Cookie": cookie})
+        response = conn.getresponse()
+        response.read()
+        location = response.getheader("Location") or ""
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("code", [""])[0]
+        body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
+                                       "redirect_uri": "https://bench.example.com/cb", "client_id": "bench-app",
+                                       "client_secret": "a-benchmark-client-secret"})
+        conn.request("POST", "/api/oidc/token", body,
+                     {"Host": "auth.example.com", "Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        if "access_token" not in answer:
+            sys.exit(f"cannot get an access token: {answer}")
+        return answer["access_token"]
     finally:
         conn.close()
 
@@ -347,7 +402,7 @@ class OtlpReceiver:
         self.server.server_close()
 
 
-CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
+CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13"]
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
@@ -359,10 +414,12 @@ def seconds(duration):
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-def run_wrk(port, headers, duration, connections, threads=2, path=FORWARD_AUTH):
+def run_wrk(port, headers, duration, connections, threads=2, path=FORWARD_AUTH, script=None):
     command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", script]
     command.append(f"http://127.0.0.1:{port}{path}")
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     latency = {}
@@ -403,7 +460,7 @@ class Bench:
         self.results = []
         self.idle_rss = {}
 
-    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, envoy=False, telemetry=""):
+    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False):
         d = tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)
         with open(os.path.join(d, "users.yml"), "w") as f:
             f.write(f"users:\n  john:\n    displayname: John Doe\n    password: '{self.digest}'\n"
@@ -411,7 +468,7 @@ class Bench:
         port = free_port()
         path = os.path.join(d, "configuration.yml")
         with open(path, "w") as f:
-            f.write(config_yaml(port, d, rules, redis_port, basic, envoy, telemetry))
+            f.write(config_yaml(port, d, rules, redis_port, basic, envoy, telemetry, oidc))
         started = time.monotonic()
         with open(os.path.join(d, "stdout.log"), "w") as out, open(os.path.join(d, "stderr.log"), "w") as err:
             process = subprocess.Popen([self.portcullis, "--config", path], cwd=d, stdin=subprocess.DEVNULL,
@@ -421,11 +478,18 @@ class Bench:
         return process, port, ready_ms
 
     def case(self, case, label, headers, expected, start, storm=False, connections=None, path=FORWARD_AUTH,
-             grpc=False, scrape=None):
+             grpc=False, scrape=None, body=None):
         """Runs one case: `start()` returns (server process, port, helpers to stop). With
-        `grpc`, the gRPC Check with the session cookie of `headers`, by grpc_check_load."""
+        `grpc`, the gRPC Check with the session cookie of `headers`, by grpc_check_load;
+        with `body`, the requests are POSTs of that form body."""
         print(f"case {case}: {label}", flush=True)
         server, port, helpers = start()
+        script = None
+        if body:
+            script = os.path.join(self.workdir, f"post-{case}.lua")
+            with open(script, "w") as f:
+                f.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+                        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
         try:
             headers = headers(port) if callable(headers) else headers
             connections = connections or self.args.connections
@@ -434,7 +498,8 @@ class Bench:
                 once = [self.loader, f"http://127.0.0.1:{port}", cookie, "0", "1", "1"]
                 status = int(subprocess.run(once, check=True, capture_output=True, text=True).stdout.strip())
             else:
-                status = status_of(port, headers, path)
+                check_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"} if body else headers
+                status = status_of(port, check_headers, path, body)
             if status != expected:
                 sys.exit(f"case {case} ({label}): expected {expected} before the timed run, got {status}; "
                          f"a benchmark of that answer would be worthless")
@@ -450,7 +515,7 @@ class Bench:
                     result = run_wrk(port, headers, self.args.duration, connections)
                 result["scrapes"] = s.scrapes
             else:
-                result = run_wrk(port, headers, self.args.duration, connections, path=path)
+                result = run_wrk(port, headers, self.args.duration, connections, path=path, script=script)
             # The server's own CPU per request: the load generators share the two cores, so
             # throughput also measures the client's cost.
             used = cpu_seconds(server.pid) - cpu_before
@@ -531,7 +596,10 @@ def main():
     parser.add_argument("--duration", default="10s", help="wrk duration per case (default 10s)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the results")
-    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9,10,11",
+    parser.add_argument("--prebuilt", default="",
+                        help="directory holding portcullis and examples/baseline_server already built (skips the "
+                             "release build; figures from a debug build are not comparable)")
+    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9,10,11,12,13",
                         help="comma-separated cases to run (default all); targets needing a case left out are skipped")
     args = parser.parse_args()
     selected = set(args.cases.split(","))
@@ -541,7 +609,12 @@ def main():
     ensure_wrk()
     if not shutil.which("redis-server"):
         sys.exit("redis-server is missing (integration/install-deps installs it)")
-    portcullis, baseline, loader = build()
+    if args.prebuilt:
+        portcullis = os.path.join(args.prebuilt, "portcullis")
+        baseline = os.path.join(args.prebuilt, "examples", "baseline_server")
+        loader = os.path.join(args.prebuilt, "examples", "grpc_check_load")
+    else:
+        portcullis, baseline, loader = build()
     digest = subprocess.run([portcullis, "crypto", "hash", "generate", "argon2", "--password", PASSWORD], check=True,
                             capture_output=True, text=True).stdout.strip().removeprefix("Digest: ")
     basic = "Basic " + base64.b64encode(f"john:{PASSWORD}".encode()).decode()
@@ -574,6 +647,11 @@ def main():
              b.metrics_process("metrics", metrics_port), {"scrape": metrics_port}),
             ("11", "case 2, traces at 100% to a local receiver", with_cookie, 200,
              b.traced_process("traces", receiver), {}),
+            ("12", "OIDC token endpoint, client credentials", {"Host": "auth.example.com"}, 200,
+             b.portcullis_process("oidc-token", oidc=True), {"path": "/api/oidc/token", "body": TOKEN_BODY}),
+            ("13", "OIDC UserInfo, bearer access token",
+             lambda port: {"Host": "auth.example.com", "Authorization": f"Bearer {user_access_token(port)}"}, 200,
+             b.portcullis_process("oidc-userinfo", oidc=True), {"path": "/api/oidc/userinfo"}),
         ]
         for case, label, headers, expected, start, options in cases:
             if case in selected:

@@ -10,7 +10,9 @@ mailed link (the old password is refused afterwards); CSRF and open-redirect ref
 The admin console: an administrator signs in with two factors, creates a user, disables
 and re-enables them (the proxy refuses the disabled user's next request), revokes their
 sessions, lifts an address's ban, and finds each of these on the audit page and in its CSV
-export. Then every page is checked with axe-core, screenshotted light and dark at 375 and 1280
+export. OpenID Connect: a relying party built on Authlib signs mary in through the portal
+and its consent page (code + PKCE, ID token checked against the JWKS, UserInfo), then Apache
+httpd with mod_auth_openidc lets her in by single sign-on. Then every page is checked with axe-core, screenshotted light and dark at 375 and 1280
 pixels wide (layout must not scroll sideways), and the weight of /login is measured.
 
     integration/browser/run.py [--binary PATH] [--artifacts DIR]
@@ -37,6 +39,9 @@ spec.loader.exec_module(proxies)
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+sys.path.insert(0, HERE)
+import oidc_rp  # noqa: E402
+
 PASSWORD = proxies.PASSWORD
 NEW_PASSWORD = "a-brand-new-password-42"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -46,12 +51,29 @@ ADMIN_PAGE_BUDGET = 50 * 1024
 KIM_PASSWORD = "kim-starts-here-42"
 
 
+def pbkdf2_sha512(secret, rounds=310000):
+    """A client secret hashed as Authelia's documentation shows ($pbkdf2-sha512$...)."""
+    import hashlib
+
+    salt = os.urandom(16)
+    ab64 = lambda b: base64.b64encode(b).decode().rstrip("=").replace("+", ".")  # noqa: E731
+    digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, rounds)
+    return f"$pbkdf2-sha512${rounds}${ab64(salt)}${ab64(digest)}"
+
+
+AUTHLIB_SECRET = "authlib-demo-client-secret-42"
+APACHE_SECRET = "apache-demo-client-secret-42"
+
+
 class PortalStack(proxies.Stack):
-    """The NGINX example with passkey login on and mail going to an SMTP capture."""
+    """The NGINX example with passkey login on, mail going to an SMTP capture, and the
+    OpenID Connect provider with two relying parties (Authlib, Apache mod_auth_openidc)."""
 
     def __init__(self, binary, work, smtp_port):
         super().__init__("nginx", binary, work)
         self.smtp_port = smtp_port
+        for name in ("rp", "apache", "connect"):
+            self.ports[name] = proxies.free_port()
 
     def copy_example(self):
         super().copy_example()
@@ -67,6 +89,27 @@ class PortalStack(proxies.Stack):
         text += "\nwebauthn:\n  enable_passkey_login: true\n"
         # Addresses are banned too, so that the admin console has one to lift.
         text += "\nregulation:\n  modes: ['user', 'ip']\n"
+        # The OpenID Connect provider, with clients set up as their own documentation says.
+        text += f"""
+identity_providers:
+  oidc:
+    hmac_secret: 'a-long-random-hmac-secret-for-the-browser-suite-0123456789'
+    clients:
+      - client_id: 'authlib'
+        client_name: 'Authlib demo'
+        client_secret: '{pbkdf2_sha512(AUTHLIB_SECRET)}'
+        redirect_uris: ['http://127.0.0.1:{self.ports["rp"]}/callback']
+        scopes: ['openid', 'profile', 'email', 'groups']
+        authorization_policy: 'one_factor'
+        consent_mode: 'explicit'
+      - client_id: 'apache'
+        client_name: 'Apache mod_auth_openidc'
+        client_secret: '{pbkdf2_sha512(APACHE_SECRET)}'
+        redirect_uris: ['http://127.0.0.1:{self.ports["apache"]}/protected/redirect_uri']
+        scopes: ['openid', 'profile', 'email', 'groups']
+        authorization_policy: 'one_factor'
+        consent_mode: 'implicit'
+"""
         with open(path, "w") as f:
             f.write(text)
 
@@ -129,6 +172,7 @@ class Run:
         self.admin_pages = {}
         self.admin = None
         self.page = None
+        self.only = ""
 
     def url(self, host, path="/"):
         return f"https://{host}.example.com:{self.port}{path}"
@@ -138,6 +182,8 @@ class Run:
         return context.new_page()
 
     def step(self, name, fn):
+        if self.only and not name.startswith(self.only):
+            return
         try:
             fn()
             self.results.append((name, None))
@@ -280,7 +326,7 @@ class Run:
             submit(page)
             expect(page.locator(".alert.notice").count() == 1, "sent notice")
             text = self.mail.wait_text(before + 1)
-            link = re.search(r"https://\S+reset-password\?token=\S+", text).group(0)
+            link = re.search(r"https://\S+reset-password/step2\?token=\S+", text).group(0)
             page.goto(link)
             self.remember("reset-password", page)
             page.fill("#password", NEW_PASSWORD)
@@ -323,8 +369,63 @@ class Run:
 
         self.step("6 admin console: two factors, create, disable (proxy refuses), enable, revoke, unban, audit + CSV",
                   lambda: self.admin_console(state))
+        self.step(f"7 OpenID Connect: Authlib {oidc_rp.AUTHLIB_VERSION} relying party (code + PKCE, consent, ID token, "
+                  "UserInfo), then Apache mod_auth_openidc with single sign-on", self.openid_connect)
         self.step("accessibility (axe-core), screenshots light/dark at 375/1280, layout", lambda: self.pages_pass(page))
         self.step(f"page weight of /login under {WEIGHT_BUDGET // 1024} KB", lambda: self.weight(page))
+
+    def openid_connect(self):
+        """mary signs in to the Authlib relying party through the portal and its consent page,
+        then reaches the Apache site protected by mod_auth_openidc without signing in again."""
+        stack = self.stack
+        issuer = self.url("auth", "").rstrip("/")
+        ca = os.path.join(stack.dir, "tls", "cert.pem")
+        # The relying parties reach the provider as the browser does (through a tunnel to
+        # the local TLS port), verifying its certificate.
+        for d in (os.path.dirname(stack.dir), stack.dir, os.path.join(stack.dir, "tls")):
+            os.chmod(d, 0o755)
+        os.chmod(ca, 0o644)
+        proxy = oidc_rp.ConnectProxy(stack.ports["connect"])
+        rp = oidc_rp.AuthlibRP(stack.ports["rp"], issuer, "authlib", AUTHLIB_SECRET, ca, stack.ports["connect"])
+        apache = None
+        previous = self.page
+        try:
+            page = self.new_page()
+            self.page = page
+            page.goto(f"http://127.0.0.1:{stack.ports['rp']}/login")
+            expect("/login" in page.url and "auth.example.com" in page.url, f"the portal's login: {page.url} {page.content()[:400]}")
+            self.login(page, username="mary")
+            expect("/consent" in page.url, f"the consent page: {page.url}")
+            expect("Authlib demo" in page.content(), "the consent page names the client")
+            for scope_text in ("See your email address", "See your group memberships"):
+                expect(scope_text in page.content(), f"the consent page lists '{scope_text}'")
+            page.screenshot(path=os.path.join(self.artifacts, "consent.png"))
+            submit(page, "button[value=accept]")
+            expect(page.url.startswith(f"http://127.0.0.1:{stack.ports['rp']}/callback"), f"back at the RP: {page.url}")
+            expect(page.locator("#hello").inner_text() == "Hello mary",
+                   f"the RP verified the ID token and read UserInfo: {page.content()[:500]}")
+            claims = json.loads(page.locator("#claims").inner_text())
+            expect(claims["email"] == "mary@example.com" and claims["groups"] == ["dev"], f"claims {claims}")
+
+            apache = oidc_rp.Apache(os.path.join(stack.dir, "apache"), stack.ports["apache"], issuer, "apache",
+                                    APACHE_SECRET, ca, stack.ports["connect"])
+            page.goto(f"http://127.0.0.1:{stack.ports['apache']}/protected/")
+            expect(page.locator("#protected").count() == 1, f"Apache let mary in after single sign-on: {page.url}")
+            page.goto(f"http://127.0.0.1:{stack.ports['apache']}/protected/redirect_uri?info=json")
+            info = json.loads(page.locator("body").inner_text())
+            expect(info["id_token"]["preferred_username"] == "mary", f"mod_auth_openidc's session: {info}")
+            expect(info["userinfo"]["email"] == "mary@example.com", f"mod_auth_openidc's UserInfo: {info}")
+            # The console's clients page joins the accessibility and screenshot pass.
+            self.admin_pages["admin-clients"] = self.url("auth", "/admin/clients")
+            apache_version, module_version = oidc_rp.Apache.versions()
+            print(f"relying parties: Authlib {oidc_rp.AUTHLIB_VERSION}; {apache_version} with "
+                  f"mod_auth_openidc {module_version}")
+        finally:
+            self.page = previous
+            if apache:
+                apache.stop()
+            rp.stop()
+            proxy.stop()
 
     def admin_console(self, state):
         previous = self.page
@@ -493,6 +594,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, "target", "debug", "portcullis"))
     parser.add_argument("--artifacts", default=os.path.join(ROOT, "integration", "artifacts", "browser"))
+    parser.add_argument("--only", default="", help="run only the steps whose name starts with this")
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     import shutil
@@ -516,6 +618,7 @@ def main():
                 f"--ignore-certificate-errors-spki-list={spki}",
             ])
             run = Run(browser, stack, mailbox, args.artifacts)
+            run.only = args.only
             run.run()
             browser.close()
         failed = sum(1 for _, why in run.results if why)

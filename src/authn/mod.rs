@@ -3,6 +3,7 @@
 pub mod basic_cache;
 pub mod bootstrap;
 pub mod hashing_pool;
+pub mod ldap;
 pub mod password;
 pub mod password_policy;
 pub mod users;

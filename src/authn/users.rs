@@ -1,9 +1,12 @@
-//! Where users live: the users file (Authelia's format) or the storage database
-//! (`authentication_backend.database`). One async interface over both, so logins, the
-//! proxy's Basic check, password changes and the admin API do not care which.
+//! Where users live: the users file (Authelia's format), the storage database
+//! (`authentication_backend.database`) or an LDAP directory. One async interface over
+//! them, so logins, the proxy's Basic check, password changes and the admin API do not
+//! care which. The LDAP operations' futures are boxed: they are large, and every caller's
+//! future would otherwise carry them even with another backend.
 
 use std::sync::Arc;
 
+use super::ldap::LdapUsers;
 use super::users_file::{User, UsersFile, UsersFileError};
 use crate::config::Configuration;
 use crate::storage::{Storage, StorageError, StoredUser, UserChanges, UserFilter, UserKey};
@@ -20,6 +23,12 @@ pub enum UsersError {
     /// A user with that name exists already.
     #[error("user '{0}' already exists")]
     UserExists(String),
+    /// The backend does not do that (users in LDAP are managed in the directory).
+    #[error("not supported by the {0} users backend")]
+    NotSupported(&'static str),
+    /// The backend refused a new password (the directory's own policy).
+    #[error("the new password was refused: {0}")]
+    Refused(String),
 }
 
 impl From<StorageError> for UsersError {
@@ -52,12 +61,21 @@ pub enum Users {
         /// Users may log in with an address.
         allow_email_login: bool,
     },
+    /// An LDAP directory (read-only but for passwords).
+    Ldap(Arc<LdapUsers>),
 }
+
+/// What the LDAP backend answers to administrative writes.
+const LDAP: UsersError = UsersError::NotSupported("LDAP");
 
 impl Users {
     /// The backend `config` selects over `storage`.
     pub fn open(config: &Configuration, storage: &Storage) -> Result<Self, UsersError> {
         let backend = &config.authentication_backend;
+        if let Some(ldap) = &backend.ldap {
+            let certificates = config.certificates_directory.as_deref().map(std::path::Path::new);
+            return Ok(Self::Ldap(Arc::new(LdapUsers::new(ldap, certificates).map_err(UsersError::Unavailable)?)));
+        }
         if let Some(db) = &backend.database {
             return Ok(Self::Database {
                 storage: storage.clone(),
@@ -74,7 +92,16 @@ impl Users {
     pub fn file(&self) -> Option<&Arc<UsersFile>> {
         match self {
             Self::File(file) => Some(file),
-            Self::Database { .. } => None,
+            Self::Database { .. } | Self::Ldap(_) => None,
+        }
+    }
+
+    /// The LDAP directory, when that is the backend: passwords are checked by binding and
+    /// set in the directory rather than hashed here.
+    pub fn ldap(&self) -> Option<&Arc<LdapUsers>> {
+        match self {
+            Self::Ldap(ldap) => Some(ldap),
+            Self::File(_) | Self::Database { .. } => None,
         }
     }
 
@@ -91,6 +118,7 @@ impl Users {
                 }
                 Ok(found.map(|u| Arc::new(user_of(u))))
             }
+            Self::Ldap(ldap) => Box::pin(ldap.find_login(login)).await,
         }
     }
 
@@ -102,6 +130,7 @@ impl Users {
                 let key = if *case_insensitive { UserKey::FoldedName(username) } else { UserKey::Name(username) };
                 Ok(storage.user_find(key).await?.map(|u| Arc::new(user_of(u))))
             }
+            Self::Ldap(ldap) => Box::pin(ldap.get(username)).await,
         }
     }
 
@@ -110,6 +139,17 @@ impl Users {
         match self {
             Self::File(file) => Ok(!file.snapshot().is_empty()),
             Self::Database { storage, .. } => Ok(storage.users_exist().await?),
+            // The directory's users: no first administrator to bootstrap here.
+            Self::Ldap(_) => Ok(true),
+        }
+    }
+
+    /// Whether users can be created, changed and deleted here (not in LDAP: the directory
+    /// is managed with its own tools).
+    pub fn writable(&self) -> Result<(), UsersError> {
+        match self {
+            Self::Ldap(_) => Err(LDAP),
+            Self::File(_) | Self::Database { .. } => Ok(()),
         }
     }
 
@@ -139,6 +179,7 @@ impl Users {
                     other => Ok(other?),
                 }
             }
+            Self::Ldap(_) => Err(LDAP),
         }
     }
 
@@ -157,6 +198,7 @@ impl Users {
                     Err(UsersError::UnknownUser(username.to_string()))
                 }
             }
+            Self::Ldap(_) => Err(LDAP),
         }
     }
 
@@ -181,26 +223,15 @@ impl Users {
                     Err(UsersError::UnknownUser(username.to_string()))
                 }
             }
+            Self::Ldap(_) => Err(LDAP),
         }
     }
 
     /// A page of users per `filter`, ordered by username.
     pub async fn list(&self, filter: UserFilter) -> Result<Vec<Arc<User>>, UsersError> {
         match self {
-            Self::File(file) => {
-                let search = filter.search.as_deref().map(str::to_lowercase);
-                let limit = usize::try_from(filter.limit).unwrap_or(0);
-                Ok(file
-                    .snapshot()
-                    .all()
-                    .into_iter()
-                    .filter(|u| filter.after.as_ref().is_none_or(|after| u.username.as_str() > after.as_str()))
-                    .filter(|u| filter.disabled.is_none_or(|d| u.disabled == d))
-                    .filter(|u| filter.group.as_ref().is_none_or(|g| u.groups.contains(g)))
-                    .filter(|u| search.as_ref().is_none_or(|s| matches_search(u, s)))
-                    .take(limit)
-                    .collect())
-            }
+            Self::File(file) => Ok(page(file.snapshot().all(), &filter)),
+            Self::Ldap(ldap) => Ok(page(Box::pin(ldap.list()).await?, &filter)),
             Self::Database { storage, .. } => {
                 Ok(storage.user_list(filter).await?.into_iter().map(|u| Arc::new(user_of(u))).collect())
             }
@@ -214,6 +245,19 @@ impl Users {
             .map(|u| u.username.clone())
             .ok_or_else(|| UsersError::UnknownUser(username.to_string()))
     }
+}
+
+/// The page of `all` (ordered by username) that `filter` selects.
+fn page(all: Vec<Arc<User>>, filter: &UserFilter) -> Vec<Arc<User>> {
+    let search = filter.search.as_deref().map(str::to_lowercase);
+    let limit = usize::try_from(filter.limit).unwrap_or(0);
+    all.into_iter()
+        .filter(|u| filter.after.as_ref().is_none_or(|after| u.username.as_str() > after.as_str()))
+        .filter(|u| filter.disabled.is_none_or(|d| u.disabled == d))
+        .filter(|u| filter.group.as_ref().is_none_or(|g| u.groups.contains(g)))
+        .filter(|u| search.as_ref().is_none_or(|s| matches_search(u, s)))
+        .take(limit)
+        .collect()
 }
 
 fn matches_search(user: &User, search: &str) -> bool {

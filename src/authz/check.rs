@@ -20,8 +20,10 @@ use crate::storage::AuthType;
 /// Who the request turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// The username (`Remote-User`).
+    /// The username (`Remote-User`); empty for a client credentials access token.
     pub username: String,
+    /// The client of a client credentials access token (`oauth2:client:<id>` subjects).
+    pub client_id: String,
     /// The display name (`Remote-Name`).
     pub display_name: String,
     /// The first email address, or empty (`Remote-Email`).
@@ -74,6 +76,23 @@ pub enum Refusal {
     /// double encoding...): judging it one way while the app reads it another is how
     /// rules are bypassed (400).
     AmbiguousPath,
+    /// The proxy named a portal (`authelia_url`, `X-Authelia-URL`, legacy `rd`) that is
+    /// not an https URL under the target's cookie domain: users are never sent to log in
+    /// somewhere their session cookie does not belong (400).
+    ForeignPortal,
+}
+
+/// What the proxy's own request adds to the question, beyond the target (over HTTP;
+/// Authelia's names).
+#[derive(Clone, Debug, Default)]
+pub struct Asked {
+    /// The portal to send users to instead of the cookie domain's `authelia_url`:
+    /// `?authelia_url=` (ForwardAuth, AuthRequest), `X-Authelia-URL` (ExtAuthz), `?rd=`
+    /// or else `X-Authelia-URL` (Legacy).
+    pub portal: Option<String>,
+    /// Legacy `?auth=basic`: credentials come in `Authorization`, and without them the
+    /// client is asked for Basic credentials rather than sent to the portal.
+    pub basic_only: bool,
 }
 
 impl Refusal {
@@ -83,6 +102,9 @@ impl Refusal {
             Self::NoCookieDomain => (StatusCode::FORBIDDEN, "403 Forbidden\n"),
             Self::NotHttps => (StatusCode::BAD_REQUEST, "400 Bad Request: the target must use https\n"),
             Self::AmbiguousPath => (StatusCode::BAD_REQUEST, "400 Bad Request: the path is spelled ambiguously\n"),
+            Self::ForeignPortal => {
+                (StatusCode::BAD_REQUEST, "400 Bad Request: the portal URL is not under the target's cookie domain\n")
+            }
         };
         Denial { status, header: None, body }
     }
@@ -171,13 +193,15 @@ struct Found {
 /// endpoint's strategies in order, the access rules and [`decision::reply`]. An allowed
 /// session's activity is recorded (throttled). `headers` are the original request's (the
 /// credentials, `Accept`, `X-Requested-With`); `context` holds the client's address as the
-/// transport established it, for the rules, regulation and the audit trail.
+/// transport established it, for the rules, regulation and the audit trail; `asked` what
+/// the proxy's request adds.
 pub async fn check(
     app: &App,
     endpoint: &AuthzEndpoint,
     target: &Target,
     headers: &HeaderMap,
     context: &Context,
+    asked: &Asked,
 ) -> Outcome {
     let sessions = &app.services.sessions;
     let host = target.url.host_str().unwrap_or_default();
@@ -198,14 +222,25 @@ pub async fn check(
             return Outcome::Refused(Refusal::AmbiguousPath);
         }
     };
-    let found = identify(app, endpoint, settings, headers, target, context).await;
+    let named_portal = match &asked.portal {
+        None => None,
+        Some(named) => match portal_named(app, named, &settings.domain) {
+            Some(url) => Some(url),
+            None => {
+                tracing::warn!(portal = %named, target = %redact(&target.url), "portal URL refused");
+                return Outcome::Refused(Refusal::ForeignPortal);
+            }
+        },
+    };
+    let portal = named_portal.as_ref().unwrap_or(&settings.portal_url);
+    let found = identify(app, endpoint, settings, headers, target, context, asked.basic_only).await;
 
     let empty: Vec<String> = Vec::new();
     let identity = found.identity.as_ref();
     let subject = Subject {
         username: identity.map_or("", |i| i.username.as_str()),
         groups: identity.map_or(&empty, |i| &i.groups),
-        client_id: "",
+        client_id: identity.map_or("", |i| i.client_id.as_str()),
         ip: context.ip,
     };
     let situation = Situation {
@@ -221,7 +256,10 @@ pub async fn check(
             accepts_html: accepts_html(headers),
         },
     };
-    let reply = decision::reply(&situation);
+    let reply = match decision::reply(&situation) {
+        Reply::Login(_) if asked.basic_only => Reply::Challenge(Strategy::HeaderLegacy),
+        reply => reply,
+    };
     let mut login_url = None;
     match reply {
         Reply::Allow => {
@@ -236,13 +274,17 @@ pub async fn check(
             tracing::info!(target = %redact(&target.url), user = %subject.username, "access forbidden");
         }
         Reply::Challenge(_) => {}
-        Reply::Login(_) => login_url = Some(portal_redirect(&settings.portal_url, target)),
+        Reply::Login(_) => login_url = Some(portal_redirect(portal, target)),
     }
-    Outcome::Judged(Judgement { reply, identity: found.identity, login_url, unavailable: found.unavailable })
+    // A client (client credentials token) has no user to name in the identity headers.
+    let identity = found.identity.filter(|i| !i.username.is_empty());
+    Outcome::Judged(Judgement { reply, identity, login_url, unavailable: found.unavailable })
 }
 
 /// Runs the endpoint's strategies in order: the first header strategy whose header is
-/// present decides (right or wrong); a session counts when it is logged in.
+/// present decides (right or wrong); a session counts when it is logged in. With
+/// `basic_only` (legacy `?auth=basic`), the legacy strategy reads `Authorization` and
+/// its absence is a failure, so no session is looked at.
 async fn identify(
     app: &App,
     endpoint: &AuthzEndpoint,
@@ -250,13 +292,34 @@ async fn identify(
     headers: &HeaderMap,
     target: &Target,
     context: &Context,
+    basic_only: bool,
 ) -> Found {
     let mut found = Found::default();
     for configured in &endpoint.strategies {
         let strategy = configured.kind;
-        match strategy.header() {
+        let basic_only = basic_only && strategy == Strategy::HeaderLegacy;
+        let header = if basic_only { Some(header::AUTHORIZATION) } else { strategy.header() };
+        match header {
             Some(name) => {
-                let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok()) else { continue };
+                let Some(value) = headers.get(&name).and_then(|v| v.to_str().ok()) else {
+                    if basic_only {
+                        found.failed_header = Some(strategy);
+                        return found;
+                    }
+                    continue;
+                };
+                let bearer = value.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer "));
+                if bearer && configured.bearer && !basic_only {
+                    // Boxed: the token lookup is a large future and rare on this path.
+                    match Box::pin(bearer_identity(app, value[7..].trim(), target)).await {
+                        Ok(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
+                        Err(unavailable) => {
+                            found.failed_header = Some(strategy);
+                            found.unavailable = found.unavailable.or(unavailable);
+                        }
+                    }
+                    return found;
+                }
                 match basic_identity(app, value, target, context, configured.basic_cache_lifespan).await {
                     Ok(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
                     Err(unavailable) => {
@@ -272,6 +335,7 @@ async fn identify(
                     Ok(Some(loaded)) if loaded.data.level() > AuthLevel::Anonymous => {
                         let d = &loaded.data;
                         found.identity = Some(Identity {
+                            client_id: String::new(),
                             username: d.username.clone(),
                             display_name: d.display_name.clone(),
                             email: d.emails.first().cloned().unwrap_or_default(),
@@ -337,9 +401,62 @@ async fn basic_identity(
     }
 }
 
+/// The scope an access token needs to be accepted at the authorization endpoints (as
+/// Authelia names it).
+pub const BEARER_SCOPE: &str = "authelia.bearer.authz";
+
+/// The identity of an OpenID Connect access token: it must be usable, carry
+/// [`BEARER_SCOPE`], and, when its audience names URLs, name one the target starts with.
+/// A user's token stands for the user (at one factor, or two when the grant had them); a
+/// client credentials token for the client (`oauth2:client:<id>` subjects). An error
+/// when it does not pass (`Some` when the storage could not be read).
+async fn bearer_identity(app: &App, token: &str, target: &Target) -> Result<Identity, Option<Unavailable>> {
+    let active = match crate::flows::oidc::inspect::active_access_token(app, token).await {
+        Ok(Some(active)) => active,
+        Ok(None) => return Err(None),
+        Err(e) => {
+            tracing::warn!(error = %e.description, "cannot check a bearer token");
+            return Err(Some(Unavailable::Storage));
+        }
+    };
+    let grant = active.grant;
+    if !grant.scopes.iter().any(|s| s == BEARER_SCOPE) {
+        tracing::info!(client_id = %grant.client_id, "bearer token without the authelia.bearer.authz scope");
+        return Err(None);
+    }
+    let urls: Vec<&String> =
+        grant.audience.iter().filter(|a| a.starts_with("https://") || a.starts_with("http://")).collect();
+    if !urls.is_empty() && !urls.iter().any(|a| target.url.as_str().starts_with(a.as_str())) {
+        tracing::info!(client_id = %grant.client_id, "bearer token for another audience");
+        return Err(None);
+    }
+    if grant.auth.username.is_empty() {
+        return Ok(Identity {
+            username: String::new(),
+            client_id: grant.client_id,
+            display_name: String::new(),
+            email: String::new(),
+            groups: Vec::new(),
+            level: AuthLevel::OneFactor,
+            via: Via::Session,
+        });
+    }
+    let user = match app.services.users.get(&grant.auth.username).await {
+        Ok(Some(user)) if !user.disabled => user,
+        Ok(_) => return Err(None),
+        Err(_) => return Err(Some(Unavailable::Storage)),
+    };
+    let mut identity = identity_of(&user);
+    if grant.auth.amr.iter().any(|m| m == "mfa") {
+        identity.level = AuthLevel::TwoFactor;
+    }
+    Ok(identity)
+}
+
 /// A Basic-authenticated user counts as one factor.
 fn identity_of(u: &crate::authn::users_file::User) -> Identity {
     Identity {
+        client_id: String::new(),
         username: u.username.clone(),
         display_name: u.display_name.clone(),
         email: u.emails.first().cloned().unwrap_or_default(),
@@ -347,6 +464,17 @@ fn identity_of(u: &crate::authn::users_file::User) -> Identity {
         level: AuthLevel::OneFactor,
         via: Via::Session,
     }
+}
+
+/// The portal the proxy named, when it is https (or http on a local development domain)
+/// and its host is under `domain`, the target's cookie domain.
+fn portal_named(app: &App, named: &str, domain: &str) -> Option<url::Url> {
+    let url = url::Url::parse(named).ok()?;
+    let host = url.host_str()?;
+    let secure =
+        url.scheme() == "https" || (url.scheme() == "http" && crate::config::validate::is_local_domain(domain));
+    let under = app.services.sessions.cookie_for_host(host).is_some_and(|s| s.domain == domain);
+    (secure && under && url.username().is_empty() && url.password().is_none()).then_some(url)
 }
 
 /// The portal URL with `rd` (target) and `rm` (method), as Authelia builds it.

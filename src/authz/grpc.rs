@@ -107,7 +107,9 @@ impl Authorization for ExtAuthz {
             user_agent: user_agent.unwrap_or_default().to_string(),
             request_id: caller.request_id,
         };
-        let outcome = check::check(&self.app, endpoint, &original.target, &original.headers, &context).await;
+        let outcome =
+            check::check(&self.app, endpoint, &original.target, &original.headers, &context, &check::Asked::default())
+                .await;
         answer(outcome, &original.headers).map(respond)
     }
 }
@@ -381,6 +383,7 @@ mod tests {
 
     fn john() -> Identity {
         Identity {
+            client_id: String::new(),
             username: "john".into(),
             display_name: "John Doe".into(),
             email: String::new(),

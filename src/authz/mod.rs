@@ -48,10 +48,16 @@ pub enum Strategy {
 impl Implementation {
     /// The strategies an endpoint of this implementation has when it names none
     /// (Authelia's defaults).
+    /// Basic credentials go in `Proxy-Authorization` here, not `Authorization`: the
+    /// application behind the proxy may use `Authorization` itself. (The endpoints of an
+    /// empty `server.endpoints.authz` are another matter: they name their strategies.)
     pub fn default_strategies(self) -> [Strategy; 2] {
         match self {
             Self::Legacy => [Strategy::HeaderLegacy, Strategy::CookieSession],
-            _ => [Strategy::HeaderAuthorization, Strategy::CookieSession],
+            Self::AuthRequest => [Strategy::HeaderAuthRequestProxyAuthorization, Strategy::CookieSession],
+            Self::ForwardAuth | Self::ExtAuthz | Self::ExtAuthzGRPC => {
+                [Strategy::HeaderProxyAuthorization, Strategy::CookieSession]
+            }
         }
     }
 
@@ -104,6 +110,9 @@ pub struct ConfiguredStrategy {
     pub kind: Strategy,
     /// How long verified Basic credentials are remembered (zero: not at all).
     pub basic_cache_lifespan: std::time::Duration,
+    /// The header strategy accepts `Bearer` access tokens of the OpenID Connect provider
+    /// (`schemes` lists Bearer).
+    pub bearer: bool,
 }
 
 /// One configured authorization endpoint.
@@ -151,6 +160,7 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
                     Some(ConfiguredStrategy {
                         kind: s.name?,
                         basic_cache_lifespan: s.scheme_basic_cache_lifespan.get(),
+                        bearer: s.schemes.iter().any(|scheme| scheme.eq_ignore_ascii_case("bearer")),
                     })
                 })
                 .collect();
@@ -160,7 +170,11 @@ pub fn endpoints(config: &Configuration) -> Vec<AuthzEndpoint> {
                 strategies = implementation
                     .default_strategies()
                     .into_iter()
-                    .map(|kind| ConfiguredStrategy { kind, basic_cache_lifespan: std::time::Duration::ZERO })
+                    .map(|kind| ConfiguredStrategy {
+                        kind,
+                        basic_cache_lifespan: std::time::Duration::ZERO,
+                        bearer: false,
+                    })
                     .collect();
             }
             Some(AuthzEndpoint { name: name.clone(), path, implementation, strategies })
@@ -177,14 +191,16 @@ mod tests {
         let config: Configuration = serde_yaml::from_str(
             "server:\n  endpoints:\n    authz:\n      forward-auth: {implementation: ForwardAuth}\n      \
              legacy: {implementation: Legacy, authn_strategies: []}\n      \
+             nginx: {implementation: AuthRequest}\n      \
              mine: {implementation: AuthRequest, authn_strategies: [{name: CookieSession}]}\n",
         )
         .unwrap();
         let kinds = |name: &str| -> Vec<Strategy> {
             endpoints(&config).into_iter().find(|e| e.name == name).unwrap().strategies.iter().map(|s| s.kind).collect()
         };
-        assert_eq!(kinds("forward-auth"), [Strategy::HeaderAuthorization, Strategy::CookieSession]);
+        assert_eq!(kinds("forward-auth"), [Strategy::HeaderProxyAuthorization, Strategy::CookieSession]);
         assert_eq!(kinds("legacy"), [Strategy::HeaderLegacy, Strategy::CookieSession]);
+        assert_eq!(kinds("nginx"), [Strategy::HeaderAuthRequestProxyAuthorization, Strategy::CookieSession]);
         assert_eq!(kinds("mine"), [Strategy::CookieSession], "named strategies are kept as they are");
     }
 }

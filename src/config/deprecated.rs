@@ -64,8 +64,9 @@ const NOT_MAPPED: &[(&str, &str, &str)] = &[
     ("notifier.smtp.trusted_cert", "put the certificate in certificates_directory", "4.25"),
     ("identity_providers.oidc.issuer_private_key", "use identity_providers.oidc.jwks", "4.38"),
     ("identity_providers.oidc.issuer_certificate_chain", "use identity_providers.oidc.jwks", "4.38"),
-    ("authentication_backend.ldap.permit_feature_detection_failure", "remove it; it has no effect", "4.39"),
 ];
+// Authelia 4.39 also deprecates `authentication_backend.ldap.permit_feature_detection_failure`
+// as having no effect; Portcullis' LDAP backend still honours it, so it is not listed.
 
 /// Every deprecated key Authelia knows, so that an environment variable naming one
 /// (`AUTHELIA_LOG_LEVEL`) is recognised.

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod filters;
 pub mod keys;
 mod load;
+pub mod oidc;
 pub mod schema;
 pub mod types;
 pub mod validate;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::oidc::*;
 use super::types::{AbsoluteUrl, Duration, ListenAddress, OneOrMany, Secret};
 pub use crate::access_control::Policy;
 pub use crate::authz::{Implementation, Strategy};
@@ -50,8 +51,8 @@ pub struct Configuration {
     pub definitions: Definitions,
     /// Who may reach what.
     pub access_control: AccessControl,
-    /// Directory of PEM certificate authorities trusted for outgoing TLS (the database
-    /// connections) in addition to the system's.
+    /// Directory of PEM certificate authorities trusted for outgoing TLS (the database and
+    /// LDAP connections) in addition to the system's.
     pub certificates_directory: Option<String>,
     /// Prometheus metrics and OpenTelemetry traces.
     pub telemetry: Telemetry,
@@ -59,6 +60,8 @@ pub struct Configuration {
     pub admin: Admin,
     /// The audit trail of security events (Portcullis' extension).
     pub audit: Audit,
+    /// Identity providers Portcullis acts as (OpenID Connect).
+    pub identity_providers: IdentityProviders,
 }
 
 /// `admin`: the admin API's audience.
@@ -286,9 +289,228 @@ pub struct AuthenticationBackend {
     /// Users in the storage database (Portcullis' extension: managed through the admin
     /// API and console).
     pub database: Option<DatabaseBackend>,
-    /// LDAP is not implemented yet; present only to refuse it clearly.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ldap: Option<serde_json::Value>,
+    /// Users in an LDAP directory.
+    pub ldap: Option<LdapBackend>,
+}
+
+/// `authentication_backend.ldap`: users in an LDAP directory. Empty strings stand for the
+/// `implementation`'s defaults; [`LdapBackend::effective`] fills them in.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LdapBackend {
+    /// `ldap://host:port`, `ldaps://host:port` or `ldapi:///path/to/socket`.
+    pub address: Option<String>,
+    /// custom, activedirectory, rfc2307bis, freeipa, lldap or glauth: the defaults of the
+    /// filters and attributes.
+    pub implementation: String,
+    /// Connecting, binding and each search or modification give up after this long.
+    pub timeout: Duration,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    pub start_tls: bool,
+    /// TLS for `ldaps://` and StartTLS.
+    pub tls: Option<Tls>,
+    /// The base of every search.
+    pub base_dn: String,
+    /// Prefixed to `base_dn` for user searches.
+    pub additional_users_dn: String,
+    /// Finds a user by what they typed (`{input}`).
+    pub users_filter: String,
+    /// Prefixed to `base_dn` for group searches.
+    pub additional_groups_dn: String,
+    /// Finds a user's groups (`{dn}`, `{username}`, `{input}`, `{memberof:rdn}`, `{memberof:dn}`).
+    pub groups_filter: String,
+    /// filter (groups that match `groups_filter`) or memberof (groups the user's member-of
+    /// attribute names, found with `groups_filter`).
+    pub group_search_mode: String,
+    /// Attribute names.
+    pub attributes: LdapAttributes,
+    /// Follow referrals the server returns for user searches.
+    pub permit_referrals: bool,
+    /// Search without a service bind (refused unless set).
+    pub permit_unauthenticated_bind: bool,
+    /// Go on when the server's supported features (its root DSE) cannot be read: passwords
+    /// are then set by replacing `userPassword`. Otherwise nothing works until they can be.
+    pub permit_feature_detection_failure: bool,
+    /// The service account's DN.
+    pub user: String,
+    /// The service account's password.
+    pub password: Secret,
+    /// Connections of the service account kept open for searches.
+    pub pooling: LdapPooling,
+    /// How long a user looked up in the directory is remembered for the proxy's Basic
+    /// checks, the portal's pages and admin reads (Portcullis' extension; 0 disables).
+    /// Logins always search the directory afresh.
+    pub cache_lifespan: Duration,
+}
+
+impl Default for LdapBackend {
+    fn default() -> Self {
+        Self {
+            address: None,
+            implementation: "custom".into(),
+            timeout: Duration::from_secs(5),
+            start_tls: false,
+            tls: None,
+            base_dn: String::new(),
+            additional_users_dn: String::new(),
+            users_filter: String::new(),
+            additional_groups_dn: String::new(),
+            groups_filter: String::new(),
+            group_search_mode: String::new(),
+            attributes: LdapAttributes::default(),
+            permit_referrals: false,
+            permit_unauthenticated_bind: false,
+            permit_feature_detection_failure: false,
+            user: String::new(),
+            password: Secret::default(),
+            pooling: LdapPooling::default(),
+            cache_lifespan: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `authentication_backend.ldap.attributes`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LdapAttributes {
+    /// An attribute holding the entry's own DN (Active Directory's distinguishedName).
+    pub distinguished_name: String,
+    /// The username.
+    pub username: String,
+    /// The display name.
+    pub display_name: String,
+    /// Email addresses.
+    pub mail: String,
+    /// The DNs of the user's groups.
+    pub member_of: String,
+    /// A group's name.
+    pub group_name: String,
+}
+
+/// `authentication_backend.ldap.pooling`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LdapPooling {
+    /// Keep service connections open between searches.
+    pub enable: bool,
+    /// Most idle connections kept.
+    pub count: u32,
+    /// Further tries of an operation whose connection turned out to be dead.
+    pub retries: u32,
+    /// How long to wait for a connection.
+    pub timeout: Duration,
+}
+
+impl Default for LdapPooling {
+    fn default() -> Self {
+        Self { enable: true, count: 5, retries: 2, timeout: Duration::from_secs(10) }
+    }
+}
+
+/// One implementation's defaults: users filter, groups filter, additional users DN,
+/// additional groups DN, and the attributes (distinguished name, username, display name,
+/// mail, member of, group name). Authelia's values.
+struct LdapDefaults {
+    users_filter: &'static str,
+    groups_filter: &'static str,
+    users_dn: &'static str,
+    groups_dn: &'static str,
+    attributes: [&'static str; 6],
+}
+
+/// The implementations and their defaults.
+pub const LDAP_IMPLEMENTATIONS: &[&str] = &["custom", "activedirectory", "rfc2307bis", "freeipa", "lldap", "glauth"];
+
+fn ldap_defaults(implementation: &str) -> LdapDefaults {
+    match implementation {
+        "activedirectory" => LdapDefaults {
+            users_filter: concat!(
+                "(&(|({username_attribute}={input})({mail_attribute}={input}))(sAMAccountType=805306368)",
+                "(!(userAccountControl:1.2.840.113556.1.4.803:=2))(!(pwdLastSet=0))",
+                "(|(!(accountExpires=*))(accountExpires=0)(accountExpires>={date-time:microsoft-nt})))"
+            ),
+            groups_filter: "(&(member={dn})(|(sAMAccountType=268435456)(sAMAccountType=536870912)))",
+            users_dn: "",
+            groups_dn: "",
+            attributes: ["distinguishedName", "sAMAccountName", "displayName", "mail", "memberOf", "cn"],
+        },
+        "rfc2307bis" => LdapDefaults {
+            users_filter: concat!(
+                "(&(|({username_attribute}={input})({mail_attribute}={input}))",
+                "(|(objectClass=inetOrgPerson)(objectClass=organizationalPerson))(!(pwdReset=TRUE)))"
+            ),
+            groups_filter: concat!(
+                "(&(|(member={dn})(uniqueMember={dn}))",
+                "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=groupOfMembers)))"
+            ),
+            users_dn: "",
+            groups_dn: "",
+            attributes: ["", "uid", "displayName", "mail", "memberOf", "cn"],
+        },
+        "freeipa" => LdapDefaults {
+            users_filter: concat!(
+                "(&(|({username_attribute}={input})({mail_attribute}={input}))(objectClass=person)",
+                "(!(nsAccountLock=TRUE))(krbPasswordExpiration>={date-time:generalized})",
+                "(|(!(krbPrincipalExpiration=*))(krbPrincipalExpiration>={date-time:generalized})))"
+            ),
+            groups_filter: "(&(member={dn})(objectClass=groupOfNames))",
+            users_dn: "",
+            groups_dn: "",
+            attributes: ["", "uid", "displayName", "mail", "memberOf", "cn"],
+        },
+        "lldap" => LdapDefaults {
+            users_filter: "(&(|({username_attribute}={input})({mail_attribute}={input}))(objectClass=person))",
+            groups_filter: "(&(member={dn})(objectClass=groupOfNames))",
+            users_dn: "ou=people",
+            groups_dn: "ou=groups",
+            attributes: ["", "uid", "cn", "mail", "memberOf", "cn"],
+        },
+        "glauth" => LdapDefaults {
+            users_filter: concat!(
+                "(&(|({username_attribute}={input})({mail_attribute}={input}))(objectClass=posixAccount)",
+                "(!(accountStatus=inactive)))"
+            ),
+            groups_filter: "(&(uniqueMember={dn})(objectClass=posixGroup))",
+            users_dn: "",
+            groups_dn: "",
+            attributes: ["", "cn", "description", "mail", "memberOf", "cn"],
+        },
+        // custom: no filters; the usual attribute names.
+        _ => LdapDefaults {
+            users_filter: "",
+            groups_filter: "",
+            users_dn: "",
+            groups_dn: "",
+            attributes: ["", "uid", "displayName", "mail", "", "cn"],
+        },
+    }
+}
+
+impl LdapBackend {
+    /// This configuration with every empty filter, search base and attribute set to the
+    /// `implementation`'s default, and `group_search_mode` to filter.
+    pub fn effective(&self) -> Self {
+        let d = ldap_defaults(&self.implementation);
+        let or = |value: &str, default: &str| if value.is_empty() { default.to_string() } else { value.to_string() };
+        let a = &self.attributes;
+        let [dn, username, display_name, mail, member_of, group_name] = d.attributes;
+        Self {
+            users_filter: or(&self.users_filter, d.users_filter),
+            groups_filter: or(&self.groups_filter, d.groups_filter),
+            additional_users_dn: or(&self.additional_users_dn, d.users_dn),
+            additional_groups_dn: or(&self.additional_groups_dn, d.groups_dn),
+            group_search_mode: or(&self.group_search_mode, "filter"),
+            attributes: LdapAttributes {
+                distinguished_name: or(&a.distinguished_name, dn),
+                username: or(&a.username, username),
+                display_name: or(&a.display_name, display_name),
+                mail: or(&a.mail, mail),
+                member_of: or(&a.member_of, member_of),
+                group_name: or(&a.group_name, group_name),
+            },
+            ..self.clone()
+        }
+    }
 }
 
 /// `authentication_backend.password_reset`.
@@ -1008,7 +1230,8 @@ pub struct WebAuthn {
     pub selection_criteria: WebAuthnSelectionCriteria,
     /// A passkey with user verification counts as two factors.
     pub experimental_enable_passkey_uv_two_factors: bool,
-    /// Offer to upgrade security keys to passkeys.
+    /// After a passkey login that counts as one factor, the password may serve as the
+    /// second (`/api/secondfactor/password`).
     pub experimental_enable_passkey_upgrade: bool,
 }
 

@@ -41,7 +41,7 @@ impl Facts {
             Method::WebAuthn => self.has_webauthn,
             Method::Email => self.has_email,
             Method::Recovery => self.recovery_codes_remaining > 0,
-            Method::Passkey => false,
+            Method::Passkey | Method::Password => false,
         }
     }
 

@@ -9,7 +9,8 @@
 //!    costing CPU; otherwise the attempt is written as failed, in the same locked step, so
 //!    concurrent guesses each count before the next is judged;
 //! 2. the secret is checked — for passwords, an unknown or disabled account costs the same
-//!    hash as a real one (a decoy), so neither timing nor answer tells them apart;
+//!    hash as a real one (a decoy), so neither timing nor answer tells them apart; with
+//!    the LDAP backend, by binding to the directory as the user;
 //! 3. the attempt is settled (a success recorded as one); if that cannot be recorded the
 //!    check fails closed, since regulation reads that log.
 
@@ -83,17 +84,32 @@ async fn password_attempt(app: &App, login: &str, password: &str, origin: Origin
         None => false,
     };
     let user = found.filter(|u| !u.disabled && !passwordless);
-    let stored = user.as_ref().map_or(DECOY_HASH, |u| u.password_hash.as_str());
-    let matched = match services.hashing.verify(password, stored).await {
-        Ok(matched) => matched,
-        Err(PoolError::Busy) => {
-            settle(app, ticket, Settlement::NotChecked).await?;
-            return Err(Error::Busy);
+    let matched = if let Some(ldap) = services.users.ldap() {
+        // The directory checks the password: a bind as the user.
+        let checked = match &user {
+            Some(u) => Box::pin(ldap.check_password(u, password)).await,
+            None => Ok(false),
+        };
+        match checked {
+            Ok(matched) => matched,
+            Err(e) => {
+                settle(app, ticket, Settlement::NotChecked).await?;
+                return Err(e.into());
+            }
         }
-        Err(e) => {
-            // A malformed stored hash: the user cannot log in until an operator fixes it.
-            tracing::error!(username = %account, error = %e, "cannot check the password");
-            false
+    } else {
+        let stored = user.as_ref().map_or(DECOY_HASH, |u| u.password_hash.as_str());
+        match services.hashing.verify(password, stored).await {
+            Ok(matched) => matched,
+            Err(PoolError::Busy) => {
+                settle(app, ticket, Settlement::NotChecked).await?;
+                return Err(Error::Busy);
+            }
+            Err(e) => {
+                // A malformed stored hash: the user cannot log in until an operator fixes it.
+                tracing::error!(username = %account, error = %e, "cannot check the password");
+                false
+            }
         }
     };
     let user = user.filter(|_| matched);

@@ -72,7 +72,12 @@ pub async fn start(app: &App, caller: &mut Caller<'_>) -> Result<String> {
         return Err(Error::SecondFactorFirst);
     }
     let portal = caller.settings().portal_url.clone();
-    let revoke = |id: &str| portal.join(&format!("revoke/elevation/{id}")).ok().map(|u| u.to_string());
+    // Authelia's frontend route, which the portal serves as well.
+    let revoke = |id: &str| {
+        let mut url = portal.join("revoke/one-time-code").ok()?;
+        url.query_pairs_mut().append_pair("id", id);
+        Some(url.to_string())
+    };
     let id =
         mailed_code::send(app, caller, CodePurpose::Elevation, es.characters, es.code_lifespan.get(), revoke).await?;
     let mut data = caller.require(AuthLevel::OneFactor)?.clone();

@@ -151,6 +151,9 @@ pub enum Error {
     SelfLockout,
     /// A new user's details are not acceptable; the detail says why.
     InvalidUser(String),
+    /// The users backend does not do that (users in LDAP are managed in the directory);
+    /// the detail names the backend.
+    NotSupportedByBackend(String),
 }
 
 /// The result of an operation.
@@ -215,6 +218,7 @@ impl Error {
             Self::UnknownUser => (S::NOT_FOUND, "error.unknown_user"),
             Self::SelfLockout => (S::CONFLICT, "error.self_lockout"),
             Self::InvalidUser(_) => (S::BAD_REQUEST, "error.invalid_user"),
+            Self::NotSupportedByBackend(_) => (S::CONFLICT, "error.not_supported_by_backend"),
         }
     }
 
@@ -235,7 +239,8 @@ impl Error {
             | Self::PasswordPolicy(d)
             | Self::TotpOption(d)
             | Self::UnknownMethod(d)
-            | Self::InvalidUser(d) => Some(d),
+            | Self::InvalidUser(d)
+            | Self::NotSupportedByBackend(d) => Some(d),
             _ => None,
         }
     }
@@ -305,6 +310,8 @@ impl From<crate::authn::users::UsersError> for Error {
             UsersError::Unavailable(why) => Self::UsersUnavailable(why),
             UsersError::UnknownUser(_) => Self::UnknownUser,
             UsersError::UserExists(_) => Self::UserExists,
+            UsersError::NotSupported(backend) => Self::NotSupportedByBackend(backend.to_string()),
+            UsersError::Refused(why) => Self::PasswordPolicy(why),
         }
     }
 }
@@ -422,6 +429,7 @@ mod tests {
             Error::UnknownUser,
             Error::SelfLockout,
             Error::InvalidUser(String::new()),
+            Error::NotSupportedByBackend(String::new()),
         ];
         for error in all {
             assert!(crate::i18n::has(error.key()), "{error:?}: no text for {}", error.key());

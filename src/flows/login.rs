@@ -44,6 +44,39 @@ pub async fn with_password(app: &App, caller: &mut Caller<'_>, login: PasswordLo
     Ok(redirect_after_first_factor(app, caller.settings(), login.target_url, login.request_method, &user))
 }
 
+/// Checks the password of the session's own user again (Authelia's
+/// `/api/firstfactor/reauthenticate`, for a session whose first factor is too old or was
+/// not a password) and renews the first factor under a new session ID, keeping the second
+/// factor. Returns where to send the user, as after a first login.
+pub async fn reauthenticate(
+    app: &App,
+    caller: &mut Caller<'_>,
+    password: &str,
+    target_url: Option<&str>,
+    request_method: Option<&str>,
+) -> Result<Option<String>> {
+    let mut data = caller.require(crate::session::AuthLevel::OneFactor)?.clone();
+    let origin = Origin {
+        auth_type: AuthType::FirstFactor,
+        context: caller.context(),
+        target_url: target_url.unwrap_or_default(),
+        request_method: request_method.unwrap_or_default(),
+    };
+    let user = credentials::check_password(app, &data.username, password, origin).await?;
+    if user.username != data.username {
+        return Err(Error::AccountUnavailable);
+    }
+    data.first_factor_at = Some(now());
+    data.passkey_login = false;
+    caller.replace(app, data.clone()).await?;
+    tracing::info!(username = %user.username, "reauthentication succeeded");
+    Ok(if data.second_factor_at.is_some() {
+        redirect_after_second_factor(app, caller.settings(), target_url)
+    } else {
+        redirect_after_first_factor(app, caller.settings(), target_url, request_method, &user)
+    })
+}
+
 /// Starts a passwordless login: a challenge naming no user (the browser offers the
 /// passkeys it holds for this domain, also as autofill). The challenge's state goes to
 /// the browser in a sealed cookie: nothing is stored for an anonymous request.
@@ -121,6 +154,7 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
     let data = SessionData {
         second_factor_at: two_factors.then_some(now),
         second_factor_method: two_factors.then_some(crate::second_factor::Method::Passkey),
+        passkey_login: !two_factors,
         ..session_for(&user, now, remember)
     };
     caller.replace(app, data).await?;
@@ -161,6 +195,10 @@ pub fn redirect_after_first_factor(
             let url = url::Url::parse(t).ok()?;
             if super::admin::console_needs_two_factors(app, &settings.portal_url, &url) {
                 return None;
+            }
+            // Coming back to an OpenID Connect authorization: the client's policy decides.
+            if let Some(required) = super::oidc::authorize::level_for_target(app, &url, &user.username, &user.groups) {
+                return (required != Some(crate::session::AuthLevel::TwoFactor)).then(|| t.to_string());
             }
             let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
             let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };

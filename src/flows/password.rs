@@ -76,11 +76,17 @@ async fn mail_reset_link(
             return Err(Error::ResetRateLimited { retry_after: tokens.lifespan() });
         }
     };
-    let mut link = portal.join("reset-password").map_err(|e| Error::Internal(e.to_string()))?;
-    link.query_pairs_mut().append_pair("token", &token);
+    // Authelia's frontend routes: the portal serves both its own and these, so the links
+    // work whichever frontend an operator runs.
+    let with_token = |path: &str| -> Result<String> {
+        let mut url = portal.join(path).map_err(|e| Error::Internal(e.to_string()))?;
+        url.query_pairs_mut().append_pair("token", &token);
+        Ok(url.to_string())
+    };
     let message = Message::ResetPassword {
         display_name: user.display_name.clone(),
-        link: link.to_string(),
+        link: with_token("reset-password/step2")?,
+        revoke_link: Some(with_token("revoke/reset-password")?),
         expires_in: std::time::Duration::from_secs(u64::try_from(tokens.lifespan()).unwrap_or(300)),
         remote_ip: client,
     };
@@ -127,6 +133,22 @@ pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Re
     let event =
         Event { name: "password.reset", outcome: Outcome::Success, actor: name, subject: name, detail: Value::Null };
     audit::record(app, caller.context(), event).await;
+    Ok(())
+}
+
+/// Stores `password` (already checked against the policy) as `username`'s: hashed for the
+/// file and the database; set in the directory for LDAP.
+pub(super) async fn store_password(app: &App, username: &str, password: &str) -> Result<()> {
+    if let Some(ldap) = app.services.users.ldap() {
+        return Ok(Box::pin(ldap.set_password(username, password)).await?);
+    }
+    let params = app.config.authentication_backend.password_hashing();
+    let hash = match app.services.hashing.hash(password, &params).await {
+        Ok(hash) => hash,
+        Err(PoolError::Busy) => return Err(Error::Busy),
+        Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
+    };
+    app.services.users.set_password_hash(username, &hash, now()).await?;
     Ok(())
 }
 
@@ -186,13 +208,7 @@ async fn set_password(app: &App, user: &User, password: &str, keep: Option<&Sess
     context.extend(user.emails.iter().map(String::as_str));
     password_policy::check(&app.config.password_policy, password, &context)
         .map_err(|violation| Error::PasswordPolicy(violation.0))?;
-    let params = app.config.authentication_backend.password_hashing();
-    let hash = match app.services.hashing.hash(password, &params).await {
-        Ok(hash) => hash,
-        Err(PoolError::Busy) => return Err(Error::Busy),
-        Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
-    };
-    app.services.users.set_password_hash(&user.username, &hash, now()).await?;
+    store_password(app, &user.username, password).await?;
     let ended = app.services.sessions.end_all_for(&user.username, keep).await?;
     tracing::info!(username = %user.username, ended, "other sessions ended after a password change");
     Ok(())

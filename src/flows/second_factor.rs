@@ -125,11 +125,34 @@ pub async fn security_key_finish(
     complete(app, caller, Method::WebAuthn, target).await
 }
 
+/// The password as the second factor of a passkey login that did not count as two
+/// (Authelia's passkey upgrade, `webauthn.experimental_enable_passkey_upgrade`): the
+/// passkey proved possession, the password proves knowledge.
+pub async fn password(
+    app: &App,
+    caller: &mut Caller<'_>,
+    password: &str,
+    target: Option<&str>,
+) -> Result<Option<String>> {
+    let data = caller.require(AuthLevel::OneFactor)?;
+    if !data.passkey_login {
+        return Err(Error::Forbidden);
+    }
+    let username = data.username.clone();
+    let user =
+        credentials::check_password(app, &username, password, origin(caller, AuthType::FirstFactor, target)).await?;
+    if user.username != username {
+        return Err(Error::AccountUnavailable);
+    }
+    complete(app, caller, Method::Password, target).await
+}
+
 /// Raises the session to two factors under a new ID; returns where to send the user.
 async fn complete(app: &App, caller: &mut Caller<'_>, method: Method, target: Option<&str>) -> Result<Option<String>> {
     let mut data = caller.require(AuthLevel::OneFactor)?.clone();
     data.second_factor_at = Some(now());
     data.second_factor_method = Some(method);
+    data.passkey_login = false;
     data.email_code = None;
     data.webauthn = None;
     let username = data.username.clone();

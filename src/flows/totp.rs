@@ -96,9 +96,19 @@ pub async fn confirm(app: &App, caller: &mut Caller<'_>, code: &str) -> Result<V
     let codes = new_recovery_codes(app, &username).await?;
     let mut data = data.clone();
     data.pending_totp = None;
+    let (display_name, emails) = (data.display_name.clone(), data.emails.clone());
     caller.save(app, data).await?;
     tracing::info!(username = %username, "TOTP registered");
     audit_factor(app, caller, "second_factor.added", &username).await;
+    // Other frontends (Authelia's) show no recovery codes after setting up the app: the
+    // mail says where to make ones the user can see.
+    let renew = caller.settings().portal_url.join("profile/totp/recovery-codes").map(|u| u.to_string());
+    let detail = format!(
+        "An authenticator app was added to your account, with ten new recovery codes. If you did not \
+         write them down, make new ones at {}",
+        renew.unwrap_or_else(|_| "your profile".into())
+    );
+    super::notify::security_event(app, &display_name, &emails, caller.ip_text(), detail);
     Ok(codes)
 }
 

@@ -7,7 +7,7 @@ use http::StatusCode;
 use http::header::HeaderValue;
 
 use super::Request;
-use crate::authz::check::{self, Denial, IDENTITY_HEADERS, Outcome};
+use crate::authz::check::{self, Asked, Denial, IDENTITY_HEADERS, Outcome};
 use crate::authz::extract::extract;
 use crate::authz::{AuthzEndpoint, Implementation};
 use crate::server::App;
@@ -34,7 +34,8 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
     let context = request.context(app);
     // A store that was down has already made the reply fail closed (anonymous, or the
     // credentials challenged again): over HTTP the proxy sends the user on to log in.
-    match check::check(app, endpoint, &target, &parts.headers, &context).await {
+    let asked = asked(endpoint.implementation, parts);
+    match check::check(app, endpoint, &target, &parts.headers, &context, &asked).await {
         Outcome::Refused(refusal) => denied(refusal.denial()),
         Outcome::Judged(judgement) => match judgement.denial() {
             Some(denial) => denied(denial),
@@ -43,6 +44,24 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
                 None => text(StatusCode::OK, "200 OK\n"),
             },
         },
+    }
+}
+
+/// What the proxy's request says beyond the target, where each implementation's proxy
+/// says it (Authelia's rules). ExtAuthz's query string is the original request's, so
+/// only its header counts.
+fn asked(implementation: Implementation, parts: &http::request::Parts) -> Asked {
+    let query = || url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes());
+    let param = |name: &str| query().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let header = || parts.headers.get("x-authelia-url").and_then(|v| v.to_str().ok()).map(str::to_string);
+    match implementation {
+        Implementation::ForwardAuth | Implementation::AuthRequest => {
+            Asked { portal: param("authelia_url"), basic_only: false }
+        }
+        Implementation::ExtAuthz | Implementation::ExtAuthzGRPC => Asked { portal: header(), basic_only: false },
+        Implementation::Legacy => {
+            Asked { portal: param("rd").or_else(header), basic_only: param("auth").is_some_and(|v| v == "basic") }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod authz;
+pub mod oidc;
 pub mod origin;
 pub mod portal;
 mod request;

@@ -13,12 +13,23 @@ pub const CLIENT_WINDOW_SECS: i64 = 600;
 const MAX_TRACKED: usize = 10_000;
 
 /// Fixed-window counts of requests per client address.
-#[derive(Default)]
 pub struct ClientLimiter {
     windows: Mutex<HashMap<String, (i64, u32)>>,
+    limit: u32,
+}
+
+impl Default for ClientLimiter {
+    fn default() -> Self {
+        Self::with_limit(PER_CLIENT)
+    }
 }
 
 impl ClientLimiter {
+    /// A limiter allowing `limit` requests per address and window.
+    pub fn with_limit(limit: u32) -> Self {
+        Self { windows: Mutex::new(HashMap::new()), limit }
+    }
+
     /// Counts a request from `client`; `Err(retry_after)` past the limit.
     pub fn hit(&self, client: &str, now: i64) -> Result<(), i64> {
         let mut windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -30,7 +41,7 @@ impl ClientLimiter {
             *entry = (now, 0);
         }
         entry.1 += 1;
-        if entry.1 > PER_CLIENT { Err(entry.0 + CLIENT_WINDOW_SECS - now) } else { Ok(()) }
+        if entry.1 > self.limit { Err(entry.0 + CLIENT_WINDOW_SECS - now) } else { Ok(()) }
     }
 }
 
@@ -47,5 +58,7 @@ mod tests {
         assert_eq!(limiter.hit("192.0.2.1", 1010), Err(CLIENT_WINDOW_SECS - 10));
         assert!(limiter.hit("192.0.2.2", 1010).is_ok(), "other clients are not affected");
         assert!(limiter.hit("192.0.2.1", 1000 + CLIENT_WINDOW_SECS).is_ok(), "a new window starts");
+        let wider = ClientLimiter::with_limit(2);
+        assert!(wider.hit("a", 0).is_ok() && wider.hit("a", 0).is_ok() && wider.hit("a", 0).is_err());
     }
 }

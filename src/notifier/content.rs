@@ -29,10 +29,10 @@ pub(super) struct Content {
 /// The title, template and variables of `message`.
 pub(super) fn of(message: &Message) -> Content {
     let (template, title, values) = match message {
-        Message::ResetPassword { display_name, link, expires_in, remote_ip } => (
+        Message::ResetPassword { display_name, link, expires_in, remote_ip, revoke_link } => (
             "reset_password",
             "Reset your password",
-            context! { display_name, link, remote_ip, expires_in => in_words(*expires_in) },
+            context! { display_name, link, remote_ip, revoke_link, expires_in => in_words(*expires_in) },
         ),
         Message::OneTimeCode { display_name, code, purpose, expires_in, remote_ip, revoke_link } => {
             let (title, purpose) = match purpose {
@@ -73,11 +73,12 @@ pub(super) fn samples() -> Vec<Message> {
     vec![
         Message::ResetPassword {
             display_name: display_name.clone(),
-            link: "https://auth.example.com/reset-password?token=sample".into(),
+            link: "https://auth.example.com/reset-password/step2?token=sample".into(),
             expires_in: ten_minutes,
             remote_ip: remote_ip.clone(),
+            revoke_link: Some("https://auth.example.com/revoke/reset-password?token=sample".into()),
         },
-        code(CodePurpose::Elevation, Some("https://auth.example.com/revoke?id=sample")),
+        code(CodePurpose::Elevation, Some("https://auth.example.com/revoke/one-time-code?id=sample")),
         code(CodePurpose::SignIn, None),
         Message::PasswordChanged { display_name: display_name.clone(), remote_ip: remote_ip.clone() },
         Message::SecurityEvent { display_name, detail: "A security key named 'Sample' was added".into(), remote_ip },

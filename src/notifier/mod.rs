@@ -65,7 +65,14 @@ pub struct Recipient {
 #[derive(Clone)]
 pub enum Message {
     /// A password reset link (valid for `expires_in`).
-    ResetPassword { display_name: String, link: String, expires_in: Duration, remote_ip: String },
+    ResetPassword {
+        display_name: String,
+        link: String,
+        expires_in: Duration,
+        remote_ip: String,
+        /// Cancels the link, for a user who did not ask for it.
+        revoke_link: Option<String>,
+    },
     /// A one-time code proving the user controls the mailbox: for session elevation (purpose Elevation) or as a sign-in second factor (purpose SignIn). `revoke_link` lets the user cancel a code they did not ask for.
     OneTimeCode {
         display_name: String,
@@ -100,6 +107,7 @@ impl fmt::Debug for Message {
                 .field("link", &"<redacted>")
                 .field("expires_in", expires_in)
                 .field("remote_ip", remote_ip)
+                .field("revoke_link", &"<redacted>")
                 .finish(),
             Self::OneTimeCode { display_name, purpose, expires_in, remote_ip, revoke_link, .. } => f
                 .debug_struct("OneTimeCode")
@@ -253,6 +261,7 @@ mod tests {
             link: "https://auth.example.com/reset/SECRET3".into(),
             expires_in: Duration::from_secs(60),
             remote_ip: "192.0.2.1".into(),
+            revoke_link: Some("https://auth.example.com/revoke/SECRET4".into()),
         };
         let shown = format!("{m:?} {r:?}");
         assert!(!shown.contains("SECRET"), "{shown}");

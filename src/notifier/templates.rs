@@ -141,6 +141,7 @@ mod tests {
             link: link.into(),
             expires_in: Duration::from_secs(900),
             remote_ip: "198.51.100.7".into(),
+            revoke_link: None,
         }
     }
 

@@ -23,6 +23,8 @@ pub enum Method {
     Passkey,
     /// A single-use recovery code (never preferable).
     Recovery,
+    /// The password after a passkey login (never preferable).
+    Password,
 }
 
 impl Method {
@@ -38,6 +40,7 @@ impl Method {
             Self::Email => "email",
             Self::Passkey => "passkey",
             Self::Recovery => "recovery",
+            Self::Password => "password",
         }
     }
 

@@ -100,11 +100,7 @@ impl App {
         let mut response = match tokio::time::timeout(write_timeout, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(panic)) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let what = super::panic_message(panic.as_ref());
                 tracing::error!(request_id = %request_id, panic = %what, "request handler panicked");
                 response::ko(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
@@ -191,9 +187,12 @@ impl App {
             return method_not_allowed(route);
         };
         let request = handlers::Request { parts: &parts, body, remote, path, request_id };
+        // The JSON API, the pages and the provider are boxed: each is a large future (the
+        // largest of its many handlers), and inline they would all weigh on the stack of
+        // the authorization path, the one that is not boxed.
         match endpoint {
-            Endpoint::Api(api) => handlers::api::call(api, self, request).await,
-            Endpoint::Page(page) => handlers::portal::page(self, page, request).await,
+            Endpoint::Api(api) => Box::pin(handlers::api::call(api, self, request)).await,
+            Endpoint::Page(page) => Box::pin(handlers::portal::page(self, page, request)).await,
             Endpoint::Static => handlers::portal::static_file(self, &request),
             Endpoint::Authz(i) => match self.authz.get(i) {
                 Some(endpoint) => {
@@ -205,6 +204,7 @@ impl App {
                 }
                 None => not_found(is_api_path(path)),
             },
+            Endpoint::Oidc(endpoint) => Box::pin(handlers::oidc::call(endpoint, self, request)).await,
         }
     }
 
@@ -231,7 +231,7 @@ impl App {
 
 /// The default Content-Security-Policy, with `form-action` widened to the cookie domains:
 /// a login form's answer redirects the browser to the protected app, and browsers apply
-/// `form-action` to that redirect.
+/// `form-action` to that redirect; likewise to OpenID Connect clients' redirect URIs.
 fn default_csp(config: &Configuration) -> String {
     let mut targets = String::new();
     for domain in config.session.cookies.iter().filter_map(|c| c.domain.as_deref()) {
@@ -239,6 +239,18 @@ fn default_csp(config: &Configuration) -> String {
         targets.push_str(&format!(" {scheme}://{domain}:* {scheme}://*.{domain}:*"));
         if scheme == "http" {
             targets.push_str(&format!(" https://{domain}:* https://*.{domain}:*"));
+        }
+    }
+    // An OpenID Connect answer leaves a form post (login, consent) by redirects to the
+    // client's registered redirect URI; browsers check those redirects against form-action.
+    for client in config.identity_providers.oidc.iter().flat_map(|o| &o.clients) {
+        for uri in client.redirect_uris.as_slice().iter().chain(&client.post_logout_redirect_uris) {
+            if let Ok(url) = url::Url::parse(uri) {
+                let origin = url.origin().ascii_serialization();
+                if origin != "null" && !targets.contains(&format!(" {origin}")) {
+                    targets.push_str(&format!(" {origin}"));
+                }
+            }
         }
     }
     DEFAULT_CSP.replace("form-action 'self'", &format!("form-action 'self'{targets}"))

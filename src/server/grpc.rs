@@ -93,11 +93,7 @@ impl Grpc {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(never))) => match never {},
             Ok(Err(panic)) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let what = super::panic_message(panic.as_ref());
                 tracing::error!(request_id = %request_id, panic = %what, "gRPC handler panicked");
                 tonic::Status::internal("internal error").into_http()
             }

@@ -118,29 +118,7 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         config.max_connections.unwrap_or(crate::config::schema::DEFAULT_MAX_CONNECTIONS),
     ));
     tokio::pin!(shutdown);
-    loop {
-        let slot = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
-        let accepted = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = accept(&listener) => accepted,
-        };
-        let (io, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Typically EMFILE: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some(((io, remote), slot)) = next_connection(&listener, &slots, &mut shutdown, "server").await {
         let app = app.clone();
         let grpc = grpc.clone();
         let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
@@ -203,6 +181,45 @@ pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpi
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
 
 /// Accepts one connection (with the peer's address; loopback for a Unix socket).
+/// Waits for a connection slot, then for a connection: `None` once `shutdown` completes
+/// or the slots are closed. A failed accept (typically EMFILE) is logged under `what` and
+/// retried after a short pause instead of spinning. The slot goes with the connection.
+pub(crate) async fn next_connection(
+    listener: &Listener,
+    slots: &Arc<tokio::sync::Semaphore>,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    what: &str,
+) -> Option<(Accepted, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = tokio::select! {
+        biased;
+        () = shutdown.as_mut() => return None,
+        slot = slots.clone().acquire_owned() => slot.ok()?,
+    };
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.as_mut() => return None,
+            accepted = accept(listener) => accepted,
+        };
+        match accepted {
+            Ok(pair) => return Some((pair, slot)),
+            Err(e) => {
+                tracing::warn!(error = %e, "{what}: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// What a caught panic says, for the log.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 pub(crate) async fn accept(listener: &Listener) -> io::Result<Accepted> {
     match listener {
         Listener::Tcp(l) => {

@@ -77,8 +77,11 @@ pub fn apply_security_headers(headers: &mut HeaderMap, csp: &str, nonce: Option<
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/html"));
     if is_html {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // A page that needs a narrower policy of its own (a form posting to a client) set it.
         let policy = csp.replace("${NONCE}", nonce.unwrap_or(""));
-        if let Ok(value) = HeaderValue::from_str(&policy) {
+        if !headers.contains_key(header::CONTENT_SECURITY_POLICY)
+            && let Ok(value) = HeaderValue::from_str(&policy)
+        {
             headers.insert(header::CONTENT_SECURITY_POLICY, value);
         }
     }

@@ -24,6 +24,8 @@ pub enum Api {
     PasswordPolicy,
     /// `GET|HEAD /api/openapi.yml`.
     OpenApi,
+    /// `GET|HEAD /api/`: the API reference page.
+    Reference,
     /// `POST /api/logout`.
     Logout,
     /// `GET|POST /api/user/info`.
@@ -96,6 +98,10 @@ pub enum Api {
     SafeRedirection,
     /// `POST /api/firstfactor`.
     FirstFactor,
+    /// `POST /api/firstfactor/reauthenticate`.
+    Reauthenticate,
+    /// `POST /api/secondfactor/password`.
+    SecondFactorPassword,
     /// `POST /api/bootstrap`.
     Bootstrap,
     /// `GET /api/admin/users`.
@@ -195,10 +201,16 @@ pub enum Page {
     SignOutEverywhere,
     /// The passkey registration page.
     RegisterPasskey,
-    /// The mail's "cancel this code" link (`/revoke/elevation/{id}`): a confirmation.
+    /// The mail's "cancel this code" link (`/revoke/one-time-code?id=`, Authelia's route,
+    /// or `/revoke/elevation/{id}` of older mails): a confirmation.
     RevokeCodeForm,
     /// Cancelling the code.
     RevokeCode,
+    /// The reset mail's "I did not ask for this" link (`/revoke/reset-password?token=`):
+    /// a confirmation.
+    RevokeResetForm,
+    /// Cancelling the reset link.
+    RevokeReset,
     /// `/admin`: on to the users.
     AdminHome,
     /// `/admin/login`: the portal's sign-in, coming back to the console.
@@ -223,6 +235,12 @@ pub enum Page {
     AdminAuditJson,
     /// `/admin/settings`: the effective configuration, secrets redacted.
     AdminSettings,
+    /// `/admin/clients`: the OpenID Connect clients (read-only).
+    AdminClients,
+    /// `/consent`: what an OpenID Connect client asks for.
+    ConsentForm,
+    /// The user's decision.
+    Consent,
 }
 
 impl Page {
@@ -242,6 +260,7 @@ impl Page {
                 | Self::AdminAuditCsv
                 | Self::AdminAuditJson
                 | Self::AdminSettings
+                | Self::AdminClients
         )
     }
 
@@ -267,6 +286,33 @@ impl Page {
     }
 }
 
+/// An endpoint of the OpenID Connect provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oidc {
+    /// `/.well-known/openid-configuration`.
+    Discovery,
+    /// `/.well-known/oauth-authorization-server` (RFC 8414).
+    Metadata,
+    /// `/jwks.json`, `/oauth/jwks`.
+    Jwks,
+    /// `/api/oidc/authorization`, `/oauth/authorize`.
+    Authorization,
+    /// `/api/oidc/pushed-authorization-request`.
+    PushedAuthorization,
+    /// `/api/oidc/token`, `/oauth/token`.
+    Token,
+    /// `/api/oidc/userinfo`, `/oauth/userinfo`.
+    UserInfo,
+    /// `/api/oidc/introspection`.
+    Introspection,
+    /// `/api/oidc/revocation`.
+    Revocation,
+    /// `/api/oidc/logout`: RP-initiated logout.
+    EndSession,
+    /// A CORS preflight on one of the above.
+    Preflight,
+}
+
 /// What a route leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -278,6 +324,8 @@ pub enum Endpoint {
     Static,
     /// An authorization endpoint (index into the app's endpoints).
     Authz(usize),
+    /// An endpoint of the OpenID Connect provider.
+    Oidc(Oidc),
 }
 
 /// One path and the handler for each method it answers.
@@ -351,6 +399,7 @@ impl Router {
         r.api("/api/configuration", &[(M::GET, Configuration)]);
         r.api("/api/configuration/password-policy", &[(M::GET, PasswordPolicy)]);
         r.api("/api/openapi.yml", &[(M::GET, OpenApi), (M::HEAD, OpenApi)]);
+        r.api("/api/", &[(M::GET, Reference), (M::HEAD, Reference)]);
         r.api("/api/logout", &[(M::POST, Logout)]);
         r.api("/api/user/info", &[(M::GET, UserInfo), (M::POST, UserInfo)]);
         r.api("/api/user/info/2fa_method", &[(M::POST, SetPreferredMethod)]);
@@ -386,6 +435,9 @@ impl Router {
             r.api("/register/passkey/finish", &[(M::POST, KeyRegisterFinish)]);
             if config.webauthn.enable_passkey_login {
                 r.api("/api/firstfactor/passkey", &[(M::GET, PasskeyBegin), (M::POST, PasskeyFinish)]);
+                if config.webauthn.experimental_enable_passkey_upgrade {
+                    r.api("/api/secondfactor/password", &[(M::POST, SecondFactorPassword)]);
+                }
                 // JSON steps of the passkey login page.
                 r.api("/login/passkey/begin", &[(M::GET, PasskeyBegin)]);
                 r.api("/login/passkey/finish", &[(M::POST, PasskeyFinish)]);
@@ -405,6 +457,7 @@ impl Router {
         }
         r.api("/api/checks/safe-redirection", &[(M::POST, SafeRedirection)]);
         r.api("/api/firstfactor", &[(M::POST, FirstFactor)]);
+        r.api("/api/firstfactor/reauthenticate", &[(M::POST, Reauthenticate)]);
         r.api("/api/bootstrap", &[(M::POST, Bootstrap)]);
         r.api("/api/admin/users", &[(M::GET, AdminListUsers), (M::POST, AdminCreateUser)]);
         r.api_param(
@@ -423,6 +476,9 @@ impl Router {
         r.api("/api/admin/audit", &[(M::GET, AdminAudit)]);
         r.api("/api/admin/sessions/stats", &[(M::GET, AdminSessionStats)]);
         r.pages();
+        if config.identity_providers.oidc.is_some() {
+            r.oidc();
+        }
         r.prefixes.push(Route { path: "/static/".into(), handlers: get_head(Endpoint::Static) });
         r.authz(config);
         r
@@ -442,6 +498,11 @@ impl Router {
             ("/logout", Some(LogoutForm), Some(Logout)),
             ("/forgot-password", Some(ForgotForm), Some(Forgot)),
             ("/reset-password", Some(ResetForm), Some(Reset)),
+            // Authelia's frontend routes, which the mails link to, so that either portal
+            // serves them.
+            ("/reset-password/step2", Some(ResetForm), Some(Reset)),
+            ("/revoke/reset-password", Some(RevokeResetForm), Some(RevokeReset)),
+            ("/revoke/one-time-code", Some(RevokeCodeForm), Some(RevokeCode)),
             ("/profile", Some(Profile), None),
             ("/profile/password", Some(PasswordForm), Some(Password)),
             ("/profile/elevate", Some(ElevateForm), Some(Elevate)),
@@ -471,6 +532,37 @@ impl Router {
         let mut user = get_head(Endpoint::Page(AdminUser));
         user.push((M::POST, Endpoint::Page(AdminUserAction)));
         self.param("/admin/users/{username}", user);
+    }
+
+    /// The OpenID Connect provider: discovery names the canonical paths; the seed's
+    /// `/oauth/*` paths are aliases of the same endpoints.
+    fn oidc(&mut self) {
+        use crate::oidc::paths;
+        let e = Endpoint::Oidc;
+        let preflight = (M::OPTIONS, e(Oidc::Preflight));
+        self.add(paths::DISCOVERY, get_head(e(Oidc::Discovery)));
+        self.add(paths::METADATA, get_head(e(Oidc::Metadata)));
+        for path in [paths::JWKS, "/oauth/jwks"] {
+            self.add(path, get_head(e(Oidc::Jwks)));
+        }
+        for path in [paths::AUTHORIZATION, "/oauth/authorize"] {
+            self.add(
+                path,
+                vec![(M::GET, e(Oidc::Authorization)), (M::POST, e(Oidc::Authorization)), preflight.clone()],
+            );
+        }
+        for path in [paths::TOKEN, "/oauth/token"] {
+            self.add(path, vec![(M::POST, e(Oidc::Token)), preflight.clone()]);
+        }
+        for path in [paths::USERINFO, "/oauth/userinfo"] {
+            self.add(path, vec![(M::GET, e(Oidc::UserInfo)), (M::POST, e(Oidc::UserInfo)), preflight.clone()]);
+        }
+        self.add(paths::PAR, vec![(M::POST, e(Oidc::PushedAuthorization)), preflight.clone()]);
+        self.add(paths::INTROSPECTION, vec![(M::POST, e(Oidc::Introspection)), preflight.clone()]);
+        self.add(paths::REVOCATION, vec![(M::POST, e(Oidc::Revocation)), preflight]);
+        self.add(paths::END_SESSION, vec![(M::GET, e(Oidc::EndSession)), (M::POST, e(Oidc::EndSession))]);
+        self.add_pages(&[(paths::CONSENT, Some(Page::ConsentForm), Some(Page::Consent))]);
+        self.add_pages(&[("/admin/clients", Some(Page::AdminClients), None)]);
     }
 
     /// Pages as (path, shown on GET and HEAD, submitted by POST).

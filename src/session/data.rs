@@ -41,6 +41,9 @@ pub struct SessionData {
     /// Which method reached the second factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub second_factor_method: Option<crate::second_factor::Method>,
+    /// The first factor was a passkey (not counted as two): the password may then serve
+    /// as the second (`/api/secondfactor/password`, Authelia's passkey upgrade).
+    pub passkey_login: bool,
     /// Until when sensitive changes are allowed without proving identity again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elevated_until: Option<i64>,

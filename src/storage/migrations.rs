@@ -56,6 +56,52 @@ macro_rules! with_migrations {
     };
 }
 
+/// A database-wide lock held while migrations run, so that replicas started together
+/// against a fresh database apply them once between them: the first takes the lock and
+/// migrates, the others wait, then find nothing pending. (Without it, two create the same
+/// tables at once and one dies on a duplicate key in the catalog.) PostgreSQL: a
+/// session-level advisory lock; MySQL and MariaDB: a named lock; SQLite: none needed, a
+/// migration's transaction already locks the file and the replicas of one host share it.
+struct MigrationLock {
+    take: &'static str,
+    release: &'static str,
+}
+
+impl MigrationLock {
+    fn of(conn: &DbConnection) -> Option<Self> {
+        match conn {
+            DbConnection::Sqlite(_) => None,
+            // The key is "portcull" in ASCII.
+            DbConnection::Postgresql(_) => Some(Self {
+                take: "SELECT pg_advisory_lock(8101820098873224300)",
+                release: "SELECT pg_advisory_unlock(8101820098873224300)",
+            }),
+            // Waits up to ten minutes: a replica migrating a large database for longer
+            // than that leaves the others to fail clearly rather than wait forever.
+            DbConnection::Mysql(_) => Some(Self {
+                take: "SELECT GET_LOCK('portcullis.migrations', 600)",
+                release: "SELECT RELEASE_LOCK('portcullis.migrations')",
+            }),
+        }
+    }
+
+    /// Runs `work` with the lock held on `c` (released after, whatever the outcome; the
+    /// database also releases it if the connection dies).
+    fn held<C: diesel::Connection, T>(
+        lock: Option<Self>,
+        c: &mut C,
+        work: impl FnOnce(&mut C) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let Some(lock) = lock else { return work(c) };
+        c.batch_execute(lock.take).map_err(migration_error)?;
+        let result = work(c);
+        if let Err(e) = c.batch_execute(lock.release) {
+            tracing::warn!(error = %e, "cannot release the migration lock (the connection's end will)");
+        }
+        result
+    }
+}
+
 fn migration_error(e: impl std::fmt::Display) -> StorageError {
     StorageError::Migration(e.to_string())
 }
@@ -75,9 +121,12 @@ impl Storage {
     /// Applies pending migrations; returns the versions applied.
     pub async fn migrate_up(&self) -> Result<Vec<String>, StorageError> {
         self.migrating(|conn| {
+            let lock = MigrationLock::of(&conn);
             with_migrations!(conn, |c, m| {
-                let done = c.run_pending_migrations(m).map_err(migration_error)?;
-                Ok(done.iter().map(ToString::to_string).collect())
+                MigrationLock::held(lock, c, |c| {
+                    let done = c.run_pending_migrations(m).map_err(migration_error)?;
+                    Ok(done.iter().map(ToString::to_string).collect())
+                })
             })
         })
         .await
@@ -86,12 +135,15 @@ impl Storage {
     /// Reverts the newest applied migration; returns its version, if there was one.
     pub async fn migrate_down(&self) -> Result<Option<String>, StorageError> {
         self.migrating(|conn| {
+            let lock = MigrationLock::of(&conn);
             with_migrations!(conn, |c, m| {
-                if c.applied_migrations().map_err(migration_error)?.is_empty() {
-                    return Ok(None);
-                }
-                let reverted = c.revert_last_migration(m).map_err(migration_error)?;
-                Ok(Some(reverted.to_string()))
+                MigrationLock::held(lock, c, |c| {
+                    if c.applied_migrations().map_err(migration_error)?.is_empty() {
+                        return Ok(None);
+                    }
+                    let reverted = c.revert_last_migration(m).map_err(migration_error)?;
+                    Ok(Some(reverted.to_string()))
+                })
             })
         })
         .await

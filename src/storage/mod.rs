@@ -16,6 +16,7 @@ mod connection;
 mod crypto;
 mod listing;
 mod migrations;
+mod oidc;
 mod one_time;
 mod pool;
 mod preferences;
@@ -38,6 +39,7 @@ pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType, Regulation
 pub use connection::{Backend, DbConnection};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;
+pub use oidc::{Consumed, OidcConsent, OidcRecord};
 pub use one_time::OneTimeCode;
 use pool::Manager;
 pub use rekey::{RekeyError, RekeyReport};

@@ -184,3 +184,44 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(users, user_emails, user_groups);
+
+diesel::table! {
+    /// The OpenID Connect provider's codes, tokens and pending requests, by the HMAC
+    /// signature of each (never the value); `chain_id` links everything issued from one
+    /// authorization.
+    oidc_sessions (id) {
+        id -> Integer,
+        signature -> Text,
+        kind -> Text,
+        chain_id -> Text,
+        client_id -> Text,
+        subject -> Text,
+        data -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Consent decisions: which scopes a user granted a client, until when.
+    oidc_consents (id) {
+        id -> Integer,
+        username -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        granted -> Bool,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// The opaque, stable `sub` of each user per sector.
+    oidc_subjects (sector_id, username) {
+        sector_id -> Text,
+        username -> Text,
+        identifier -> Text,
+    }
+}

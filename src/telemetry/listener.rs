@@ -45,28 +45,8 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
-    loop {
-        let slot = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
-        let accepted = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = crate::server::accept(&listener) => accepted,
-        };
-        let (io, _) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some(((io, _), slot)) = crate::server::next_connection(&listener, &slots, &mut shutdown, "metrics").await
+    {
         let (app, path, sampler) = (app.clone(), path.clone(), sampler.clone());
         let service = service_fn(move |request: Request<Incoming>| {
             let (app, path, sampler) = (app.clone(), path.clone(), sampler.clone());

@@ -7,7 +7,9 @@
 //! - the notifier: the file notifier's file can be opened for appending; SMTP is reported
 //!   from its last connection (re-tried while it is failing) but does not make the
 //!   instance unready: every instance shares the mail server, so taking them all out of
-//!   rotation would turn a mail outage into a login outage.
+//!   rotation would turn a mail outage into a login outage;
+//! - the LDAP directory, when users live there: the service account binds. Reported, not
+//!   required, for the same reason: existing sessions keep working while it is down.
 //!
 //! An answer is reused for a second, and concurrent probes wait for the one check in
 //! flight, so probes cannot hammer the dependencies. Each check is bounded in time.
@@ -45,6 +47,9 @@ pub struct Report {
     pub storage: Dependency,
     /// Outgoing mail (`filesystem` or `smtp`).
     pub notifier: Dependency,
+    /// The users directory (`ldap`), when the users backend is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<Dependency>,
 }
 
 /// One dependency's state.
@@ -126,12 +131,20 @@ async fn check(app: &App) -> Report {
         let kind = services.notifier.kind();
         Dependency { kind, status, required: kind != "smtp" }
     };
-    let (session_store, storage, notifier) = tokio::join!(sessions, storage, notifier);
-    let report = Report { session_store, storage, notifier };
+    let users = async {
+        let ldap = services.users.ldap()?;
+        let status = bounded(ldap.ping()).await;
+        Some(Dependency { kind: "ldap", status, required: false })
+    };
+    let (session_store, storage, notifier, users) = tokio::join!(sessions, storage, notifier, users);
+    let report = Report { session_store, storage, notifier, users };
     if let Some(m) = super::metrics::get() {
         m.dependency("session_store", report.session_store.status == State::Up);
         m.dependency("storage", report.storage.status == State::Up);
         m.dependency("notifier", report.notifier.status == State::Up);
+        if let Some(users) = &report.users {
+            m.dependency("users", users.status == State::Up);
+        }
     }
     for name in report.down() {
         tracing::warn!(dependency = name, "readiness: a required dependency is down");
@@ -164,6 +177,7 @@ mod tests {
             session_store: dep(State::Up, true),
             storage: dep(State::Up, true),
             notifier: dep(State::Down, false),
+            users: Some(dep(State::Down, false)),
         };
         assert!(r.ready());
         r.storage = dep(State::Down, true);

@@ -241,6 +241,7 @@ pub mod databases;
 pub mod in_process;
 pub mod pki;
 pub mod redis;
+pub mod slapd;
 pub mod smtp;
 
 /// An argon2id hash made by an independent implementation (argon2-cffi), cheap parameters.
@@ -260,12 +261,17 @@ pub fn argon2_hash(password: &str) -> String {
 /// The one-time code in the newest message the file notifier wrote to `dir`.
 pub fn last_code(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("notifications.txt")).expect("a message was written");
-    let last = text.rsplit("----------------------------------------").find(|b| !b.trim().is_empty()).unwrap();
-    last.lines()
-        .map(str::trim)
-        .find(|l| l.len() >= 6 && l.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-        .unwrap_or_else(|| panic!("no code in:\n{last}"))
-        .to_string()
+    // The newest message carrying a code (a security notice may have come after it).
+    let code_in = |block: &str| {
+        block
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() >= 6 && l.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+            .map(str::to_string)
+    };
+    text.rsplit("----------------------------------------")
+        .find_map(code_in)
+        .unwrap_or_else(|| panic!("no code in:\n{text}"))
 }
 
 /// John's TOTP setup with the base32 `secret` and the default parameters, to compute codes.

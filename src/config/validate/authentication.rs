@@ -4,19 +4,22 @@ use super::*;
 
 impl Validator {
     pub(super) fn authentication(&mut self, a: &AuthenticationBackend, iv: &IdentityValidation) {
-        if a.ldap.is_some() {
+        let configured = [a.file.is_some(), a.database.is_some(), a.ldap.is_some()].iter().filter(|c| **c).count();
+        if configured > 1 {
             self.err(
-                "authentication_backend.ldap",
-                "the LDAP backend is not supported yet; use authentication_backend.file",
+                "authentication_backend",
+                "configure only one of authentication_backend.file, .database and .ldap",
             );
         }
+        if let Some(ldap) = &a.ldap {
+            self.ldap(ldap, a);
+        }
         match (&a.file, &a.database) {
-            (Some(_), Some(_)) => {
-                self.err("authentication_backend", "configure only one of authentication_backend.file and .database")
-            }
+            (Some(_), Some(_)) => {}
             (None, None) if a.ldap.is_none() => self.err(
                 "authentication_backend",
-                "a backend is required: set authentication_backend.file.path, or authentication_backend.database: {}",
+                "a backend is required: set authentication_backend.file.path, authentication_backend.database: {}, \
+                 or authentication_backend.ldap",
             ),
             (Some(file), None) => {
                 if file.path.as_deref().is_none_or(str::is_empty) {
@@ -38,6 +41,120 @@ impl Validator {
                 "identity_validation.reset_password.jwt_secret",
                 "required while password reset is enabled (or set authentication_backend.password_reset.disable)",
             );
+        }
+    }
+
+    fn ldap(&mut self, given: &LdapBackend, a: &AuthenticationBackend) {
+        const BASE: &str = "authentication_backend.ldap";
+        let key = |k: &str| format!("{BASE}.{k}");
+        self.choice(&key("implementation"), &given.implementation, LDAP_IMPLEMENTATIONS);
+        let l = given.effective();
+        match l.address.as_deref().map(str::trim) {
+            None | Some("") => {
+                self.err(key("address"), "required: ldap://host:port, ldaps://host:port or ldapi:///path")
+            }
+            Some(address) => match crate::authn::ldap::connection_url(address) {
+                Err(e) => self.err(key("address"), e),
+                Ok(url) => {
+                    if l.start_tls && url.scheme() != "ldap" {
+                        self.err(key("start_tls"), "only for ldap:// addresses (ldaps:// is TLS from the start)");
+                    }
+                }
+            },
+        }
+        self.positive(&key("timeout"), l.timeout);
+        if let Some(tls) = &l.tls {
+            self.tls(&key("tls"), tls);
+        }
+        if l.base_dn.trim().is_empty() {
+            self.err(key("base_dn"), "required: the base of every search, e.g. dc=example,dc=com");
+        }
+        let attributes = &l.attributes;
+        for (name, value) in [
+            ("username", &attributes.username),
+            ("display_name", &attributes.display_name),
+            ("mail", &attributes.mail),
+            ("group_name", &attributes.group_name),
+        ] {
+            if value.trim().is_empty() {
+                self.err(key(&format!("attributes.{name}")), "required");
+            }
+        }
+        for (name, value) in [
+            ("distinguished_name", &attributes.distinguished_name),
+            ("username", &attributes.username),
+            ("display_name", &attributes.display_name),
+            ("mail", &attributes.mail),
+            ("member_of", &attributes.member_of),
+            ("group_name", &attributes.group_name),
+        ] {
+            if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == ';') {
+                self.err(key(&format!("attributes.{name}")), format!("'{value}' is not an attribute name"));
+            }
+        }
+        self.ldap_filter(&key("users_filter"), &l.users_filter, &l.implementation);
+        if !l.users_filter.is_empty() && !l.users_filter.contains("{input}") {
+            self.err(key("users_filter"), "must contain {input} (what the user typed)");
+        }
+        if l.users_filter.contains("{memberof:") || l.users_filter.contains("{dn}") {
+            self.err(key("users_filter"), "{dn} and {memberof:...} belong in groups_filter");
+        }
+        self.ldap_filter(&key("groups_filter"), &l.groups_filter, &l.implementation);
+        self.choice(&key("group_search_mode"), &l.group_search_mode, &["filter", "memberof"]);
+        let memberof_placeholder =
+            l.groups_filter.contains("{memberof:rdn}") || l.groups_filter.contains("{memberof:dn}");
+        if l.group_search_mode == "memberof" {
+            if attributes.member_of.is_empty() {
+                self.err(key("attributes.member_of"), "required with group_search_mode: memberof");
+            }
+            if !memberof_placeholder {
+                self.err(
+                    key("groups_filter"),
+                    "must contain {memberof:rdn} or {memberof:dn} with group_search_mode: memberof",
+                );
+            }
+            if l.groups_filter.contains("{memberof:dn}") && attributes.distinguished_name.is_empty() {
+                self.err(key("attributes.distinguished_name"), "required for {memberof:dn} in groups_filter");
+            }
+        } else if memberof_placeholder {
+            self.err(key("groups_filter"), "{memberof:rdn} and {memberof:dn} need group_search_mode: memberof");
+        }
+        if l.permit_unauthenticated_bind {
+            if !l.user.is_empty() || !l.password.is_empty() {
+                self.err(key("permit_unauthenticated_bind"), "must not be set together with user and password");
+            }
+            if !a.password_reset.disable {
+                self.err(
+                    key("permit_unauthenticated_bind"),
+                    "needs authentication_backend.password_reset.disable: an anonymous bind cannot set passwords",
+                );
+            }
+        } else {
+            if l.user.trim().is_empty() {
+                self.err(
+                    key("user"),
+                    "required: the service account's DN (unauthenticated binds need permit_unauthenticated_bind)",
+                );
+            }
+            if l.password.is_empty() {
+                self.err(key("password"), "required: the service account's password");
+            }
+        }
+        if l.pooling.enable {
+            self.range(&key("pooling.count"), l.pooling.count.into(), 1, 256);
+            self.range(&key("pooling.retries"), l.pooling.retries.into(), 0, 16);
+            self.positive(&key("pooling.timeout"), l.pooling.timeout);
+        }
+    }
+
+    /// A filter: required, parenthesized and balanced, placeholders known.
+    fn ldap_filter(&mut self, path: &str, filter: &str, implementation: &str) {
+        if filter.trim().is_empty() {
+            self.err(path, format!("required: implementation '{implementation}' has no default"));
+            return;
+        }
+        if let Err(e) = crate::authn::ldap::filter::check_template(filter) {
+            self.err(path, e);
         }
     }
 
@@ -113,6 +230,66 @@ mod tests {
         assert!(
             !problem_paths("authentication_backend: {database: {}}").contains(&"authentication_backend".to_string())
         );
+    }
+
+    /// A valid LDAP configuration with `overrides` (key, YAML value) applied.
+    fn ldap_yaml(overrides: &[(&str, &str)]) -> String {
+        let mut keys = std::collections::BTreeMap::from([
+            ("address", "'ldap://127.0.0.1:389'"),
+            ("implementation", "lldap"),
+            ("base_dn", "'dc=example,dc=com'"),
+            ("user", "'cn=admin,dc=example,dc=com'"),
+            ("password", "secret"),
+        ]);
+        keys.extend(overrides.iter().copied());
+        let ldap: Vec<String> = keys.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        format!("authentication_backend: {{password_reset: {{disable: true}}, ldap: {{{}}}}}", ldap.join(", "))
+    }
+
+    #[test]
+    fn ldap_keys_are_checked_with_their_paths() {
+        let problem_paths = |yaml: &str| -> Vec<String> {
+            problem_paths(yaml).into_iter().filter(|p| p.starts_with("authentication_backend")).collect()
+        };
+        assert!(problem_paths(&ldap_yaml(&[])).is_empty(), "{:?}", problem_paths(&ldap_yaml(&[])));
+        let memberof =
+            [("group_search_mode", "memberof"), ("groups_filter", "'(&(|{memberof:rdn})(objectClass=groupOfNames))'")];
+        assert!(problem_paths(&ldap_yaml(&memberof)).is_empty(), "{:?}", problem_paths(&ldap_yaml(&memberof)));
+        let ldap = "authentication_backend.ldap";
+        for (overrides, key) in [
+            (&[("address", "'http://x'")][..], "address"),
+            (&[("address", "'ldapi:///'")], "address"),
+            (&[("implementation", "openldap")], "implementation"),
+            (&[("implementation", "custom")], "users_filter"),
+            (&[("implementation", "custom")], "groups_filter"),
+            (&[("timeout", "0s")], "timeout"),
+            (&[("address", "'ldaps://x'"), ("start_tls", "true")], "start_tls"),
+            (&[("tls", "{minimum_version: TLS1.0}")], "tls.minimum_version"),
+            (&[("base_dn", "''")], "base_dn"),
+            (&[("users_filter", "'(uid=x)'")], "users_filter"),
+            (&[("users_filter", "'(&(uid={input})'")], "users_filter"),
+            (&[("groups_filter", "'(member={user})'")], "groups_filter"),
+            (&[("group_search_mode", "nested")], "group_search_mode"),
+            (&[("group_search_mode", "memberof")], "groups_filter"),
+            (&[("groups_filter", "'(|{memberof:rdn})'")], "groups_filter"),
+            (
+                &[("group_search_mode", "memberof"), ("groups_filter", "'(|{memberof:dn})'")],
+                "attributes.distinguished_name",
+            ),
+            (&[("attributes", "{username: 'u)(x'}")], "attributes.username"),
+            (&[("user", "''")], "user"),
+            (&[("password", "''")], "password"),
+            (&[("permit_unauthenticated_bind", "true")], "permit_unauthenticated_bind"),
+            (&[("pooling", "{count: 0}")], "pooling.count"),
+        ] {
+            let paths = problem_paths(&ldap_yaml(overrides));
+            assert!(paths.contains(&format!("{ldap}.{key}")), "{overrides:?}: {paths:?}");
+        }
+        let both = "authentication_backend: {file: {path: /u.yml}, ldap: {}}";
+        assert!(problem_paths(both).contains(&"authentication_backend".to_string()));
+        let reset = ldap_yaml(&[("permit_unauthenticated_bind", "true"), ("user", "''"), ("password", "''")])
+            .replace("password_reset: {disable: true}, ", "");
+        assert!(problem_paths(&reset).contains(&format!("{ldap}.permit_unauthenticated_bind")), "reset needs a bind");
     }
 
     #[test]

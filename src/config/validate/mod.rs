@@ -5,6 +5,7 @@
 mod access_control;
 mod authentication;
 mod notifier;
+pub mod oidc;
 mod second_factor;
 mod server;
 mod session;
@@ -36,6 +37,7 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.email_otp(&config.email_otp);
     let networks = v.network_definitions(config);
     v.access_control(&config.access_control, &networks);
+    v.oidc(&config.identity_providers);
     v.telemetry(&config.telemetry, &config.server);
     v.problems
 }
@@ -51,16 +53,33 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
             "Portcullis always requires user verification (PIN or biometrics) for security keys and passkeys",
         ));
     }
-    if w.experimental_enable_passkey_upgrade {
-        notes.push(Problem::new("webauthn.experimental_enable_passkey_upgrade", "not supported yet; it is ignored"));
+    if w.experimental_enable_passkey_upgrade && !w.enable_passkey_login {
+        notes.push(Problem::new(
+            "webauthn.experimental_enable_passkey_upgrade",
+            "has no effect without webauthn.enable_passkey_login",
+        ));
     }
     let redis_tls = config.session.redis.as_ref().is_some_and(|r| r.tls.is_some());
     if config.certificates_directory.is_some() && (redis_tls || config.notifier.smtp.is_some()) {
         notes.push(Problem::new(
             "certificates_directory",
-            "trusted for the database connections only; TLS to Redis and to the SMTP server trusts the system's \
-             certificate authorities",
+            "trusted for the database and LDAP connections only; TLS to Redis and to the SMTP server trusts the \
+             system's certificate authorities",
         ));
+    }
+    if let Some(oidc) = &config.identity_providers.oidc {
+        for (i, client) in oidc.clients.iter().enumerate() {
+            let secret = client.client_secret.expose();
+            if !secret.is_empty()
+                && !secret.starts_with('$')
+                && client.token_endpoint_auth_method != "client_secret_jwt"
+            {
+                notes.push(Problem::new(
+                    format!("identity_providers.oidc.clients[{i}].client_secret"),
+                    "stored in plaintext; store a hash instead (portcullis crypto hash generate pbkdf2 --variant sha512)",
+                ));
+            }
+        }
     }
     notes
 }

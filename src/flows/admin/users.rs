@@ -245,12 +245,17 @@ fn valid_display_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A hash of `password` for `user`, after the policy check.
-async fn new_hash(app: &App, user: &User, password: &str) -> Result<String> {
+/// Checks `password` for `user` against the policy.
+fn check_policy(app: &App, user: &User, password: &str) -> Result<()> {
     let mut context = vec![user.username.as_str(), user.display_name.as_str()];
     context.extend(user.emails.iter().map(String::as_str));
     password_policy::check(&app.config.password_policy, password, &context)
-        .map_err(|violation| Error::PasswordPolicy(violation.0))?;
+        .map_err(|violation| Error::PasswordPolicy(violation.0))
+}
+
+/// A hash of `password` for `user`, after the policy check.
+async fn new_hash(app: &App, user: &User, password: &str) -> Result<String> {
+    check_policy(app, user, password)?;
     match app.services.hashing.hash(password, &app.config.authentication_backend.password_hashing()).await {
         Ok(hash) => Ok(hash),
         Err(PoolError::Busy) => Err(Error::Busy),
@@ -261,6 +266,7 @@ async fn new_hash(app: &App, user: &User, password: &str) -> Result<String> {
 /// Creates a user.
 pub async fn create_user(app: &App, caller: &Caller<'_>, new: NewUser) -> Result<UserView> {
     require_admin(app, caller)?;
+    app.services.users.writable()?;
     valid_username(&new.username)?;
     valid_emails(&new.emails, true)?;
     valid_groups(&new.groups)?;
@@ -285,6 +291,7 @@ pub async fn create_user(app: &App, caller: &Caller<'_>, new: NewUser) -> Result
 /// Changes a user. An administrator cannot disable themselves or leave the admin group.
 pub async fn update_user(app: &App, caller: &Caller<'_>, username: &str, patch: UserPatch) -> Result<UserView> {
     let admin = require_admin(app, caller)?;
+    app.services.users.writable()?;
     let user = app.services.users.get(username).await?.ok_or(Error::UnknownUser)?;
     if let Some(emails) = &patch.emails {
         valid_emails(emails, true)?;
@@ -324,6 +331,7 @@ pub async fn update_user(app: &App, caller: &Caller<'_>, username: &str, patch: 
 /// Deletes a user, their sessions, second factors and settings. Not oneself.
 pub async fn delete_user(app: &App, caller: &Caller<'_>, username: &str) -> Result<()> {
     let admin = require_admin(app, caller)?;
+    app.services.users.writable()?;
     let user = app.services.users.get(username).await?.ok_or(Error::UnknownUser)?;
     if user.username == admin.username {
         return Err(Error::SelfLockout);
@@ -347,8 +355,8 @@ pub async fn delete_user(app: &App, caller: &Caller<'_>, username: &str) -> Resu
 pub async fn set_password(app: &App, caller: &Caller<'_>, username: &str, password: &str) -> Result<()> {
     require_admin(app, caller)?;
     let user = app.services.users.get(username).await?.ok_or(Error::UnknownUser)?;
-    let hash = new_hash(app, &user, password).await?;
-    app.services.users.set_password_hash(&user.username, &hash, now()).await?;
+    check_policy(app, &user, password)?;
+    password::store_password(app, &user.username, password).await?;
     let keep = (user.username == caller.username()).then(|| caller.session().map(|s| &s.id)).flatten();
     app.services.sessions.end_all_for(&user.username, keep).await?;
     audit_action(app, caller, "admin.password.set", &user.username, serde_json::Value::Null).await;

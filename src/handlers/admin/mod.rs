@@ -9,6 +9,7 @@
 //! administrator with two factors gets a 403 page and never admin data.
 
 mod audit;
+mod clients;
 mod settings;
 mod users;
 
@@ -45,6 +46,7 @@ pub async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::AdminAuditCsv => audit::export(v, audit::Format::Csv).await,
         Page::AdminAuditJson => audit::export(v, audit::Format::Json).await,
         Page::AdminSettings => settings::page(v),
+        Page::AdminClients => clients::page(v),
         _ => v.redirect(&v.local("/admin/users")),
     }
 }
@@ -75,7 +77,8 @@ fn forbidden(v: &mut Visit<'_>, error: &Error) -> HttpResponse {
 
 /// Renders an admin template with the console's navigation and a wide layout.
 fn render(v: &mut Visit<'_>, status: StatusCode, template: &str, ctx: Value) -> HttpResponse {
-    let ctx = context! { wide => true, admin_user => v.caller.username().to_string(), ..ctx };
+    let oidc_enabled = v.app.services.oidc.is_some();
+    let ctx = context! { wide => true, admin_user => v.caller.username().to_string(), oidc_enabled, ..ctx };
     v.render(status, template, ctx)
 }
 

@@ -8,6 +8,7 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 use serde::Serialize;
 
+use super::Request;
 use crate::flows::account::enabled_methods;
 use crate::second_factor::Method;
 use crate::server::App;
@@ -73,6 +74,35 @@ pub fn password_policy(app: &App) -> HttpResponse {
 }
 
 /// `GET /api/openapi.yml`: the document rendered at startup for the enabled features.
+/// `GET /api/`: the API reference in the portal's look (where Authelia serves Swagger UI),
+/// read from the same rendered document as `/api/openapi.yml`: no script, no assets from
+/// elsewhere.
+pub fn reference(app: &App, request: &Request<'_>) -> HttpResponse {
+    let spec = String::from_utf8_lossy(&app.openapi_spec);
+    let groups = match crate::openapi::reference(&spec) {
+        Ok(groups) => groups,
+        Err(e) => return super::error_response(&crate::flows::Error::Internal(format!("the OpenAPI document: {e}"))),
+    };
+    let accept = request.parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let ctx = minijinja::context! {
+        lang => crate::i18n::negotiate(accept),
+        theme => if app.config.theme.is_empty() { "auto" } else { app.config.theme.as_str() },
+        base => app.base_path.as_str(),
+        wide => true,
+        groups => groups
+            .into_iter()
+            .map(|(tag, ops)| {
+                let ops: Vec<minijinja::Value> = ops
+                    .into_iter()
+                    .map(|o| minijinja::context! { method => o.method, path => o.path, summary => o.summary, description => o.description })
+                    .collect();
+                minijinja::context! { tag, ops }
+            })
+            .collect::<Vec<_>>(),
+    };
+    app.portal.page(StatusCode::OK, "api_reference.html", ctx)
+}
+
 pub fn openapi_spec(app: &App) -> HttpResponse {
     let mut r = response::bytes(StatusCode::OK, "application/yaml; charset=utf-8", app.openapi_spec.clone());
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));

@@ -8,11 +8,12 @@ use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use super::{Request, ok_with};
 use crate::clock::rfc3339;
-use crate::flows::{Error, security_keys};
+use crate::flows::{Error, credential_facts, security_keys};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::storage::WebAuthnCredential;
 
+/// A credential as Authelia's API lists it (its frontend reads every field), plus ours.
 #[derive(Serialize)]
 struct CredentialView {
     id: i32,
@@ -26,13 +27,28 @@ struct CredentialView {
     #[serde(skip_serializing_if = "String::is_empty")]
     aaguid: String,
     attestation_type: String,
+    attestation_format: String,
+    /// Not recorded at registration (as Authelia when the browser does not say).
+    attachment: String,
+    transports: Vec<String>,
     sign_count: i64,
     clone_warning: bool,
+    /// Authelia's mark for U2F-era registrations; none here.
+    legacy: bool,
     discoverable: bool,
+    /// User presence: every registration proves it.
+    present: bool,
+    verified: bool,
+    backup_eligible: bool,
+    backup_state: bool,
+    /// The COSE public key, base64.
+    public_key: String,
 }
 
 impl From<WebAuthnCredential> for CredentialView {
     fn from(c: WebAuthnCredential) -> Self {
+        use base64::Engine;
+        let facts = credential_facts::of(&c);
         Self {
             id: c.id,
             created_at: rfc3339(c.created_at),
@@ -42,10 +58,19 @@ impl From<WebAuthnCredential> for CredentialView {
             description: c.description,
             kid: c.kid,
             aaguid: c.aaguid,
+            attestation_format: c.attestation_type.clone(),
             attestation_type: c.attestation_type,
+            attachment: String::new(),
+            transports: facts.transports,
             sign_count: c.sign_count,
             clone_warning: c.clone_warning,
+            legacy: false,
             discoverable: c.discoverable,
+            present: true,
+            verified: facts.user_verified,
+            backup_eligible: facts.backup_eligible,
+            backup_state: facts.backup_state,
+            public_key: base64::engine::general_purpose::STANDARD.encode(&facts.public_key),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod account;
 mod assets;
+mod consent;
 mod csrf;
 mod login;
 mod render;
@@ -93,6 +94,8 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::RegisterPasskey => account::register_passkey(v),
         Page::RevokeCodeForm => revoke::form(v),
         Page::RevokeCode => revoke::submit(v).await,
+        Page::RevokeResetForm => revoke::reset_form(v),
+        Page::RevokeReset => revoke::reset_submit(v).await,
         Page::AdminHome
         | Page::AdminLogin
         | Page::AdminLogout
@@ -104,6 +107,9 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         | Page::AdminAudit
         | Page::AdminAuditCsv
         | Page::AdminAuditJson
-        | Page::AdminSettings => crate::handlers::admin::show(v, page).await,
+        | Page::AdminSettings
+        | Page::AdminClients => crate::handlers::admin::show(v, page).await,
+        Page::ConsentForm => consent::form(v).await,
+        Page::Consent => consent::submit(v).await,
     }
 }

@@ -26,6 +26,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin_confirm.html", include_str!("../../../web/templates/admin_confirm.html")),
     ("admin_audit.html", include_str!("../../../web/templates/admin_audit.html")),
     ("admin_settings.html", include_str!("../../../web/templates/admin_settings.html")),
+    ("admin_clients.html", include_str!("../../../web/templates/admin_clients.html")),
+    ("consent.html", include_str!("../../../web/templates/consent.html")),
+    ("form_post.html", include_str!("../../../web/templates/form_post.html")),
+    ("api_reference.html", include_str!("../../../web/templates/api_reference.html")),
 ];
 
 /// Templates and asset URLs.
@@ -98,7 +102,7 @@ mod tests {
         // Keys the page handlers pass to templates.
         let prefixes = [
             "common", "login", "second", "logout", "forgot", "reset", "profile", "elevate", "password", "totp",
-            "recovery", "passkey", "revoke", "admin",
+            "recovery", "passkey", "revoke", "admin", "consent", "oidc",
         ];
         let in_code = regex::Regex::new(r#""([a-z_]+\.[a-z_]+)""#).unwrap();
         let pages = [
@@ -112,6 +116,9 @@ mod tests {
             ("admin/mod.rs", include_str!("../admin/mod.rs")),
             ("admin/users.rs", include_str!("../admin/users.rs")),
             ("admin/audit.rs", include_str!("../admin/audit.rs")),
+            ("admin/clients.rs", include_str!("../admin/clients.rs")),
+            ("consent.rs", include_str!("consent.rs")),
+            ("oidc.rs", include_str!("../oidc.rs")),
         ];
         for (name, source) in pages {
             for cap in in_code.captures_iter(source) {
