@@ -288,6 +288,7 @@ fn authorization_code_flow_with_tokens_userinfo_and_refresh_rotation() {
     assert_eq!(claims["email"], "john@example.com");
     assert_eq!(claims["groups"], serde_json::json!(["admins", "dev"]));
     assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert!(claims.get("acr").is_none(), "a password alone claims no assurance class");
     assert!(claims["auth_time"].as_i64().unwrap() > 0);
     let sub = claims["sub"].as_str().unwrap().to_string();
     assert_ne!(sub, "john", "the subject is opaque");

@@ -104,12 +104,13 @@ fn discovery(provider: &Provider, issuer: &str, openid: bool) -> serde_json::Val
             "userinfo_endpoint": url(paths::USERINFO),
             "end_session_endpoint": url(paths::END_SESSION),
             "subject_types_supported": ["public", "pairwise"],
+            "acr_values_supported": ["phr"],
             "id_token_signing_alg_values_supported": algs,
             "userinfo_signing_alg_values_supported": ["none", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"],
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "claims_parameter_supported": false,
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "amr", "azp", "jti", "name", "preferred_username", "email", "email_verified", "alt_emails", "groups"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "c_hash", "amr", "acr", "azp", "jti", "name", "preferred_username", "email", "email_verified", "alt_emails", "groups"],
             "prompt_values_supported": ["none", "consent", "login"],
         });
         if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {

@@ -107,23 +107,48 @@ impl IdToken<'_> {
     }
 }
 
-/// RFC 8176 `amr` values for a session: `pwd` for a password, `otp` for a TOTP or
-/// emailed code, `hwk` for a security key, `mfa` with two factors.
-pub fn amr(second: Option<crate::second_factor::Method>, first_factor: bool) -> Vec<String> {
+/// How the session's first factor was proven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstFactor {
+    /// No first factor.
+    None,
+    /// A password.
+    Password,
+    /// A passkey (counted as one factor).
+    Passkey,
+}
+
+/// RFC 8176 `amr` values for a session: `pwd` for a password, `hwk` for a security key
+/// or passkey, `otp` for a TOTP, recovery or emailed code, `mfa` with two factors.
+pub fn amr(second: Option<crate::second_factor::Method>, first: FirstFactor) -> Vec<String> {
     use crate::second_factor::Method;
     let mut amr = Vec::new();
-    if first_factor {
-        amr.push("pwd".to_string());
+    match first {
+        FirstFactor::Password => amr.push("pwd".to_string()),
+        FirstFactor::Passkey => amr.push("hwk".to_string()),
+        FirstFactor::None => {}
     }
-    match second {
-        Some(Method::WebAuthn | Method::Passkey) => amr.push("hwk".into()),
-        Some(_) => amr.push("otp".into()),
-        None => {}
-    }
-    if amr.len() > 1 {
-        amr.push("mfa".into());
+    let second = match second {
+        Some(Method::WebAuthn | Method::Passkey) => Some("hwk"),
+        Some(Method::Password) => Some("pwd"),
+        Some(_) => Some("otp"),
+        None => None,
+    };
+    if let Some(method) = second {
+        if !amr.iter().any(|m| m == method) {
+            amr.push(method.into());
+        }
+        if first != FirstFactor::None {
+            amr.push("mfa".into());
+        }
     }
     amr
+}
+
+/// The `acr` for `amr`: OpenID's Extended Authentication Profile value `phr` (phishing
+/// resistant) when a security key or passkey took part; otherwise none is claimed.
+pub fn acr(amr: &[String]) -> String {
+    if amr.iter().any(|m| m == "hwk") { "phr".into() } else { String::new() }
 }
 
 #[cfg(test)]
@@ -154,7 +179,7 @@ mod tests {
             username: "john".into(),
             subject: "s-1".into(),
             auth_time: 5,
-            amr: amr(Some(crate::second_factor::Method::Totp), true),
+            amr: amr(Some(crate::second_factor::Method::Totp), FirstFactor::Password),
             acr: String::new(),
         };
         let claims = IdToken {
@@ -175,5 +200,19 @@ mod tests {
         assert_eq!(claims["nonce"], "n");
         assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
         assert!(claims.get("at_hash").is_none());
+    }
+
+    #[test]
+    fn amr_and_acr_follow_the_factors() {
+        use crate::second_factor::Method;
+        let s = |v: &[&str]| v.iter().map(|m| m.to_string()).collect::<Vec<_>>();
+        assert_eq!(amr(None, FirstFactor::Password), s(&["pwd"]));
+        assert_eq!(amr(Some(Method::Totp), FirstFactor::Password), s(&["pwd", "otp", "mfa"]));
+        assert_eq!(amr(Some(Method::WebAuthn), FirstFactor::Password), s(&["pwd", "hwk", "mfa"]));
+        assert_eq!(amr(None, FirstFactor::Passkey), s(&["hwk"]));
+        assert_eq!(amr(Some(Method::Password), FirstFactor::Passkey), s(&["hwk", "pwd", "mfa"]));
+        assert_eq!(acr(&amr(Some(Method::Totp), FirstFactor::Password)), "");
+        assert_eq!(acr(&amr(Some(Method::WebAuthn), FirstFactor::Password)), "phr");
+        assert_eq!(acr(&amr(None, FirstFactor::Passkey)), "phr");
     }
 }

@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use super::{Grant, Issuing, OAuthError, issue_access_token, provider, server_error};
 use crate::clock::now;
 use crate::flows::Caller;
-use crate::oidc::claims::{Authentication, amr};
+use crate::oidc::claims::{Authentication, FirstFactor, acr, amr};
 use crate::oidc::request::{self, AuthRequest, Refusal, Reply};
 use crate::oidc::{Client, ConsentMode, FLOW_LIFESPAN_SECS, Kind, Lifespan, Provider, paths};
+use crate::second_factor::Method;
 use crate::server::App;
 use crate::session::{AuthLevel, SessionData};
 use crate::storage::{Consumed, OidcConsent, OidcRecord};
@@ -411,18 +412,20 @@ async fn issue(
         Err(e) => return refuse(&to, &e, client_id, issuer),
     };
     let auth_time = data.second_factor_at.into_iter().chain(data.first_factor_at).max().unwrap_or(now);
+    let first = match (data.first_factor_at, data.passkey_login || data.second_factor_method == Some(Method::Passkey)) {
+        (None, _) => FirstFactor::None,
+        (Some(_), true) => FirstFactor::Passkey,
+        (Some(_), false) => FirstFactor::Password,
+    };
+    let second = data.second_factor_method.filter(|m| data.second_factor_at.is_some() && *m != Method::Passkey);
+    // A passkey that counted as both factors verified the user too (PIN or biometrics).
+    let mut methods = amr(second, first);
+    if data.second_factor_method == Some(Method::Passkey) && data.second_factor_at.is_some() {
+        methods.push("mfa".to_string());
+    }
     let grant = Grant {
         request: request.clone(),
-        auth: Authentication {
-            username: data.username.clone(),
-            subject,
-            auth_time,
-            amr: amr(
-                data.second_factor_method.filter(|_| data.second_factor_at.is_some()),
-                data.first_factor_at.is_some(),
-            ),
-            acr: String::new(),
-        },
+        auth: Authentication { username: data.username.clone(), subject, auth_time, acr: acr(&methods), amr: methods },
         scopes: request.scopes.clone(),
         audience: vec![client.id().to_string()],
         client_id: client.id().to_string(),
