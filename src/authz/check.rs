@@ -466,15 +466,14 @@ fn identity_of(u: &crate::authn::users_file::User) -> Identity {
     }
 }
 
-/// The portal the proxy named, when it is https (or http on a local development domain)
-/// and its host is under `domain`, the target's cookie domain.
+/// The portal the proxy named, when it is a safe redirect (the portal's own rule: https,
+/// or http on a local development domain, no userinfo) whose host is under `domain`, the
+/// target's cookie domain rather than any configured one.
 fn portal_named(app: &App, named: &str, domain: &str) -> Option<url::Url> {
+    let sessions = &app.services.sessions;
     let url = url::Url::parse(named).ok()?;
-    let host = url.host_str()?;
-    let secure =
-        url.scheme() == "https" || (url.scheme() == "http" && crate::config::validate::is_local_domain(domain));
-    let under = app.services.sessions.cookie_for_host(host).is_some_and(|s| s.domain == domain);
-    (secure && under && url.username().is_empty() && url.password().is_none()).then_some(url)
+    let same_domain = url.host_str().and_then(|h| sessions.cookie_for_host(h)).is_some_and(|s| s.domain == domain);
+    (same_domain && sessions.is_safe_redirect(named)).then_some(url)
 }
 
 /// The portal URL with `rd` (target) and `rm` (method), as Authelia builds it.

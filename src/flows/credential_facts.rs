@@ -2,8 +2,9 @@
 //! transports, flags and public key, read from the WebAuthn library's serialized form.
 //! Authelia's frontend reads these fields for every credential it lists.
 
-use webauthn_rs::prelude::{COSEKey, COSEKeyType, Passkey};
+use webauthn_rs::prelude::{COSEKey, COSEKeyType};
 
+use super::security_keys::passkey_of;
 use crate::storage::WebAuthnCredential;
 
 /// The facts of one credential.
@@ -33,10 +34,7 @@ pub fn of(c: &WebAuthnCredential) -> CredentialFacts {
         .as_array()
         .map(|list| list.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
-    let public_key = serde_json::from_value::<Passkey>(value.clone())
-        .ok()
-        .and_then(|p| cose_bytes(p.get_public_key()))
-        .unwrap_or_default();
+    let public_key = passkey_of(c).and_then(|p| cose_bytes(p.get_public_key())).unwrap_or_default();
     CredentialFacts {
         transports,
         user_verified: flag("user_verified"),
