@@ -29,60 +29,78 @@ fn with_param(path: &str, name: &str, value: &str) -> String {
     format!("{path}?{query}")
 }
 
-/// The confirmation.
-pub fn form(v: &mut Visit<'_>) -> HttpResponse {
+/// The texts of one kind of cancel link.
+struct Texts {
+    title: &'static str,
+    confirm: &'static str,
+    submit: &'static str,
+    done: &'static str,
+}
+
+const CODE: Texts =
+    Texts { title: "revoke.title", confirm: "revoke.confirm", submit: "revoke.submit", done: "revoke.done" };
+
+const RESET: Texts = Texts {
+    title: "revoke_reset.title",
+    confirm: "revoke_reset.confirm",
+    submit: "revoke_reset.submit",
+    done: "revoke_reset.done",
+};
+
+/// The confirmation page, posting to `action`.
+fn confirmation(v: &mut Visit<'_>, texts: &Texts, action: String) -> HttpResponse {
     let ctx = context! {
-        title_key => "revoke.title",
-        confirm_action => with_param("/revoke/one-time-code", "id", &code_id(v)),
-        confirm_text => "revoke.confirm",
-        confirm_button => "revoke.submit",
+        title_key => texts.title,
+        confirm_action => action,
+        confirm_text => texts.confirm,
+        confirm_button => texts.submit,
         confirm_class => "danger",
         links => vec![link("/login", "login.title")],
     };
     v.render(StatusCode::OK, "message.html", ctx)
+}
+
+/// The page after cancelling: done, also when `gone` says there was nothing left to
+/// cancel (used, expired or cancelled already: it cannot be used any more, which is the
+/// goal).
+fn cancelled(
+    v: &mut Visit<'_>,
+    texts: &Texts,
+    outcome: Result<(), Error>,
+    gone: impl Fn(&Error) -> bool,
+    links: Vec<minijinja::Value>,
+) -> HttpResponse {
+    let status = match outcome {
+        Ok(()) => StatusCode::OK,
+        Err(e) if gone(&e) => StatusCode::OK,
+        Err(e) if e.status().is_server_error() => return v.error_page(&e),
+        Err(e) => e.status(),
+    };
+    let ctx = context! { title_key => texts.title, notice => v.text(texts.done), links };
+    v.render(status, "message.html", ctx)
+}
+
+/// The code's confirmation.
+pub fn form(v: &mut Visit<'_>) -> HttpResponse {
+    let action = with_param("/revoke/one-time-code", "id", &code_id(v));
+    confirmation(v, &CODE, action)
 }
 
 /// Cancels the code (no session needed: the ID is an unguessable UUID).
 pub async fn submit(v: &mut Visit<'_>) -> HttpResponse {
-    let status = match elevation::revoke(v.app, &code_id(v)).await {
-        // Already used, expired or cancelled: nothing is left to cancel, which is the goal.
-        Ok(()) | Err(Error::NoSuchCode) => StatusCode::OK,
-        Err(e) if e.status().is_server_error() => return v.error_page(&e),
-        Err(e) => e.status(),
-    };
-    let ctx = context! {
-        title_key => "revoke.title",
-        notice => v.text("revoke.done"),
-        links => vec![link("/forgot-password", "revoke.reset"), link("/login", "login.title")],
-    };
-    v.render(status, "message.html", ctx)
+    let outcome = elevation::revoke(v.app, &code_id(v)).await;
+    let links = vec![link("/forgot-password", "revoke.reset"), link("/login", "login.title")];
+    cancelled(v, &CODE, outcome, |e| matches!(e, Error::NoSuchCode), links)
 }
 
 /// The reset link's confirmation.
 pub fn reset_form(v: &mut Visit<'_>) -> HttpResponse {
-    let ctx = context! {
-        title_key => "revoke_reset.title",
-        confirm_action => with_param("/revoke/reset-password", "token", &v.param("token")),
-        confirm_text => "revoke_reset.confirm",
-        confirm_button => "revoke_reset.submit",
-        confirm_class => "danger",
-        links => vec![link("/login", "login.title")],
-    };
-    v.render(StatusCode::OK, "message.html", ctx)
+    let action = with_param("/revoke/reset-password", "token", &v.param("token"));
+    confirmation(v, &RESET, action)
 }
 
 /// Cancels the reset link (no session needed: the token is the proof).
 pub async fn reset_submit(v: &mut Visit<'_>) -> HttpResponse {
-    let status = match password::reset_revoke(v.app, &v.param("token")).await {
-        // Already used, expired or cancelled: it cannot be used any more, which is the goal.
-        Ok(()) | Err(Error::ResetLinkInvalid) => StatusCode::OK,
-        Err(e) if e.status().is_server_error() => return v.error_page(&e),
-        Err(e) => e.status(),
-    };
-    let ctx = context! {
-        title_key => "revoke_reset.title",
-        notice => v.text("revoke_reset.done"),
-        links => vec![link("/login", "login.title")],
-    };
-    v.render(status, "message.html", ctx)
+    let outcome = password::reset_revoke(v.app, &v.param("token")).await;
+    cancelled(v, &RESET, outcome, |e| matches!(e, Error::ResetLinkInvalid), vec![link("/login", "login.title")])
 }
