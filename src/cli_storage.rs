@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::config::Configuration;
-use crate::storage::{AuthAttempt, AuthType, Storage};
+use crate::storage::{BanTarget, PERMANENT_BAN_UNTIL, Storage};
 
 /// `storage user ...`.
 #[derive(Debug, Subcommand)]
@@ -124,6 +124,20 @@ pub enum BanAction {
     Revoke {
         /// The username or IP address.
         target: String,
+    },
+    /// Ban a user or an address by hand, whatever its attempts (and even with regulation off).
+    Add {
+        /// The username or IP address.
+        target: String,
+        /// How long, in Authelia's duration forms ("1 day", "2h", "30m").
+        #[arg(short, long, default_value = "1 day", conflicts_with = "permanent")]
+        duration: String,
+        /// Until lifted with `revoke`.
+        #[arg(short, long)]
+        permanent: bool,
+        /// Why (shown by `list` and the admin API).
+        #[arg(short, long)]
+        reason: Option<String>,
     },
 }
 
@@ -373,45 +387,58 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
 }
 
 async fn bans(config: &Configuration, storage: Storage, command: BansCommand) -> Result<(), String> {
-    let (user_kind, action) = match command {
-        BansCommand::User(action) => (true, action),
-        BansCommand::Ip(action) => (false, action),
+    let (target, action) = match command {
+        BansCommand::User(action) => (BanTarget::User, action),
+        BansCommand::Ip(action) => (BanTarget::Ip, action),
+    };
+    let subject = |text: &str| -> Result<String, String> {
+        match target {
+            _ if text.trim().is_empty() => Err("the username or address is empty".into()),
+            BanTarget::User => Ok(text.to_string()),
+            BanTarget::Ip => text
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_string())
+                .map_err(|_| format!("'{text}' is not an IP address")),
+        }
     };
     let now = crate::clock::now();
+    let regulator = crate::regulation::Regulator::new(&config.regulation, storage);
     match action {
         BanAction::List => {
-            let regulation = &config.regulation;
-            let window = regulation.find_time.get().saturating_add(regulation.ban_time.get());
-            let since = now.saturating_sub(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
-            let (users, ips) = storage.failed_subjects(since, 1000).await.map_err(|e| e.to_string())?;
-            let regulator = crate::regulation::Regulator::new(regulation, storage);
-            println!("{:<40}  banned until", if user_kind { "user" } else { "address" });
-            for subject in if user_kind { users } else { ips } {
-                let (user, ip) = if user_kind { (subject.as_str(), "") } else { ("", subject.as_str()) };
-                if let Some(until) = regulator.banned_until(user, ip, now).await.map_err(|e| e.to_string())? {
-                    println!("{subject:<40}  {}", when(until));
-                }
+            let bans = regulator.bans_in_force(now, 1000).await.map_err(|e| e.to_string())?;
+            let heading = if target == BanTarget::User { "user" } else { "address" };
+            println!("{heading:<40}  {:<20}  {:<10}  reason", "banned until", "source");
+            for ban in bans.into_iter().filter(|b| b.target == target) {
+                let until = if ban.until >= PERMANENT_BAN_UNTIL { "permanent".to_string() } else { when(ban.until) };
+                println!("{:<40}  {until:<20}  {:<10}  {}", ban.subject, ban.source, ban.reason.unwrap_or_default());
             }
         }
-        BanAction::Revoke { target } => {
-            let (username, remote_ip) = if user_kind {
-                (target.clone(), String::new())
+        BanAction::Revoke { target: text } => {
+            let subject = subject(&text)?;
+            regulator.lift(target, &subject, now).await.map_err(|e| e.to_string())?;
+            println!("Lifted the ban on '{subject}' (if there was one).");
+        }
+        BanAction::Add { target: text, duration, permanent, reason } => {
+            let subject = subject(&text)?;
+            let expires_at = if permanent {
+                None
             } else {
-                let ip: std::net::IpAddr = target.parse().map_err(|_| format!("'{target}' is not an IP address"))?;
-                (String::new(), ip.to_string())
+                let length: crate::config::types::Duration =
+                    duration.parse().map_err(|e| format!("--duration: {e}"))?;
+                let secs = i64::try_from(length.as_secs()).unwrap_or(i64::MAX);
+                if secs == 0 {
+                    return Err("--duration: a ban must last at least a second".into());
+                }
+                Some(now.saturating_add(secs).min(PERMANENT_BAN_UNTIL))
             };
-            let marker = AuthAttempt {
-                time: now,
-                successful: true,
-                banned: false,
-                username,
-                auth_type: AuthType::Unban,
-                remote_ip,
-                request_uri: String::new(),
-                request_method: String::new(),
-            };
-            storage.log_attempt(marker).await.map_err(|e| e.to_string())?;
-            println!("Lifted the ban on '{target}' (if there was one).");
+            regulator
+                .ban(target, &subject, expires_at, "cli", reason.as_deref(), now)
+                .await
+                .map_err(|e| e.to_string())?;
+            match expires_at {
+                Some(until) => println!("Banned '{subject}' until {}.", when(until)),
+                None => println!("Banned '{subject}' until the ban is revoked."),
+            }
         }
     }
     Ok(())

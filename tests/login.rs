@@ -169,6 +169,48 @@ fn wrong_credentials_look_alike_and_bans_stop_checking() {
 }
 
 #[test]
+fn a_ban_set_by_hand_holds_with_regulation_off_until_revoked() {
+    let s = start("regulation: {max_retries: 0}", Some(&users_yaml()));
+    let port = s.server.port;
+    let config = s._dir.path().join("cli.yml");
+    std::fs::write(&config, config_yaml(port, s._dir.path(), "")).unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["storage", "bans"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", config.to_str().unwrap()]);
+        let o = run(&all, s._dir.path(), &[]);
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let (code, out) = cli(&["user", "add", "john", "--duration", "1h", "--reason", "shared password"]);
+    assert_eq!(code, Some(0), "{out}");
+    let banned = login(port, "john", "correct horse", "", None);
+    assert_eq!(banned.status, 429, "{}", banned.body);
+    let retry: u64 = banned.header("retry-after").unwrap().parse().unwrap();
+    assert!((3500..=3600).contains(&retry), "{retry}");
+    let (_, out) = cli(&["user", "list"]);
+    assert!(out.contains("john") && out.contains("cli") && out.contains("shared password"), "{out}");
+
+    // A permanent ban on an address; a bad address or duration is refused.
+    let (code, out) = cli(&["ip", "add", "127.0.0.1", "--permanent"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out) = cli(&["ip", "list"]);
+    assert!(out.contains("127.0.0.1") && out.contains("permanent"), "{out}");
+    for bad in [&["ip", "add", "not-an-ip"][..], &["user", "add", "mary", "--duration", "soon"]] {
+        let (code, out) = cli(bad);
+        assert_eq!(code, Some(1), "{bad:?}: {out}");
+    }
+
+    // Lifting both lets the right password in again.
+    for args in [["user", "revoke", "john"], ["ip", "revoke", "127.0.0.1"]] {
+        assert_eq!(cli(&args).0, Some(0));
+    }
+    let r = login(port, "john", "correct horse", "", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, out) = cli(&["user", "list"]);
+    assert!(!out.contains("john"), "{out}");
+}
+
+#[test]
 fn attempts_are_logged_in_storage() {
     let s = start("", Some(&users_yaml()));
     let port = s.server.port;

@@ -14,6 +14,9 @@
 //! before them succeed rather than count them as failures in flight. The log is the
 //! database's, so bans hold across restarts too. A banned attempt is refused before its
 //! secret is looked at, so a ban also stops guessing from costing CPU.
+//!
+//! Bans set by hand or imported from Authelia (`storage bans ... add`) are rows read in
+//! the same reservation step; they hold even with regulation off.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -21,7 +24,9 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::config::schema::Regulation;
-use crate::storage::{AttemptOutcome, AttemptsBy, AuthAttempt, RegulationWindow, Settlement, Storage, StorageError};
+use crate::storage::{
+    AttemptOutcome, AttemptsBy, AuthAttempt, AuthType, BanTarget, RegulationWindow, Settlement, Storage, StorageError,
+};
 
 /// Decides and records bans.
 #[derive(Clone)]
@@ -87,6 +92,21 @@ impl Rules {
         }
         until
     }
+}
+
+/// A ban in force, as listings show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanInForce {
+    /// A user or an address.
+    pub target: BanTarget,
+    /// The username or the address.
+    pub subject: String,
+    /// Until when (Unix seconds; [`crate::storage::PERMANENT_BAN_UNTIL`] until lifted).
+    pub until: i64,
+    /// `regulation` (derived from failures), `cli`, `admin` or `authelia` (imported).
+    pub source: String,
+    /// Why, when its author said.
+    pub reason: Option<String>,
 }
 
 /// A reserved attempt, to settle once its secret is checked.
@@ -161,9 +181,10 @@ impl Regulator {
     /// The Unix time until which `username` (or `ip`) is banned, if it is banned now (a
     /// read only: for listings and for noticing that a failure started a ban).
     pub async fn banned_until(&self, username: &str, ip: &str, now: i64) -> Result<Option<i64>, StorageError> {
+        let explicit = self.storage.explicit_ban_until(username, ip, now).await?;
         let rules = self.rules;
         if rules.disabled() {
-            return Ok(None);
+            return Ok(explicit);
         }
         let since = now.saturating_sub(rules.find_time.saturating_add(rules.ban_time));
         let limit = i64::from(rules.max_retries);
@@ -183,7 +204,82 @@ impl Regulator {
                 );
             }
         }
-        Ok(rules.ban_until(&by_user, &by_ip, now))
+        Ok(rules.ban_until(&by_user, &by_ip, now).max(explicit))
+    }
+
+    /// Every ban in force at `now`: those regulation derives from the log (looking at up
+    /// to `candidates` recently failing users and addresses) and those set by hand or
+    /// imported; a subject banned both ways is listed once, with the later end.
+    pub async fn bans_in_force(&self, now: i64, candidates: i64) -> Result<Vec<BanInForce>, StorageError> {
+        let mut bans: Vec<BanInForce> = Vec::new();
+        if !self.rules.disabled() {
+            let since = now.saturating_sub(self.rules.find_time.saturating_add(self.rules.ban_time));
+            let (users, ips) = self.storage.failed_subjects(since, candidates).await?;
+            let subjects =
+                users.into_iter().map(|u| (BanTarget::User, u)).chain(ips.into_iter().map(|i| (BanTarget::Ip, i)));
+            for (target, subject) in subjects {
+                let (user, ip) = match target {
+                    BanTarget::User => (subject.as_str(), ""),
+                    BanTarget::Ip => ("", subject.as_str()),
+                };
+                if let Some(until) = self.banned_until(user, ip, now).await? {
+                    bans.push(BanInForce { target, subject, until, source: "regulation".into(), reason: None });
+                }
+            }
+        }
+        for ban in self.storage.bans_in_force(now).await? {
+            let until = ban.until();
+            match bans.iter_mut().find(|b| b.target == ban.target && b.subject == ban.subject) {
+                Some(listed) if listed.until >= until => {}
+                Some(listed) => {
+                    (listed.until, listed.source, listed.reason) = (until, ban.source, ban.reason);
+                }
+                None => bans.push(BanInForce {
+                    target: ban.target,
+                    subject: ban.subject,
+                    until,
+                    source: ban.source,
+                    reason: ban.reason,
+                }),
+            }
+        }
+        Ok(bans)
+    }
+
+    /// Bans `subject` until `expires_at` (`None`: until lifted), whatever its attempts.
+    pub async fn ban(
+        &self,
+        target: BanTarget,
+        subject: &str,
+        expires_at: Option<i64>,
+        source: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        self.storage.ban_add(target, subject, expires_at, source, reason, now).await
+    }
+
+    /// Lifts every ban on `subject`: revokes the bans set by hand and writes an unban
+    /// marker to the log, which also clears the failures that led to a derived one.
+    /// Lifting what is not banned is harmless.
+    pub async fn lift(&self, target: BanTarget, subject: &str, now: i64) -> Result<(), StorageError> {
+        let (username, remote_ip) = match target {
+            BanTarget::User => (subject.to_string(), String::new()),
+            BanTarget::Ip => (String::new(), subject.to_string()),
+        };
+        let marker = AuthAttempt {
+            time: now,
+            successful: true,
+            banned: false,
+            username,
+            auth_type: AuthType::Unban,
+            remote_ip,
+            request_uri: String::new(),
+            request_method: String::new(),
+        };
+        self.storage.log_attempt(marker).await?;
+        self.storage.ban_revoke(target, subject, now).await?;
+        Ok(())
     }
 
     /// Records how a reserved attempt ended.

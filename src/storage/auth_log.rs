@@ -11,6 +11,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use futures_util::FutureExt;
 
+use super::bans::explicit_ban_expiries;
 use super::connection::per_backend;
 use super::schema::authentication_logs as log;
 use super::{Storage, StorageError};
@@ -338,7 +339,9 @@ impl Storage {
                         }
                         let by_user: Vec<_> = by_user.into_iter().map(AttemptOutcome::from_row).collect();
                         let by_ip: Vec<_> = by_ip.into_iter().map(AttemptOutcome::from_row).collect();
-                        let banned_until = decide(&by_user, &by_ip);
+                        // Bans set by hand or imported hold whatever regulation's rules say.
+                        let explicit = explicit_ban_expiries!(c, &row.username, &row.remote_ip, row.time).await?;
+                        let banned_until = decide(&by_user, &by_ip).max(super::bans::longest(&explicit));
                         if banned_until.is_some() {
                             diesel::update(log::table.filter(log::id.eq(id)))
                                 .set(log::banned.eq(true))

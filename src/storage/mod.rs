@@ -11,6 +11,7 @@
 
 mod audit;
 mod auth_log;
+mod bans;
 mod completion;
 mod connection;
 mod crypto;
@@ -36,6 +37,7 @@ use futures_util::future::BoxFuture;
 
 pub use audit::{AuditFilter, AuditRecord};
 pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType, RegulationWindow, Reservation, Settlement};
+pub use bans::{BanTarget, ExplicitBan, PERMANENT_BAN_UNTIL};
 pub use connection::{Backend, DbConnection};
 pub use crypto::Cipher;
 pub use migrations::MigrationStatus;

@@ -225,3 +225,17 @@ diesel::table! {
         identifier -> Text,
     }
 }
+
+diesel::table! {
+    /// Bans set by hand or imported, beside those regulation derives from the log.
+    bans (id) {
+        id -> Integer,
+        kind -> Text,
+        subject -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        source -> Text,
+        reason -> Nullable<Text>,
+    }
+}

@@ -9,7 +9,7 @@ use crate::clock::now;
 use crate::flows::{Caller, Error, Result};
 use crate::server::App;
 pub use crate::session::UserSessions;
-use crate::storage::{AuthAttempt, AuthType};
+use crate::storage::BanTarget;
 
 /// Ends every session of a user: the next proxied request is refused. Returns how many.
 pub async fn revoke_sessions(app: &App, caller: &Caller<'_>, username: &str) -> Result<usize> {
@@ -61,8 +61,13 @@ pub struct Ban {
     pub kind: BanKind,
     /// The username or the address.
     pub value: String,
-    /// Until when (Unix seconds).
+    /// Until when (Unix seconds; year 9999 for a ban set without an end).
     pub until: i64,
+    /// `regulation` (repeated failures), `cli`, `admin` or `authelia` (imported).
+    pub source: String,
+    /// Why, when whoever set it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Most candidates of each kind examined for a ban listing.
@@ -71,52 +76,38 @@ const BAN_CANDIDATES: i64 = 1000;
 /// The bans in force now.
 pub async fn list_bans(app: &App, caller: &Caller<'_>) -> Result<Vec<Ban>> {
     require_admin(app, caller)?;
-    let regulation = &app.config.regulation;
-    let window = regulation.find_time.get().saturating_add(regulation.ban_time.get());
-    let now = now();
-    let since = now.saturating_sub(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
-    let (users, ips) = app.services.storage.failed_subjects(since, BAN_CANDIDATES).await?;
-    let regulator = &app.services.regulator;
-    let mut bans = Vec::new();
-    for user in users {
-        if let Some(until) = regulator.banned_until(&user, "", now).await? {
-            bans.push(Ban { kind: BanKind::User, value: user, until });
-        }
-    }
-    for ip in ips {
-        if let Some(until) = regulator.banned_until("", &ip, now).await? {
-            bans.push(Ban { kind: BanKind::Ip, value: ip, until });
-        }
-    }
+    let bans = app.services.regulator.bans_in_force(now(), BAN_CANDIDATES).await?;
     audit_action(app, caller, "admin.bans.listed", "", serde_json::Value::Null).await;
-    Ok(bans)
+    Ok(bans
+        .into_iter()
+        .map(|b| Ban {
+            kind: match b.target {
+                BanTarget::User => BanKind::User,
+                BanTarget::Ip => BanKind::Ip,
+            },
+            value: b.subject,
+            until: b.until,
+            source: b.source,
+            reason: b.reason,
+        })
+        .collect())
 }
 
-/// Lifts the ban on a user or an address (a success of both kinds in the log, which also
-/// clears the failures that led to it). Lifting what is not banned is harmless.
+/// Lifts the ban on a user or an address: bans set by hand are revoked, and a success of
+/// both kinds in the log clears the failures that led to a derived one. Lifting what is
+/// not banned is harmless.
 pub async fn unban(app: &App, caller: &Caller<'_>, kind: BanKind, value: &str) -> Result<()> {
     require_admin(app, caller)?;
-    let (username, remote_ip) = match kind {
-        BanKind::User => (value.to_string(), String::new()),
+    let (target, subject) = match kind {
+        BanKind::User => (BanTarget::User, value.to_string()),
         BanKind::Ip => {
             let ip: std::net::IpAddr =
                 value.parse().map_err(|_| Error::InvalidRequest(format!("'{value}' is not an IP address")))?;
-            (String::new(), ip.to_string())
+            (BanTarget::Ip, ip.to_string())
         }
     };
-    let marker = AuthAttempt {
-        time: now(),
-        successful: true,
-        banned: false,
-        username: username.clone(),
-        auth_type: AuthType::Unban,
-        remote_ip: remote_ip.clone(),
-        request_uri: String::new(),
-        request_method: String::new(),
-    };
-    app.services.storage.log_attempt(marker).await?;
-    let subject = if username.is_empty() { remote_ip.as_str() } else { username.as_str() };
-    audit_action(app, caller, "admin.ban.lifted", subject, json!({"kind": kind})).await;
+    app.services.regulator.lift(target, &subject, now()).await?;
+    audit_action(app, caller, "admin.ban.lifted", &subject, json!({"kind": kind})).await;
     Ok(())
 }
 
