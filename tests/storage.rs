@@ -385,7 +385,6 @@ async fn second_factor_contract(storage: &Storage, backend: Backend) {
     // WebAuthn: stable user handle, unique descriptions, owner-only changes.
     let handle = storage.webauthn_user_id("john", true).await.unwrap().unwrap();
     assert_eq!(storage.webauthn_user_id("john", true).await.unwrap().unwrap(), handle);
-    assert_eq!(storage.webauthn_username(&handle).await.unwrap().as_deref(), Some("john"));
     let credential = |kid: &str, description: &str| WebAuthnCredential {
         id: 0,
         username: "john".into(),
@@ -405,6 +404,15 @@ async fn second_factor_contract(storage: &Storage, backend: Backend) {
     let dup = storage.webauthn_insert(credential("k2", "Key")).await;
     assert!(matches!(dup, Err(StorageError::Duplicate)), "{backend:?}: {dup:?}");
     storage.webauthn_insert(credential("k2", "Phone")).await.unwrap();
+    assert_eq!(storage.webauthn_owner("example.com", "k2").await.unwrap().as_deref(), Some("john"));
+    assert_eq!(storage.webauthn_owner("other.example", "k2").await.unwrap(), None, "per relying party");
+    // The longest credential ID WebAuthn allows (1023 bytes) fits, on every backend.
+    let longest = "A".repeat(1364);
+    storage.webauthn_insert(credential(&longest, "Long")).await.unwrap();
+    assert_eq!(storage.webauthn_owner("example.com", &longest).await.unwrap().as_deref(), Some("john"));
+    let long_id =
+        storage.webauthn_credentials("john").await.unwrap().into_iter().find(|c| c.kid == longest).unwrap().id;
+    assert!(storage.webauthn_delete("john", long_id).await.unwrap());
     let listed = storage.webauthn_credentials("john").await.unwrap();
     assert_eq!(listed.iter().map(|c| c.description.as_str()).collect::<Vec<_>>(), ["Key", "Phone"]);
     assert_eq!(listed[0].credential, b"{\"cred\":1}");
@@ -511,7 +519,10 @@ fn migrate_command() {
     assert!(run("status").contains("applied  20261125000002"));
     assert!(run("status").contains("applied  20261129000003"));
     assert!(run("status").contains("applied  20261129000004"));
+    assert!(run("status").contains("applied  20261129000011"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000011"));
+    assert!(run("down").contains("Reverted 20261129000010"));
     assert!(run("down").contains("Reverted 20261129000004"));
     assert!(run("down").contains("Reverted 20261129000003"));
     assert!(run("down").contains("Reverted 20261125000002"));

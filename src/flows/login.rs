@@ -2,6 +2,7 @@
 //! when the passkey verified the user and the operator allows it). Success always issues a
 //! new session ID (no session fixation); the answer says where the portal sends the user.
 
+use base64::Engine as _;
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::credentials::{self, Origin};
@@ -112,10 +113,11 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
 
     let webauthn = &app.services.webauthn;
     let storage = &app.services.storage;
-    let Ok((user_handle, credential_id)) = webauthn.identify(&settings.domain, login.response) else {
-        return Err(Error::BadCredentials);
-    };
-    let username = storage.webauthn_username(&user_handle.to_string()).await?.ok_or(Error::BadCredentials)?;
+    // The credential names its owner; the user handle beside it is not signed and, for
+    // passkeys carried over from Authelia, not one of ours.
+    let credential_id = login.response.get_credential_id().to_vec();
+    let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&credential_id);
+    let username = storage.webauthn_owner(&settings.domain, &kid).await?.ok_or(Error::BadCredentials)?;
     let origin = Origin {
         auth_type: AuthType::Passkey,
         context: caller.context(),

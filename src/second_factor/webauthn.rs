@@ -198,12 +198,6 @@ impl WebAuthnService {
         Ok((options, serde_json::to_string(&state).map_err(|_| CeremonyError::State)?))
     }
 
-    /// The user handle and credential ID a passwordless login claims (not yet verified).
-    pub fn identify(&self, domain: &str, response: &PublicKeyCredential) -> Result<(Uuid, Vec<u8>), CeremonyError> {
-        let (user, credential) = self.party(domain)?.identify_discoverable_authentication(response)?;
-        Ok((user, credential.to_vec()))
-    }
-
     /// Verifies a passwordless login against the stored credential it claims.
     pub fn finish_discoverable(
         &self,

@@ -106,12 +106,14 @@ impl Storage {
         .await
     }
 
-    /// The user a WebAuthn user handle belongs to.
-    pub async fn webauthn_username(&self, user_id: &str) -> Result<Option<String>, StorageError> {
-        let user_id = user_id.to_string();
+    /// Who registered the credential `kid` (base64url) for the relying party `rp_id`. A
+    /// passwordless login finds its user this way rather than by the user handle, which
+    /// for credentials carried over from Authelia is not one of ours.
+    pub async fn webauthn_owner(&self, rp_id: &str, kid: &str) -> Result<Option<String>, StorageError> {
+        let (rp_id, kid) = (rp_id.to_string(), kid.to_string());
         self.run(move |conn| {
             async move {
-                let query = wu::table.filter(wu::user_id.eq(&user_id)).select(wu::username);
+                let query = wc::table.filter(wc::kid.eq(&kid)).filter(wc::rp_id.eq(&rp_id)).select(wc::username);
                 Ok(per_backend!(conn, |c| query.first(c).await.optional())?)
             }
             .boxed()
@@ -176,8 +178,9 @@ impl Storage {
                     wc::aaguid.eq(&c.aaguid),
                     wc::attestation_type.eq(&c.attestation_type),
                     wc::sign_count.eq(c.sign_count),
-                    wc::clone_warning.eq(false),
+                    wc::clone_warning.eq(c.clone_warning),
                     wc::created_at.eq(c.created_at),
+                    wc::last_used_at.eq(c.last_used_at),
                     wc::credential.eq(&sealed),
                 ));
                 match per_backend!(conn, |c| insert.execute(c).await) {

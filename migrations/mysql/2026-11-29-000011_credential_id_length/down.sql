@@ -1,0 +1,1 @@
+ALTER TABLE webauthn_credentials MODIFY kid VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;

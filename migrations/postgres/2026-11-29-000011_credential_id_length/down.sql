@@ -1,0 +1,1 @@
+ALTER TABLE webauthn_credentials ALTER COLUMN kid TYPE VARCHAR(64);
