@@ -16,7 +16,6 @@ pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 mod caller;
-pub mod credential_facts;
 pub mod credentials;
 pub mod elevation;
 mod error;

@@ -8,7 +8,8 @@ use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use super::{Request, ok_with};
 use crate::clock::rfc3339;
-use crate::flows::{Error, credential_facts, security_keys};
+use crate::flows::{Error, security_keys};
+use crate::second_factor::portable;
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::storage::WebAuthnCredential;
@@ -48,7 +49,7 @@ struct CredentialView {
 impl From<WebAuthnCredential> for CredentialView {
     fn from(c: WebAuthnCredential) -> Self {
         use base64::Engine;
-        let facts = credential_facts::of(&c);
+        let facts = portable::portable_of(&c.credential);
         Self {
             id: c.id,
             created_at: rfc3339(c.created_at),
