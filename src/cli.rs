@@ -176,6 +176,17 @@ enum StorageCommand {
     /// The encryption key (Authelia's `storage encryption`).
     #[command(subcommand)]
     Encryption(crate::cli_storage::EncryptionCommand),
+    /// Carry an Authelia database's TOTP setups, security keys and passkeys, preferred
+    /// second factors, bans and OpenID Connect subjects over to this one.
+    ImportAuthelia {
+        /// The Authelia configuration naming its database and encryption key (its
+        /// `storage` section is read; `AUTHELIA_*` variables apply to it).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Read and decrypt everything and report, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +209,10 @@ pub fn main() -> ExitCode {
         Command::Storage(StorageCommand::Migrate(action)) => migrate(&cli.config, &action),
         Command::Storage(StorageCommand::User(c)) => storage_command(&cli.config, crate::cli_storage::Action::User(c)),
         Command::Storage(StorageCommand::Bans(c)) => storage_command(&cli.config, crate::cli_storage::Action::Bans(c)),
+        Command::Storage(StorageCommand::ImportAuthelia { from, dry_run }) => storage_command(
+            &cli.config,
+            crate::cli_storage::Action::ImportAuthelia { from, filters: cli.config.filters.clone(), dry_run },
+        ),
         Command::Storage(StorageCommand::Encryption(c)) => {
             storage_command(&cli.config, crate::cli_storage::Action::Encryption(c))
         }
@@ -217,6 +232,7 @@ fn options(args: &ConfigArgs, persist_embedded: bool) -> LoadOptions {
         filters: args.filters.clone(),
         strict: args.strict,
         use_env: true,
+        authelia_env_only: false,
     }
 }
 

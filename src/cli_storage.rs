@@ -172,6 +172,15 @@ pub enum Action {
     Bans(BansCommand),
     /// `storage encryption ...`.
     Encryption(EncryptionCommand),
+    /// `storage import-authelia --from FILE`.
+    ImportAuthelia {
+        /// The Authelia configuration.
+        from: std::path::PathBuf,
+        /// The configuration file filters, applied to it too.
+        filters: Vec<String>,
+        /// Change nothing.
+        dry_run: bool,
+    },
 }
 
 /// Runs `action` against the configured database.
@@ -382,6 +391,53 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
             }
         }
         Action::Bans(command) => bans(config, storage, command).await?,
+        Action::ImportAuthelia { from, filters, dry_run } => import_authelia(&storage, from, filters, dry_run).await?,
+    }
+    Ok(())
+}
+
+async fn import_authelia(
+    storage: &Storage,
+    from: std::path::PathBuf,
+    filters: Vec<String>,
+    dry_run: bool,
+) -> Result<(), String> {
+    use crate::authelia_import::Outcome;
+    let shown = from.display().to_string();
+    let source = crate::config::load_storage_of_authelia(from, filters).map_err(|e| {
+        let problems: Vec<String> = e.problems.iter().map(ToString::to_string).collect();
+        format!("the Authelia configuration '{shown}': {}", problems.join("; "))
+    })?;
+    let certificates = source.config.certificates_directory.as_deref().map(std::path::Path::new);
+    let mut database = crate::storage::authelia::AutheliaDatabase::open(&source.config.storage, certificates)
+        .await
+        .map_err(|e| format!("the Authelia database: {e}"))?;
+    let key = source.config.storage.encryption_key.expose();
+    let report = crate::authelia_import::import(&mut database, key, storage, dry_run, crate::clock::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "Authelia schema version {}{}",
+        report.schema,
+        if dry_run { " (dry run: nothing is changed)" } else { "" }
+    );
+    for line in &report.lines {
+        let (word, why) = match &line.outcome {
+            Outcome::Imported => (if dry_run { "would import" } else { "imported" }, String::new()),
+            Outcome::Exists => ("exists", String::new()),
+            Outcome::Skipped(why) => ("skipped", format!(": {why}")),
+        };
+        let detail = if line.detail.is_empty() { String::new() } else { format!(" ({})", line.detail) };
+        println!("{word:<12}  {:<10}  {}{detail}{why}", line.kind, line.subject);
+    }
+    for kind in ["totp", "webauthn", "preference", "ban", "subject"] {
+        let skipped =
+            report.lines.iter().filter(|l| l.kind == kind && matches!(l.outcome, Outcome::Skipped(_))).count();
+        println!(
+            "{kind}: {} imported, {} already there, {skipped} skipped",
+            report.count(kind, &Outcome::Imported),
+            report.count(kind, &Outcome::Exists)
+        );
     }
     Ok(())
 }

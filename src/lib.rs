@@ -4,6 +4,7 @@
 //! Data flows one way: request → authn → access control → decision → response.
 
 pub mod access_control;
+pub mod authelia_import;
 pub mod authn;
 pub mod authz;
 pub mod cli;

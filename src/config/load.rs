@@ -97,6 +97,9 @@ pub struct LoadOptions {
     pub strict: bool,
     /// Read `AUTHELIA_*` and `PORTCULLIS_*` variables from the process environment.
     pub use_env: bool,
+    /// With `use_env`: read only the `AUTHELIA_*` variables (a configuration of an
+    /// Authelia instance, such as the source of `storage import-authelia`).
+    pub authelia_env_only: bool,
     /// For the embedded default: where generated secrets are kept. `None` generates
     /// throw-away secrets (used when only validating).
     pub embedded_data_dir: Option<PathBuf>,
@@ -112,6 +115,15 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
 /// file holding only `access_control` is enough.
 pub fn load_access_control(options: &LoadOptions) -> Result<Loaded, LoadError> {
     load_checking(options, Some(&["access_control", "definitions"]))
+}
+
+/// Loads an Authelia configuration for its `storage` section only (the database and the
+/// encryption key), with the `AUTHELIA_*` environment: problems elsewhere in the file do
+/// not matter to reading its database.
+pub fn load_storage_of_authelia(file: PathBuf, filters: Vec<String>) -> Result<Loaded, LoadError> {
+    let options =
+        LoadOptions { files: vec![file], filters, use_env: true, authelia_env_only: true, ..Default::default() };
+    load_checking(&options, Some(&["storage"]))
 }
 
 fn load_checking(options: &LoadOptions, only: Option<&[&str]>) -> Result<Loaded, LoadError> {
@@ -148,16 +160,18 @@ fn load_checking(options: &LoadOptions, only: Option<&[&str]>) -> Result<Loaded,
         }
     }
     if options.use_env {
-        let ours = portcullis_env_paths();
+        let ours = if options.authelia_env_only { Vec::new() } else { portcullis_env_paths() };
         let (authelia, used, ignored) = authelia_env(&ours);
         figment = figment.merge(authelia);
         sources.extend(used);
         warnings.extend(ignored);
-        figment = figment.merge(env_provider());
-        for (name, path) in ours {
-            sources.push(format!("environment: {name} sets {path}"));
+        if !options.authelia_env_only {
+            figment = figment.merge(env_provider());
+            for (name, path) in ours {
+                sources.push(format!("environment: {name} sets {path}"));
+            }
+            warnings.extend(unknown_env_vars());
         }
-        warnings.extend(unknown_env_vars());
     }
     if !problems.is_empty() {
         return Err(LoadError { problems, warnings });

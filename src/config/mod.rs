@@ -12,5 +12,8 @@ pub mod schema;
 pub mod types;
 pub mod validate;
 
-pub use load::{AUTHELIA_ENV_PREFIX, ENV_PREFIX, LoadError, LoadOptions, Loaded, Problem, load, load_access_control};
+pub use load::{
+    AUTHELIA_ENV_PREFIX, ENV_PREFIX, LoadError, LoadOptions, Loaded, Problem, load, load_access_control,
+    load_storage_of_authelia,
+};
 pub use schema::Configuration;

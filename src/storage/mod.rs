@@ -11,6 +11,7 @@
 
 mod audit;
 mod auth_log;
+pub mod authelia;
 mod bans;
 mod completion;
 mod connection;

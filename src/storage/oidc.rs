@@ -298,6 +298,44 @@ impl Storage {
         .await
     }
 
+    /// Records `identifier` as the subject of `username` in `sector_id` (carried over from
+    /// another server, so relying parties keep knowing the user by it). `false` when the
+    /// user already has a subject there, or the identifier is taken: nothing is changed.
+    pub async fn oidc_subject_import(
+        &self,
+        sector_id: &str,
+        username: &str,
+        identifier: &str,
+    ) -> Result<bool, StorageError> {
+        let (sector_id, username, identifier) = (sector_id.to_string(), username.to_string(), identifier.to_string());
+        self.run(move |conn| {
+            async move {
+                let taken = osub::table
+                    .filter(
+                        osub::identifier
+                            .eq(&identifier)
+                            .or(osub::sector_id.eq(&sector_id).and(osub::username.eq(&username))),
+                    )
+                    .count();
+                if per_backend!(&mut *conn, |c| taken.get_result::<i64>(c).await)? > 0 {
+                    return Ok(false);
+                }
+                let insert = diesel::insert_into(osub::table).values((
+                    osub::sector_id.eq(&sector_id),
+                    osub::username.eq(&username),
+                    osub::identifier.eq(&identifier),
+                ));
+                match per_backend!(conn, |c| insert.execute(c).await) {
+                    Ok(_) => Ok(true),
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            .boxed()
+        })
+        .await
+    }
+
     /// The sealed value stored under `name` in the encryption table, decrypted; or, when
     /// none is stored yet, `create()`'s value, sealed and stored (the first writer wins
     /// when several servers start at once).
