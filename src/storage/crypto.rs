@@ -75,6 +75,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn opens_a_value_sealed_as_authelia_seals_it() {
+        // Made by another AES-GCM implementation: key SHA-256("an-authelia-encryption-key-for-tests"),
+        // nonce 00..0b, value nonce || ciphertext || tag, as Authelia's storage writes them.
+        let sealed = "000102030405060708090a0bba677176c9012148f1917f693c1c86ebce83133aae369765bf533b7f2fe144a5";
+        let bytes: Vec<u8> =
+            (0..sealed.len()).step_by(2).map(|i| u8::from_str_radix(&sealed[i..i + 2], 16).unwrap()).collect();
+        let cipher = Cipher::from_key("an-authelia-encryption-key-for-tests");
+        assert_eq!(cipher.decrypt(&bytes).unwrap(), b"JBSWY3DPEHPK3PXP");
+    }
+
+    #[test]
     fn round_trip_and_wrong_key() {
         let a = Cipher::from_key("an-encryption-key-of-some-length");
         let b = Cipher::from_key("another-encryption-key-entirely");

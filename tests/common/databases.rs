@@ -114,6 +114,33 @@ impl PostgresServer {
         server
     }
 
+    /// Creates another database, owned by `portcullis`.
+    pub fn create(&self, database: &str) {
+        let out = Command::new(postgres_bin("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "portcullis", database])
+            .env("PGSSLMODE", "prefer")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "createdb {database}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Runs the SQL script `sql` in `database`, stopping at the first error.
+    pub fn script(&self, database: &str, sql: &str) {
+        use std::io::Write;
+        let mut child = Command::new(postgres_bin("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "portcullis", "-d", database])
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+            .env("PGSSLMODE", "prefer")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Stops the server at once, as a crash would (the data stays).
     pub fn stop(&mut self) {
         let mut c = if self.as_postgres {
