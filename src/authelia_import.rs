@@ -205,9 +205,17 @@ fn totp_record(theirs: &Cipher, row: &AutheliaTotp, now: i64) -> Result<TotpReco
     Ok(record)
 }
 
-/// Authelia's WebAuthn row as ours: the public key opened and the credential put in the
-/// WebAuthn library's form, the credential ID in base64url.
+/// Authelia's WebAuthn row as ours, its public key opened.
 fn credential(theirs: &Cipher, row: &AutheliaWebAuthn, now: i64) -> Result<WebAuthnCredential, String> {
+    let public_key =
+        theirs.decrypt(&row.public_key).map_err(|_| "the public key does not open with the key".to_string())?;
+    credential_from(row, public_key, now)
+}
+
+/// Authelia's WebAuthn credential (a database row or an entry of its YAML export) as
+/// ours, given its COSE `public_key` in the clear: the credential put in the WebAuthn
+/// library's form, the credential ID in base64url.
+pub fn credential_from(row: &AutheliaWebAuthn, public_key: Vec<u8>, now: i64) -> Result<WebAuthnCredential, String> {
     if row.legacy {
         // Registered through U2F before Authelia 4.34: it signs for the FIDO AppID, which
         // only the appid extension asks for, and the WebAuthn library does not offer it.
@@ -218,8 +226,6 @@ fn credential(theirs: &Cipher, row: &AutheliaWebAuthn, now: i64) -> Result<WebAu
     let id = base64::engine::general_purpose::STANDARD
         .decode(row.kid.trim())
         .map_err(|_| "the credential ID is not base64".to_string())?;
-    let public_key =
-        theirs.decrypt(&row.public_key).map_err(|_| "the public key does not open with the key".to_string())?;
     let format = row.attestation_format.clone().filter(|f| !f.is_empty()).unwrap_or_else(|| "none".into());
     let portable = PortableCredential {
         id: id.clone(),

@@ -291,6 +291,78 @@ fn sign_in_with_imported_factors(ours: &Path, mut key: Key) {
     assert_eq!(r.status, 429, "Authelia's ban holds: {}", r.body);
 }
 
+/// Authelia's export files: WebAuthn credentials out and back in (the key still signs in
+/// afterwards), subjects out, added, generated and back in, TOTP setups as QR codes.
+fn exports_round_trip(dir: &Path, ours: &Path, key: &Key) {
+    use base64::Engine;
+    let cli = |args: &[&str]| {
+        let mut all = vec!["storage", "user"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", ours.to_str().unwrap()]);
+        let o = run(&all, dir, &[]);
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let file = dir.join("webauthn.yml");
+    let (code, out) = cli(&["webauthn", "export", "--file", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let exported = std::fs::read_to_string(&file).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for expected in [
+        "webauthn_credentials:".to_string(),
+        "username: john".into(),
+        "description: YubiKey".into(),
+        format!("kid: {}", b64.encode(&key.id)),
+        format!("public_key: {}", b64.encode(&key.cose)),
+    ] {
+        assert!(exported.contains(&expected), "{expected}: {exported}");
+    }
+    let (code, out) = cli(&["webauthn", "verify", "--verbose"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok       john (YubiKey)") && out.contains("0 with a problem"), "{out}");
+    assert_eq!(cli(&["webauthn", "delete", "john", "--all"]).0, Some(0));
+    let (code, out) = cli(&["webauthn", "import", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("imported john (YubiKey)"), "{out}");
+    let (_, out) = cli(&["webauthn", "import", file.to_str().unwrap()]);
+    assert!(out.contains("exists   john (YubiKey)"), "{out}");
+    std::fs::write(&file, exported.replace("public_key: ", "public_key: AAAA")).unwrap();
+    let (code, out) = cli(&["webauthn", "import", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "a damaged key is refused: {out}");
+    assert!(out.contains("webauthn_credentials[0]"), "{out}");
+
+    let ids = dir.join("ids.yml");
+    let (code, out) = cli(&["identifiers", "export", "--file", ids.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&ids).unwrap();
+    assert!(
+        text.contains(SUBJECT) && text.contains("service: openid") && text.contains("sector_id: app.example.com"),
+        "{text}"
+    );
+    let (code, out) = cli(&["identifiers", "import", ids.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Imported 0 identifier(s); 2"), "{out}");
+    let chosen = "f0919359-9d15-4e15-bcba-83b41620a073";
+    let (code, out) = cli(&["identifiers", "add", "mary", "--identifier", chosen]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, _) = cli(&["identifiers", "add", "mary", "--identifier", chosen]);
+    assert_eq!(code, Some(1), "mary has one already");
+    let (code, _) = cli(&["identifiers", "add", "bob", "--identifier", "not-a-uuid"]);
+    assert_eq!(code, Some(1));
+    let (code, out) = cli(&["identifiers", "generate", "--users", "john,mary", "--sectors", ",other.example.com"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("john (provider-wide): {SUBJECT}"))
+            && out.contains(&format!("mary (provider-wide): {chosen}")),
+        "{out}"
+    );
+    assert!(out.contains("mary (other.example.com): "), "{out}");
+
+    let png = dir.join("qr");
+    let (code, out) = cli(&["totp", "export", "png", "--directory", png.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(std::fs::read(png.join("john.png")).unwrap().starts_with(b"\x89PNG"), "a PNG image");
+}
+
 #[test]
 fn an_authelia_sqlite_database_imports_and_its_factors_sign_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -305,6 +377,7 @@ fn an_authelia_sqlite_database_imports_and_its_factors_sign_in() {
     );
     std::fs::write(&from, &authelia_yaml).unwrap();
     let ours = import_and_check(dir.path(), &from, free_port());
+    exports_round_trip(dir.path(), &ours, &key);
     sign_in_with_imported_factors(&ours, key);
 
     // A wrong key is refused before anything is read.

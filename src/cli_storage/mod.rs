@@ -1,6 +1,8 @@
 //! `storage user totp|webauthn`, `storage bans` and `storage encryption check|change-key`: Authelia's
 //! subcommand names over Portcullis' storage layer, for the scripts operators already have.
 
+mod exports;
+
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -17,6 +19,9 @@ pub enum UserCommand {
     /// Security keys and passkeys.
     #[command(subcommand)]
     Webauthn(WebauthnCommand),
+    /// OpenID Connect subjects (the opaque `sub` each relying party knows a user by).
+    #[command(subcommand)]
+    Identifiers(exports::IdentifiersCommand),
 }
 
 /// `storage user totp ...`.
@@ -81,6 +86,12 @@ pub enum TotpExport {
         #[arg(long, default_value = "authelia.export.totp.csv")]
         file: std::path::PathBuf,
     },
+    /// One QR code PNG per user (`<username>.png`), to scan into an authenticator app.
+    Png {
+        /// The directory to write them to (created private).
+        #[arg(long, default_value = ".")]
+        directory: std::path::PathBuf,
+    },
 }
 
 /// `storage user webauthn ...`.
@@ -101,6 +112,24 @@ pub enum WebauthnCommand {
         /// Delete the credential with this description.
         #[arg(long, required_unless_present = "all")]
         description: Option<String>,
+    },
+    /// Write every credential to Authelia's YAML export (public keys only; mode 0600).
+    Export {
+        /// The file to write.
+        #[arg(long, default_value = "authelia.export.webauthn.yml")]
+        file: std::path::PathBuf,
+    },
+    /// Add the credentials of a YAML export (Authelia's format); ones registered already
+    /// are left as they are and reported.
+    Import {
+        /// The YAML export.
+        filename: std::path::PathBuf,
+    },
+    /// Check that every stored credential can be read and used, and name cloned ones.
+    Verify {
+        /// Also list the credentials without a problem.
+        #[arg(long)]
+        verbose: bool,
     },
 }
 
@@ -288,11 +317,7 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
                     .as_ref()
                     .to_vec();
                 let time = |text: &str, what: &str| {
-                    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .and_then(|d| i64::try_from(d.as_secs()).ok())
-                        .ok_or_else(|| format!("{}: not an RFC 3339 time", at(what)))
+                    parse_rfc3339(text).ok_or_else(|| format!("{}: not an RFC 3339 time", at(what)))
                 };
                 let record = crate::storage::TotpRecord {
                     created_at: time(&entry.created_at, "created_at")?,
@@ -343,6 +368,22 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
                         println!("{}", otpauth(record)?);
                     }
                 }
+                Some(TotpExport::Png { directory }) => {
+                    crate::config::embedded::create_private_dir(&directory)?;
+                    for record in &records {
+                        let png = totp_of(record)?.to_qr_png().map_err(|e| format!("{}: {e}", record.username))?;
+                        // Usernames come from the database: keep the file inside the directory.
+                        let name: String = record
+                            .username
+                            .chars()
+                            .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+                            .collect();
+                        let path = directory.join(format!("{}.png", name.trim_start_matches('.')));
+                        write_private_bytes(&path, &png)?;
+                        println!("{} -> {}", record.username, path.display());
+                    }
+                    println!("Exported {} TOTP setup(s) as QR codes to {}.", records.len(), directory.display());
+                }
                 Some(TotpExport::Csv { file }) => {
                     let mut csv = String::from("issuer,username,algorithm,digits,period,secret\n");
                     for r in &records {
@@ -390,6 +431,16 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
                 println!("Deleted credential {} ('{}') of user '{username}'.", c.id, c.description);
             }
         }
+        Action::User(UserCommand::Webauthn(WebauthnCommand::Export { file })) => {
+            exports::webauthn_export(&storage, file).await?;
+        }
+        Action::User(UserCommand::Webauthn(WebauthnCommand::Import { filename })) => {
+            exports::webauthn_import(&storage, filename).await?;
+        }
+        Action::User(UserCommand::Webauthn(WebauthnCommand::Verify { verbose })) => {
+            exports::webauthn_verify(&storage, verbose).await?;
+        }
+        Action::User(UserCommand::Identifiers(command)) => exports::identifiers(&storage, command).await?,
         Action::Bans(command) => bans(config, storage, command).await?,
         Action::ImportAuthelia { from, filters, dry_run } => import_authelia(&storage, from, filters, dry_run).await?,
     }
@@ -520,12 +571,25 @@ struct TotpYamlEntry {
     secret: String,
 }
 
+/// An RFC 3339 time as Unix seconds.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
 fn rfc3339(secs: i64) -> String {
     when(secs)
 }
 
 /// The otpauth:// URI of a TOTP setup.
 fn otpauth(record: &crate::storage::TotpRecord) -> Result<String, String> {
+    totp_of(record)?.to_url().map_err(|e| format!("invalid TOTP setup: {e}"))
+}
+
+/// A TOTP setup as the TOTP library holds it (its URI and QR code come from there).
+fn totp_of(record: &crate::storage::TotpRecord) -> Result<totp_rs::Totp, String> {
     let algorithm = match record.algorithm.as_str() {
         "SHA1" => totp_rs::Algorithm::SHA1,
         "SHA256" => totp_rs::Algorithm::SHA256,
@@ -541,19 +605,23 @@ fn otpauth(record: &crate::storage::TotpRecord) -> Result<String, String> {
         .with_issuer(Some(record.issuer.replace(':', " ")))
         .with_account_name(record.username.replace(':', " "))
         .build()
-        .and_then(|totp| totp.to_url())
         .map_err(|e| format!("invalid TOTP setup: {e}"))
 }
 
 /// Writes `text` to a new file only the owner can read.
 fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    write_private_bytes(path, text.as_bytes())
+}
+
+/// Writes `bytes` to a new file only the owner can read.
+fn write_private_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
-    file.write_all(text.as_bytes()).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+    file.write_all(bytes).map_err(|e| format!("cannot write '{}': {e}", path.display()))
 }
 
 /// Unix seconds as an RFC 3339 UTC time.
