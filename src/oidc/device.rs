@@ -149,7 +149,9 @@ mod tests {
         for typed in ["BCDF-GHJK", "bcdf-ghjk", "bcdfghjk", " BcDf GhJk ", "BCDF–GHJK", "B-C-D-F-G-H-J-K"] {
             assert_eq!(normalize(typed).as_deref(), Some("BCDFGHJK"), "{typed:?}");
         }
-        for typed in ["", "BCDF-GHJ", "BCDF-GHJKL", "BCDF-GHJA", "BCDF-GHJ0", "BCDF_GHJK", "ÄCDF-GHJK", &"B".repeat(100)] {
+        for typed in
+            ["", "BCDF-GHJ", "BCDF-GHJKL", "BCDF-GHJA", "BCDF-GHJ0", "BCDF_GHJK", "ÄCDF-GHJK", &"B".repeat(100)]
+        {
             assert_eq!(normalize(typed), None, "{typed:?}");
         }
     }

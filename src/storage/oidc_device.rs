@@ -142,7 +142,12 @@ impl Storage {
                         .filter(dc::status.eq(Status::Pending.as_str()))
                         .filter(dc::expires_at.gt(now)),
                 )
-                .set((dc::status.eq(&status), dc::subject.eq(&subject), dc::data.eq(&data), dc::decided_at.eq(now)));
+                .set((
+                    dc::status.eq(&status),
+                    dc::subject.eq(&subject),
+                    dc::data.eq(&data),
+                    dc::decided_at.eq(now),
+                ));
                 Ok(per_backend!(conn, |c| update.execute(c).await)? == 1)
             }
             .boxed()

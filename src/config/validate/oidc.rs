@@ -257,7 +257,11 @@ mod tests {
             "{BASE}    lifespans:\n      device_code: 5m\n      custom:\n        tv:\n          device_code: 1m\n          grants:\n            device_code: {{access_token: 10m}}\n    cors:\n      endpoints: [device-authorization, sideways]\n    clients:\n{c}"
         ));
         let p: Vec<&String> = p.iter().filter(|p| p.starts_with("identity_providers")).collect();
-        assert_eq!(p, ["identity_providers.oidc.cors.endpoints[1]"], "device_code lifespans and the CORS name are known");
+        assert_eq!(
+            p,
+            ["identity_providers.oidc.cors.endpoints[1]"],
+            "device_code lifespans and the CORS name are known"
+        );
     }
 
     #[test]

@@ -65,12 +65,20 @@ pub async fn start(
     // Each device authorization is a row, as each pending browser authorization is.
     if app.services.oidc_flow_limiter.hit(ip, now).is_err() {
         tracing::warn!(client_id = client.id(), ip, "too many pending OpenID Connect authorizations from one address");
-        return Err(OAuthError::new("temporarily_unavailable", "too many device authorization requests; try again later"));
+        return Err(OAuthError::new(
+            "temporarily_unavailable",
+            "too many device authorization requests; try again later",
+        ));
     }
-    let scopes: Vec<String> =
-        form.get("scope").map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default();
+    let scopes: Vec<String> = form
+        .get("scope")
+        .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
     if let Err(scope) = client.scopes_allowed(scopes.iter().map(String::as_str)) {
-        return Err(refused(OAuthError::new("invalid_scope", format!("scope '{scope}' is not allowed for this client"))));
+        return Err(refused(OAuthError::new(
+            "invalid_scope",
+            format!("scope '{scope}' is not allowed for this client"),
+        )));
     }
     let mut audience = vec![client.id().to_string()];
     for a in form.get("audience").map(|s| s.split(' ').filter(|s| !s.is_empty())).into_iter().flatten() {
@@ -81,10 +89,16 @@ pub async fn start(
             audience.push(a.to_string());
         }
     }
-    let request = AuthRequest { client_id: client.id().to_string(), scopes: scopes.clone(), requested_at: now, ..AuthRequest::default() };
+    let request = AuthRequest {
+        client_id: client.id().to_string(),
+        scopes: scopes.clone(),
+        requested_at: now,
+        ..AuthRequest::default()
+    };
     // While pending, the grant has no user; the decision fills it in.
     let pending = Grant { request, scopes, audience, client_id: client.id().to_string(), ..Grant::default() };
-    let data = serde_json::to_string(&pending).map_err(|_| OAuthError::new("server_error", "cannot keep the request"))?;
+    let data =
+        serde_json::to_string(&pending).map_err(|_| OAuthError::new("server_error", "cannot keep the request"))?;
     let lifespan = provider.lifespan(client, LIFESPAN_GRANT, Lifespan::DeviceCode);
     // A user code drawn twice (one in 2^34 per waiting session) is drawn again.
     for _ in 0..3 {
@@ -319,7 +333,11 @@ async fn find<'p>(
                 .oidc_device_decide(&user_code_signature, Status::Denied.as_str(), username, "{}", now)
                 .await;
             decided.map_err(|e| Verification::Failed(server_error(&e).description))?;
-            tracing::info!(client_id = client.id(), username, "OpenID Connect device authorization denied by the client's policy");
+            tracing::info!(
+                client_id = client.id(),
+                username,
+                "OpenID Connect device authorization denied by the client's policy"
+            );
             return Err(Verification::Forbidden { client_name: client.name().to_string() });
         }
         Some(required) if caller.level() < required => {

@@ -59,8 +59,11 @@ pub async fn submit(v: &mut Visit<'_>) -> HttpResponse {
             r
         }
         Verification::Decided { approved, client_name } => {
-            let (title_key, text) =
-                if approved { ("device.approved_title", "device.approved") } else { ("device.denied_title", "device.denied") };
+            let (title_key, text) = if approved {
+                ("device.approved_title", "device.approved")
+            } else {
+                ("device.denied_title", "device.denied")
+            };
             let notice = format!("{client_name}: {}", v.text(text));
             let ctx = context! { title_key, notice, links => Vec::<minijinja::Value>::new() };
             v.render(StatusCode::OK, "message.html", ctx)
@@ -72,7 +75,8 @@ pub async fn submit(v: &mut Visit<'_>) -> HttpResponse {
         }
         Verification::Failed(message) => {
             tracing::warn!(reason = %message, "OpenID Connect device verification failed");
-            let ctx = context! { title_key => "oidc.error_title", error => message, links => Vec::<minijinja::Value>::new() };
+            let ctx =
+                context! { title_key => "oidc.error_title", error => message, links => Vec::<minijinja::Value>::new() };
             v.render(StatusCode::SERVICE_UNAVAILABLE, "message.html", ctx)
         }
     }
