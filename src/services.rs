@@ -55,6 +55,9 @@ pub struct Services {
     /// Per-address limit on pending authorizations stored for browsers that must log in
     /// or consent first (each is a database row).
     pub oidc_flow_limiter: ClientLimiter,
+    /// Wrong device user codes per signed-in user and per address: at the limit, entering
+    /// codes is locked for the rest of the window (brute force of user codes).
+    pub oidc_user_code_limiter: ClientLimiter,
 }
 
 impl Services {
@@ -96,6 +99,7 @@ impl Services {
         Ok(Self {
             oidc,
             oidc_flow_limiter: ClientLimiter::with_limit(crate::oidc::FLOWS_PER_ADDRESS),
+            oidc_user_code_limiter: ClientLimiter::with_limit(crate::oidc::device::USER_CODE_FAILURES),
             regulator: Regulator::new(&config.regulation, storage.clone()),
             totp: TotpService::new(&config.totp),
             webauthn,

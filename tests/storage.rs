@@ -83,6 +83,7 @@ fn contract(config: StorageConfig, backend: Backend) {
         users_contract(&storage, backend).await;
         audit_contract(&storage, backend).await;
         oidc_contract(&storage, backend).await;
+        device_contract(&storage, backend).await;
 
         // Reopening with the same key works and keeps the data; a different key is refused.
         drop(storage);
@@ -194,6 +195,68 @@ async fn oidc_contract(storage: &Storage, backend: Backend) {
 /// Reservations judge concurrent attempts one after another: of 30 wrong codes sent at
 /// once with a limit of 3, exactly 3 are checked; banned ones are recorded as such; a
 /// settled success and an unchecked attempt are recorded as what they were.
+/// Device authorization sessions: unique signatures, a decision only while pending and
+/// unexpired (one winner among concurrent ones), polls that widen the interval, a single
+/// take of an approved code under concurrency, purging by expiry.
+async fn device_contract(storage: &Storage, backend: Backend) {
+    use portcullis::storage::DeviceCodeRecord;
+    let record = |device: &str, user: &str, expires_at| DeviceCodeRecord {
+        device_signature: device.into(),
+        user_code_signature: user.into(),
+        client_id: "tv".into(),
+        chain_id: format!("chain-{device}"),
+        status: "pending".into(),
+        subject: String::new(),
+        data: "{}".into(),
+        poll_interval: 10,
+        last_polled_at: None,
+        created_at: 100,
+        expires_at,
+        decided_at: None,
+        consumed_at: None,
+    };
+    storage.oidc_device_insert(record("dc-1", "uc-1", 700)).await.unwrap();
+    storage.oidc_device_insert(record("dc-2", "uc-2", 150)).await.unwrap();
+    let dup = storage.oidc_device_insert(record("dc-3", "uc-1", 700)).await;
+    assert!(matches!(dup, Err(StorageError::Duplicate)), "{backend:?}: a user code is unique: {dup:?}");
+    let dup = storage.oidc_device_insert(record("dc-1", "uc-3", 700)).await;
+    assert!(matches!(dup, Err(StorageError::Duplicate)), "{backend:?}: a device code is unique: {dup:?}");
+
+    let found = storage.oidc_device_by_user_code("uc-1").await.unwrap().unwrap();
+    assert_eq!(found, record("dc-1", "uc-1", 700), "{backend:?}");
+    assert_eq!(storage.oidc_device_by_device_code("dc-1").await.unwrap(), Some(found));
+    assert_eq!(storage.oidc_device_by_user_code("dc-1").await.unwrap(), None, "{backend:?}: by the right column");
+
+    storage.oidc_device_polled("dc-1", 110, false, 5).await.unwrap();
+    storage.oidc_device_polled("dc-1", 112, true, 5).await.unwrap();
+    let polled = storage.oidc_device_by_device_code("dc-1").await.unwrap().unwrap();
+    assert_eq!((polled.last_polled_at, polled.poll_interval), (Some(112), 15), "{backend:?}");
+
+    assert!(!storage.oidc_device_decide("uc-2", "approved", "john", "{\"g\":1}", 160).await.unwrap(), "expired");
+    let decisions = (0..5).map(|_| storage.oidc_device_decide("uc-1", "approved", "john", "{\"g\":1}", 120));
+    let won = futures_util::future::join_all(decisions).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(won, 1, "{backend:?}: one decision");
+    assert!(!storage.oidc_device_decide("uc-1", "denied", "mary", "{}", 121).await.unwrap(), "decided already");
+    let decided = storage.oidc_device_by_device_code("dc-1").await.unwrap().unwrap();
+    assert_eq!(
+        (decided.status.as_str(), decided.subject.as_str(), decided.data.as_str(), decided.decided_at),
+        ("approved", "john", "{\"g\":1}", Some(120)),
+        "{backend:?}"
+    );
+
+    assert!(!storage.oidc_device_take("dc-1", 700).await.unwrap(), "{backend:?}: not once expired");
+    let takes = (0..10).map(|_| storage.oidc_device_take("dc-1", 130));
+    let won = futures_util::future::join_all(takes).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(won, 1, "{backend:?}: one take");
+    let used = storage.oidc_device_by_device_code("dc-1").await.unwrap().unwrap();
+    assert_eq!((used.status.as_str(), used.consumed_at), ("used", Some(130)));
+    assert!(!storage.oidc_device_take("dc-2", 120).await.unwrap(), "{backend:?}: a pending code is not taken");
+
+    assert_eq!(storage.oidc_device_purge_expired(200).await.unwrap(), 1, "{backend:?}");
+    assert_eq!(storage.oidc_device_by_device_code("dc-2").await.unwrap(), None);
+    assert_eq!(storage.oidc_device_purge_expired(800).await.unwrap(), 1);
+}
+
 async fn regulation_contract(storage: &Storage, backend: Backend) {
     use portcullis::storage::{RegulationWindow, Settlement};
     let window = RegulationWindow { since: 0, limit: 3, by_user: true, by_ip: true };
@@ -519,8 +582,9 @@ fn migrate_command() {
     assert!(run("status").contains("applied  20261125000002"));
     assert!(run("status").contains("applied  20261129000003"));
     assert!(run("status").contains("applied  20261129000004"));
-    assert!(run("status").contains("applied  20261129000011"));
+    assert!(run("status").contains("applied  20261129000012"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000012"));
     assert!(run("down").contains("Reverted 20261129000011"));
     assert!(run("down").contains("Reverted 20261129000010"));
     assert!(run("down").contains("Reverted 20261129000004"));

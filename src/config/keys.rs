@@ -238,6 +238,11 @@ pub const ENV_KEYS: &[&str] = &[
     "telemetry.traces.protocol",
     "telemetry.traces.sampling_ratio",
     "telemetry.traces.service_name",
+    "identity_providers.oidc.lifespans.access_token",
+    "identity_providers.oidc.lifespans.authorize_code",
+    "identity_providers.oidc.lifespans.id_token",
+    "identity_providers.oidc.lifespans.refresh_token",
+    "identity_providers.oidc.lifespans.device_code",
 ];
 
 /// Authelia keys Portcullis recognises but does not implement yet. They are ignored with a
@@ -342,6 +347,10 @@ mod tests {
     #[test]
     fn authelia_names_map_to_key_paths() {
         assert_eq!(authelia_env_key_to_path("LOG_LEVEL").as_deref(), Some("log.level"));
+        assert_eq!(
+            authelia_env_key_to_path("IDENTITY_PROVIDERS_OIDC_LIFESPANS_DEVICE_CODE").as_deref(),
+            Some("identity_providers.oidc.lifespans.device_code")
+        );
         assert_eq!(authelia_env_key_to_path("SESSION_SECRET_FILE").as_deref(), Some("session.secret_file"));
         assert_eq!(
             authelia_env_key_to_path("JWT_SECRET_FILE").as_deref(),

@@ -105,6 +105,8 @@ pub struct Lifespans {
     pub id_token: Duration,
     /// Refresh tokens.
     pub refresh_token: Duration,
+    /// Device codes (RFC 8628): how long a device may wait for the user's decision.
+    pub device_code: Duration,
     /// Named lifespans clients refer to by `lifespan`.
     pub custom: BTreeMap<String, CustomLifespan>,
 }
@@ -116,6 +118,7 @@ impl Default for Lifespans {
             authorize_code: Duration::from_secs(60),
             id_token: Duration::from_secs(3600),
             refresh_token: Duration::from_secs(5400),
+            device_code: Duration::from_secs(600),
             custom: BTreeMap::new(),
         }
     }
@@ -133,7 +136,10 @@ pub struct CustomLifespan {
     pub id_token: Option<Duration>,
     /// Refresh tokens.
     pub refresh_token: Option<Duration>,
-    /// By grant type (`authorization_code`, `refresh_token`, `client_credentials`, ...).
+    /// Device codes.
+    pub device_code: Option<Duration>,
+    /// By grant type (`authorization_code`, `refresh_token`, `client_credentials`,
+    /// `device_code`, ...).
     pub grants: BTreeMap<String, GrantLifespan>,
 }
 
@@ -155,8 +161,8 @@ pub struct GrantLifespan {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Cors {
-    /// `authorization`, `pushed-authorization-request`, `token`, `revocation`,
-    /// `introspection`, `userinfo`.
+    /// `authorization`, `device-authorization`, `pushed-authorization-request`, `token`,
+    /// `revocation`, `introspection`, `userinfo`.
     pub endpoints: Vec<String>,
     /// Origins allowed (`*` for any).
     pub allowed_origins: Vec<String>,

@@ -1,6 +1,7 @@
 //! HTTP adapters of the OpenID Connect provider: discovery and the key set, the
 //! authorization endpoint (through the portal's login and consent pages), the token,
-//! UserInfo, introspection, revocation and pushed-request endpoints, RP-initiated logout,
+//! UserInfo, introspection, revocation, pushed-request and device authorization
+//! endpoints, RP-initiated logout,
 //! and CORS per `identity_providers.oidc.cors`. Each decodes the request, calls
 //! `flows::oidc`, and encodes the answer as the RFCs say (JSON errors at the back-channel
 //! endpoints, redirects or an error page at the front).
@@ -35,6 +36,14 @@ pub async fn call(endpoint: Oidc, app: &App, request: Request<'_>) -> HttpRespon
             let form = form(&request);
             match flows::token::exchange(app, authorization_header(&request), &form, &issuer).await {
                 Ok(tokens) => no_store(json_response(StatusCode::OK, &tokens)),
+                Err(e) => oauth_error(&e),
+            }
+        }
+        Oidc::DeviceAuthorization => {
+            let form = form(&request);
+            let ip = request.context(app).ip_text();
+            match flows::device::start(app, authorization_header(&request), &form, &issuer, &ip).await {
+                Ok(started) => no_store(json_response(StatusCode::OK, &started)),
                 Err(e) => oauth_error(&e),
             }
         }
@@ -87,11 +96,12 @@ fn discovery(provider: &Provider, issuer: &str, openid: bool) -> serde_json::Val
         "introspection_endpoint": url(paths::INTROSPECTION),
         "revocation_endpoint": url(paths::REVOCATION),
         "pushed_authorization_request_endpoint": url(paths::PAR),
+        "device_authorization_endpoint": url(paths::DEVICE_AUTHORIZATION),
         "require_pushed_authorization_requests": provider.config.require_pushed_authorization_requests,
         "scopes_supported": scopes,
         "response_types_supported": ["code", "id_token", "token", "id_token token", "code id_token", "code token", "code id_token token"],
         "response_modes_supported": ["query", "fragment", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "implicit"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "implicit", crate::oidc::device::DEVICE_CODE_GRANT],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
@@ -320,6 +330,7 @@ fn cors(provider: &Provider, request: &Request<'_>, headers: &mut http::HeaderMa
     let name = match request.path {
         paths::AUTHORIZATION | "/oauth/authorize" => "authorization",
         paths::PAR => "pushed-authorization-request",
+        paths::DEVICE_AUTHORIZATION => "device-authorization",
         paths::TOKEN | "/oauth/token" => "token",
         paths::REVOCATION => "revocation",
         paths::INTROSPECTION => "introspection",

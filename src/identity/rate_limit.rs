@@ -1,6 +1,7 @@
 //! A fixed-window request counter per client address, for endpoints that send mail to
 //! addresses named by anonymous callers (password reset), so they cannot be used to flood
-//! mailboxes or probe at speed.
+//! mailboxes or probe at speed; also for counting failures only (wrong device user
+//! codes), with [`ClientLimiter::blocked`] asked before each try.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -43,6 +44,18 @@ impl ClientLimiter {
         entry.1 += 1;
         if entry.1 > self.limit { Err(entry.0 + CLIENT_WINDOW_SECS - now) } else { Ok(()) }
     }
+
+    /// Whether `client` used up its window without counting this as a request:
+    /// `Err(retry_after)` once `limit` hits were counted in the current window.
+    pub fn blocked(&self, client: &str, now: i64) -> Result<(), i64> {
+        let windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match windows.get(client) {
+            Some((start, count)) if now - start < CLIENT_WINDOW_SECS && *count >= self.limit => {
+                Err(start + CLIENT_WINDOW_SECS - now)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -60,5 +73,17 @@ mod tests {
         assert!(limiter.hit("192.0.2.1", 1000 + CLIENT_WINDOW_SECS).is_ok(), "a new window starts");
         let wider = ClientLimiter::with_limit(2);
         assert!(wider.hit("a", 0).is_ok() && wider.hit("a", 0).is_ok() && wider.hit("a", 0).is_err());
+    }
+
+    #[test]
+    fn blocked_reports_a_used_up_window_without_counting() {
+        let failures = ClientLimiter::with_limit(2);
+        assert_eq!(failures.blocked("a", 0), Ok(()));
+        assert!(failures.hit("a", 0).is_ok());
+        assert_eq!(failures.blocked("a", 5), Ok(()), "asking counts nothing");
+        assert!(failures.hit("a", 10).is_ok());
+        assert_eq!(failures.blocked("a", 20), Err(CLIENT_WINDOW_SECS - 20), "two failures: blocked");
+        assert_eq!(failures.blocked("b", 20), Ok(()));
+        assert_eq!(failures.blocked("a", CLIENT_WINDOW_SECS), Ok(()), "until the window ends");
     }
 }

@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod client_auth;
 pub mod clients;
+pub mod device;
 pub mod keys;
 pub mod pkce;
 pub mod request;
@@ -43,6 +44,12 @@ pub mod paths {
     pub const END_SESSION: &str = "/api/oidc/logout";
     /// The consent page.
     pub const CONSENT: &str = "/consent";
+    /// Device authorization (RFC 8628 §3.1): where a device asks for a device and user code.
+    pub const DEVICE_AUTHORIZATION: &str = "/api/oidc/device-authorization";
+    /// The portal page where the user enters a device's user code and decides (the
+    /// `verification_uri`; Authelia's frontend route, so links and docs written for
+    /// Authelia work).
+    pub const DEVICE_VERIFICATION: &str = "/consent/openid/device-authorization";
 }
 
 /// Lifespan kinds.
@@ -56,7 +63,12 @@ pub enum Lifespan {
     IdToken,
     /// Refresh tokens.
     RefreshToken,
+    /// Device codes (RFC 8628).
+    DeviceCode,
 }
+
+/// Authelia's device code lifespan when none (or zero) is configured.
+pub const DEVICE_CODE_DEFAULT_SECS: i64 = 600;
 
 /// How long a pending authorization (login or consent in progress) waits.
 pub const FLOW_LIFESPAN_SECS: i64 = 3600;
@@ -104,6 +116,16 @@ impl Provider {
     /// lifespan for the grant, else the named lifespan, else the provider's.
     pub fn lifespan(&self, client: &Client, grant: &str, what: Lifespan) -> i64 {
         let l = &self.config.lifespans;
+        let secs = |d: crate::config::types::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        if what == Lifespan::DeviceCode {
+            // Per named lifespan or provider-wide only (no per-grant value); zero means
+            // Authelia's default, as in its validator.
+            let custom = l.custom.get(&client.config.lifespan).and_then(|c| c.device_code);
+            return match custom.or(Some(l.device_code)).map(secs) {
+                Some(s) if s > 0 => s,
+                _ => DEVICE_CODE_DEFAULT_SECS,
+            };
+        }
         let pick = |a: Option<crate::config::types::Duration>,
                     b: Option<crate::config::types::Duration>,
                     c: Option<crate::config::types::Duration>,
@@ -112,6 +134,7 @@ impl Provider {
             Lifespan::AuthorizeCode => b,
             Lifespan::IdToken => c,
             Lifespan::RefreshToken => d,
+            Lifespan::DeviceCode => None,
         };
         let default = pick(Some(l.access_token), Some(l.authorize_code), Some(l.id_token), Some(l.refresh_token));
         let custom = l.custom.get(&client.config.lifespan);
@@ -119,7 +142,7 @@ impl Provider {
             .and_then(|c| c.grants.get(grant))
             .and_then(|g| pick(g.access_token, g.authorize_code, g.id_token, g.refresh_token));
         let named = custom.and_then(|c| pick(c.access_token, c.authorize_code, c.id_token, c.refresh_token));
-        by_grant.or(named).or(default).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        by_grant.or(named).or(default).map_or(0, secs)
     }
 
     /// Whether `client` must use PKCE (`enforce_pkce`, or the client's own settings).
@@ -168,6 +191,21 @@ mod tests {
         assert_eq!(p.lifespan(a, "authorization_code", Lifespan::RefreshToken), 5400);
         assert_eq!(p.lifespan(b, "authorization_code", Lifespan::AccessToken), 7200);
         assert_eq!(p.lifespan(b, "authorization_code", Lifespan::AuthorizeCode), 60);
+        assert_eq!(p.lifespan(a, "device_code", Lifespan::DeviceCode), 600, "Authelia's default");
+    }
+
+    #[test]
+    fn device_code_lifespans() {
+        let p = provider(
+            "lifespans:\n  device_code: 5m\n  custom:\n    tv:\n      device_code: 1m\n      grants:\n        device_code: {access_token: 2m}\n\
+             clients: [{client_id: a, lifespan: tv}, {client_id: b}]",
+        );
+        let (a, b) = (p.clients.get("a").unwrap(), p.clients.get("b").unwrap());
+        assert_eq!(p.lifespan(a, "device_code", Lifespan::DeviceCode), 60);
+        assert_eq!(p.lifespan(b, "device_code", Lifespan::DeviceCode), 300);
+        assert_eq!(p.lifespan(a, "device_code", Lifespan::AccessToken), 120, "the device_code grant's tokens");
+        let zero = provider("lifespans:\n  device_code: 0s\nclients: [{client_id: a}]");
+        assert_eq!(zero.lifespan(zero.clients.get("a").unwrap(), "device_code", Lifespan::DeviceCode), 600);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub enum Kind {
     Flow,
     /// A pushed authorization request's `request_uri`.
     Par,
+    /// A device code (RFC 8628).
+    Device,
+    /// A user code (RFC 8628): only its keyed hash is ever used, never minted here.
+    UserCode,
 }
 
 impl Kind {
@@ -33,6 +37,8 @@ impl Kind {
             Self::Refresh => "rt",
             Self::Flow => "fl",
             Self::Par => "par",
+            Self::Device => "dc",
+            Self::UserCode => "uc",
         }
     }
 }
@@ -72,6 +78,13 @@ impl Minter {
     /// The signature a JWT access token is recorded under (by its `jti`).
     pub fn jwt_signature(&self, jti: &str) -> String {
         self.mac(Kind::Access, &format!("jwt:{jti}"))
+    }
+
+    /// The keyed hash a (normalized) user code is stored and looked up under: user codes
+    /// are short, so a plain hash of one would be reversed by trying them all; keyed by
+    /// `hmac_secret`, a copy of the database does not reveal them.
+    pub fn user_code_signature(&self, normalized: &str) -> String {
+        self.mac(Kind::UserCode, normalized)
     }
 
     /// The signature of `value` when it is a genuine value of `kind`; `None` for anything

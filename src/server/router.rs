@@ -241,6 +241,11 @@ pub enum Page {
     ConsentForm,
     /// The user's decision.
     Consent,
+    /// `/consent/openid/device-authorization`: where the user types a device's user code
+    /// (RFC 8628 `verification_uri`).
+    DeviceForm,
+    /// The code typed, then the decision on the device's request.
+    Device,
 }
 
 impl Page {
@@ -299,6 +304,8 @@ pub enum Oidc {
     Authorization,
     /// `/api/oidc/pushed-authorization-request`.
     PushedAuthorization,
+    /// `/api/oidc/device-authorization` (RFC 8628).
+    DeviceAuthorization,
     /// `/api/oidc/token`, `/oauth/token`.
     Token,
     /// `/api/oidc/userinfo`, `/oauth/userinfo`.
@@ -558,10 +565,14 @@ impl Router {
             self.add(path, vec![(M::GET, e(Oidc::UserInfo)), (M::POST, e(Oidc::UserInfo)), preflight.clone()]);
         }
         self.add(paths::PAR, vec![(M::POST, e(Oidc::PushedAuthorization)), preflight.clone()]);
+        self.add(paths::DEVICE_AUTHORIZATION, vec![(M::POST, e(Oidc::DeviceAuthorization)), preflight.clone()]);
         self.add(paths::INTROSPECTION, vec![(M::POST, e(Oidc::Introspection)), preflight.clone()]);
         self.add(paths::REVOCATION, vec![(M::POST, e(Oidc::Revocation)), preflight]);
         self.add(paths::END_SESSION, vec![(M::GET, e(Oidc::EndSession)), (M::POST, e(Oidc::EndSession))]);
-        self.add_pages(&[(paths::CONSENT, Some(Page::ConsentForm), Some(Page::Consent))]);
+        self.add_pages(&[
+            (paths::CONSENT, Some(Page::ConsentForm), Some(Page::Consent)),
+            (paths::DEVICE_VERIFICATION, Some(Page::DeviceForm), Some(Page::Device)),
+        ]);
         self.add_pages(&[("/admin/clients", Some(Page::AdminClients), None)]);
     }
 

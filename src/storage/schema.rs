@@ -239,3 +239,25 @@ diesel::table! {
         reason -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    /// Device authorization sessions (RFC 8628): the device code and the user code by
+    /// their HMACs (never the values), the client, where the user's decision stands, the
+    /// grant once approved, and the polling state (`slow_down`).
+    oidc_device_codes (id) {
+        id -> Integer,
+        device_signature -> Text,
+        user_code_signature -> Text,
+        client_id -> Text,
+        chain_id -> Text,
+        status -> Text,
+        subject -> Text,
+        data -> Text,
+        poll_interval -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        decided_at -> Nullable<BigInt>,
+        consumed_at -> Nullable<BigInt>,
+    }
+}

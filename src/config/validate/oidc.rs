@@ -3,8 +3,11 @@
 
 use super::*;
 
+/// The device authorization grant's type (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Grant types Portcullis implements.
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials", "implicit"];
+pub const GRANT_TYPES: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials", "implicit", DEVICE_CODE_GRANT];
 /// Client authentication methods at the token endpoint.
 pub const AUTH_METHODS: &[&str] =
     &["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"];
@@ -66,8 +69,15 @@ impl Validator {
             }
         }
         for (i, e) in o.cors.endpoints.iter().enumerate() {
-            let allowed =
-                ["authorization", "pushed-authorization-request", "token", "revocation", "introspection", "userinfo"];
+            let allowed = [
+                "authorization",
+                "device-authorization",
+                "pushed-authorization-request",
+                "token",
+                "revocation",
+                "introspection",
+                "userinfo",
+            ];
             self.choice(&format!("{p}.cors.endpoints[{i}]"), e, &allowed);
         }
         if o.clients.is_empty() {
@@ -236,6 +246,22 @@ mod tests {
     fn a_valid_client_passes() {
         let c = "      - client_id: app\n        client_secret: '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'\n        redirect_uris: ['https://app.example.com/cb', 'http://127.0.0.1:8080/cb']\n";
         assert_eq!(paths(c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn device_code_clients_need_no_redirect_uri() {
+        // As in Authelia's own suite files: confidential and public clients alike.
+        let c = "      - client_id: tv\n        client_secret: 'a-plaintext-secret-for-tests'\n        grant_types: ['urn:ietf:params:oauth:grant-type:device_code']\n        token_endpoint_auth_method: client_secret_post\n      - client_id: cli\n        public: true\n        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', refresh_token]\n        scopes: [openid, offline_access]\n";
+        assert_eq!(paths(c), Vec::<String>::new());
+        let p = problem_paths(&format!(
+            "{BASE}    lifespans:\n      device_code: 5m\n      custom:\n        tv:\n          device_code: 1m\n          grants:\n            device_code: {{access_token: 10m}}\n    cors:\n      endpoints: [device-authorization, sideways]\n    clients:\n{c}"
+        ));
+        let p: Vec<&String> = p.iter().filter(|p| p.starts_with("identity_providers")).collect();
+        assert_eq!(
+            p,
+            ["identity_providers.oidc.cors.endpoints[1]"],
+            "device_code lifespans and the CORS name are known"
+        );
     }
 
     #[test]

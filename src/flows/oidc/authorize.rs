@@ -407,25 +407,13 @@ async fn issue(
 ) -> Outcome {
     let to = Reply::of(request);
     let client_id = Some(&request.client_id);
-    let subject = match super::subject(app, client, &data.username).await {
-        Ok(s) => s,
+    let auth = match authentication(app, client, data, now).await {
+        Ok(auth) => auth,
         Err(e) => return refuse(&to, &e, client_id, issuer),
     };
-    let auth_time = data.second_factor_at.into_iter().chain(data.first_factor_at).max().unwrap_or(now);
-    let first = match (data.first_factor_at, data.passkey_login || data.second_factor_method == Some(Method::Passkey)) {
-        (None, _) => FirstFactor::None,
-        (Some(_), true) => FirstFactor::Passkey,
-        (Some(_), false) => FirstFactor::Password,
-    };
-    let second = data.second_factor_method.filter(|m| data.second_factor_at.is_some() && *m != Method::Passkey);
-    // A passkey that counted as both factors verified the user too (PIN or biometrics).
-    let mut methods = amr(second, first);
-    if data.second_factor_method == Some(Method::Passkey) && data.second_factor_at.is_some() {
-        methods.push("mfa".to_string());
-    }
     let grant = Grant {
         request: request.clone(),
-        auth: Authentication { username: data.username.clone(), subject, auth_time, acr: acr(&methods), amr: methods },
+        auth,
         scopes: request.scopes.clone(),
         audience: vec![client.id().to_string()],
         client_id: client.id().to_string(),
@@ -475,16 +463,50 @@ async fn issue(
     answer(&to, to.finish(params, issuer))
 }
 
-/// When `url` is this provider's authorization endpoint naming a client, the level that
-/// client requires of the user (`Some(None)`: denied); `None` for any other URL. Only
-/// steers the portal after the first factor: the endpoint checks again.
+/// The session's authentication as the client sees it: the user's `sub` towards the
+/// client, when and how the user signed in (`amr`, `acr`). Every grant made by a signed-in
+/// user (authorization endpoint, device verification) records it this way.
+pub async fn authentication(
+    app: &App,
+    client: &Client,
+    data: &SessionData,
+    now: i64,
+) -> Result<Authentication, OAuthError> {
+    let subject = super::subject(app, client, &data.username).await?;
+    let auth_time = data.second_factor_at.into_iter().chain(data.first_factor_at).max().unwrap_or(now);
+    let first = match (data.first_factor_at, data.passkey_login || data.second_factor_method == Some(Method::Passkey)) {
+        (None, _) => FirstFactor::None,
+        (Some(_), true) => FirstFactor::Passkey,
+        (Some(_), false) => FirstFactor::Password,
+    };
+    let second = data.second_factor_method.filter(|m| data.second_factor_at.is_some() && *m != Method::Passkey);
+    // A passkey that counted as both factors verified the user too (PIN or biometrics).
+    let mut methods = amr(second, first);
+    if data.second_factor_method == Some(Method::Passkey) && data.second_factor_at.is_some() {
+        methods.push("mfa".to_string());
+    }
+    Ok(Authentication { username: data.username.clone(), subject, auth_time, acr: acr(&methods), amr: methods })
+}
+
+/// When `url` is this provider's authorization endpoint naming a client (or its device
+/// verification page), the level that client requires of the user (`Some(None)`:
+/// denied); `None` for any other URL. Only steers the portal after the first factor: the
+/// endpoint checks again.
 pub fn level_for_target(app: &App, url: &url::Url, username: &str, groups: &[String]) -> Option<Option<AuthLevel>> {
     let provider = app.services.oidc.as_deref()?;
     let path = url.path().strip_prefix(app.base_path.as_str()).unwrap_or(url.path());
+    let client_id = url.query_pairs().find(|(k, _)| k == "client_id").map(|(_, v)| v.into_owned());
+    if path == paths::DEVICE_VERIFICATION {
+        // Entering a device's user code needs one factor; once the code named its
+        // client, that client's policy.
+        return match client_id.and_then(|id| provider.clients.get(&id)) {
+            Some(client) => Some(client.required_level(username, groups)),
+            None => Some(Some(AuthLevel::OneFactor)),
+        };
+    }
     if path != paths::AUTHORIZATION && path != "/oauth/authorize" {
         return None;
     }
-    let client_id = url.query_pairs().find(|(k, _)| k == "client_id").map(|(_, v)| v.into_owned())?;
-    let client = provider.clients.get(&client_id)?;
+    let client = provider.clients.get(&client_id?)?;
     Some(client.required_level(username, groups))
 }

@@ -1,12 +1,15 @@
 //! The OpenID Connect provider's operations: the authorization request through login and
 //! consent to the code or tokens ([`authorize`]), the token endpoint's grants and client
-//! authentication ([`token`]), and what a token is worth ([`inspect`]: UserInfo,
-//! introspection, revocation, bearer tokens at the authorization endpoints).
+//! authentication ([`token`]), the device authorization grant from the device's request
+//! through the user's decision at the portal to the device's polls ([`device`]), and what
+//! a token is worth ([`inspect`]: UserInfo, introspection, revocation, bearer tokens at
+//! the authorization endpoints).
 //!
 //! Protocol errors are RFC 6749 error codes ([`OAuthError`]), not [`crate::flows::Error`]:
 //! clients read them, not users. Each refusal is logged with the client ID.
 
 pub mod authorize;
+pub mod device;
 pub mod inspect;
 pub mod token;
 
@@ -240,6 +243,11 @@ pub fn purge_periodically(app: std::sync::Arc<App>) -> Option<tokio::task::JoinH
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "expired OpenID Connect codes and tokens removed"),
                 Err(e) => tracing::warn!(error = %e, "cannot remove expired OpenID Connect codes and tokens"),
+            }
+            match app.services.storage.oidc_device_purge_expired(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired OpenID Connect device sessions removed"),
+                Err(e) => tracing::warn!(error = %e, "cannot remove expired OpenID Connect device sessions"),
             }
         }
     }))

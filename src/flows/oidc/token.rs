@@ -1,7 +1,8 @@
 //! The token endpoint: client authentication, then the authorization code grant (single
 //! use, bound to its client, redirect URI and PKCE challenge; a replayed code revokes
 //! everything issued from it), the refresh token grant (rotation; a rotated-out refresh
-//! token presented again revokes the whole chain) and the client credentials grant.
+//! token presented again revokes the whole chain), the client credentials grant, and the
+//! device code grant (its polling in `device`).
 //! Pushed authorization requests are stored here too (they authenticate the same way).
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use subtle::ConstantTimeEq;
 use super::{Grant, Issuing, OAuthError, grant_of, issue_access_token, issue_refresh_token, provider, server_error};
 use crate::clock::now;
 use crate::oidc::client_auth::{self, Presented};
+use crate::oidc::device::DEVICE_CODE_GRANT;
 use crate::oidc::request::{self, PAR_URN_PREFIX, Refusal};
 use crate::oidc::{Client, Kind, Provider, paths, pkce};
 use crate::server::App;
@@ -47,6 +49,7 @@ fn assertion_audiences(issuer: &str) -> Vec<String> {
         format!("{issuer}{}", paths::TOKEN),
         format!("{issuer}/oauth/token"),
         format!("{issuer}{}", paths::PAR),
+        format!("{issuer}{}", paths::DEVICE_AUTHORIZATION),
         format!("{issuer}{}", paths::INTROSPECTION),
         format!("{issuer}{}", paths::REVOCATION),
         issuer.to_string(),
@@ -132,6 +135,7 @@ pub async fn exchange(
         "authorization_code" => authorization_code(app, provider, client, form, issuer).await,
         "refresh_token" => refresh(app, provider, client, form, issuer).await,
         "client_credentials" => client_credentials(app, provider, client, form, issuer).await,
+        DEVICE_CODE_GRANT => super::device::exchange(app, provider, client, form, issuer).await,
         _ => Err(OAuthError::new("unsupported_grant_type", "unsupported grant_type")),
     };
     match &result {
@@ -147,7 +151,7 @@ pub async fn exchange(
     result
 }
 
-fn invalid_grant(description: &str) -> OAuthError {
+pub(super) fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new("invalid_grant", description)
 }
 
@@ -206,8 +210,9 @@ async fn authorization_code(
 }
 
 /// The access token, refresh token (with `offline_access` and the refresh grant) and ID
-/// token (with `openid`) of a user grant.
-async fn tokens_for(
+/// token (with `openid`) of a user grant: the authorization code and device code grants
+/// both end here.
+pub(super) async fn tokens_for(
     at: &Issuing<'_>,
     grant: &Grant,
     grant_type: &str,

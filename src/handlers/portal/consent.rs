@@ -12,7 +12,20 @@ use crate::server::response::HttpResponse;
 
 const KNOWN_SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access"];
 
-fn issuer(v: &Visit<'_>) -> String {
+/// The scopes as the consent pages list them: a sentence for the known ones, the name
+/// for the others.
+pub(super) fn scope_items(v: &Visit<'_>, scopes: &[String]) -> Vec<minijinja::Value> {
+    scopes
+        .iter()
+        .map(|name| {
+            let known = KNOWN_SCOPES.contains(&name.as_str());
+            let text = if known { v.text(&format!("consent.scope_{name}")) } else { name.clone() };
+            context! { name, known, text }
+        })
+        .collect()
+}
+
+pub(super) fn issuer(v: &Visit<'_>) -> String {
     oidc::issuer(v.app, v.request.host()).unwrap_or_default()
 }
 
@@ -24,15 +37,7 @@ pub async fn form(v: &mut Visit<'_>) -> HttpResponse {
         Ok(view) => view,
         Err(outcome) => return outcome_response(v, outcome),
     };
-    let scopes: Vec<minijinja::Value> = view
-        .scopes
-        .iter()
-        .map(|name| {
-            let known = KNOWN_SCOPES.contains(&name.as_str());
-            let text = if known { v.text(&format!("consent.scope_{name}")) } else { name.clone() };
-            context! { name, known, text }
-        })
-        .collect();
+    let scopes = scope_items(v, &view.scopes);
     let ctx = context! {
         client_name => view.client_name,
         client_id => view.client_id,

@@ -14,6 +14,7 @@ mod account;
 mod assets;
 mod consent;
 mod csrf;
+mod device;
 mod login;
 mod render;
 mod reset;
@@ -111,5 +112,7 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         | Page::AdminClients => crate::handlers::admin::show(v, page).await,
         Page::ConsentForm => consent::form(v).await,
         Page::Consent => consent::submit(v).await,
+        Page::DeviceForm => device::form(v).await,
+        Page::Device => device::submit(v).await,
     }
 }

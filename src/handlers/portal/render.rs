@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin_settings.html", include_str!("../../../web/templates/admin_settings.html")),
     ("admin_clients.html", include_str!("../../../web/templates/admin_clients.html")),
     ("consent.html", include_str!("../../../web/templates/consent.html")),
+    ("device.html", include_str!("../../../web/templates/device.html")),
     ("form_post.html", include_str!("../../../web/templates/form_post.html")),
     ("api_reference.html", include_str!("../../../web/templates/api_reference.html")),
 ];
