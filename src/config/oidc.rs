@@ -138,9 +138,44 @@ pub struct CustomLifespan {
     pub refresh_token: Option<Duration>,
     /// Device codes.
     pub device_code: Option<Duration>,
-    /// By grant type (`authorization_code`, `refresh_token`, `client_credentials`,
-    /// `device_code`, ...).
-    pub grants: BTreeMap<String, GrantLifespan>,
+    /// By grant, under Authelia's names (`authorize_code` for the authorization code
+    /// grant); an unknown name is reported rather than silently ignored.
+    pub grants: GrantLifespans,
+}
+
+/// `lifespans.custom.<name>.grants`: the token lifespans of each grant.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct GrantLifespans {
+    /// The authorization code grant.
+    pub authorize_code: Option<GrantLifespan>,
+    /// The device authorization grant.
+    pub device_code: Option<GrantLifespan>,
+    /// The implicit flow.
+    pub implicit: Option<GrantLifespan>,
+    /// The client credentials grant.
+    pub client_credentials: Option<GrantLifespan>,
+    /// The refresh token grant.
+    pub refresh_token: Option<GrantLifespan>,
+    /// The JWT bearer grant.
+    pub jwt_bearer: Option<GrantLifespan>,
+}
+
+impl GrantLifespans {
+    /// The lifespans of `grant`, named as the token endpoint names it
+    /// (`authorization_code`, `urn:ietf:params:oauth:grant-type:device_code`...) or as
+    /// Authelia's configuration does.
+    pub fn get(&self, grant: &str) -> Option<&GrantLifespan> {
+        match grant {
+            "authorization_code" | "authorize_code" => self.authorize_code.as_ref(),
+            "device_code" | "urn:ietf:params:oauth:grant-type:device_code" => self.device_code.as_ref(),
+            "implicit" => self.implicit.as_ref(),
+            "client_credentials" => self.client_credentials.as_ref(),
+            "refresh_token" => self.refresh_token.as_ref(),
+            "jwt_bearer" | "urn:ietf:params:oauth:grant-type:jwt-bearer" => self.jwt_bearer.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// The token lifespans of one grant.

@@ -182,12 +182,13 @@ mod tests {
     #[test]
     fn lifespans_by_client_and_grant() {
         let p = provider(
-            "lifespans:\n  access_token: 2h\n  custom:\n    short:\n      access_token: 10m\n      grants:\n        client_credentials: {access_token: 1m}\n\
+            "lifespans:\n  access_token: 2h\n  custom:\n    short:\n      access_token: 10m\n      grants:\n        client_credentials: {access_token: 1m}\n        authorize_code: {access_token: 5m}\n\
              clients: [{client_id: a, lifespan: short}, {client_id: b}]",
         );
         let (a, b) = (p.clients.get("a").unwrap(), p.clients.get("b").unwrap());
         assert_eq!(p.lifespan(a, "client_credentials", Lifespan::AccessToken), 60);
-        assert_eq!(p.lifespan(a, "authorization_code", Lifespan::AccessToken), 600);
+        assert_eq!(p.lifespan(a, "authorization_code", Lifespan::AccessToken), 300, "Authelia's authorize_code key");
+        assert_eq!(p.lifespan(a, "refresh_token", Lifespan::AccessToken), 600, "the named lifespan");
         assert_eq!(p.lifespan(a, "authorization_code", Lifespan::RefreshToken), 5400);
         assert_eq!(p.lifespan(b, "authorization_code", Lifespan::AccessToken), 7200);
         assert_eq!(p.lifespan(b, "authorization_code", Lifespan::AuthorizeCode), 60);
