@@ -37,6 +37,10 @@ pub struct Features {
     pub OpenIDConnect: bool,
     /// The admin API is served (always, for now: it needs no configuration).
     pub Admin: bool,
+    /// The account API (`/api/auth`) is served.
+    pub AccountApi: bool,
+    /// Registration by referral is open (within the account API).
+    pub Signup: bool,
     /// Authorization endpoints by name.
     pub EndpointsAuthz: BTreeMap<String, AuthzEndpointFeature>,
 }
@@ -68,6 +72,8 @@ impl Features {
             EmailOtp: config.email_otp.enable,
             OpenIDConnect: config.identity_providers.oidc.is_some(),
             Admin: true,
+            AccountApi: config.account_api.enabled,
+            Signup: config.account_api.enabled && config.signup.enabled,
             EndpointsAuthz: config
                 .server
                 .endpoints

@@ -9,6 +9,7 @@ use crate::authn::bootstrap::Bootstrap;
 use crate::authn::hashing_pool::HashingPool;
 use crate::authn::users::Users;
 use crate::config::Configuration;
+use crate::identity::account_token::AccountTokens;
 use crate::identity::codes::OneTimeCodes;
 use crate::identity::rate_limit::ClientLimiter;
 use crate::identity::reset_token::ResetTokens;
@@ -58,6 +59,10 @@ pub struct Services {
     /// Wrong device user codes per signed-in user and per address: at the limit, entering
     /// codes is locked for the rest of the window (brute force of user codes).
     pub oidc_user_code_limiter: ClientLimiter,
+    /// The account API's bearer tokens, when `account_api.enabled`.
+    pub account_tokens: Option<AccountTokens>,
+    /// Per-address limit on signups and reset links requested through the account API.
+    pub account_limiter: ClientLimiter,
 }
 
 impl Services {
@@ -96,7 +101,28 @@ impl Services {
             Some(oidc) => Some(Arc::new(crate::oidc::Provider::open(oidc, &storage).await?)),
             None => None,
         };
+        let account_tokens = if config.account_api.enabled {
+            let secret = &config.account_api.jwt_secret;
+            let key = if secret.is_empty() {
+                storage
+                    .sealed_value_or_create(crate::identity::account_token::GENERATED_KEY_ROW, || {
+                        let mut key = vec![0u8; 32];
+                        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+                        Ok(key)
+                    })
+                    .await
+                    .map_err(|e| format!("account_api: the token key: {e}"))?
+            } else {
+                secret.expose().as_bytes().to_vec()
+            };
+            let lifespan = i64::try_from(config.account_api.token_lifespan.get().as_secs()).unwrap_or(3600);
+            Some(AccountTokens::new(&key, lifespan))
+        } else {
+            None
+        };
         Ok(Self {
+            account_tokens,
+            account_limiter: ClientLimiter::default(),
             oidc,
             oidc_flow_limiter: ClientLimiter::with_limit(crate::oidc::FLOWS_PER_ADDRESS),
             oidc_user_code_limiter: ClientLimiter::with_limit(crate::oidc::device::USER_CODE_FAILURES),

@@ -33,6 +33,8 @@ fn all_on() -> Features {
         EmailOtp: true,
         OpenIDConnect: true,
         Admin: true,
+        AccountApi: true,
+        Signup: true,
         EndpointsAuthz: authz,
     }
 }
@@ -142,9 +144,15 @@ fn served_api_paths_and_spec_paths_match() {
     // Every switch on: passkey login with the password as a second factor.
     let passkeys = example
         .replace("  enable_passkey_login: false", "  enable_passkey_login: true")
-        .replace("  experimental_enable_passkey_upgrade: false", "  experimental_enable_passkey_upgrade: true");
+        .replace("  experimental_enable_passkey_upgrade: false", "  experimental_enable_passkey_upgrade: true")
+        .replace("account_api:\n  enabled: false", "account_api:\n  enabled: true");
     assert_ne!(passkeys, example);
-    for yaml in [None, Some(example.as_str()), Some(passkeys.as_str())] {
+    // Signup too: it needs the database users backend.
+    let signup = passkeys
+        .replace("signup:\n  enabled: false", "signup:\n  enabled: true")
+        .replace("  file:\n    # The users database (Authelia's users_database.yml format). Created empty when missing.\n    path: '/config/users.yml'", "  database: {}\n  _unused:\n    path: ''");
+    assert!(signup.contains("  database: {}") && signup.contains("signup:\n  enabled: true"));
+    for yaml in [None, Some(example.as_str()), Some(passkeys.as_str()), Some(signup.as_str())] {
         let dir = tempfile::tempdir().unwrap();
         let app = app_for(yaml, dir.path());
         let spec = openapi::declared_operations(std::str::from_utf8(&app.openapi_spec).unwrap()).unwrap();

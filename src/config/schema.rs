@@ -60,6 +60,10 @@ pub struct Configuration {
     pub admin: Admin,
     /// The audit trail of security events (Portcullis' extension).
     pub audit: Audit,
+    /// The account API under `/api/auth` with bearer tokens (Portcullis' extension).
+    pub account_api: AccountApi,
+    /// Registration by referral (Portcullis' extension).
+    pub signup: Signup,
     /// Identity providers Portcullis acts as (OpenID Connect).
     pub identity_providers: IdentityProviders,
 }
@@ -77,6 +81,51 @@ pub struct Admin {
 impl Default for Admin {
     fn default() -> Self {
         Self { group: "admins".into(), require_two_factor: true }
+    }
+}
+
+/// `account_api`: the account API for scripts and single-page apps (`/api/auth/...`),
+/// whose bearer tokens are short-lived signed JWTs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AccountApi {
+    /// Serve it.
+    pub enabled: bool,
+    /// The HMAC key signing its tokens (at least 32 characters); generated and kept sealed
+    /// in storage when not set.
+    pub jwt_secret: Secret,
+    /// How long a token is valid.
+    pub token_lifespan: Duration,
+}
+
+impl Default for AccountApi {
+    fn default() -> Self {
+        Self { enabled: false, jwt_secret: Secret::default(), token_lifespan: Duration::from_secs(3600) }
+    }
+}
+
+/// `signup`: new accounts in the database users backend, only with a referral token.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Signup {
+    /// Accept registrations.
+    pub enabled: bool,
+    /// How long a referral token is valid.
+    pub referral_lifespan: Duration,
+    /// How many accounts one referral token may create.
+    pub referral_uses: u32,
+    /// Most referral tokens a user may have valid at once.
+    pub referrals_per_user: u32,
+}
+
+impl Default for Signup {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            referral_lifespan: Duration::from_secs(7 * 86_400),
+            referral_uses: 1,
+            referrals_per_user: 10,
+        }
     }
 }
 

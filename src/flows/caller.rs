@@ -19,6 +19,9 @@ pub struct Caller<'a> {
     context: Context,
     cookie_header: String,
     set_cookies: Vec<String>,
+    /// Authenticated by an account API bearer token, not a cookie: the session lives
+    /// only for this request (changes to it are never stored or sent as cookies).
+    bearer: bool,
 }
 
 impl<'a> Caller<'a> {
@@ -31,7 +34,22 @@ impl<'a> Caller<'a> {
         let settings = sessions.cookie_for_host(host).ok_or(Error::NoCookieDomain)?;
         let session = sessions.load(settings, cookie_header, now()).await?;
         let cookie_header = cookie_header.unwrap_or_default().to_string();
-        Ok(Self { settings, session, context, cookie_header, set_cookies: Vec::new() })
+        Ok(Self { settings, session, context, cookie_header, set_cookies: Vec::new(), bearer: false })
+    }
+
+    /// The caller of an account API request to `host`: `data` (from a bearer token, or
+    /// none before logging in) held for this request only. Cookies are not read, so a
+    /// request a browser sends by itself carries no authority here.
+    pub fn for_bearer(app: &'a App, host: &str, data: Option<SessionData>, context: Context) -> Result<Self> {
+        let settings = app.services.sessions.cookie_for_host(host).ok_or(Error::NoCookieDomain)?;
+        let session =
+            data.map(|data| LoadedSession { id: crate::session::SessionId::generate(), data: Arc::new(data) });
+        Ok(Self { settings, session, context, cookie_header: String::new(), set_cookies: Vec::new(), bearer: true })
+    }
+
+    /// Whether the caller came with a bearer token rather than a session cookie.
+    pub fn is_bearer(&self) -> bool {
+        self.bearer
     }
 
     /// The cookie domain's settings.
@@ -82,6 +100,10 @@ impl<'a> Caller<'a> {
     /// Replaces the session with `data` under a new ID (the old one is deleted). Every
     /// change of privilege goes through here, so that an ID seen before is worthless after.
     pub async fn replace(&mut self, app: &App, data: SessionData) -> Result<()> {
+        if self.bearer {
+            self.session = Some(LoadedSession { id: crate::session::SessionId::generate(), data: Arc::new(data) });
+            return Ok(());
+        }
         let previous = self.session.as_ref().map(|s| &s.id);
         let (session, cookie) = app.services.sessions.regenerate(self.settings, previous, data, now()).await?;
         self.session = Some(session);
@@ -94,7 +116,9 @@ impl<'a> Caller<'a> {
     /// leave no state on the server (they could be sent by the million).
     pub async fn save(&mut self, app: &App, data: SessionData) -> Result<()> {
         let session = self.session.as_ref().ok_or(Error::Forbidden)?;
-        app.services.sessions.update(self.settings, session, data.clone(), now()).await?;
+        if !self.bearer {
+            app.services.sessions.update(self.settings, session, data.clone(), now()).await?;
+        }
         self.session = Some(LoadedSession { id: session.id.clone(), data: Arc::new(data) });
         Ok(())
     }
@@ -114,6 +138,10 @@ impl<'a> Caller<'a> {
 
     /// Ends the session, if any, and clears its cookie.
     pub async fn end(&mut self, app: &App) -> Result<()> {
+        if self.bearer {
+            self.session = None;
+            return Ok(());
+        }
         if let Some(session) = self.session.take() {
             app.services.sessions.end(self.settings, &session.id).await?;
         }
@@ -125,6 +153,9 @@ impl<'a> Caller<'a> {
     /// signing out everywhere).
     pub fn forget(&mut self) {
         self.session = None;
+        if self.bearer {
+            return;
+        }
         self.set_cookies.push(self.settings.clear_cookie());
     }
 

@@ -154,6 +154,15 @@ pub enum Error {
     /// The users backend does not do that (users in LDAP are managed in the directory);
     /// the detail names the backend.
     NotSupportedByBackend(String),
+    /// An account API bearer token that is forged, expired, of the wrong kind, issued
+    /// before the password changed, or of a user no longer active.
+    TokenInvalid,
+    /// A referral token that is unknown, expired or used up.
+    ReferralInvalid,
+    /// Registration is off.
+    SignupClosed,
+    /// The user has as many valid referral tokens as allowed.
+    ReferralLimit,
 }
 
 /// The result of an operation.
@@ -219,6 +228,10 @@ impl Error {
             Self::SelfLockout => (S::CONFLICT, "error.self_lockout"),
             Self::InvalidUser(_) => (S::BAD_REQUEST, "error.invalid_user"),
             Self::NotSupportedByBackend(_) => (S::CONFLICT, "error.not_supported_by_backend"),
+            Self::TokenInvalid => (S::UNAUTHORIZED, "error.token_invalid"),
+            Self::ReferralInvalid => (S::BAD_REQUEST, "error.referral_invalid"),
+            Self::SignupClosed => (S::FORBIDDEN, "error.signup_closed"),
+            Self::ReferralLimit => (S::CONFLICT, "error.referral_limit"),
         }
     }
 

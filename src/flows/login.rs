@@ -169,7 +169,7 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
 }
 
 /// A first-factor session for `user`.
-fn session_for(user: &User, now: i64, remember_me: bool) -> SessionData {
+pub(super) fn session_for(user: &User, now: i64, remember_me: bool) -> SessionData {
     SessionData {
         username: user.username.clone(),
         display_name: user.display_name.clone(),

@@ -72,6 +72,7 @@ fn pending_id(data: &SessionData, purpose: CodePurpose) -> Option<&String> {
     match purpose {
         CodePurpose::Elevation => data.elevation_code.as_ref(),
         CodePurpose::SignIn => data.email_code.as_ref(),
+        CodePurpose::VerifyEmail => data.email_verification_code.as_ref(),
     }
 }
 
@@ -80,5 +81,6 @@ fn intent_of(purpose: CodePurpose) -> Intent {
     match purpose {
         CodePurpose::Elevation => Intent::Elevation,
         CodePurpose::SignIn => Intent::SignIn,
+        CodePurpose::VerifyEmail => Intent::VerifyEmail,
     }
 }

@@ -12,6 +12,7 @@
 //! - [`bootstrap`]: the first administrator.
 
 pub mod account;
+pub mod account_api;
 pub mod admin;
 pub mod audit;
 pub mod bootstrap;

@@ -87,7 +87,14 @@ impl Request<'_> {
     }
 
     /// The request's caller: cookie domain, session and where it came from.
+    /// An account API bearer token, when the request bears one, stands for the caller
+    /// instead of the session cookie.
     pub async fn caller<'a>(&self, app: &'a App) -> Result<Caller<'a>, Error> {
+        if crate::handlers::api::bears_account_token(app, self)
+            && let Some(token) = crate::handlers::api::account_api::bearer(self)
+        {
+            return crate::flows::account_api::bearer_caller(app, self.host(), &token, self.context(app)).await;
+        }
         Caller::open(app, self.host(), self.cookies().as_deref(), self.context(app)).await
     }
 }

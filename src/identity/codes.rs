@@ -15,6 +15,8 @@ pub enum Intent {
     Elevation,
     /// Completing a login as the second factor.
     SignIn,
+    /// Proving an email address.
+    VerifyEmail,
 }
 
 impl Intent {
@@ -22,6 +24,7 @@ impl Intent {
         match self {
             Self::Elevation => "elevation",
             Self::SignIn => "sign_in",
+            Self::VerifyEmail => "verify_email",
         }
     }
 }

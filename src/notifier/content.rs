@@ -4,7 +4,7 @@
 //! Kept apart from the transports so that the SMTP and filesystem notifiers deliver
 //! exactly the same words, and so that template overrides have one documented set of
 //! variables: `title`, `display_name`, `remote_ip`, and per template `link`, `code`,
-//! `purpose` (`elevation` or `sign_in`), `expires_in` (in words, e.g. `10 minutes`),
+//! `purpose` (`elevation`, `sign_in` or `verify_email`), `expires_in` (in words, e.g. `10 minutes`),
 //! `revoke_link` (may be none) and `detail`.
 
 use std::time::Duration;
@@ -38,6 +38,7 @@ pub(super) fn of(message: &Message) -> Content {
             let (title, purpose) = match purpose {
                 CodePurpose::Elevation => ("Confirm it is you", "elevation"),
                 CodePurpose::SignIn => ("Your sign-in code", "sign_in"),
+                CodePurpose::VerifyEmail => ("Verify your email address", "verify_email"),
             };
             (
                 "one_time_code",

@@ -95,6 +95,8 @@ pub enum CodePurpose {
     Elevation,
     /// As a second factor when signing in.
     SignIn,
+    /// To prove the address receives mail (the account API's email verification).
+    VerifyEmail,
 }
 
 /// Shows the kind and harmless fields; links and codes are redacted.

@@ -136,6 +136,37 @@ pub enum Api {
     AdminAudit,
     /// `GET /api/admin/sessions/stats`.
     AdminSessionStats,
+    AccountLogin,
+    AccountLoginSecondFactor,
+    AccountSignup,
+    AccountMe,
+    AccountSetName,
+    AccountSetPassword,
+    AccountSendResetLink,
+    AccountResetWithToken,
+    AccountSendOtp,
+    AccountVerifyOtp,
+    AccountCreateReferral,
+}
+
+impl Api {
+    /// Whether this is one of the account API's routes (`/api/auth/...`).
+    pub fn is_account_api(self) -> bool {
+        matches!(
+            self,
+            Self::AccountLogin
+                | Self::AccountLoginSecondFactor
+                | Self::AccountSignup
+                | Self::AccountMe
+                | Self::AccountSetName
+                | Self::AccountSetPassword
+                | Self::AccountSendResetLink
+                | Self::AccountResetWithToken
+                | Self::AccountSendOtp
+                | Self::AccountVerifyOtp
+                | Self::AccountCreateReferral
+        )
+    }
 }
 
 /// A portal page: GET shows it, POST submits its form.
@@ -482,6 +513,9 @@ impl Router {
         r.api_param("/api/admin/bans/ip/{ip}", &[(M::DELETE, AdminUnbanIp)]);
         r.api("/api/admin/audit", &[(M::GET, AdminAudit)]);
         r.api("/api/admin/sessions/stats", &[(M::GET, AdminSessionStats)]);
+        if config.account_api.enabled {
+            r.account_api(config);
+        }
         r.pages();
         if config.identity_providers.oidc.is_some() {
             r.oidc();
@@ -489,6 +523,29 @@ impl Router {
         r.prefixes.push(Route { path: "/static/".into(), handlers: get_head(Endpoint::Static) });
         r.authz(config);
         r
+    }
+
+    /// The account API (seed 001), bearer tokens instead of the session cookie.
+    fn account_api(&mut self, config: &Configuration) {
+        use Api::*;
+        self.api("/api/auth/login", &[(M::POST, AccountLogin)]);
+        self.api("/api/auth/login/second-factor", &[(M::POST, AccountLoginSecondFactor)]);
+        self.api("/api/auth/me", &[(M::GET, AccountMe)]);
+        self.api("/api/auth/me/name", &[(M::PUT, AccountSetName)]);
+        if !config.authentication_backend.password_change.disable {
+            self.api("/api/auth/me/password", &[(M::PUT, AccountSetPassword)]);
+        }
+        let reset = &config.authentication_backend.password_reset;
+        if !reset.disable && reset.custom_url.is_none() {
+            self.api("/api/auth/send-password-reset-link", &[(M::POST, AccountSendResetLink)]);
+            self.api("/api/auth/reset-password-with-token", &[(M::POST, AccountResetWithToken)]);
+        }
+        self.api("/api/auth/me/send-otp", &[(M::POST, AccountSendOtp)]);
+        self.api("/api/auth/verify-otp", &[(M::POST, AccountVerifyOtp)]);
+        if config.signup.enabled {
+            self.api("/api/auth/signup", &[(M::POST, AccountSignup)]);
+            self.api("/api/auth/me/referrals", &[(M::POST, AccountCreateReferral)]);
+        }
     }
 
     /// The portal's pages: GET (and HEAD) show, POST submits.

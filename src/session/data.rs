@@ -53,6 +53,9 @@ pub struct SessionData {
     /// The emailed sign-in code waiting to complete the second factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_code: Option<String>,
+    /// The emailed code proving an address (account API; held for one request only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verification_code: Option<String>,
     /// A TOTP setup started but not confirmed yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_totp: Option<PendingTotp>,

@@ -9,6 +9,7 @@
 //! `storage.encryption_key`; a check row written on first use makes a server with a
 //! different key refuse to start instead of corrupting data.
 
+mod account;
 mod audit;
 mod auth_log;
 pub mod authelia;

@@ -261,3 +261,32 @@ diesel::table! {
         consumed_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Account API bearer tokens issued before this time (ms) are refused.
+    account_token_cutoffs (username) {
+        username -> Text,
+        not_before_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Email addresses their owner proved to receive.
+    email_verifications (username, email) {
+        username -> Text,
+        email -> Text,
+        verified_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Referral tokens for signup, by keyed hash.
+    referral_tokens (id) {
+        id -> Integer,
+        token_hash -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        uses_left -> Integer,
+    }
+}

@@ -39,6 +39,7 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.access_control(&config.access_control, &networks);
     v.oidc(&config.identity_providers);
     v.telemetry(&config.telemetry, &config.server);
+    v.account_api(config);
     v.problems
 }
 
@@ -141,6 +142,37 @@ impl Validator {
             other => {
                 self.err("default_2fa_method", format!("'{other}' is not allowed; use 'totp', 'webauthn' or 'email'"))
             }
+        }
+    }
+
+    fn account_api(&mut self, c: &Configuration) {
+        let api = &c.account_api;
+        if api.enabled {
+            self.positive("account_api.token_lifespan", api.token_lifespan);
+            if api.token_lifespan.as_secs() > 86_400 {
+                self.err(
+                    "account_api.token_lifespan",
+                    "at most 1 day: long-lived access is what personal API tokens are for",
+                );
+            }
+        }
+        if !api.jwt_secret.is_empty() && api.jwt_secret.expose().chars().count() < 32 {
+            self.err("account_api.jwt_secret", "at least 32 characters");
+        }
+        let signup = &c.signup;
+        if signup.enabled {
+            if !api.enabled {
+                self.err("signup.enabled", "registration is part of the account API: set account_api.enabled");
+            }
+            if c.authentication_backend.database.is_none() {
+                self.err(
+                    "signup.enabled",
+                    "new accounts need the database users backend (authentication_backend.database)",
+                );
+            }
+            self.positive("signup.referral_lifespan", signup.referral_lifespan);
+            self.range("signup.referral_uses", signup.referral_uses.into(), 1, 1000);
+            self.range("signup.referrals_per_user", signup.referrals_per_user.into(), 1, 1000);
         }
     }
 

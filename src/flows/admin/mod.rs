@@ -6,7 +6,7 @@
 //! themselves out (disable, delete or remove themselves from the admin group).
 
 mod security;
-mod users;
+pub(super) mod users;
 
 pub use security::{
     Ban, BanKind, SessionStats, UserSessions, list_bans, remove_totp, remove_webauthn, revoke_sessions, session_stats,

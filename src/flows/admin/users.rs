@@ -199,7 +199,7 @@ async fn detail_of(app: &App, username: &str) -> Result<UserDetail> {
 }
 
 /// Checks a username: 1 to 100 characters, no white space, control characters or `:`.
-fn valid_username(name: &str) -> Result<()> {
+pub(in crate::flows) fn valid_username(name: &str) -> Result<()> {
     if name.is_empty()
         || name.chars().count() > 100
         || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == ':')
@@ -212,7 +212,7 @@ fn valid_username(name: &str) -> Result<()> {
 }
 
 /// Checks addresses: each `local@domain.tld`, at most 254 characters.
-fn valid_emails(emails: &[String], required: bool) -> Result<()> {
+pub(in crate::flows) fn valid_emails(emails: &[String], required: bool) -> Result<()> {
     if required && emails.is_empty() {
         return Err(Error::InvalidUser("email: required".into()));
     }
@@ -238,7 +238,7 @@ fn valid_groups(groups: &[String]) -> Result<()> {
 }
 
 /// Checks a display name: at most 255 printable characters.
-fn valid_display_name(name: &str) -> Result<()> {
+pub(in crate::flows) fn valid_display_name(name: &str) -> Result<()> {
     if name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(Error::InvalidUser("display_name: at most 255 printable characters".into()));
     }
@@ -254,7 +254,7 @@ fn check_policy(app: &App, user: &User, password: &str) -> Result<()> {
 }
 
 /// A hash of `password` for `user`, after the policy check.
-async fn new_hash(app: &App, user: &User, password: &str) -> Result<String> {
+pub(in crate::flows) async fn new_hash(app: &App, user: &User, password: &str) -> Result<String> {
     check_policy(app, user, password)?;
     match app.services.hashing.hash(password, &app.config.authentication_backend.password_hashing()).await {
         Ok(hash) => Ok(hash),

@@ -37,6 +37,7 @@ macro_rules! as_caller {
 }
 
 mod account;
+pub mod account_api;
 mod admin;
 mod bootstrap;
 mod configuration;
@@ -120,7 +121,12 @@ fn refuse_cross_site(request: &Request<'_>) -> Result<(), Error> {
 
 /// Runs the handler for `api`.
 pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
-    if let Err(e) = refuse_cross_site(&request) {
+    // The account API and requests bearing an account token read no cookie: a request a
+    // browser sends by itself carries no authority there, so it needs no CSRF check.
+    if !api.is_account_api()
+        && !bears_account_token(app, &request)
+        && let Err(e) = refuse_cross_site(&request)
+    {
         return error_response(&e);
     }
     let r = &request;
@@ -188,7 +194,25 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::AdminUnbanIp => admin::unban_ip(app, r).await,
         Api::AdminAudit => admin::audit(app, r).await,
         Api::AdminSessionStats => admin::session_stats(app, r).await,
+        Api::AccountLogin => account_api::login(app, r).await,
+        Api::AccountLoginSecondFactor => account_api::login_second_factor(app, r).await,
+        Api::AccountSignup => account_api::signup(app, r).await,
+        Api::AccountMe => account_api::me(app, r).await,
+        Api::AccountSetName => account_api::set_name(app, r).await,
+        Api::AccountSetPassword => account_api::set_password(app, r).await,
+        Api::AccountSendResetLink => account_api::send_reset_link(app, r).await,
+        Api::AccountResetWithToken => account_api::reset_with_token(app, r).await,
+        Api::AccountSendOtp => account_api::send_otp(app, r).await,
+        Api::AccountVerifyOtp => account_api::verify_otp(app, r).await,
+        Api::AccountCreateReferral => account_api::create_referral(app, r).await,
     }
+}
+
+/// Whether the request bears an account API token (the account API is on and the
+/// `Authorization: Bearer` credential is a JWT, not another kind of bearer token).
+pub fn bears_account_token(app: &App, request: &Request<'_>) -> bool {
+    app.services.account_tokens.is_some()
+        && account_api::bearer(request).is_some_and(|t| crate::identity::account_token::looks_like_jwt(&t))
 }
 
 /// `Ok(response)` for an operation's outcome, or the error's answer.
