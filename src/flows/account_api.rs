@@ -235,6 +235,14 @@ pub fn send_reset_link(app: &App, caller: &Caller<'_>, email: &str) -> Result<()
 /// `POST /api/auth/reset-password-with-token`: the mailed link's token (once) and the new
 /// password; every session and account token of the user ends.
 pub async fn reset_with_token(app: &App, caller: &mut Caller<'_>, token: &str, new: &str) -> Result<()> {
+    // The policy first: a refused password must not spend the link.
+    let named = app.services.reset_tokens.addressee(token).map_err(|_| Error::ResetLinkInvalid)?;
+    if let Some(user) = app.services.users.get(&named).await? {
+        let mut context = vec![user.username.as_str(), user.display_name.as_str()];
+        context.extend(user.emails.iter().map(String::as_str));
+        crate::authn::password_policy::check(&app.config.password_policy, new, &context)
+            .map_err(|violation| Error::PasswordPolicy(violation.0))?;
+    }
     password::reset_redeem(app, caller, token).await?;
     let username = caller.data().and_then(|d| d.password_reset_username.clone()).ok_or(Error::ResetLinkFirst)?;
     password::reset_set(app, caller, new).await?;

@@ -105,6 +105,12 @@ impl ResetTokens {
         Ok(data.claims)
     }
 
+    /// The user a genuine `token` names, without consuming it (so that a new password
+    /// the policy refuses does not spend the link).
+    pub fn addressee(&self, token: &str) -> Result<String, TokenError> {
+        Ok(self.decode(token)?.username)
+    }
+
     /// Verifies and consumes `token`; returns the user it was issued to.
     pub async fn redeem(&self, token: &str, now: i64) -> Result<String, TokenError> {
         let claims = self.decode(token)?;

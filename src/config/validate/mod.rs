@@ -249,6 +249,22 @@ mod tests {
     }
 
     #[test]
+    fn account_api_and_signup_keys() {
+        let has = |yaml: &str, path: &str| problem_paths(yaml).iter().any(|p| p == path);
+        assert!(has("signup: {enabled: true}", "signup.enabled"), "needs the account API and the database");
+        assert!(has("account_api: {enabled: true, token_lifespan: 2d}", "account_api.token_lifespan"));
+        assert!(has("account_api: {jwt_secret: short}", "account_api.jwt_secret"));
+        assert!(has(
+            "account_api: {enabled: true}\nsignup: {enabled: true, referral_uses: 0}\nauthentication_backend: {database: {}}",
+            "signup.referral_uses"
+        ));
+        let fine = "account_api: {enabled: true, jwt_secret: 'a-secret-of-at-least-32-characters!'}\n\
+                    signup: {enabled: true}\nauthentication_backend: {database: {}}";
+        let paths = problem_paths(fine);
+        assert!(!paths.iter().any(|p| p.starts_with("account_api") || p.starts_with("signup")), "{paths:?}");
+    }
+
+    #[test]
     fn service_addresses() {
         assert!(parse_service_address("submission://smtp.example.com:587", &["smtp", "submission"]).is_ok());
         assert!(parse_service_address("smtp.example.com:25", &["smtp"]).is_ok());
