@@ -488,6 +488,27 @@ async fn second_factor_contract(storage: &Storage, backend: Backend) {
     assert!(storage.webauthn_delete("john", listed[1].id).await.unwrap());
     assert_eq!(storage.webauthn_count("john").await.unwrap(), 1);
 
+    // Account API: cutoffs only move forward; verified addresses; referral uses taken once
+    // each, by one of several concurrent takers.
+    assert_eq!(storage.token_cutoff("john").await.unwrap(), None);
+    storage.set_token_cutoff("john", 5_000).await.unwrap();
+    storage.set_token_cutoff("john", 4_000).await.unwrap();
+    assert_eq!(storage.token_cutoff("john").await.unwrap(), Some(5_000), "{backend:?}: never moves back");
+    storage.set_token_cutoff("john", 6_000).await.unwrap();
+    assert_eq!(storage.token_cutoff("john").await.unwrap(), Some(6_000));
+    storage.email_verified_set("john", "John@Example.com", 1000).await.unwrap();
+    storage.email_verified_set("john", "john@example.com", 1001).await.unwrap();
+    assert_eq!(storage.emails_verified("john").await.unwrap(), ["john@example.com"]);
+    storage.referral_insert("hash-1", "john", 1000, 2000, 1).await.unwrap();
+    assert_eq!(storage.referrals_valid("john", 1500).await.unwrap(), 1);
+    let takers: Vec<_> = (0..8).map(|_| storage.referral_take("hash-1", 1500)).collect();
+    let taken = futures_util::future::join_all(takers).await;
+    assert_eq!(taken.iter().filter(|t| t.as_ref().unwrap().is_some()).count(), 1, "{backend:?}: one winner");
+    assert_eq!(storage.referral_take("hash-1", 1500).await.unwrap(), None, "used up");
+    storage.referral_give_back("hash-1").await.unwrap();
+    assert_eq!(storage.referral_take("hash-1", 2500).await.unwrap(), None, "expired");
+    assert_eq!(storage.referral_take("hash-1", 1500).await.unwrap().as_deref(), Some("john"), "given back");
+
     // One-time codes: consumed once, revoked after too many wrong guesses.
     let code = |id: &str| OneTimeCode {
         public_id: id.into(),
