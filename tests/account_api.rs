@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::client::Client;
 use common::*;
 use portcullis::second_factor::totp::TotpService;
 use serde_json::{Value, json};
@@ -24,8 +25,9 @@ impl Setup {
         let hash = argon2_hash("correct horse");
         let mut users = String::from("users:\n");
         for name in ["john", "mary", "eve", "dora"] {
+            let groups = if name == "mary" { "[admins]" } else { "[]" };
             users.push_str(&format!(
-                "  {name}:\n    displayname: {name}\n    password: '{hash}'\n    email: {name}@example.com\n"
+                "  {name}:\n    displayname: {name}\n    password: '{hash}'\n    email: {name}@example.com\n    groups: {groups}\n"
             ));
         }
         std::fs::write(dir.path().join("users.yml"), users).unwrap();
@@ -336,4 +338,50 @@ fn signup_needs_a_valid_referral_token() {
     assert_eq!(signup(&again, "john@example.com", "A-Good-Password-1").status, 409, "the address is taken");
     assert_eq!(s.login("new@example.com", "A-Good-Password-1").status, 200);
     assert!(s.db("select detail from audit_log where event = 'account.signed_up'").contains("john"));
+}
+
+#[test]
+fn local_login_and_web_session_administration() {
+    let s = Setup::start();
+    // Seed 003's local login: 201 with the same answer.
+    let r = s.call("POST", "/auth/local/login", None, Some(json!({"username": "john", "password": "correct horse"})));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let john = r.json()["data"]["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.call("POST", "/auth/local/login", None, Some(json!({"username": "john", "password": "x"}))).status,
+        401
+    );
+
+    // An administrator with two factors (mary, TOTP) by bearer token.
+    let pending = s.login("mary", "correct horse").json()["data"]["token"].as_str().unwrap().to_string();
+    let code = TotpService::code_at(
+        &portcullis::storage::TotpRecord { username: "mary".into(), ..totp_record(TOTP_SECRET) },
+        now(),
+    )
+    .unwrap();
+    let r = s.call("POST", "/api/auth/login/second-factor", None, Some(json!({"token": pending, "code": code})));
+    let admin = r.json()["data"]["token"].as_str().unwrap().to_string();
+
+    // Two web sessions (cookies) of john.
+    let mut browsers: Vec<Client> = (0..2).map(|_| Client::new(s.server.port)).collect();
+    for b in &mut browsers {
+        let r = b.json("POST", "/api/firstfactor", json!({"username": "john", "password": "correct horse"}));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let stats = s.call("GET", "/auth/sessions/stats", Some(&admin), None);
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    assert_eq!(stats.json()["data"]["total"], 2, "{}", stats.body);
+    assert_eq!(stats.json()["data"]["one_factor"], 2);
+    assert_eq!(stats.json()["data"]["user_count"], 1);
+    for who in [Some(john.as_str()), None] {
+        assert!(matches!(s.call("GET", "/auth/sessions/stats", who, None).status, 401 | 403), "not an admin");
+        assert!(matches!(s.call("POST", "/auth/sessions/revoke-all", who, Some(json!({}))).status, 401 | 403));
+    }
+    let r = s.call("POST", "/auth/sessions/revoke-all", Some(&admin), Some(json!({"except_current": true})));
+    assert_eq!(r.status, 204, "{}", r.body);
+    for b in &mut browsers {
+        assert_eq!(b.level(), 0, "every web session ended");
+    }
+    assert_eq!(s.call("GET", "/auth/sessions/stats", Some(&admin), None).json()["data"]["total"], 0);
+    assert!(s.db("select event from audit_log where event = 'admin.sessions.revoked_all'").contains("revoked_all"));
 }

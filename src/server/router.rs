@@ -137,6 +137,8 @@ pub enum Api {
     /// `GET /api/admin/sessions/stats`.
     AdminSessionStats,
     AccountLogin,
+    LocalLogin,
+    AdminRevokeAllSessions,
     AccountLoginSecondFactor,
     AccountSignup,
     AccountMe,
@@ -155,6 +157,7 @@ impl Api {
         matches!(
             self,
             Self::AccountLogin
+                | Self::LocalLogin
                 | Self::AccountLoginSecondFactor
                 | Self::AccountSignup
                 | Self::AccountMe
@@ -513,6 +516,9 @@ impl Router {
         r.api_param("/api/admin/bans/ip/{ip}", &[(M::DELETE, AdminUnbanIp)]);
         r.api("/api/admin/audit", &[(M::GET, AdminAudit)]);
         r.api("/api/admin/sessions/stats", &[(M::GET, AdminSessionStats)]);
+        // Seed 003's web-session administration, over the same operations.
+        r.api("/auth/sessions/stats", &[(M::GET, AdminSessionStats)]);
+        r.api("/auth/sessions/revoke-all", &[(M::POST, AdminRevokeAllSessions)]);
         if config.account_api.enabled {
             r.account_api(config);
         }
@@ -529,6 +535,8 @@ impl Router {
     fn account_api(&mut self, config: &Configuration) {
         use Api::*;
         self.api("/api/auth/login", &[(M::POST, AccountLogin)]);
+        // Seed 003's local login: the same login, answered with 201.
+        self.api("/auth/local/login", &[(M::POST, LocalLogin)]);
         self.api("/api/auth/login/second-factor", &[(M::POST, AccountLoginSecondFactor)]);
         self.api("/api/auth/me", &[(M::GET, AccountMe)]);
         self.api("/api/auth/me/name", &[(M::PUT, AccountSetName)]);

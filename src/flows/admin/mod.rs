@@ -9,8 +9,8 @@ mod security;
 pub(super) mod users;
 
 pub use security::{
-    Ban, BanKind, SessionStats, UserSessions, list_bans, remove_totp, remove_webauthn, revoke_sessions, session_stats,
-    unban,
+    Ban, BanKind, SessionStats, UserSessions, list_bans, remove_totp, remove_webauthn, revoke_all_sessions,
+    revoke_sessions, session_stats, unban,
 };
 pub use users::{
     NewUser, UserDetail, UserOverview, UserPage, UserPatch, UserQuery, UserView, create_user, delete_user, get_user,

@@ -120,6 +120,8 @@ pub struct SessionStats {
     pub one_factor: usize,
     /// At two factors.
     pub two_factor: usize,
+    /// Users with at least one session.
+    pub user_count: usize,
     /// Per user.
     pub users: Vec<UserSessions>,
 }
@@ -131,5 +133,20 @@ pub async fn session_stats(app: &App, caller: &Caller<'_>) -> Result<SessionStat
     audit_action(app, caller, "admin.sessions.stats", "", serde_json::Value::Null).await;
     let one_factor = users.iter().map(|u| u.one_factor).sum();
     let two_factor = users.iter().map(|u| u.two_factor).sum();
-    Ok(SessionStats { total: one_factor + two_factor, one_factor, two_factor, users })
+    Ok(SessionStats { total: one_factor + two_factor, one_factor, two_factor, user_count: users.len(), users })
+}
+
+/// Ends every web session of every user (a suspected theft of cookies, a key rotation),
+/// the caller's own too unless `keep_own`. Returns how many ended.
+pub async fn revoke_all_sessions(app: &App, caller: &Caller<'_>, keep_own: bool) -> Result<usize> {
+    require_admin(app, caller)?;
+    let sessions = &app.services.sessions;
+    let keep = if keep_own { caller.session().map(|s| &s.id) } else { None };
+    let mut ended = 0;
+    for user in sessions.stats().await? {
+        ended += sessions.end_all_for(&user.username, keep).await?;
+    }
+    tracing::warn!(by = %caller.username(), ended, keep_own, "every web session revoked");
+    audit_action(app, caller, "admin.sessions.revoked_all", "", json!({"sessions": ended, "kept_own": keep_own})).await;
+    Ok(ended)
 }

@@ -71,6 +71,15 @@ pub async fn login(app: &App, request: &Request<'_>) -> HttpResponse {
     )
 }
 
+/// `POST /auth/local/login` (seed 003): the account API's login, answered with 201.
+pub async fn local_login(app: &App, request: &Request<'_>) -> HttpResponse {
+    let mut r = login(app, request).await;
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = StatusCode::CREATED;
+    }
+    r
+}
+
 #[derive(Deserialize)]
 struct SecondFactorBody {
     token: String,

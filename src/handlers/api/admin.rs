@@ -248,3 +248,19 @@ pub async fn audit(app: &App, request: &Request<'_>) -> HttpResponse {
 pub async fn session_stats(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| Ok(response::ok_data(&admin::session_stats(app, caller).await?)))
 }
+
+#[derive(serde::Deserialize, Default)]
+struct RevokeAllBody {
+    /// Keep the calling administrator's own session.
+    #[serde(default)]
+    except_current: bool,
+}
+
+/// `POST /auth/sessions/revoke-all`: 204.
+pub async fn revoke_all_sessions(app: &App, request: &Request<'_>) -> HttpResponse {
+    as_caller!(app, request, |caller| {
+        let body: RevokeAllBody = request.json_or_default()?;
+        admin::revoke_all_sessions(app, caller, body.except_current).await?;
+        Ok(super::ok_with(http::StatusCode::NO_CONTENT))
+    })
+}

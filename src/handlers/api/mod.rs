@@ -195,6 +195,8 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::AdminAudit => admin::audit(app, r).await,
         Api::AdminSessionStats => admin::session_stats(app, r).await,
         Api::AccountLogin => account_api::login(app, r).await,
+        Api::LocalLogin => account_api::local_login(app, r).await,
+        Api::AdminRevokeAllSessions => admin::revoke_all_sessions(app, r).await,
         Api::AccountLoginSecondFactor => account_api::login_second_factor(app, r).await,
         Api::AccountSignup => account_api::signup(app, r).await,
         Api::AccountMe => account_api::me(app, r).await,
