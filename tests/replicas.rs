@@ -265,6 +265,9 @@ fn nginx_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("nginx"))
 }
 
+/// When an answer came (since the load started), and its status or why there was none.
+type Answer = (Duration, Result<u16, String>);
+
 /// Runs `clients` loops of `one` until `stop`; returns each answer's (time since `start`,
 /// status) and every failure (no answer, or an answer outside `accepted`).
 fn load(
@@ -272,7 +275,7 @@ fn load(
     stop: &Arc<AtomicBool>,
     started: Instant,
     one: impl Fn() -> std::io::Result<Response> + Send + Sync + 'static,
-) -> Vec<std::thread::JoinHandle<Vec<(Duration, Result<u16, String>)>>> {
+) -> Vec<std::thread::JoinHandle<Vec<Answer>>> {
     let one = Arc::new(one);
     (0..clients)
         .map(|_| {
@@ -289,9 +292,7 @@ fn load(
         .collect()
 }
 
-fn collect(
-    handles: Vec<std::thread::JoinHandle<Vec<(Duration, Result<u16, String>)>>>,
-) -> Vec<(Duration, Result<u16, String>)> {
+fn collect(handles: Vec<std::thread::JoinHandle<Vec<Answer>>>) -> Vec<Answer> {
     let mut all: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     all.sort_by_key(|(at, _)| *at);
     all
