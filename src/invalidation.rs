@@ -164,11 +164,11 @@ pub fn listen(app: Arc<App>) {
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => stop_trusting("fell behind"),
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 },
                 reconnected = reconnects.recv() => {
                     if matches!(reconnected, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                        return;
+                        break;
                     }
                     stop_trusting("reconnecting");
                     match subscriber.subscribe(CHANNEL).await {
@@ -181,12 +181,20 @@ pub fn listen(app: Arc<App>) {
                         Err(e) => tracing::warn!(error = %e, "cannot subscribe to the cache invalidation channel"),
                     }
                 },
-                _ = errors.recv() => {
+                error = errors.recv() => {
+                    if matches!(error, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        break;
+                    }
                     if !subscriber.is_connected() {
                         stop_trusting("lost its connection");
                     }
                 },
-                _ = unresponsive.recv() => stop_trusting("stopped answering"),
+                stalled = unresponsive.recv() => {
+                    if matches!(stalled, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        break;
+                    }
+                    stop_trusting("stopped answering");
+                },
                 _ = check.tick() => {
                     if !subscriber.is_connected() {
                         stop_trusting("lost its connection");
@@ -194,5 +202,8 @@ pub fn listen(app: Arc<App>) {
                 },
             }
         }
+        // The client is gone: no notice can arrive any more.
+        invalidation.listening.store(false, Ordering::Release);
+        forget_everything(services);
     });
 }
