@@ -634,7 +634,7 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         tracing::info!(endpoint = %endpoint, protocol = %t.protocol, sampling_ratio = t.sampling_ratio, "traces: exporting over OTLP");
     }
     let config = Arc::new(config);
-    let result = runtime.block_on(run(config, embedded));
+    let result = runtime.block_on(run(config, embedded, options(args, true)));
     // Queued spans leave while the runtime (which the gRPC exporter runs on) still runs.
     if let Some(tracing) = tracing {
         tracing.shutdown();
@@ -648,14 +648,11 @@ fn serve(args: &ConfigArgs) -> ExitCode {
     }
 }
 
-async fn run(config: Arc<config::Configuration>, embedded: bool) -> Result<(), String> {
+async fn run(config: Arc<config::Configuration>, embedded: bool, reload_with: LoadOptions) -> Result<(), String> {
     let services = crate::services::Services::open(&config).await?;
-    if config.authentication_backend.file.as_ref().is_some_and(|f| f.watch)
-        && let Some(file) = services.users.file()
-    {
-        file.watch(crate::services::USERS_FILE_POLL);
-    }
     let app = Arc::new(crate::server::App::new(config.clone(), services)?);
+    crate::reload::start(app.clone(), reload_with);
+    crate::invalidation::listen(app.clone());
     crate::flows::audit::prune_periodically(app.clone());
     crate::flows::oidc::purge_periodically(app.clone());
     let address = &config.server.address;

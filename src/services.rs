@@ -2,7 +2,6 @@
 //! regulation. Handlers reach them through the application; services never see HTTP types.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::authn::basic_cache::BasicCache;
 use crate::authn::bootstrap::Bootstrap;
@@ -20,9 +19,6 @@ use crate::second_factor::webauthn::WebAuthnService;
 use crate::session::Sessions;
 use crate::storage::Storage;
 
-/// How often the users file is checked for changes when `watch` is on.
-pub const USERS_FILE_POLL: Duration = Duration::from_secs(1);
-
 /// Everything handlers need besides the configuration.
 pub struct Services {
     /// The database.
@@ -39,6 +35,8 @@ pub struct Services {
     pub bootstrap: Bootstrap,
     /// Recently verified Basic credentials (authz endpoints).
     pub basic_cache: BasicCache,
+    /// Tells other replicas to drop cached entries of a user that changed here.
+    pub invalidation: crate::invalidation::Invalidation,
     /// TOTP parameters and checks.
     pub totp: TotpService,
     /// WebAuthn relying parties.
@@ -83,6 +81,7 @@ impl Services {
             tokio::spawn(async move { ldap.probe().await });
         }
         let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
+        let invalidation = crate::invalidation::Invalidation::open(config).await?;
         let no_users = !users.any().await.map_err(|e| e.to_string())?;
         let (bootstrap, token) = Bootstrap::new(no_users);
         if let Some(token) = token {
@@ -139,6 +138,7 @@ impl Services {
             hashing: HashingPool::per_core(),
             bootstrap,
             basic_cache: BasicCache::new(),
+            invalidation,
         })
     }
 }

@@ -12,8 +12,11 @@
 //! before that ([`AccessControl::object`], see [`path`]).
 
 mod index;
+mod live;
 mod matchers;
 pub mod path;
+
+pub use live::LiveRules;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -219,6 +222,7 @@ pub struct AccessControl {
     default_policy: Policy,
     index: DomainIndex,
     allow_encoded_slashes: bool,
+    second_factor_required: bool,
 }
 
 impl AccessControl {
@@ -289,6 +293,7 @@ impl AccessControl {
             default_policy: ac.default_policy.unwrap_or(Policy::Deny),
             index,
             allow_encoded_slashes: ac.allow_encoded_slashes,
+            second_factor_required: ac.second_factor_required(),
         })
     }
 
@@ -363,6 +368,12 @@ impl AccessControl {
     /// The policy when no rule matches.
     pub fn default_policy(&self) -> Policy {
         self.default_policy
+    }
+
+    /// True when some rule (or the default policy) asks for two factors: the portal then
+    /// offers second-factor methods. Kept with the rules so that it follows a reload.
+    pub fn second_factor_required(&self) -> bool {
+        self.second_factor_required
     }
 
     /// Number of rules.

@@ -72,6 +72,21 @@ impl BasicCache {
         Some((entry.username.clone(), entry.stored_hash.clone()))
     }
 
+    /// Forgets every entry verified for `username` (its password, state or sessions
+    /// changed, possibly on another replica).
+    pub fn forget_user(&self, username: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, e| !e.username.eq_ignore_ascii_case(username));
+        }
+    }
+
+    /// Forgets every entry (invalidations may have been missed).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
+
     /// Records that `login`/`password` verified as `username` against `stored_hash`.
     pub fn insert(&self, login: &str, password: &str, username: &str, stored_hash: &str, lifespan: Duration) {
         if lifespan.is_zero() {
@@ -113,6 +128,22 @@ mod tests {
         assert_eq!(cache.get("mary", "pw", hash("h")), None, "expired");
         cache.insert("kim", "pw", "kim", "h", Duration::ZERO);
         assert_eq!(cache.get("kim", "pw", hash("h")), None, "lifespan 0 disables the cache");
+    }
+
+    #[test]
+    fn users_can_be_forgotten_one_by_one_or_all() {
+        let cache = BasicCache::new();
+        let hash = |_: &str| Some("h".to_string());
+        let lifespan = Duration::from_secs(60);
+        cache.insert("john", "pw", "john", "h", lifespan);
+        cache.insert("john@example.com", "pw", "john", "h", lifespan);
+        cache.insert("mary", "pw", "mary", "h", lifespan);
+        cache.forget_user("John");
+        assert_eq!(cache.get("john", "pw", hash), None);
+        assert_eq!(cache.get("john@example.com", "pw", hash), None, "every login of the user");
+        assert_eq!(cache.get("mary", "pw", hash).as_deref(), Some("mary"), "others stay");
+        cache.clear();
+        assert_eq!(cache.get("mary", "pw", hash), None);
     }
 
     #[test]

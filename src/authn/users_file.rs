@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
@@ -352,31 +352,6 @@ impl UsersFile {
         self.install(users);
         Ok(())
     }
-
-    /// Polls the file every `interval` and reloads it when it changes (for
-    /// `authentication_backend.file.watch`). Polling survives editors that replace the
-    /// file and mounted volumes that swap symlinks, where change notifications get lost.
-    pub fn watch(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let file = Arc::clone(&this);
-                let reloaded = tokio::task::spawn_blocking(move || file.reload_if_changed()).await;
-                if let Ok(Ok(true) | Err(_)) = &reloaded {
-                    crate::telemetry::config_reload("users_file", matches!(reloaded, Ok(Ok(true))));
-                }
-                match reloaded {
-                    Ok(Ok(true)) => tracing::info!(users = this.snapshot().len(), "users file reloaded"),
-                    Ok(Ok(false)) => {}
-                    Ok(Err(e)) => tracing::error!("{e}; keeping the previous users"),
-                    Err(e) => tracing::error!(error = %e, "users file reload task failed"),
-                }
-            }
-        })
-    }
 }
 
 fn invalid(path: &Path, message: &str) -> UsersFileError {
@@ -566,6 +541,7 @@ users:
     }
 
     fn bump_mtime(path: &Path) {
+        use std::time::Duration;
         let later = SystemTime::now() + Duration::from_secs(5);
         std::fs::File::options().write(true).open(path).unwrap().set_modified(later).unwrap();
     }

@@ -215,7 +215,9 @@ pub async fn check(
         tracing::warn!(target = %redact(&target.url), "target must be https so that session cookies stay secret");
         return Outcome::Refused(Refusal::NotHttps);
     }
-    let object = match app.access_control.object(host, &target.path, target.url.query(), &target.method) {
+    // One version of the rules judges the whole request, even if a reload lands meanwhile.
+    let rules = app.access_control.current();
+    let object = match rules.object(host, &target.path, target.url.query(), &target.method) {
         Ok(object) => object,
         Err(why) => {
             tracing::warn!(target = %redact(&target.url), path = %target.path, "path refused: {why}");
@@ -248,7 +250,7 @@ pub async fn check(
         failed_header: found.failed_header,
         header_strategy: endpoint.strategies.iter().map(|s| s.kind).find(|k| k.header().is_some()),
         decision: crate::telemetry::traces::span!("access_control.evaluate")
-            .in_scope(|| app.access_control.evaluate(&subject, &object)),
+            .in_scope(|| rules.evaluate(&subject, &object)),
         kind: RequestKind {
             implementation: endpoint.implementation,
             safe_method: matches!(target.method.as_str(), "GET" | "HEAD" | "OPTIONS"),
@@ -378,6 +380,7 @@ async fn basic_identity(
     let (login, password) = basic_credentials(value).ok_or(None)?;
     let services = &app.services;
     if !cache_lifespan.is_zero()
+        && services.invalidation.caches_trusted()
         && let Some((username, verified_hash)) = services.basic_cache.candidate(&login, &password)
         && let Ok(Some(user)) = services.users.get(&username).await
         && !user.disabled

@@ -126,6 +126,7 @@ pub async fn set_preferred_method(app: &App, caller: &Caller<'_>, method: &str) 
 pub async fn sign_out_everywhere(app: &App, caller: &mut Caller<'_>) -> Result<()> {
     let username = caller.require(AuthLevel::OneFactor)?.username.clone();
     let ended = app.services.sessions.end_all_for(&username, None).await?;
+    crate::invalidation::user_changed(app, &username).await;
     caller.forget();
     tracing::info!(username = %username, "signed out everywhere");
     let detail = serde_json::json!({"sessions": ended});

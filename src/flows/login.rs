@@ -204,13 +204,13 @@ pub fn redirect_after_first_factor(
             }
             let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
             let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };
-            let decision = app.access_control.evaluate(&subject, &Object::new(&url, method));
+            let decision = app.access_control.current().evaluate(&subject, &Object::new(&url, method));
             // As Authelia: only a two-factor target keeps the user at the portal; a denied
             // target is still redirected to, where the user sees why.
             (decision.policy != Policy::TwoFactor).then(|| t.to_string())
         }
         Some(_) => None,
-        None if app.config.access_control.second_factor_required() => None,
+        None if app.access_control.current().second_factor_required() => None,
         None => settings.default_redirection_url.as_ref().map(|u| u.to_string()),
     }
 }

@@ -140,7 +140,9 @@ pub async fn reset_set(app: &App, caller: &mut Caller<'_>, password: &str) -> Re
 /// file and the database; set in the directory for LDAP.
 pub(super) async fn store_password(app: &App, username: &str, password: &str) -> Result<()> {
     if let Some(ldap) = app.services.users.ldap() {
-        return Ok(Box::pin(ldap.set_password(username, password)).await?);
+        Box::pin(ldap.set_password(username, password)).await?;
+        crate::invalidation::user_changed(app, username).await;
+        return Ok(());
     }
     let params = app.config.authentication_backend.password_hashing();
     let hash = match app.services.hashing.hash(password, &params).await {
@@ -149,6 +151,8 @@ pub(super) async fn store_password(app: &App, username: &str, password: &str) ->
         Err(e) => return Err(Error::Internal(format!("cannot hash the password: {e}"))),
     };
     app.services.users.set_password_hash(username, &hash, now()).await?;
+    // Other replicas stop accepting the old password from their caches at once.
+    crate::invalidation::user_changed(app, username).await;
     Ok(())
 }
 

@@ -32,7 +32,8 @@ pub struct Notifier {
 }
 
 struct Inner {
-    templates: Templates,
+    /// Replaced whole when the configuration is reloaded.
+    templates: arc_swap::ArcSwap<Templates>,
     /// The subject template; `{title}` is replaced.
     subject: String,
     /// Whether to send an HTML alternative.
@@ -162,7 +163,7 @@ impl Notifier {
         let templates = Templates::load(&config.template_path)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                templates,
+                templates: arc_swap::ArcSwap::from_pointee(templates),
                 subject,
                 html,
                 transport,
@@ -180,6 +181,20 @@ impl Notifier {
         };
         self.note(&checked);
         checked
+    }
+
+    /// Reads the mail templates again from `template_path` (the embedded ones where it has
+    /// no file of that name) and puts them in force; on any error the running templates
+    /// stay and the error names the key and the file.
+    pub fn reload_templates(&self, template_path: &str) -> Result<(), String> {
+        let templates = Templates::load(template_path)?;
+        self.inner.templates.store(Arc::new(templates));
+        Ok(())
+    }
+
+    /// The files in `template_path` that override embedded templates (existing or not).
+    pub fn template_files(template_path: &str) -> Vec<std::path::PathBuf> {
+        templates::override_files(template_path)
     }
 
     /// `smtp` or `filesystem`.
@@ -222,7 +237,7 @@ impl Notifier {
     /// Renders and sends one message.
     pub async fn send(&self, to: &Recipient, message: &Message) -> Result<(), NotifyError> {
         let inner = &self.inner;
-        let rendered = inner.templates.render(message, inner.html)?;
+        let rendered = inner.templates.load().render(message, inner.html)?;
         let subject = inner.subject.replace("{title}", rendered.title);
         tracing::debug!(recipient = %to.address, title = rendered.title, "sending notification");
         let span = crate::telemetry::traces::span!("notifier.send", notifier.transport = self.kind());

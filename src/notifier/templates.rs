@@ -29,6 +29,15 @@ const EMBEDDED: [(&str, &str); 9] = [
     ("security_event.txt", include_str!("../../web/templates/mail/security_event.txt")),
 ];
 
+/// The files of `template_path` that would replace embedded templates, whether they exist
+/// yet or not (a reload watches for them to appear, change or go).
+pub(super) fn override_files(template_path: &str) -> Vec<std::path::PathBuf> {
+    if template_path.is_empty() {
+        return Vec::new();
+    }
+    EMBEDDED.iter().map(|(name, _)| Path::new(template_path).join(name)).collect()
+}
+
 /// A rendered message.
 pub(super) struct Rendered {
     /// The message's title (for the subject).

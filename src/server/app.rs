@@ -38,8 +38,8 @@ pub struct App {
     pub openapi_spec: Bytes,
     /// Storage, sessions, users, regulation.
     pub services: Services,
-    /// The compiled access-control rules.
-    pub access_control: crate::access_control::AccessControl,
+    /// The access-control rules in force (replaced whole by a configuration reload).
+    pub access_control: crate::access_control::LiveRules,
     /// Authorization endpoints (routes refer to them by index).
     pub authz: Vec<crate::authz::AuthzEndpoint>,
     /// Portal templates, translations and static files.
@@ -65,7 +65,9 @@ impl App {
             None => super::client_ip::default_trusted(),
         };
         Ok(Self {
-            access_control: crate::access_control::AccessControl::compile(&config)?,
+            access_control: crate::access_control::LiveRules::new(crate::access_control::AccessControl::compile(
+                &config,
+            )?),
             authz: crate::authz::endpoints(&config),
             trusted_proxies,
             base_path: config.server.address.base_path.clone(),

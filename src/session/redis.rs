@@ -126,6 +126,14 @@ fn session_cipher(master: &[u8; 32], id: &SessionId) -> Result<Aes256Gcm, StoreE
 }
 
 fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
+    let size = usize::try_from(config.maximum_active_connections.clamp(1, 64)).unwrap_or(1);
+    builder(config)?.build_pool(size).map_err(|e| StoreError::Unavailable(format!("invalid Redis configuration: {e}")))
+}
+
+/// A client builder for `session.redis`: standalone or Sentinel, credentials, database,
+/// TLS, timeouts and the reconnect policy. Shared with the cache invalidation channel
+/// (`crate::invalidation`), which must reach the same Redis the same way.
+pub(crate) fn builder(config: &Redis) -> Result<fred::prelude::Builder, StoreError> {
     let host = config.host.clone().unwrap_or_default();
     let server = match &config.high_availability {
         Some(ha) => {
@@ -161,8 +169,8 @@ fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
         fred_config.tls = Some(connector.into());
     }
     let timeout = config.timeout.get();
-    let size = usize::try_from(config.maximum_active_connections.clamp(1, 64)).unwrap_or(1);
-    fred::prelude::Builder::from_config(fred_config)
+    let mut builder = fred::prelude::Builder::from_config(fred_config);
+    builder
         .with_connection_config(|c| {
             c.connection_timeout = timeout;
             c.internal_command_timeout = timeout;
@@ -170,9 +178,8 @@ fn build_pool(config: &Redis) -> Result<Pool, StoreError> {
         })
         .with_performance_config(|p| p.default_command_timeout = timeout)
         // Retry forever, every 500 ms: recovery needs no restart.
-        .set_policy(ReconnectPolicy::new_constant(0, 500))
-        .build_pool(size)
-        .map_err(|e| StoreError::Unavailable(format!("invalid Redis configuration: {e}")))
+        .set_policy(ReconnectPolicy::new_constant(0, 500));
+    Ok(builder)
 }
 
 /// The key holding the level of the session filed under `session_key`.

@@ -183,10 +183,25 @@ impl Storage {
                     },
                     None => {
                         let sealed = cipher.encrypt(CHECK_PLAINTEXT)?;
-                        per_backend!(conn, |c| diesel::insert_into(encryption::table)
+                        let inserted = per_backend!(conn, |c| diesel::insert_into(encryption::table)
                             .values((encryption::name.eq(CHECK_ROW), encryption::value.eq(&sealed)))
                             .execute(c)
-                            .await)?;
+                            .await);
+                        if let Err(e) = inserted {
+                            // Replicas started together race to write the row: the loser
+                            // reads the winner's, which must open with the same key.
+                            let written: Option<Vec<u8>> = per_backend!(conn, |c| encryption::table
+                                .filter(encryption::name.eq(CHECK_ROW))
+                                .select(encryption::value)
+                                .first(c)
+                                .await
+                                .optional())?;
+                            return match written.map(|sealed| cipher.decrypt(&sealed)) {
+                                Some(Ok(plain)) if plain == CHECK_PLAINTEXT => Ok(()),
+                                Some(_) => Err(StorageError::KeyMismatch),
+                                None => Err(e.into()),
+                            };
+                        }
                         Ok(())
                     }
                 }

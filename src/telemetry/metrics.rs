@@ -139,15 +139,17 @@ impl Metrics {
         let config_reloads = counter(
             &r,
             "portcullis_config_reloads_total",
-            "Reloads of configuration read at run time (the users file).",
+            "Reloads of configuration read at run time: `configuration` (access rules, mail templates) and `users_file`.",
             &["source", "result"],
         )?;
         // Known series start at zero, so that rates and alerts see their first event.
         for factor in ["password", "second_factor"] {
             banned.with_label_values(&[factor]);
         }
-        for result in ["success", "failure"] {
-            config_reloads.with_label_values(&["users_file", result]);
+        for source in ["configuration", "users_file"] {
+            for result in ["success", "failure"] {
+                config_reloads.with_label_values(&[source, result]);
+            }
         }
         Ok(Self {
             request: counter(&r, "authelia_request", "The number of HTTP requests processed.", &["code", "method"])?,

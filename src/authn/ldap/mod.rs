@@ -272,6 +272,21 @@ impl LdapUsers {
         }
     }
 
+    /// Forgets what the cache holds of `username` (changed elsewhere, e.g. on another
+    /// replica), so the next lookup asks the directory.
+    pub fn forget(&self, username: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(&username.to_lowercase());
+        }
+    }
+
+    /// Forgets every user the cache holds.
+    pub fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.clear();
+        }
+    }
+
     /// Sets `username`'s password in the directory.
     pub async fn set_password(&self, username: &str, password: &str) -> Result<(), UsersError> {
         let found = self.lookup(username).await?.ok_or_else(|| UsersError::UnknownUser(username.to_string()))?;

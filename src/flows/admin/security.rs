@@ -16,6 +16,7 @@ pub async fn revoke_sessions(app: &App, caller: &Caller<'_>, username: &str) -> 
     require_admin(app, caller)?;
     let user = app.services.users.get(username).await?.ok_or(Error::UnknownUser)?;
     let ended = app.services.sessions.end_all_for(&user.username, None).await?;
+    crate::invalidation::user_changed(app, &user.username).await;
     audit_action(app, caller, "admin.sessions.revoked", &user.username, json!({"sessions": ended})).await;
     Ok(ended)
 }

@@ -320,6 +320,7 @@ pub async fn update_user(app: &App, caller: &Caller<'_>, username: &str, patch: 
         // Refused at the very next request: a disabled user's sessions end now.
         app.services.sessions.end_all_for(&user.username, None).await?;
     }
+    crate::invalidation::user_changed(app, &user.username).await;
     let updated = app.services.users.get(&user.username).await?.ok_or(Error::UnknownUser)?;
     let detail = json!({
         "display_name": patch.display_name, "emails": patch.emails, "groups": patch.groups, "disabled": patch.disabled,
@@ -339,6 +340,7 @@ pub async fn delete_user(app: &App, caller: &Caller<'_>, username: &str) -> Resu
     app.services.users.delete(&user.username).await?;
     let name = &user.username;
     app.services.sessions.end_all_for(name, None).await?;
+    crate::invalidation::user_changed(app, name).await;
     let storage = &app.services.storage;
     storage.totp_delete(name).await?;
     storage.recovery_replace(name, Vec::new(), now()).await?;

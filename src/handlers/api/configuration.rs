@@ -24,7 +24,8 @@ struct ConfigurationBody {
 /// Second-factor methods users may use, and the password features.
 pub fn get(app: &App) -> HttpResponse {
     let c = &app.config;
-    let available_methods = if c.access_control.second_factor_required() { enabled_methods(c) } else { Vec::new() };
+    let available_methods =
+        if app.access_control.current().second_factor_required() { enabled_methods(c) } else { Vec::new() };
     response::ok_data(&ConfigurationBody {
         available_methods,
         password_change_disabled: c.authentication_backend.password_change.disable,
