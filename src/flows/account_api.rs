@@ -198,6 +198,8 @@ pub async fn set_name(app: &App, caller: &Caller<'_>, name: &str) -> Result<()> 
     app.services.users.writable()?;
     let changes = UserChanges { display_name: Some(name.to_string()), ..Default::default() };
     app.services.users.update(&username, changes, now()).await?;
+    // Cached credentials carry the name the proxy passes on (Remote-Name).
+    crate::invalidation::user_changed(app, &username).await;
     let event = Event {
         name: "account.name_changed",
         outcome: Outcome::Success,

@@ -146,6 +146,7 @@ pub async fn revoke_all_sessions(app: &App, caller: &Caller<'_>, keep_own: bool)
     let mut ended = 0;
     for user in sessions.stats().await? {
         ended += sessions.end_all_for(&user.username, keep).await?;
+        crate::invalidation::user_changed(app, &user.username).await;
     }
     tracing::warn!(by = %caller.username(), ended, keep_own, "every web session revoked");
     audit_action(app, caller, "admin.sessions.revoked_all", "", json!({"sessions": ended, "kept_own": keep_own})).await;
