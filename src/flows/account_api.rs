@@ -200,14 +200,7 @@ pub async fn set_name(app: &App, caller: &Caller<'_>, name: &str) -> Result<()> 
     app.services.users.update(&username, changes, now()).await?;
     // Cached credentials carry the name the proxy passes on (Remote-Name).
     crate::invalidation::user_changed(app, &username).await;
-    let event = Event {
-        name: "account.name_changed",
-        outcome: Outcome::Success,
-        actor: &username,
-        subject: &username,
-        detail: serde_json::Value::Null,
-    };
-    audit::record(app, caller.context(), event).await;
+    audit_own(app, caller.context(), "account.name_changed", &username, serde_json::Value::Null).await;
     Ok(())
 }
 
@@ -273,14 +266,7 @@ pub async fn verify_otp(app: &App, host: &str, context: Context, token: &str, co
     let caller = Caller::for_bearer(app, host, Some(data), context)?;
     mailed_code::check(app, &caller, CodePurpose::VerifyEmail, code, None).await?;
     app.services.storage.email_verified_set(&claims.sub, &email, now()).await?;
-    let event = Event {
-        name: "account.email_verified",
-        outcome: Outcome::Success,
-        actor: &claims.sub,
-        subject: &claims.sub,
-        detail: json!({"email": email}),
-    };
-    audit::record(app, caller.context(), event).await;
+    audit_own(app, caller.context(), "account.email_verified", &claims.sub, json!({"email": email})).await;
     Ok(())
 }
 
@@ -300,14 +286,14 @@ pub async fn create_referral(app: &App, caller: &Caller<'_>) -> Result<Referral>
     let expires_at = now.saturating_add(i64::try_from(signup.referral_lifespan.get().as_secs()).unwrap_or(86_400));
     let uses = i32::try_from(signup.referral_uses).unwrap_or(1);
     storage.referral_insert(&referral_hash(app, &token), &username, now, expires_at, uses).await?;
-    let event = Event {
-        name: "account.referral_created",
-        outcome: Outcome::Success,
-        actor: &username,
-        subject: &username,
-        detail: json!({"expires_at": expires_at, "uses": uses}),
-    };
-    audit::record(app, caller.context(), event).await;
+    audit_own(
+        app,
+        caller.context(),
+        "account.referral_created",
+        &username,
+        json!({"expires_at": expires_at, "uses": uses}),
+    )
+    .await;
     Ok(Referral { token, expires_at, uses: signup.referral_uses })
 }
 
@@ -349,16 +335,15 @@ pub async fn signup(app: &App, caller: &mut Caller<'_>, new: Signup<'_>) -> Resu
         return Err(e.into());
     }
     tracing::info!(username = %user.username, referrer = %referrer, "account created by signup");
-    let event = Event {
-        name: "account.signed_up",
-        outcome: Outcome::Success,
-        actor: &user.username,
-        subject: &user.username,
-        detail: json!({"referrer": referrer}),
-    };
-    audit::record(app, caller.context(), event).await;
+    audit_own(app, caller.context(), "account.signed_up", &user.username, json!({"referrer": referrer})).await;
     caller.replace(app, session_for(&user, now(), false)).await?;
     answer(app, caller, false).await
+}
+
+/// Audits a user's successful action on their own account.
+async fn audit_own(app: &App, context: &Context, name: &'static str, username: &str, detail: serde_json::Value) {
+    let event = Event { name, outcome: Outcome::Success, actor: username, subject: username, detail };
+    audit::record(app, context, event).await;
 }
 
 fn referral_hash(app: &App, token: &str) -> String {
