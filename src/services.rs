@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::authn::api_token_cache::ApiTokenCache;
 use crate::authn::basic_cache::BasicCache;
 use crate::authn::bootstrap::Bootstrap;
 use crate::authn::hashing_pool::HashingPool;
@@ -38,6 +39,10 @@ pub struct Services {
     pub bootstrap: Bootstrap,
     /// Recently verified Basic credentials (authz endpoints).
     pub basic_cache: BasicCache,
+    /// Recently verified personal API tokens (authz endpoints, token checks).
+    pub api_token_cache: ApiTokenCache,
+    /// Per-address limit on `GET /api/auth/verify-token`.
+    pub api_token_check_limiter: ClientLimiter,
     /// TOTP parameters and checks.
     pub totp: TotpService,
     /// WebAuthn relying parties.
@@ -113,6 +118,8 @@ impl Services {
             hashing: HashingPool::per_core(),
             bootstrap,
             basic_cache: BasicCache::new(),
+            api_token_cache: ApiTokenCache::new(config.api_tokens.cache_lifespan.get()),
+            api_token_check_limiter: ClientLimiter::with_limit(crate::flows::api_tokens::CHECKS_PER_ADDRESS),
         })
     }
 }

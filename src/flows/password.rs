@@ -209,6 +209,7 @@ async fn set_password(app: &App, user: &User, password: &str, keep: Option<&Sess
     password_policy::check(&app.config.password_policy, password, &context)
         .map_err(|violation| Error::PasswordPolicy(violation.0))?;
     store_password(app, &user.username, password).await?;
+    super::api_tokens::user_changed(app, &user.username);
     let ended = app.services.sessions.end_all_for(&user.username, keep).await?;
     tracing::info!(username = %user.username, ended, "other sessions ended after a password change");
     Ok(())

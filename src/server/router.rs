@@ -136,6 +136,14 @@ pub enum Api {
     AdminAudit,
     /// `GET /api/admin/sessions/stats`.
     AdminSessionStats,
+    /// `POST /api/auth/me/create-token`.
+    ApiTokenCreate,
+    /// `POST /api/auth/me/tokens`: the caller's tokens.
+    ApiTokenList,
+    /// `DELETE /api/auth/me/tokens/{id}`.
+    ApiTokenRevoke,
+    /// `GET /api/auth/verify-token`.
+    ApiTokenVerify,
 }
 
 /// A portal page: GET shows it, POST submits its form.
@@ -482,6 +490,13 @@ impl Router {
         r.api_param("/api/admin/bans/ip/{ip}", &[(M::DELETE, AdminUnbanIp)]);
         r.api("/api/admin/audit", &[(M::GET, AdminAudit)]);
         r.api("/api/admin/sessions/stats", &[(M::GET, AdminSessionStats)]);
+        if config.api_tokens.enabled {
+            // Personal API tokens (seed 001's paths).
+            r.api("/api/auth/me/create-token", &[(M::POST, ApiTokenCreate)]);
+            r.api("/api/auth/me/tokens", &[(M::POST, ApiTokenList)]);
+            r.api_param("/api/auth/me/tokens/{id}", &[(M::DELETE, ApiTokenRevoke)]);
+            r.api("/api/auth/verify-token", &[(M::GET, ApiTokenVerify)]);
+        }
         r.pages();
         if config.identity_providers.oidc.is_some() {
             r.oidc();

@@ -316,6 +316,8 @@ pub async fn update_user(app: &App, caller: &Caller<'_>, username: &str, patch: 
         password_hash: None,
     };
     app.services.users.update(&user.username, changes, now()).await?;
+    // Tokens carry the user's details to the proxy, and stop with a disabled user.
+    crate::flows::api_tokens::user_changed(app, &user.username);
     if patch.disabled == Some(true) {
         // Refused at the very next request: a disabled user's sessions end now.
         app.services.sessions.end_all_for(&user.username, None).await?;
@@ -340,6 +342,9 @@ pub async fn delete_user(app: &App, caller: &Caller<'_>, username: &str) -> Resu
     let name = &user.username;
     app.services.sessions.end_all_for(name, None).await?;
     let storage = &app.services.storage;
+    // Revoked, not only forgotten: a new account of the same name must not inherit them.
+    storage.api_tokens_revoke_all(name, now()).await?;
+    crate::flows::api_tokens::user_changed(app, name);
     storage.totp_delete(name).await?;
     storage.recovery_replace(name, Vec::new(), now()).await?;
     for key in storage.webauthn_credentials(name).await? {
@@ -357,6 +362,7 @@ pub async fn set_password(app: &App, caller: &Caller<'_>, username: &str, passwo
     let user = app.services.users.get(username).await?.ok_or(Error::UnknownUser)?;
     check_policy(app, &user, password)?;
     password::store_password(app, &user.username, password).await?;
+    crate::flows::api_tokens::user_changed(app, &user.username);
     let keep = (user.username == caller.username()).then(|| caller.session().map(|s| &s.id)).flatten();
     app.services.sessions.end_all_for(&user.username, keep).await?;
     audit_action(app, caller, "admin.password.set", &user.username, serde_json::Value::Null).await;

@@ -38,6 +38,7 @@ macro_rules! as_caller {
 
 mod account;
 mod admin;
+mod api_tokens;
 mod bootstrap;
 mod configuration;
 mod elevation;
@@ -188,6 +189,10 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::AdminUnbanIp => admin::unban_ip(app, r).await,
         Api::AdminAudit => admin::audit(app, r).await,
         Api::AdminSessionStats => admin::session_stats(app, r).await,
+        Api::ApiTokenCreate => api_tokens::create(app, r).await,
+        Api::ApiTokenList => api_tokens::list(app, r).await,
+        Api::ApiTokenRevoke => api_tokens::revoke(app, r).await,
+        Api::ApiTokenVerify => api_tokens::verify(app, r).await,
     }
 }
 
