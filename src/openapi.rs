@@ -37,6 +37,8 @@ pub struct Features {
     pub OpenIDConnect: bool,
     /// The admin API is served (always, for now: it needs no configuration).
     pub Admin: bool,
+    /// Personal API tokens are enabled.
+    pub ApiTokens: bool,
     /// Authorization endpoints by name.
     pub EndpointsAuthz: BTreeMap<String, AuthzEndpointFeature>,
 }
@@ -68,6 +70,7 @@ impl Features {
             EmailOtp: config.email_otp.enable,
             OpenIDConnect: config.identity_providers.oidc.is_some(),
             Admin: true,
+            ApiTokens: config.api_tokens.enabled,
             EndpointsAuthz: config
                 .server
                 .endpoints

@@ -33,6 +33,7 @@ fn all_on() -> Features {
         EmailOtp: true,
         OpenIDConnect: true,
         Admin: true,
+        ApiTokens: true,
         EndpointsAuthz: authz,
     }
 }
