@@ -633,7 +633,9 @@ fn migrate_command() {
     assert!(run("status").contains("applied  20261129000003"));
     assert!(run("status").contains("applied  20261129000004"));
     assert!(run("status").contains("applied  20261129000012"));
+    assert!(run("status").contains("applied  20261129000030"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000030"));
     assert!(run("down").contains("Reverted 20261129000012"));
     assert!(run("down").contains("Reverted 20261129000011"));
     assert!(run("down").contains("Reverted 20261129000010"));
