@@ -24,7 +24,8 @@ fn engine(rules: usize) -> AccessControl {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("access_control");
     let groups = vec!["dev".to_string(), "admins".to_string()];
-    let subject = Subject { username: "john", groups: &groups, client_id: "", ip: "10.0.0.1".parse().ok() };
+    let subject =
+        Subject { username: "john", groups: &groups, client_id: "", ip: "10.0.0.1".parse().ok(), token: None };
     for rules in [10, 1_000, 10_000] {
         let e = engine(rules);
         // A host in the middle of the list and a path that falls through to a wildcard rule.

@@ -337,7 +337,7 @@ fn check_policy(
             return ExitCode::FAILURE;
         }
     };
-    let subject = Subject { username: username.unwrap_or(""), groups, client_id: "", ip };
+    let subject = Subject { username: username.unwrap_or(""), groups, client_id: "", ip, token: None };
     let object = Object::new(&target, method);
     let decision = engine.evaluate(&subject, &object);
     if output == "json" {

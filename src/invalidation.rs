@@ -116,6 +116,7 @@ async fn forget_user(services: &Services, username: &str) {
         }
     }
     services.basic_cache.forget_user(username);
+    services.api_token_cache.forget_user(username);
     if let Some(ldap) = services.users.ldap() {
         ldap.forget(username);
     }
@@ -124,6 +125,7 @@ async fn forget_user(services: &Services, username: &str) {
 /// Forgets everything the caches hold (notices may have been missed).
 fn forget_everything(services: &Services) {
     services.basic_cache.clear();
+    services.api_token_cache.clear();
     if let Some(ldap) = services.users.ldap() {
         ldap.forget_all();
     }

@@ -41,6 +41,8 @@ pub struct Features {
     pub AccountApi: bool,
     /// Registration by referral is open (within the account API).
     pub Signup: bool,
+    /// Personal API tokens are enabled.
+    pub ApiTokens: bool,
     /// Authorization endpoints by name.
     pub EndpointsAuthz: BTreeMap<String, AuthzEndpointFeature>,
 }
@@ -74,6 +76,7 @@ impl Features {
             Admin: true,
             AccountApi: config.account_api.enabled,
             Signup: config.account_api.enabled && config.signup.enabled,
+            ApiTokens: config.api_tokens.enabled,
             EndpointsAuthz: config
                 .server
                 .endpoints

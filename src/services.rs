@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::authn::api_token_cache::ApiTokenCache;
 use crate::authn::basic_cache::BasicCache;
 use crate::authn::bootstrap::Bootstrap;
 use crate::authn::hashing_pool::HashingPool;
@@ -37,6 +38,10 @@ pub struct Services {
     pub basic_cache: BasicCache,
     /// Tells other replicas to drop cached entries of a user that changed here.
     pub invalidation: crate::invalidation::Invalidation,
+    /// Recently verified personal API tokens (authz endpoints, token checks).
+    pub api_token_cache: ApiTokenCache,
+    /// Per-address limit on `GET /api/auth/verify-token`.
+    pub api_token_check_limiter: ClientLimiter,
     /// TOTP parameters and checks.
     pub totp: TotpService,
     /// WebAuthn relying parties.
@@ -139,6 +144,8 @@ impl Services {
             bootstrap,
             basic_cache: BasicCache::new(),
             invalidation,
+            api_token_cache: ApiTokenCache::new(config.api_tokens.cache_lifespan.get()),
+            api_token_check_limiter: ClientLimiter::with_limit(crate::flows::api_tokens::CHECKS_PER_ADDRESS),
         })
     }
 }

@@ -35,6 +35,7 @@ fn all_on() -> Features {
         Admin: true,
         AccountApi: true,
         Signup: true,
+        ApiTokens: true,
         EndpointsAuthz: authz,
     }
 }

@@ -41,7 +41,7 @@ access_control:
 
 fn decide(rules: &AccessControl, url: &str) -> Policy {
     let url = url::Url::parse(url).unwrap();
-    let subject = Subject { username: "", groups: &[], client_id: "", ip: None };
+    let subject = Subject { username: "", groups: &[], client_id: "", ip: None, token: None };
     rules.evaluate(&subject, &Object::new(&url, "GET")).policy
 }
 
@@ -140,7 +140,7 @@ proptest! {
 /// it; `None` when the request is refused (400).
 fn judged(rules: &AccessControl, raw: &str) -> Option<Policy> {
     let object = rules.object("app.example.com", raw, None, "GET").ok()?;
-    let subject = Subject { username: "", groups: &[], client_id: "", ip: None };
+    let subject = Subject { username: "", groups: &[], client_id: "", ip: None, token: None };
     Some(rules.evaluate(&subject, &object).policy)
 }
 
@@ -154,7 +154,7 @@ fn policy_of_resource(rules: &AccessControl, path: &str) -> Policy {
         query: Vec::new(),
         method: "GET".into(),
     };
-    let subject = Subject { username: "", groups: &[], client_id: "", ip: None };
+    let subject = Subject { username: "", groups: &[], client_id: "", ip: None, token: None };
     rules.evaluate(&subject, &object).policy
 }
 

@@ -12,7 +12,8 @@ use common::pki::TestCa;
 use portcullis::config::schema::{LocalStorage, SqlStorage, Storage as StorageConfig, Tls};
 use portcullis::config::types::Secret;
 use portcullis::storage::{
-    AttemptsBy, AuthAttempt, AuthType, Backend, OneTimeCode, Storage, StorageError, TotpRecord, WebAuthnCredential,
+    ApiTokenRecord, AttemptsBy, AuthAttempt, AuthType, Backend, OneTimeCode, Storage, StorageError, TotpRecord,
+    WebAuthnCredential,
 };
 
 const KEY: &str = "an-encryption-key-for-the-storage-tests";
@@ -84,6 +85,7 @@ fn contract(config: StorageConfig, backend: Backend) {
         audit_contract(&storage, backend).await;
         oidc_contract(&storage, backend).await;
         device_contract(&storage, backend).await;
+        api_token_contract(&storage, backend).await;
 
         // Reopening with the same key works and keeps the data; a different key is refused.
         drop(storage);
@@ -122,6 +124,54 @@ fn contract(config: StorageConfig, backend: Backend) {
         }
         assert_eq!(storage.migrate_up().await.unwrap().len(), applied);
     });
+}
+
+/// Personal API tokens: found by their hash only, one row per hash, listed per owner
+/// without the revoked ones, revoked once and only by their owner, counted in force.
+async fn api_token_contract(storage: &Storage, backend: Backend) {
+    let token = |username: &str, hash: &str, expires_at: Option<i64>| ApiTokenRecord {
+        id: 0,
+        username: username.into(),
+        name: "ci".into(),
+        prefix: "pcat_abcdefgh".into(),
+        token_hash: hash.into(),
+        scopes: "read write".into(),
+        created_at: 1000,
+        last_used_at: None,
+        expires_at,
+        revoked_at: None,
+    };
+    let a = storage.api_token_insert(token("john", &"a".repeat(64), None)).await.unwrap();
+    let b = storage.api_token_insert(token("john", &"b".repeat(64), Some(2000))).await.unwrap();
+    let m = storage.api_token_insert(token("mary", &"c".repeat(64), None)).await.unwrap();
+    assert!(a > 0 && b > a && m > b, "{backend:?}: IDs of the rows written");
+    let duplicate = storage.api_token_insert(token("kim", &"a".repeat(64), None)).await;
+    assert!(matches!(duplicate, Err(StorageError::Duplicate)), "{backend:?}: {duplicate:?}");
+
+    let found = storage.api_token_by_hash(&"b".repeat(64)).await.unwrap().unwrap();
+    assert_eq!((found.id, found.username.as_str(), found.expires_at), (b, "john", Some(2000)), "{backend:?}");
+    assert_eq!(found.scope_list(), ["read", "write"]);
+    assert!(found.in_force(1999) && !found.in_force(2000), "{backend:?}");
+    assert_eq!(storage.api_token_by_hash(&"d".repeat(64)).await.unwrap(), None);
+    assert_eq!(storage.api_tokens_in_force("john", 1500).await.unwrap(), 2);
+    assert_eq!(storage.api_tokens_in_force("john", 2500).await.unwrap(), 1, "{backend:?}: the expired one is out");
+
+    storage.api_token_used(a, 1100).await.unwrap();
+    storage.api_token_used(a, 1050).await.unwrap();
+    let listed = storage.api_tokens_of("john").await.unwrap();
+    assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), [a, b], "{backend:?}: oldest first");
+    assert_eq!(listed[0].last_used_at, Some(1100), "{backend:?}: the last use only moves forward");
+
+    assert!(!storage.api_token_revoke("mary", a, 1200).await.unwrap(), "{backend:?}: not hers");
+    assert!(storage.api_token_revoke("john", a, 1200).await.unwrap());
+    assert!(!storage.api_token_revoke("john", a, 1201).await.unwrap(), "{backend:?}: revoked once");
+    let revoked = storage.api_token_by_hash(&"a".repeat(64)).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(1200));
+    assert!(!revoked.in_force(1300));
+    assert_eq!(storage.api_tokens_of("john").await.unwrap().len(), 1, "{backend:?}: revoked ones are not listed");
+    assert_eq!(storage.api_tokens_revoke_all("mary", 1300).await.unwrap(), 1);
+    assert_eq!(storage.api_tokens_of("mary").await.unwrap(), Vec::new());
+    assert_eq!(storage.api_tokens_in_force("mary", 1300).await.unwrap(), 0);
 }
 
 /// The OpenID Connect provider's records: single use under concurrency, chains revoked at
@@ -606,6 +656,7 @@ fn migrate_command() {
     assert!(run("status").contains("applied  20261129000040"));
     assert!(run("up").contains("up to date"));
     assert!(run("down").contains("Reverted 20261129000040"));
+    assert!(run("down").contains("Reverted 20261129000030"));
     assert!(run("down").contains("Reverted 20261129000012"));
     assert!(run("down").contains("Reverted 20261129000011"));
     assert!(run("down").contains("Reverted 20261129000010"));

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     if ambiguity(path, true).is_none() {
         assert_eq!(normalize(&once, None), once, "normalizing is idempotent");
     }
-    let subject = Subject { username: "john", groups: &[], client_id: "", ip: None };
+    let subject = Subject { username: "john", groups: &[], client_id: "", ip: None, token: None };
     let raw = Object::from_parts(host, path, query, method);
     let served = Object { path: normalize(path, query), other_readings: Vec::new(), ..raw.clone() };
     let judged = rules().evaluate(&subject, &raw);

@@ -22,10 +22,12 @@ gRPC Check (ExtAuthzGRPC) with the `grpc_check_load` example, as many calls in f
 wrk has connections, over 2 HTTP/2 connections (Envoy keeps one per worker thread).
 Case 10 is case 2 with `telemetry.metrics` on and /metrics scraped every second; case 11
 is case 2 with traces exported at 100% sampling to a local OTLP (HTTP/protobuf) receiver.
-Cases 12 and 13 are the OpenID Connect token endpoint and UserInfo.
+Cases 12 and 13 are the OpenID Connect token endpoint and UserInfo. Case 14 is
+forward-auth with a personal API token as `Authorization: Bearer` (the verification cache
+hot, as for a script sending its token on every request), to compare with case 2.
 
 Usage: integration/bench/authz_load.py [--duration 10s] [--connections 32] [--json PATH]
-                                      [--cases 1,2,2b,3,4,5,6,7,8,9,10,11,12,13]
+                                      [--cases 1,2,2b,3,4,5,6,7,8,9,10,11,12,13,14]
 """
 import argparse
 import base64
@@ -215,8 +217,19 @@ def telemetry_yaml(metrics_port=None, otlp_port=None):
                  f" sampling_ratio: 1.0}}\n")
     return text
 
+# Case 14: Bearer beside Basic, and personal API tokens on.
+TOKEN_STRATEGIES = """
+  endpoints:
+    authz:
+      forward-auth:
+        implementation: ForwardAuth
+        authn_strategies:
+          - {name: HeaderAuthorization, schemes: [Basic, Bearer]}
+          - {name: CookieSession}
+"""
 
-def config_yaml(port, d, rules, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False):
+
+def config_yaml(port, d, rules, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False, tokens=False):
     session = "session:\n"
     if redis_port is not None:
         session += f"  secret: 'a-benchmark-session-secret'\n  redis: {{host: 127.0.0.1, port: {redis_port}}}\n"
@@ -224,7 +237,7 @@ def config_yaml(port, d, rules, redis_port=None, basic=False, envoy=False, telem
     return f"""
 server:
   address: 'tcp://127.0.0.1:{port}/'
-{BASIC_STRATEGIES if basic else ""}{ENVOY_ENDPOINTS if envoy else ""}
+{BASIC_STRATEGIES if basic else ""}{ENVOY_ENDPOINTS if envoy else ""}{TOKEN_STRATEGIES if tokens else ""}
 log: {{level: warn}}
 authentication_backend: {{file: {{path: '{d}/users.yml'}}}}
 {session}
@@ -232,6 +245,7 @@ storage: {{encryption_key: 'a-benchmark-encryption-key', local: {{path: '{d}/db.
 notifier: {{filesystem: {{filename: '{d}/notifications.txt'}}}}
 identity_validation: {{reset_password: {{jwt_secret: 'a-benchmark-jwt-secret-value'}}}}
 {OIDC if oidc else ""}
+{"api_tokens: {enabled: true}" if tokens else ""}
 {telemetry}
 {rules_yaml(rules)}"""
 
@@ -264,6 +278,22 @@ def login(port):
         if response.status != 200:
             sys.exit(f"login failed: {response.status} {body!r}")
         return response.getheader("Set-Cookie").split(";", 1)[0]
+    finally:
+        conn.close()
+
+
+def api_token(port):
+    """A personal API token of john's, created with a session."""
+    cookie = login(port)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/api/auth/me/create-token", json.dumps({"name": "bench"}),
+                     {"Host": "auth.example.com", "Content-Type": "application/json", "Cookie": cookie})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200:
+            sys.exit(f"cannot create an API token: {response.status} {answer}")
+        return answer["data"]["token"]
     finally:
         conn.close()
 
@@ -402,7 +432,7 @@ class OtlpReceiver:
         self.server.server_close()
 
 
-CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13"]
+CASE_IDS = ["1", "2", "2b", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14"]
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
@@ -460,7 +490,8 @@ class Bench:
         self.results = []
         self.idle_rss = {}
 
-    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False):
+    def start_portcullis(self, name, rules=100, redis_port=None, basic=False, envoy=False, telemetry="", oidc=False,
+                         tokens=False):
         d = tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)
         with open(os.path.join(d, "users.yml"), "w") as f:
             f.write(f"users:\n  john:\n    displayname: John Doe\n    password: '{self.digest}'\n"
@@ -468,7 +499,7 @@ class Bench:
         port = free_port()
         path = os.path.join(d, "configuration.yml")
         with open(path, "w") as f:
-            f.write(config_yaml(port, d, rules, redis_port, basic, envoy, telemetry, oidc))
+            f.write(config_yaml(port, d, rules, redis_port, basic, envoy, telemetry, oidc, tokens))
         started = time.monotonic()
         with open(os.path.join(d, "stdout.log"), "w") as out, open(os.path.join(d, "stderr.log"), "w") as err:
             process = subprocess.Popen([self.portcullis, "--config", path], cwd=d, stdin=subprocess.DEVNULL,
@@ -599,7 +630,7 @@ def main():
     parser.add_argument("--prebuilt", default="",
                         help="directory holding portcullis and examples/baseline_server already built (skips the "
                              "release build; figures from a debug build are not comparable)")
-    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9,10,11,12,13",
+    parser.add_argument("--cases", default="1,2,2b,3,4,5,6,7,8,9,10,11,12,13,14",
                         help="comma-separated cases to run (default all); targets needing a case left out are skipped")
     args = parser.parse_args()
     selected = set(args.cases.split(","))
@@ -652,6 +683,9 @@ def main():
             ("13", "OIDC UserInfo, bearer access token",
              lambda port: {"Host": "auth.example.com", "Authorization": f"Bearer {user_access_token(port)}"}, 200,
              b.portcullis_process("oidc-userinfo", oidc=True), {"path": "/api/oidc/userinfo"}),
+            ("14", "Bearer API token, cached",
+             lambda port: {**TARGET_HEADERS, "Authorization": f"Bearer {api_token(port)}", "Accept": "text/html"}, 200,
+             b.portcullis_process("api-token", tokens=True), {}),
         ]
         for case, label, headers, expected, start, options in cases:
             if case in selected:
@@ -706,6 +740,8 @@ def main():
         ("case 7 req/s >= 0.5x baseline", {"7"}, lambda: ratio("7"), 0.5, lambda v: v >= 0.5),
         ("case 10 (metrics on) req/s >= 0.95x case 2", {"2", "10"}, lambda: ratio("10") / ratio("2"), 0.95,
          lambda v: v >= 0.95),
+        ("case 14 (Bearer API token) req/s >= case 2 (cookie)", {"2", "14"}, lambda: ratio("14") / ratio("2"), 1.0,
+         lambda v: v >= 1.0),
         ("case 2b p99 < 1 ms (low load, approximation)", {"2b"}, lambda: latency("2b", 99), 1.0, lambda v: v < 1.0),
         ("idle RSS < 15 MB", set(), lambda: idle_rss, 15, lambda v: v < 15),
         ("start to first 200 < 100 ms", set(), lambda: startup_ms, 100, lambda v: v < 100),

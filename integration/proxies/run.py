@@ -36,6 +36,8 @@ import threading
 import time
 import urllib.parse
 
+import yaml
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, "examples")
 CLIENT_ADDRESS = "127.0.0.2"
@@ -43,7 +45,7 @@ PASSWORD = "demo-password"
 PROXIES = ["traefik", "caddy", "nginx", "haproxy", "envoy", "envoy-grpc"]
 # The program each variant runs, when it is not the variant's name.
 PROGRAM = {"envoy-grpc": "envoy"}
-CHECKS = 11
+CHECKS = 12
 # Variants with checks of their own after the common ones.
 EXTRA_CHECKS = {"envoy-grpc": 1}
 # Spellings of the private /dashboard that some decoder may read as the public /public/x.
@@ -243,11 +245,28 @@ class Stack:
     @staticmethod
     def test_rules(text):
         """Adds a rule proving that `networks` sees the real client address (a control for
-        the spoofing check), and makes mail land in the file notifier as in the example."""
+        the spoofing check), and makes mail land in the file notifier as in the example.
+        Turns personal API tokens on, with the Bearer scheme beside Basic on every header
+        strategy (the endpoints an example leaves to the defaults written out)."""
         marker = "  rules:\n"
         extra = ("    - domain: 'lan.example.com'\n      networks: ['" + CLIENT_ADDRESS + "/32']\n"
                  "      policy: 'bypass'\n")
-        return text.replace(marker, marker + extra, 1)
+        config = yaml.safe_load(text.replace(marker, marker + extra, 1))
+        config["api_tokens"] = {"enabled": True}
+        server = config.setdefault("server", {})
+        endpoints = server.setdefault("endpoints", {}).setdefault("authz", {})
+        if not endpoints:
+            for name, implementation in [("forward-auth", "ForwardAuth"), ("auth-request", "AuthRequest"),
+                                         ("ext-authz", "ExtAuthz")]:
+                endpoints[name] = {"implementation": implementation, "authn_strategies": [
+                    {"name": "HeaderAuthorization", "schemes": ["Basic"]}, {"name": "CookieSession"}]}
+            endpoints["legacy"] = {"implementation": "Legacy", "authn_strategies": [
+                {"name": "HeaderLegacy"}, {"name": "CookieSession"}]}
+        for endpoint in endpoints.values():
+            for strategy in endpoint.get("authn_strategies", []):
+                if "Basic" in strategy.get("schemes", []):
+                    strategy["schemes"].append("Bearer")
+        return yaml.safe_dump(config, sort_keys=False)
 
     def make_tls(self):
         tls = os.path.join(self.dir, "tls")
@@ -509,6 +528,28 @@ class Checks:
             expect_none(problems)
         self.check("11 client-sent X-Original-* / X-Forwarded-* name no other target", client_target_headers)
 
+        def api_token():
+            owner = self.client()
+            self.login(owner, "mary")
+            r = owner.request("POST", self.url("auth", "/api/auth/me/create-token"), {"name": "proxy-suite"},
+                              accept_html=False)
+            expect(r.status == 200, f"create: {r.status} {r.body[:200]}")
+            created = r.json()["data"]
+            token, token_id = created["token"], created["id"]
+            basic = base64.b64encode(f"mary:{token}".encode()).decode()
+            for authorization in (f"Bearer {token}", f"Basic {basic}"):
+                r = self.client().request("GET", self.url("api", "/v1/items"), accept_html=False,
+                                          headers={"Authorization": authorization})
+                scheme = authorization.split()[0]
+                expect(r.status == 200, f"{scheme} token: {r.status} {r.body[:200]}")
+                expect(r.json()["headers"].get("remote-user") == "mary", f"{scheme}: {r.body[:300]}")
+            r = owner.request("DELETE", self.url("auth", f"/api/auth/me/tokens/{token_id}"), accept_html=False)
+            expect(r.status == 200, f"revoke: {r.status} {r.body[:200]}")
+            r = self.client().request("GET", self.url("api", "/v1/items"), accept_html=False,
+                                      headers={"Authorization": f"Bearer {token}"})
+            expect(r.status == 401, f"revoked token: {r.status}")
+        self.check("12 personal API token as Bearer and Basic: Remote-User set; revoked refused (401)", api_token)
+
         if self.stack.proxy == "envoy-grpc":
             def portcullis_stopped():
                 # Runs last: it stops Portcullis. failure_mode_allow: false refuses every
@@ -522,7 +563,7 @@ class Checks:
                     if r.status != 403:
                         problems.append(f"{what} {path}: {r.status} {r.body[:100]}")
                 expect_none(problems)
-            self.check("12 Portcullis stopped: Envoy refuses every request (403)", portcullis_stopped)
+            self.check("13 Portcullis stopped: Envoy refuses every request (403)", portcullis_stopped)
 
     def not_served(self, r, what):
         """None when the app (the echo upstream) did not answer, or received a path that

@@ -152,6 +152,10 @@ pub enum SubjectAtom {
     Group(String),
     /// `oauth2:client:<id>`.
     Client(String),
+    /// `token:any` (`None`): the request came with a personal API token; `token:<name>`:
+    /// with a token of that name. A token stands for its owner, so `user:` and `group:`
+    /// entries match token requests too; these entries tell them apart.
+    Token(Option<String>),
 }
 
 impl SubjectAtom {
@@ -161,6 +165,8 @@ impl SubjectAtom {
             Some(Self::User(name.to_string()))
         } else if let Some(name) = text.strip_prefix("group:") {
             Some(Self::Group(name.to_string()))
+        } else if let Some(name) = text.strip_prefix("token:") {
+            Some(Self::Token((name != "any").then(|| name.to_string())))
         } else {
             text.strip_prefix("oauth2:client:").map(|id| Self::Client(id.to_string()))
         }
@@ -172,6 +178,8 @@ impl SubjectAtom {
             Self::User(name) => !subject.username.is_empty() && subject.username == name,
             Self::Group(name) => subject.groups.iter().any(|g| g == name),
             Self::Client(id) => !subject.client_id.is_empty() && subject.client_id == id,
+            Self::Token(None) => subject.token.is_some(),
+            Self::Token(Some(name)) => subject.token == Some(name.as_str()),
         }
     }
 }

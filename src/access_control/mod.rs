@@ -71,6 +71,9 @@ pub struct Subject<'a> {
     pub client_id: &'a str,
     /// Client address, for `networks`.
     pub ip: Option<IpAddr>,
+    /// The name of the personal API token the request came with, for `token:` subjects
+    /// (`None`: not a token).
+    pub token: Option<&'a str>,
 }
 
 impl Subject<'_> {

@@ -14,14 +14,20 @@ struct Who {
     user: &'static str,
     groups: Vec<String>,
     ip: Option<&'static str>,
+    token: Option<&'static str>,
 }
 
 fn anon() -> Who {
-    Who { user: "", groups: vec![], ip: None }
+    Who { user: "", groups: vec![], ip: None, token: None }
 }
 
 fn user(name: &'static str, groups: &[&str]) -> Who {
-    Who { user: name, groups: groups.iter().map(|g| g.to_string()).collect(), ip: None }
+    Who { user: name, groups: groups.iter().map(|g| g.to_string()).collect(), ip: None, token: None }
+}
+
+fn with_token(mut who: Who, name: &'static str) -> Who {
+    who.token = Some(name);
+    who
 }
 
 fn at(mut who: Who, ip: &'static str) -> Who {
@@ -30,8 +36,13 @@ fn at(mut who: Who, ip: &'static str) -> Who {
 }
 
 fn decide(engine: &AccessControl, who: &Who, url: &str, method: &str) -> (Policy, Option<usize>, bool) {
-    let subject =
-        Subject { username: who.user, groups: &who.groups, client_id: "", ip: who.ip.map(|ip| ip.parse().unwrap()) };
+    let subject = Subject {
+        username: who.user,
+        groups: &who.groups,
+        client_id: "",
+        ip: who.ip.map(|ip| ip.parse().unwrap()),
+        token: who.token,
+    };
     let object = Object::new(&url::Url::parse(url).unwrap(), method);
     let d = engine.evaluate(&subject, &object);
     (d.policy, d.rule, d.has_subjects)
@@ -248,6 +259,31 @@ fn subjects_inner_and_outer_lists() {
     assert_eq!(decide(&e, &user("john", &["dev"]), "https://app.example.com/", "GET").0, Deny);
     // Anonymous might be john: the subject rule applies and says who may pass.
     assert_eq!(decide(&e, &anon(), "https://app.example.com/", "GET"), (TwoFactor, Some(1), true));
+}
+
+#[test]
+fn token_subjects_tell_token_requests_apart() {
+    let e = engine(
+        "    - {domain: api.example.com, subject: 'token:any', policy: one_factor}
+    - {domain: api.example.com, policy: deny}
+    - {domain: app.example.com, subject: 'token:any', policy: deny}
+    - {domain: app.example.com, subject: 'user:john', policy: one_factor}
+    - {domain: ci.example.com, subject: [['user:john', 'token:deploy']], policy: one_factor}
+    - {domain: ci.example.com, policy: deny}",
+    );
+    let john = || user("john", &["dev"]);
+    let api = "https://api.example.com/";
+    assert_eq!(decide(&e, &with_token(john(), "laptop"), api, "GET"), (OneFactor, Some(1), true));
+    assert_eq!(decide(&e, &john(), api, "GET"), (Deny, Some(2), false), "a session is not a token");
+    assert_eq!(decide(&e, &anon(), api, "GET"), (OneFactor, Some(1), true), "anonymous may come with a token");
+    let app = "https://app.example.com/";
+    assert_eq!(decide(&e, &with_token(john(), "laptop"), app, "GET").0, Deny, "tokens refused here");
+    assert_eq!(decide(&e, &john(), app, "GET").0, OneFactor, "the session passes");
+    let ci = "https://ci.example.com/";
+    assert_eq!(decide(&e, &with_token(john(), "deploy"), ci, "GET").0, OneFactor);
+    assert_eq!(decide(&e, &with_token(john(), "laptop"), ci, "GET").0, Deny, "another token's name");
+    assert_eq!(decide(&e, &with_token(user("mary", &[]), "deploy"), ci, "GET").0, Deny, "another user's");
+    assert_eq!(decide(&e, &john(), ci, "GET").0, Deny);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Who is this: user backends and passwords.
 
+pub mod api_token;
+pub mod api_token_cache;
 pub mod basic_cache;
 pub mod bootstrap;
 pub mod hashing_pool;

@@ -10,6 +10,7 @@ use super::decision::{self, LoginStatus, Reply, RequestKind, Situation, Via};
 use super::extract::{Target, basic_credentials};
 use super::{AuthzEndpoint, Strategy};
 use crate::access_control::Subject;
+use crate::authn::api_token;
 use crate::clock::now;
 use crate::flows::audit::Context;
 use crate::flows::credentials::{self, Origin};
@@ -34,6 +35,9 @@ pub struct Identity {
     pub level: AuthLevel,
     /// How the request proved it.
     pub via: Via,
+    /// The name of the personal API token the request came with (`token:` subjects);
+    /// `None` for every other way in.
+    pub token: Option<String>,
 }
 
 /// The identity headers handed to the application, in the order of
@@ -244,6 +248,7 @@ pub async fn check(
         groups: identity.map_or(&empty, |i| &i.groups),
         client_id: identity.map_or("", |i| i.client_id.as_str()),
         ip: context.ip,
+        token: identity.and_then(|i| i.token.as_deref()),
     };
     let situation = Situation {
         identity: identity.map(|i| (i.level, i.via)),
@@ -312,8 +317,16 @@ async fn identify(
                 };
                 let bearer = value.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer "));
                 if bearer && configured.bearer && !basic_only {
-                    // Boxed: the token lookup is a large future and rare on this path.
-                    match Box::pin(bearer_identity(app, value[7..].trim(), target)).await {
+                    let token = value[7..].trim();
+                    // The two kinds of bearer token are told apart by the personal token's
+                    // prefix; the OpenID Connect token lookup is boxed: a large future,
+                    // and rare on this path.
+                    let outcome = if token.starts_with(api_token::PREFIX) {
+                        token_identity(app, token, None).await
+                    } else {
+                        Box::pin(bearer_identity(app, token, target)).await
+                    };
+                    match outcome {
                         Ok(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
                         Err(unavailable) => {
                             found.failed_header = Some(strategy);
@@ -344,6 +357,7 @@ async fn identify(
                             groups: d.groups.clone(),
                             level: d.level(),
                             via: Via::Session,
+                            token: None,
                         });
                         found.session = Some(loaded);
                         return found;
@@ -378,6 +392,11 @@ async fn basic_identity(
     cache_lifespan: std::time::Duration,
 ) -> Result<Identity, Option<Unavailable>> {
     let (login, password) = basic_credentials(value).ok_or(None)?;
+    if app.config.api_tokens.enabled && api_token::is_well_formed(&password) {
+        // For tools that only speak Basic: the token as the password, its owner as the
+        // username. No password hash is checked, so none is computed.
+        return token_identity(app, &password, Some(&login)).await;
+    }
     let services = &app.services;
     if !cache_lifespan.is_zero()
         && services.invalidation.caches_trusted()
@@ -442,6 +461,7 @@ async fn bearer_identity(app: &App, token: &str, target: &Target) -> Result<Iden
             groups: Vec::new(),
             level: AuthLevel::OneFactor,
             via: Via::Session,
+            token: None,
         });
     }
     let user = match app.services.users.get(&grant.auth.username).await {
@@ -456,6 +476,30 @@ async fn bearer_identity(app: &App, token: &str, target: &Target) -> Result<Iden
     Ok(identity)
 }
 
+/// The identity of a personal API token: its owner, at one factor (a token is one
+/// secret, whatever the owner proved when creating it), marked with the token's name for
+/// `token:` subjects. With Basic credentials, `login` must name the owner. An error when
+/// it does not pass (`Some` when the database or users backend could not be read).
+async fn token_identity(app: &App, token: &str, login: Option<&str>) -> Result<Identity, Option<Unavailable>> {
+    match crate::flows::api_tokens::verify(app, token).await {
+        Ok(Some((verified, user))) => {
+            if login.is_some_and(|login| !login.eq_ignore_ascii_case(&user.username)) {
+                tracing::info!(id = verified.id, "API token sent with another user's name");
+                return Err(None);
+            }
+            Ok(Identity { token: Some(verified.name.clone()), ..identity_of(&user) })
+        }
+        Ok(None) => {
+            tracing::info!("API token refused: unknown, revoked, expired, or its owner is disabled");
+            Err(None)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, cause = %e.cause().unwrap_or_default(), "cannot check an API token");
+            Err(Some(Unavailable::Storage))
+        }
+    }
+}
+
 /// A Basic-authenticated user counts as one factor.
 fn identity_of(u: &crate::authn::users_file::User) -> Identity {
     Identity {
@@ -466,6 +510,7 @@ fn identity_of(u: &crate::authn::users_file::User) -> Identity {
         groups: u.groups.clone(),
         level: AuthLevel::OneFactor,
         via: Via::Session,
+        token: None,
     }
 }
 

@@ -390,6 +390,7 @@ mod tests {
             groups: vec!["admins".into(), "dev".into()],
             level: AuthLevel::OneFactor,
             via: Via::Session,
+            token: None,
         }
     }
 

@@ -66,6 +66,37 @@ pub struct Configuration {
     pub signup: Signup,
     /// Identity providers Portcullis acts as (OpenID Connect).
     pub identity_providers: IdentityProviders,
+    /// Personal API tokens (Portcullis' extension, seed 001).
+    pub api_tokens: ApiTokens,
+}
+
+/// `api_tokens`: long-lived personal tokens users create for scripts, usable at the
+/// authorization endpoints as `Authorization: Bearer` (or Basic with the token as the
+/// password) where the endpoint's strategy allows.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ApiTokens {
+    /// The token endpoints are served and tokens are accepted at the proxy.
+    pub enabled: bool,
+    /// Most tokens in force one user may have.
+    pub max_per_user: u32,
+    /// Longest lifetime a token may be given; tokens without one get it (0: no limit, and
+    /// tokens without an expiry are allowed).
+    pub max_lifespan: Duration,
+    /// How long a verified token is remembered by each instance: revocation elsewhere
+    /// (another instance, the database edited by hand) takes at most this long to be seen.
+    pub cache_lifespan: Duration,
+}
+
+impl Default for ApiTokens {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_per_user: 50,
+            max_lifespan: Duration::from_secs(0),
+            cache_lifespan: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `admin`: the admin API's audience.

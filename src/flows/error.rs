@@ -133,6 +133,15 @@ pub enum Error {
     NoSuchCredential,
     /// No pending code has that ID.
     NoSuchCode,
+    /// No personal API token with that ID belongs to the user.
+    NoSuchToken,
+    /// The user has as many personal API tokens in force as allowed.
+    TooManyTokens,
+    /// Too many token checks from this client address.
+    TokenChecksRateLimited {
+        /// Seconds until another may be made.
+        retry_after: i64,
+    },
     /// A second-factor method that is unknown or turned off; the detail lists the others.
     UnknownMethod(String),
     /// The reset link is invalid, expired or used.
@@ -218,6 +227,9 @@ impl Error {
             Self::CredentialRegistered => (S::CONFLICT, "error.credential_registered"),
             Self::NoSuchCredential => (S::NOT_FOUND, "error.no_such_credential"),
             Self::NoSuchCode => (S::NOT_FOUND, "error.no_such_code"),
+            Self::NoSuchToken => (S::NOT_FOUND, "error.no_such_token"),
+            Self::TooManyTokens => (S::CONFLICT, "error.too_many_tokens"),
+            Self::TokenChecksRateLimited { .. } => (S::TOO_MANY_REQUESTS, "error.token_checks_rate_limited"),
             Self::UnknownMethod(_) => (S::BAD_REQUEST, "error.unknown_method"),
             Self::ResetLinkInvalid => (S::BAD_REQUEST, "error.reset_link_invalid"),
             Self::BootstrapUnavailable => (S::FORBIDDEN, "error.bootstrap_unavailable"),
@@ -263,7 +275,8 @@ impl Error {
         match self {
             Self::Banned { retry_after, .. }
             | Self::CodesRateLimited { retry_after }
-            | Self::ResetRateLimited { retry_after } => Some((*retry_after).max(1)),
+            | Self::ResetRateLimited { retry_after }
+            | Self::TokenChecksRateLimited { retry_after } => Some((*retry_after).max(1)),
             Self::Busy => Some(1),
             _ => None,
         }
@@ -433,6 +446,9 @@ mod tests {
             Error::CredentialRegistered,
             Error::NoSuchCredential,
             Error::NoSuchCode,
+            Error::NoSuchToken,
+            Error::TooManyTokens,
+            Error::TokenChecksRateLimited { retry_after: 1 },
             Error::UnknownMethod(String::new()),
             Error::ResetLinkInvalid,
             Error::BootstrapUnavailable,

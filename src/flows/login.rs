@@ -203,7 +203,8 @@ pub fn redirect_after_first_factor(
                 return (required != Some(crate::session::AuthLevel::TwoFactor)).then(|| t.to_string());
             }
             let method = method.filter(|m| !m.is_empty()).unwrap_or("GET");
-            let subject = Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None };
+            let subject =
+                Subject { username: &user.username, groups: &user.groups, client_id: "", ip: None, token: None };
             let decision = app.access_control.current().evaluate(&subject, &Object::new(&url, method));
             // As Authelia: only a two-factor target keeps the user at the portal; a denied
             // target is still redirected to, where the user sees why.

@@ -10,10 +10,12 @@
 //! - [`password`]: reset by mailed link, change. [`account`]: facts and preferences.
 //! - [`totp`], [`security_keys`]: managing the user's second factors.
 //! - [`bootstrap`]: the first administrator.
+//! - [`api_tokens`]: personal API tokens, created, listed, revoked and verified.
 
 pub mod account;
 pub mod account_api;
 pub mod admin;
+pub mod api_tokens;
 pub mod audit;
 pub mod bootstrap;
 mod caller;

@@ -149,6 +149,14 @@ pub enum Api {
     AccountSendOtp,
     AccountVerifyOtp,
     AccountCreateReferral,
+    /// `POST /api/auth/me/create-token`.
+    ApiTokenCreate,
+    /// `POST /api/auth/me/tokens`: the caller's tokens.
+    ApiTokenList,
+    /// `DELETE /api/auth/me/tokens/{id}`.
+    ApiTokenRevoke,
+    /// `GET /api/auth/verify-token`.
+    ApiTokenVerify,
 }
 
 impl Api {
@@ -521,6 +529,13 @@ impl Router {
         r.api("/auth/sessions/revoke-all", &[(M::POST, AdminRevokeAllSessions)]);
         if config.account_api.enabled {
             r.account_api(config);
+        }
+        if config.api_tokens.enabled {
+            // Personal API tokens (seed 001's paths).
+            r.api("/api/auth/me/create-token", &[(M::POST, ApiTokenCreate)]);
+            r.api("/api/auth/me/tokens", &[(M::POST, ApiTokenList)]);
+            r.api_param("/api/auth/me/tokens/{id}", &[(M::DELETE, ApiTokenRevoke)]);
+            r.api("/api/auth/verify-token", &[(M::GET, ApiTokenVerify)]);
         }
         r.pages();
         if config.identity_providers.oidc.is_some() {

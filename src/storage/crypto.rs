@@ -14,8 +14,10 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct Cipher {
     aead: Aes256Gcm,
-    /// Key for [`Cipher::keyed_hash`], derived apart from the encryption key.
-    mac_key: [u8; 32],
+    /// HMAC-SHA256 keyed for [`Cipher::keyed_hash`] (a key derived apart from the
+    /// encryption key), its key schedule done once: each hash clones it. Personal API
+    /// tokens are hashed on every request at the proxy.
+    mac: hmac::Hmac<Sha256>,
 }
 
 impl Cipher {
@@ -26,9 +28,12 @@ impl Cipher {
             Ok(aead) => aead,
             Err(_) => unreachable!("SHA-256 output is a valid AES-256 key"),
         };
-        let mut mac_key = [0u8; 32];
-        mac_key.copy_from_slice(&Sha256::digest([b"portcullis keyed hash v1\0".as_slice(), key.as_bytes()].concat()));
-        Self { aead, mac_key }
+        let mac_key = Sha256::digest([b"portcullis keyed hash v1\0".as_slice(), key.as_bytes()].concat());
+        let mac = match <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&mac_key) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts any key length"),
+        };
+        Self { aead, mac }
     }
 
     /// HMAC-SHA256 of `value` under a key derived from the encryption key, as lowercase
@@ -36,15 +41,19 @@ impl Cipher {
     /// this, so a copy of it does not reveal usable codes, yet the server can look a code
     /// up by its hash. `purpose` separates the kinds of codes.
     pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
-        use hmac::{KeyInit as _, Mac as _};
-        let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(&self.mac_key) {
-            Ok(mac) => mac,
-            Err(_) => unreachable!("HMAC accepts any key length"),
-        };
+        use hmac::Mac as _;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut mac = self.mac.clone();
         mac.update(purpose.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        let digest = mac.finalize().into_bytes();
+        let mut hex = String::with_capacity(digest.len() * 2);
+        for b in digest {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        hex
     }
 
     /// `nonce || ciphertext+tag`.
@@ -97,6 +106,17 @@ mod tests {
         tampered[20] ^= 1;
         assert!(a.decrypt(&tampered).is_err());
         assert!(a.decrypt(b"short").is_err());
+    }
+
+    #[test]
+    fn keyed_hash_is_stable() {
+        // Stored hashes must keep matching: HMAC-SHA256 under SHA-256("portcullis keyed
+        // hash v1\0" || key) of purpose || 0 || value, lowercase hex (computed with Python).
+        let cipher = Cipher::from_key("a-test-encryption-key-that-is-long-enough");
+        assert_eq!(
+            cipher.keyed_hash("recovery", "ABCD-EFGH"),
+            "b660ebfa946e627bb2f8d2c4f1047f200b37755fd3ffcf46edc8ed7e9ca80aeb"
+        );
     }
 
     #[test]

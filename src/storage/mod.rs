@@ -10,6 +10,7 @@
 //! different key refuse to start instead of corrupting data.
 
 mod account;
+mod api_tokens;
 mod audit;
 mod auth_log;
 pub mod authelia;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use deadpool::managed::{Object, Pool, PoolError};
 use futures_util::future::BoxFuture;
 
+pub use api_tokens::ApiTokenRecord;
 pub use audit::{AuditFilter, AuditRecord};
 pub use auth_log::{AttemptOutcome, AttemptsBy, AuthAttempt, AuthType, RegulationWindow, Reservation, Settlement};
 pub use bans::{BanTarget, ExplicitBan, PERMANENT_BAN_UNTIL};

@@ -290,3 +290,20 @@ diesel::table! {
         uses_left -> Integer,
     }
 }
+
+diesel::table! {
+    /// Personal API tokens: the owner, a name and the first characters of the token for
+    /// display, the token's keyed hash (never the token), scopes, and its lifetime.
+    api_tokens (id) {
+        id -> Integer,
+        username -> Text,
+        name -> Text,
+        prefix -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}

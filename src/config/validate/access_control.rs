@@ -88,11 +88,15 @@ impl Validator {
                 let rest = s
                     .strip_prefix("user:")
                     .or_else(|| s.strip_prefix("group:"))
-                    .or_else(|| s.strip_prefix("oauth2:client:"));
+                    .or_else(|| s.strip_prefix("oauth2:client:"))
+                    .or_else(|| s.strip_prefix("token:"));
                 if rest.is_none_or(str::is_empty) {
                     self.err(
                         format!("{path}.subject[{i}][{j}]"),
-                        format!("'{s}' must be 'user:<name>', 'group:<name>' or 'oauth2:client:<id>'"),
+                        format!(
+                            "'{s}' must be 'user:<name>', 'group:<name>', 'oauth2:client:<id>', 'token:any' or \
+                             'token:<name>'"
+                        ),
                     );
                 }
             }

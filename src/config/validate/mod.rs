@@ -3,6 +3,7 @@
 //! key path. One file per section of the configuration, each with its tests.
 
 mod access_control;
+mod api_tokens;
 mod authentication;
 mod notifier;
 pub mod oidc;
@@ -40,6 +41,7 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.oidc(&config.identity_providers);
     v.telemetry(&config.telemetry, &config.server);
     v.account_api(config);
+    v.api_tokens(&config.api_tokens);
     v.problems
 }
 

@@ -340,8 +340,10 @@ pub async fn delete_user(app: &App, caller: &Caller<'_>, username: &str) -> Resu
     app.services.users.delete(&user.username).await?;
     let name = &user.username;
     app.services.sessions.end_all_for(name, None).await?;
-    crate::invalidation::user_changed(app, name).await;
     let storage = &app.services.storage;
+    // Revoked, not only forgotten: a new account of the same name must not inherit them.
+    storage.api_tokens_revoke_all(name, now()).await?;
+    crate::invalidation::user_changed(app, name).await;
     storage.totp_delete(name).await?;
     storage.recovery_replace(name, Vec::new(), now()).await?;
     for key in storage.webauthn_credentials(name).await? {

@@ -39,6 +39,7 @@ macro_rules! as_caller {
 mod account;
 pub mod account_api;
 mod admin;
+mod api_tokens;
 mod bootstrap;
 mod configuration;
 mod elevation;
@@ -207,6 +208,10 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::AccountSendOtp => account_api::send_otp(app, r).await,
         Api::AccountVerifyOtp => account_api::verify_otp(app, r).await,
         Api::AccountCreateReferral => account_api::create_referral(app, r).await,
+        Api::ApiTokenCreate => api_tokens::create(app, r).await,
+        Api::ApiTokenList => api_tokens::list(app, r).await,
+        Api::ApiTokenRevoke => api_tokens::revoke(app, r).await,
+        Api::ApiTokenVerify => api_tokens::verify(app, r).await,
     }
 }
 
