@@ -47,6 +47,44 @@ impl RedisServer {
         server
     }
 
+    /// A replica of `master` (`--replicaof`), waiting until its first sync has finished.
+    pub fn replica_of(master: &RedisServer) -> Self {
+        let port = master.port.to_string();
+        let replica = Self::start_with(&["--replicaof", "127.0.0.1", &port]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !replica.cli(&["INFO", "replication"]).contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "replica on port {} did not sync", replica.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        replica
+    }
+
+    /// A sentinel for fast failover tests: watches `master` as `name` with `quorum`,
+    /// considers it down after `down_after_ms` without an answer, and retries a failed
+    /// failover after `failover_timeout_ms`.
+    pub fn fast_sentinel(
+        master: &RedisServer,
+        name: &str,
+        quorum: u8,
+        down_after_ms: u32,
+        failover_timeout_ms: u32,
+    ) -> Self {
+        let port = super::free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = format!(
+            "port {port}\nbind 127.0.0.1\nsentinel monitor {name} 127.0.0.1 {} {quorum}\n\
+             sentinel down-after-milliseconds {name} {down_after_ms}\n\
+             sentinel failover-timeout {name} {failover_timeout_ms}\nsentinel parallel-syncs {name} 1\n",
+            master.port
+        );
+        let path = dir.path().join("sentinel.conf");
+        std::fs::write(&path, conf).unwrap();
+        let extra = vec![path.display().to_string(), "--sentinel".to_string()];
+        let mut server = Self { child: None, port, dir, extra };
+        server.restart();
+        server
+    }
+
     /// (Re)starts the server on the same port.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
@@ -91,6 +129,20 @@ impl RedisServer {
             && s.read(&mut buf)
                 .map(|n| buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
                 .unwrap_or(false)
+    }
+
+    /// Runs `script` (one command a line) through redis-cli on a single connection and
+    /// returns its output: for commands that depend on the connection, such as `WAIT`.
+    pub fn cli_script(&self, script: &str) -> String {
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-cli");
+        child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write to redis-cli");
+        let out = child.wait_with_output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     /// Runs a command with redis-cli and returns its output.
