@@ -480,6 +480,7 @@ fn storage_commands_with_authelia_names() {
         cli(&["encryption", "change-key", "--new-encryption-key", new_key, "--discard-recovery-codes"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("Re-encrypted 2 TOTP secret(s)") && out.contains("removed 2 recovery"), "{out}");
+    assert!(out.contains("Personal API tokens"), "the operator is told which tokens stop working: {out}");
     let (code, _, _) = cli(&["encryption", "check"]);
     assert_eq!(code, Some(1), "the old key no longer opens the database");
     let o = run(&["storage", "encryption", "check", "--config", &other], dir.path(), &[]);

@@ -259,6 +259,11 @@ async fn execute(config: &Configuration, action: Action) -> Result<(), String> {
                 report.recovery_codes_removed,
                 report.one_time_codes_removed
             );
+            // Their keyed hashes depend on the key: they cannot be carried over.
+            println!(
+                "Personal API tokens and unused referral tokens are stored as hashes keyed by the old key: they no \
+                 longer work; users create new ones."
+            );
         }
         Action::User(UserCommand::Totp(TotpCommand::Generate {
             username,
