@@ -4,11 +4,10 @@
 //! of `revoked_at`, never a delete, so the audit trail's token IDs keep meaning something.
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 use futures_util::FutureExt;
 
-use super::connection::per_backend;
+use super::connection::{duplicate_on_conflict, per_backend};
 use super::schema::api_tokens as at;
 use super::{Storage, StorageError};
 
@@ -81,13 +80,7 @@ impl Storage {
                     at::created_at.eq(r.created_at),
                     at::expires_at.eq(r.expires_at),
                 ));
-                match per_backend!(conn, |c| insert.execute(c).await) {
-                    Ok(_) => {}
-                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        return Err(StorageError::Duplicate);
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                duplicate_on_conflict(per_backend!(conn, |c| insert.execute(c).await))?;
                 // The hash is unique: it names the row just written on every backend
                 // (MySQL has no RETURNING).
                 let query = at::table.filter(at::token_hash.eq(&r.token_hash)).select(at::id);

@@ -63,6 +63,16 @@ macro_rules! per_backend {
 }
 pub(crate) use per_backend;
 
+/// `result`, with a unique-key collision as [`StorageError::Duplicate`]: what an insert or
+/// rename of something that must be unique (a credential, a token, a signature) answers
+/// when it exists already.
+pub(crate) fn duplicate_on_conflict<T>(result: Result<T, DieselError>) -> Result<T, super::StorageError> {
+    match result {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(super::StorageError::Duplicate),
+        other => other.map_err(Into::into),
+    }
+}
+
 /// What SQLite answers (`sqlite3_errmsg`) when the database cannot be written or read at
 /// the file level: it turned read-only, the disk failed or is full, the file went away.
 const SQLITE_STORAGE_FAULTS: &[&str] = &[

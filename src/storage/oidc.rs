@@ -8,7 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use futures_util::FutureExt;
 
-use super::connection::per_backend;
+use super::connection::{duplicate_on_conflict, per_backend};
 use super::schema::{encryption, oidc_consents as oc, oidc_sessions as os, oidc_subjects as osub};
 use super::{Storage, StorageError};
 
@@ -105,13 +105,8 @@ impl Storage {
                     os::created_at.eq(r.created_at),
                     os::expires_at.eq(r.expires_at),
                 ));
-                match per_backend!(conn, |c| insert.execute(c).await) {
-                    Ok(_) => Ok(()),
-                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        Err(StorageError::Duplicate)
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                duplicate_on_conflict(per_backend!(conn, |c| insert.execute(c).await))?;
+                Ok(())
             }
             .boxed()
         })

@@ -4,11 +4,10 @@
 //! concurrent decisions, or two concurrent polls of an approved code, exactly one wins.
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 use futures_util::FutureExt;
 
-use super::connection::per_backend;
+use super::connection::{duplicate_on_conflict, per_backend};
 use super::schema::oidc_device_codes as dc;
 use super::{Storage, StorageError};
 use crate::oidc::device::Status;
@@ -82,13 +81,8 @@ impl Storage {
                     dc::created_at.eq(r.created_at),
                     dc::expires_at.eq(r.expires_at),
                 ));
-                match per_backend!(conn, |c| insert.execute(c).await) {
-                    Ok(_) => Ok(()),
-                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        Err(StorageError::Duplicate)
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                duplicate_on_conflict(per_backend!(conn, |c| insert.execute(c).await))?;
+                Ok(())
             }
             .boxed()
         })

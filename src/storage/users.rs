@@ -3,11 +3,10 @@
 //! per-user settings that hold for any backend.
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use futures_util::FutureExt;
 
-use super::connection::per_backend;
+use super::connection::{duplicate_on_conflict, per_backend};
 use super::schema::{user_emails as ue, user_groups as ug, user_settings as us, users as u};
 use super::{Storage, StorageError};
 
@@ -220,13 +219,7 @@ impl Storage {
                             ))
                             .execute(c)
                             .await;
-                        match inserted {
-                            Ok(_) => {}
-                            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                                return Err(StorageError::Duplicate);
-                            }
-                            Err(e) => return Err(e.into()),
-                        }
+                        duplicate_on_conflict(inserted)?;
                         replace_emails!(c, &user.username, &user.emails);
                         replace_groups!(c, &user.username, &user.groups);
                         Ok::<_, StorageError>(())

@@ -5,7 +5,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 use futures_util::FutureExt;
 
-use super::connection::per_backend;
+use super::connection::{duplicate_on_conflict, per_backend};
 use super::schema::{webauthn_credentials as wc, webauthn_users as wu};
 use super::{Storage, StorageError};
 
@@ -183,13 +183,8 @@ impl Storage {
                     wc::last_used_at.eq(c.last_used_at),
                     wc::credential.eq(&sealed),
                 ));
-                match per_backend!(conn, |c| insert.execute(c).await) {
-                    Ok(_) => Ok(()),
-                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        Err(StorageError::Duplicate)
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                duplicate_on_conflict(per_backend!(conn, |c| insert.execute(c).await))?;
+                Ok(())
             }
             .boxed()
         })
@@ -241,13 +236,7 @@ impl Storage {
             async move {
                 let update = diesel::update(wc::table.filter(wc::id.eq(id)).filter(wc::username.eq(&username)))
                     .set(wc::description.eq(&description));
-                match per_backend!(conn, |c| update.execute(c).await) {
-                    Ok(n) => Ok(n > 0),
-                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        Err(StorageError::Duplicate)
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                Ok(duplicate_on_conflict(per_backend!(conn, |c| update.execute(c).await))? > 0)
             }
             .boxed()
         })
