@@ -315,9 +315,8 @@ async fn identify(
                     }
                     continue;
                 };
-                let bearer = value.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer "));
-                if bearer && configured.bearer && !basic_only {
-                    let token = value[7..].trim();
+                let bearer = super::extract::bearer_token(value).filter(|_| configured.bearer && !basic_only);
+                if let Some(token) = bearer {
                     // The two kinds of bearer token are told apart by the personal token's
                     // prefix; the OpenID Connect token lookup is boxed: a large future,
                     // and rare on this path.

@@ -129,6 +129,11 @@ fn from_forwarded<'a>(headers: &'a HeaderMap, fallback: Option<&Parts<'a>>) -> R
     Ok(Parts { scheme: proto, authority: host, request_target: uri })
 }
 
+/// The token of a `Bearer` Authorization header value (RFC 6750), if it is one.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value.get(..7).filter(|scheme| scheme.eq_ignore_ascii_case("bearer ")).map(|_| value[7..].trim())
+}
+
 /// The login and password of a `Basic` Authorization header value, if it is one.
 pub fn basic_credentials(value: &str) -> Option<(String, String)> {
     use base64::Engine;
@@ -261,6 +266,10 @@ mod tests {
         assert_eq!(basic_credentials("Basic am9objpzZWNyZXQ6eA=="), Some(("john".into(), "secret:x".into())));
         assert_eq!(basic_credentials("basic  am9objpz "), Some(("john".into(), "s".into())));
         assert_eq!(basic_credentials("Bearer am9objpz"), None);
+        assert_eq!(bearer_token("Bearer am9objpz "), Some("am9objpz"));
+        assert_eq!(bearer_token("bearer x"), Some("x"));
+        assert_eq!(bearer_token("Basic am9objpz"), None);
+        assert_eq!(bearer_token("Bearer"), None);
         assert_eq!(basic_credentials("Basic !!!"), None);
         assert_eq!(basic_credentials("Basic am9obg=="), None, "no colon");
         assert_eq!(basic_credentials("Basic"), None);

@@ -228,8 +228,9 @@ fn form_post(visit: &mut Visit<'_>, action: &str, fields: &[(String, String)]) -
 
 async fn userinfo(app: &App, request: &Request<'_>, issuer: &str) -> HttpResponse {
     let header_token = authorization_header(request)
-        .filter(|h| h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer "))
-        .map(|h| h[7..].trim().to_string());
+        .filter(|h| h.len() > 7)
+        .and_then(crate::authz::extract::bearer_token)
+        .map(str::to_string);
     let body_token = (request.parts.method == Method::POST).then(|| form(request).remove("access_token")).flatten();
     let token = match (header_token, body_token) {
         (Some(t), None) | (None, Some(t)) => t,

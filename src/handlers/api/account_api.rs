@@ -15,8 +15,7 @@ use crate::server::response::{self, HttpResponse};
 /// The account token the request bears (`Authorization: Bearer ...`), if any.
 pub fn bearer(request: &Request<'_>) -> Option<String> {
     let value = request.parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    crate::authz::extract::bearer_token(value).map(str::to_string)
 }
 
 /// A caller without a token (login, signup, reset): nothing from cookies is used.
