@@ -282,7 +282,9 @@ pub async fn create_referral(app: &App, caller: &Caller<'_>) -> Result<Referral>
     if storage.referrals_valid(&username, now).await? >= i64::from(signup.referrals_per_user) {
         return Err(Error::ReferralLimit);
     }
-    let token = format!("{REFERRAL_PREFIX}{}", random_base62(32));
+    let random: String =
+        rand::Rng::sample_iter(rand::rng(), rand::distr::Alphanumeric).take(32).map(char::from).collect();
+    let token = format!("{REFERRAL_PREFIX}{random}");
     let expires_at = now.saturating_add(i64::try_from(signup.referral_lifespan.get().as_secs()).unwrap_or(86_400));
     let uses = i32::try_from(signup.referral_uses).unwrap_or(1);
     storage.referral_insert(&referral_hash(app, &token), &username, now, expires_at, uses).await?;
@@ -348,11 +350,4 @@ async fn audit_own(app: &App, context: &Context, name: &'static str, username: &
 
 fn referral_hash(app: &App, token: &str) -> String {
     app.services.storage.cipher().keyed_hash("referral token", token)
-}
-
-fn random_base62(len: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::rng();
-    (0..len).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
 }
