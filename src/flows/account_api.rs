@@ -19,7 +19,7 @@ use super::login::{PasswordLogin, session_for};
 use super::mailed_code;
 use super::{Caller, Error, Result, account, password, second_factor};
 use crate::authn::users_file::User;
-use crate::clock::now;
+use crate::clock::{now, now_ms};
 use crate::identity::account_token::{AccountTokens, Claims, Issued, Kind};
 use crate::notifier::CodePurpose;
 use crate::second_factor::Method;
@@ -90,11 +90,6 @@ pub struct Signup<'a> {
 
 fn tokens(app: &App) -> Result<&AccountTokens> {
     app.services.account_tokens.as_ref().ok_or(Error::Forbidden)
-}
-
-fn now_ms() -> i64 {
-    let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The session a valid token of `kind` stands for: its user, active, and the token issued
