@@ -29,3 +29,4 @@ pub mod session;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream_oidc;

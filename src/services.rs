@@ -66,6 +66,8 @@ pub struct Services {
     pub account_tokens: Option<AccountTokens>,
     /// Per-address limit on signups and reset links requested through the account API.
     pub account_limiter: ClientLimiter,
+    /// The upstream OpenID provider users may sign in with.
+    pub upstream: crate::upstream_oidc::Upstream,
 }
 
 impl Services {
@@ -124,7 +126,9 @@ impl Services {
         } else {
             None
         };
+        let upstream = crate::upstream_oidc::Upstream::new(&config.upstream_oidc, certificates)?;
         Ok(Self {
+            upstream,
             account_tokens,
             account_limiter: ClientLimiter::default(),
             oidc,

@@ -122,6 +122,25 @@ impl Users {
         }
     }
 
+    /// The one user with the address `email` (compared ignoring case), whatever the
+    /// backend's login settings; none when nobody or several users have it.
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<Arc<User>>, UsersError> {
+        let has = |u: &User| u.emails.iter().any(|e| e.eq_ignore_ascii_case(email));
+        match self {
+            Self::File(file) => {
+                let matching: Vec<_> = file.snapshot().all().into_iter().filter(|u| has(u)).collect();
+                Ok(if matching.len() == 1 { matching.into_iter().next() } else { None })
+            }
+            Self::Database { storage, .. } => {
+                Ok(storage.user_find(UserKey::Email(email)).await?.map(|u| Arc::new(user_of(u))))
+            }
+            Self::Ldap(ldap) => {
+                let matching: Vec<_> = Box::pin(ldap.list()).await?.into_iter().filter(|u| has(u)).collect();
+                Ok(if matching.len() == 1 { matching.into_iter().next() } else { None })
+            }
+        }
+    }
+
     /// The user named exactly `username` (as the backend matches names).
     pub async fn get(&self, username: &str) -> Result<Option<Arc<User>>, UsersError> {
         match self {

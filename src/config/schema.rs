@@ -68,6 +68,79 @@ pub struct Configuration {
     pub identity_providers: IdentityProviders,
     /// Personal API tokens (Portcullis' extension, seed 001).
     pub api_tokens: ApiTokens,
+    /// Sign-in through an upstream OpenID provider (Portcullis' extension, seed 003);
+    /// settings stored by `PUT /auth/provider/oidc` take precedence.
+    pub upstream_oidc: UpstreamOidc,
+}
+
+/// `upstream_oidc`: an OpenID provider users may sign in with ("Sign in with ...").
+/// Not configured while `issuer` is empty. The same shape is what `/auth/provider/oidc`
+/// reads and writes.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct UpstreamOidc {
+    /// The provider's issuer URL (discovery is read from below it).
+    pub issuer: String,
+    /// This server's client ID there.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: Secret,
+    /// The button's label: "Sign in with {display_name}".
+    pub display_name: String,
+    /// Scopes asked for (`openid` is always added).
+    pub scopes: Vec<String>,
+    /// Which claims carry the username, the address and the groups.
+    pub claims: UpstreamClaims,
+    /// When not empty, only addresses in these domains may sign in.
+    pub allowed_email_domains: Vec<String>,
+    /// Create a user (database or file backend) for an upstream account nobody has yet.
+    pub create_users: bool,
+    /// Link an upstream account to the local user with the same verified address.
+    pub link_by_email: bool,
+    /// Count the upstream's multi-factor sign-in (`amr` with `mfa`) as both factors here.
+    pub trust_upstream_mfa: bool,
+}
+
+impl Default for UpstreamOidc {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            display_name: String::new(),
+            scopes: vec!["openid".into(), "profile".into(), "email".into(), "groups".into()],
+            claims: UpstreamClaims::default(),
+            allowed_email_domains: Vec::new(),
+            create_users: false,
+            link_by_email: false,
+            trust_upstream_mfa: false,
+        }
+    }
+}
+
+impl UpstreamOidc {
+    /// Whether a provider is configured.
+    pub fn is_configured(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+}
+
+/// `upstream_oidc.claims`: claim names.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct UpstreamClaims {
+    /// The login name (for users it creates).
+    pub username: String,
+    /// The address.
+    pub email: String,
+    /// The group list (for users it creates).
+    pub groups: String,
+}
+
+impl Default for UpstreamClaims {
+    fn default() -> Self {
+        Self { username: "preferred_username".into(), email: "email".into(), groups: "groups".into() }
+    }
 }
 
 /// `api_tokens`: long-lived personal tokens users create for scripts, usable at the

@@ -172,6 +172,17 @@ pub enum Error {
     SignupClosed,
     /// The user has as many valid referral tokens as allowed.
     ReferralLimit,
+    /// No upstream OpenID provider is set up.
+    UpstreamNotConfigured,
+    /// The upstream provider could not be reached or answered nonsense; the cause is
+    /// logged.
+    UpstreamUnavailable(String),
+    /// An upstream sign-in that did not pass the checks (state, nonce, signature, expiry,
+    /// a sign-in not started here); the detail says which.
+    UpstreamRefused(String),
+    /// The upstream account is no local user's and none may be created for it; the
+    /// detail says why.
+    UpstreamNoAccount(String),
 }
 
 /// The result of an operation.
@@ -244,6 +255,10 @@ impl Error {
             Self::ReferralInvalid => (S::BAD_REQUEST, "error.referral_invalid"),
             Self::SignupClosed => (S::FORBIDDEN, "error.signup_closed"),
             Self::ReferralLimit => (S::CONFLICT, "error.referral_limit"),
+            Self::UpstreamNotConfigured => (S::NOT_FOUND, "error.upstream_not_configured"),
+            Self::UpstreamUnavailable(_) => (S::BAD_GATEWAY, "error.upstream_unavailable"),
+            Self::UpstreamRefused(_) => (S::UNAUTHORIZED, "error.upstream_refused"),
+            Self::UpstreamNoAccount(_) => (S::FORBIDDEN, "error.upstream_no_account"),
         }
     }
 
@@ -265,7 +280,9 @@ impl Error {
             | Self::TotpOption(d)
             | Self::UnknownMethod(d)
             | Self::InvalidUser(d)
-            | Self::NotSupportedByBackend(d) => Some(d),
+            | Self::NotSupportedByBackend(d)
+            | Self::UpstreamRefused(d)
+            | Self::UpstreamNoAccount(d) => Some(d),
             _ => None,
         }
     }
@@ -301,7 +318,7 @@ impl Error {
         match self {
             Self::RegulationUnavailable(e) | Self::Storage(e) => Some(e.to_string()),
             Self::SessionStore(e) => Some(e.to_string()),
-            Self::UsersUnavailable(e) | Self::Internal(e) => Some(e.clone()),
+            Self::UsersUnavailable(e) | Self::Internal(e) | Self::UpstreamUnavailable(e) => Some(e.clone()),
             _ => None,
         }
     }
@@ -459,6 +476,10 @@ mod tests {
             Error::SelfLockout,
             Error::InvalidUser(String::new()),
             Error::NotSupportedByBackend(String::new()),
+            Error::UpstreamNotConfigured,
+            Error::UpstreamUnavailable(String::new()),
+            Error::UpstreamRefused(String::new()),
+            Error::UpstreamNoAccount(String::new()),
         ];
         for error in all {
             assert!(crate::i18n::has(error.key()), "{error:?}: no text for {}", error.key());

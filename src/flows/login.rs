@@ -6,8 +6,9 @@ use base64::Engine as _;
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::credentials::{self, Origin};
+use super::passkey_state::PASSKEY_CHALLENGE;
 use super::security_keys::{passkey_of, record_use};
-use super::{Caller, Error, Pending, Result, passkey_state};
+use super::{Caller, Error, Pending, Result};
 use crate::access_control::{Object, Policy, Subject};
 use crate::authn::users_file::User;
 use crate::clock::now;
@@ -85,7 +86,7 @@ pub async fn passkey_begin(app: &App, caller: &mut Caller<'_>) -> Result<serde_j
     let settings = caller.settings();
     let (options, state) =
         app.services.webauthn.start_discoverable(&settings.domain).map_err(|e| ceremony_failed(&e))?;
-    caller.set_cookie(passkey_state::seal(app, settings, state)?);
+    caller.set_cookie(PASSKEY_CHALLENGE.seal(app, settings, state)?);
     Ok(options)
 }
 
@@ -106,10 +107,11 @@ pub struct PasskeyLogin<'a> {
 /// and the user is logged in under a new session ID.
 pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLogin<'_>) -> Result<Option<String>> {
     let settings = caller.settings();
-    let sealed = caller.cookie(passkey_state::COOKIE).ok_or(Error::NothingPending(Pending::PasskeyChallenge))?;
+    let missing = || Error::NothingPending(Pending::PasskeyChallenge);
+    let sealed = caller.cookie(PASSKEY_CHALLENGE.name).ok_or_else(missing)?;
     // The challenge is taken whatever happens next.
-    caller.set_cookie(passkey_state::clear(app, settings));
-    let state = passkey_state::open(app, settings, &sealed)?;
+    caller.set_cookie(PASSKEY_CHALLENGE.clear(app, settings));
+    let state: String = PASSKEY_CHALLENGE.open(app, settings, &sealed).ok_or_else(missing)?;
 
     let webauthn = &app.services.webauthn;
     let storage = &app.services.storage;
@@ -145,8 +147,8 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
     }
     let user = app.services.users.get(&username).await?.ok_or(Error::BadCredentials)?;
     // A challenge logs in once, on any instance: the same cookie and assertion again fail.
-    let ttl = std::time::Duration::from_secs(passkey_state::LIFETIME_SECS.unsigned_abs());
-    if !app.services.sessions.claim_once(&passkey_state::claim_key(&sealed), ttl).await? {
+    let claim = PASSKEY_CHALLENGE.claim_key(&sealed);
+    if !app.services.sessions.claim_once(&claim, PASSKEY_CHALLENGE.claim_ttl()).await? {
         return Err(Error::NothingPending(Pending::PasskeyChallenge));
     }
 

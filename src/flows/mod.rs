@@ -28,9 +28,11 @@ mod notify;
 pub mod oidc;
 pub mod passkey_state;
 pub mod password;
+pub mod sealed_cookie;
 pub mod second_factor;
 pub mod security_keys;
 pub mod totp;
+pub mod upstream_oidc;
 
 pub use caller::Caller;
 pub use error::{Error, Factor, Pending, Result};

@@ -136,6 +136,10 @@ pub enum Api {
     AdminAudit,
     /// `GET /api/admin/sessions/stats`.
     AdminSessionStats,
+    /// `GET /auth/provider/oidc`.
+    UpstreamProvider,
+    /// `PUT /auth/provider/oidc`.
+    UpstreamProviderSet,
     AccountLogin,
     LocalLogin,
     AdminRevokeAllSessions,
@@ -187,6 +191,10 @@ pub enum Page {
     Root,
     /// The login form (`/login`, `/login/passkey`).
     LoginForm,
+    /// `/login/oidc`: off to the upstream OpenID provider.
+    UpstreamStart,
+    /// `/login/oidc/callback`: back from it.
+    UpstreamCallback,
     /// The login form's submission.
     Login,
     /// The TOTP code form.
@@ -527,6 +535,7 @@ impl Router {
         // Seed 003's web-session administration, over the same operations.
         r.api("/auth/sessions/stats", &[(M::GET, AdminSessionStats)]);
         r.api("/auth/sessions/revoke-all", &[(M::POST, AdminRevokeAllSessions)]);
+        r.api("/auth/provider/oidc", &[(M::GET, UpstreamProvider), (M::PUT, UpstreamProviderSet)]);
         if config.account_api.enabled {
             r.account_api(config);
         }
@@ -578,6 +587,8 @@ impl Router {
             ("/", Some(Root), None),
             ("/login", Some(LoginForm), Some(Login)),
             ("/login/passkey", Some(LoginForm), None),
+            ("/login/oidc", Some(UpstreamStart), None),
+            ("/login/oidc/callback", Some(UpstreamCallback), None),
             ("/login/totp", Some(TotpForm), Some(Totp)),
             ("/login/totp/recovery", Some(RecoveryForm), Some(Recovery)),
             ("/login/otp", Some(EmailCodeForm), Some(EmailCode)),

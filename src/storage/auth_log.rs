@@ -33,6 +33,9 @@ pub enum AuthType {
     EmailCode,
     /// Basic credentials on an authz endpoint.
     BasicAuth,
+    /// A sign-in through the upstream OpenID provider (nothing to guess here, but bans hold
+    /// and the success is logged like any other).
+    UpstreamOidc,
     /// Not an attempt: an administrator lifted a ban (a success that clears both kinds).
     Unban,
 }
@@ -48,6 +51,7 @@ impl AuthType {
             Self::RecoveryCode => "Recovery",
             Self::EmailCode => "EmailCode",
             Self::BasicAuth => "Basic",
+            Self::UpstreamOidc => "UpstreamOIDC",
             Self::Unban => "Unban",
         }
     }
@@ -62,6 +66,7 @@ impl AuthType {
             Self::RecoveryCode,
             Self::EmailCode,
             Self::BasicAuth,
+            Self::UpstreamOidc,
             Self::Unban,
         ]
         .into_iter()

@@ -29,6 +29,7 @@ mod rekey;
 pub mod schema;
 mod target;
 mod totp;
+mod upstream_oidc;
 mod users;
 mod webauthn;
 

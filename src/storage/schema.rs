@@ -307,3 +307,15 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Upstream OpenID accounts (issuer, subject) linked to local users.
+    upstream_oidc_identities (id) {
+        id -> Integer,
+        issuer -> Text,
+        subject -> Text,
+        username -> Text,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+    }
+}

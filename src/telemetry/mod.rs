@@ -88,6 +88,7 @@ fn second_factor_type(auth_type: crate::storage::AuthType) -> &'static str {
         AuthType::RecoveryCode => "recovery_code",
         AuthType::EmailCode => "email",
         AuthType::FirstFactor | AuthType::BasicAuth => "password",
+        AuthType::UpstreamOidc => "upstream_oidc",
         AuthType::Unban => "unban",
     }
 }

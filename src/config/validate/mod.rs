@@ -42,6 +42,12 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.telemetry(&config.telemetry, &config.server);
     v.account_api(config);
     v.api_tokens(&config.api_tokens);
+    if config.upstream_oidc.is_configured() {
+        let normalized = crate::upstream_oidc::settings::normalized(config.upstream_oidc.clone());
+        for (key, problem) in crate::upstream_oidc::settings::problems(&normalized) {
+            v.err(format!("upstream_oidc.{key}"), problem);
+        }
+    }
     v.problems
 }
 

@@ -51,6 +51,7 @@ mod second_factor;
 mod security_keys;
 mod state;
 mod totp;
+mod upstream_oidc;
 
 /// The outcome as a response, with the `Set-Cookie` values of the caller's session changes.
 pub fn with_cookies(caller: &mut Caller<'_>, outcome: Result<HttpResponse, Error>) -> HttpResponse {
@@ -198,6 +199,8 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::AccountLogin => account_api::login(app, r).await,
         Api::LocalLogin => account_api::local_login(app, r).await,
         Api::AdminRevokeAllSessions => admin::revoke_all_sessions(app, r).await,
+        Api::UpstreamProvider => upstream_oidc::get(app, r).await,
+        Api::UpstreamProviderSet => upstream_oidc::put(app, r).await,
         Api::AccountLoginSecondFactor => account_api::login_second_factor(app, r).await,
         Api::AccountSignup => account_api::signup(app, r).await,
         Api::AccountMe => account_api::me(app, r).await,

@@ -6,6 +6,7 @@ use minijinja::context;
 
 use super::visit::{Visit, link};
 use crate::flows::login::PasswordLogin;
+use crate::flows::upstream_oidc::{self, Finished};
 use crate::flows::{Error, account, login};
 use crate::second_factor::Method;
 use crate::server::response::HttpResponse;
@@ -32,9 +33,49 @@ pub async fn form(v: &mut Visit<'_>, error: Option<&Error>) -> HttpResponse {
         rm => v.param("rm"),
         username => v.field("username"),
         passkeys => v.app.services.webauthn.passkey_login(),
+        upstream => upstream_oidc::button(v.app).await.map(|name| v.text("login.upstream").replace("{name}", &name)),
+        upstream_url => v.with_rd("/login/oidc"),
         error => error.map(|e| e.text(v.lang)),
     };
     v.render(status, "login.html", ctx)
+}
+
+/// `/login/oidc`: off to the upstream provider (its address, or the error page).
+pub async fn upstream_start(v: &mut Visit<'_>) -> HttpResponse {
+    let (target, method) = (v.target_opt(), v.param("rm"));
+    match upstream_oidc::start(v.app, &mut v.caller, target.as_deref(), Some(method.as_str())).await {
+        Ok(url) => v.redirect(&url),
+        Err(e) => v.error_page(&e),
+    }
+}
+
+fn present(s: &str) -> Option<&str> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+/// `/login/oidc/callback`: back from the upstream provider, signed in (on to the target or
+/// the second factor) or refused with the reason.
+pub async fn upstream_callback(v: &mut Visit<'_>) -> HttpResponse {
+    let (code, state, error, description) =
+        (v.param("code"), v.param("state"), v.param("error"), v.param("error_description"));
+    let answer = upstream_oidc::Callback {
+        code: present(&code),
+        state: present(&state),
+        error: present(&error),
+        error_description: present(&description),
+    };
+    match upstream_oidc::finish(v.app, &mut v.caller, answer).await {
+        Ok(Finished { redirect: Some(to), .. }) => v.redirect(&to),
+        Ok(Finished { target, .. }) => {
+            // The login page takes the session on: second factor, or the target.
+            let query = target
+                .map(|rd| url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", &rd).finish())
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            v.redirect(&format!("{}{query}", v.local("/login")))
+        }
+        Err(e) => v.error_page(&e),
+    }
 }
 
 /// The login form's submission.

@@ -65,6 +65,8 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
     match page {
         Page::Root => login::root(v),
         Page::LoginForm => login::form(v, None).await,
+        Page::UpstreamStart => login::upstream_start(v).await,
+        Page::UpstreamCallback => login::upstream_callback(v).await,
         Page::Login => login::submit(v).await,
         Page::TotpForm => second_factor::form(v, Form::Totp, None, None).await,
         Page::Totp => second_factor::submit(v, Form::Totp).await,
