@@ -159,7 +159,7 @@ fn admin_api(backend: Backend) {
 
     // Who may call it.
     let mut anonymous = s.client();
-    assert_eq!(anonymous.call("GET", "/api/admin/users", "").status, 403);
+    assert_eq!(anonymous.call("GET", "/api/admin/users", "").status, 401);
     let mut john = s.login("john", "john password");
     assert_eq!(john.call("GET", "/api/admin/users", "").status, 403, "not an admin");
     let mut one_factor_root = s.login("root", "root password");

@@ -25,10 +25,15 @@ use crate::server::App;
 use crate::session::{AuthLevel, SessionData};
 use crate::storage::{AuditFilter, AuditRecord};
 
-/// The caller's session when they may administer; [`Error::Forbidden`] otherwise.
+/// The caller's session when they may administer; [`Error::Unauthenticated`] when nobody
+/// is signed in, [`Error::Forbidden`] otherwise.
 pub fn require_admin<'c>(app: &App, caller: &'c Caller<'_>) -> Result<&'c SessionData> {
     let admin = &app.config.admin;
     let level = if admin.require_two_factor { AuthLevel::TwoFactor } else { AuthLevel::OneFactor };
+    // Nobody signed in: 401 (who are you?); signed in without the rights: 403.
+    if caller.level() == AuthLevel::Anonymous {
+        return Err(Error::Unauthenticated);
+    }
     let data = caller.require(level)?;
     if data.groups.iter().any(|g| g == &admin.group) { Ok(data) } else { Err(Error::Forbidden) }
 }
