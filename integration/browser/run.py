@@ -63,6 +63,7 @@ def pbkdf2_sha512(secret, rounds=310000):
 
 AUTHLIB_SECRET = "authlib-demo-client-secret-42"
 APACHE_SECRET = "apache-demo-client-secret-42"
+UPSTREAM_SECRET = "upstream-client-secret-for-the-browser-suite-42"
 
 
 class PortalStack(proxies.Stack):
@@ -72,7 +73,7 @@ class PortalStack(proxies.Stack):
     def __init__(self, binary, work, smtp_port):
         super().__init__("nginx", binary, work)
         self.smtp_port = smtp_port
-        for name in ("rp", "apache", "connect"):
+        for name in ("rp", "apache", "connect", "upstream"):
             self.ports[name] = proxies.free_port()
 
     def copy_example(self):
@@ -110,8 +111,71 @@ identity_providers:
         authorization_policy: 'one_factor'
         consent_mode: 'implicit'
 """
+        # Sign-in with a second Portcullis as the upstream provider (started by its step).
+        text += f"""
+upstream_oidc:
+  issuer: 'http://localhost:{self.ports["upstream"]}'
+  client_id: 'downstream'
+  client_secret: '{UPSTREAM_SECRET}'
+  display_name: 'Upstream Portcullis'
+  link_by_email: true
+"""
         with open(path, "w") as f:
             f.write(text)
+
+    def start_upstream(self):
+        """A second Portcullis on http://localhost: its provider has this portal as a
+        client; mara there has mary's address (and the suite's password)."""
+        import yaml
+
+        directory = os.path.join(self.dir, "upstream")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(self.dir, "users.yml")) as f:
+            mary = yaml.safe_load(f)["users"]["mary"]
+        users = {"users": {"mara": {"displayname": "Mara Upstream", "password": mary["password"],
+                                    "email": "mary@example.com", "groups": ["upstream-staff"]}}}
+        with open(os.path.join(directory, "users.yml"), "w") as f:
+            yaml.safe_dump(users, f)
+        port = self.ports["upstream"]
+        config = f"""
+server:
+  address: 'tcp://127.0.0.1:{port}/'
+authentication_backend:
+  password_reset:
+    disable: true
+  file:
+    path: '{directory}/users.yml'
+session:
+  secret: 'an-upstream-session-secret-for-the-browser-suite'
+  cookies:
+    - domain: 'localhost'
+      authelia_url: 'http://localhost:{port}/'
+storage:
+  encryption_key: 'an-upstream-encryption-key-for-the-browser-suite'
+  local:
+    path: '{directory}/db.sqlite3'
+notifier:
+  filesystem:
+    filename: '{directory}/notifications.txt'
+access_control:
+  default_policy: 'one_factor'
+identity_providers:
+  oidc:
+    hmac_secret: 'an-upstream-hmac-secret-for-the-browser-suite-0123456789'
+    clients:
+      - client_id: 'downstream'
+        client_name: 'The downstream portal'
+        client_secret: '{pbkdf2_sha512(UPSTREAM_SECRET)}'
+        redirect_uris: ['https://auth.example.com:{self.ports["proxy"]}/login/oidc/callback']
+        scopes: ['openid', 'profile', 'email', 'groups']
+        authorization_policy: 'one_factor'
+        consent_mode: 'implicit'
+"""
+        with open(os.path.join(directory, "configuration.yml"), "w") as f:
+            f.write(config)
+        proc = self.spawn("portcullis-upstream", [self.binary, "--config", os.path.join(directory, "configuration.yml")])
+        proxies.wait_port(port, proc, "the upstream Portcullis")
+        return proc
 
 
 class Mailbox:
@@ -371,6 +435,8 @@ class Run:
                   lambda: self.admin_console(state))
         self.step(f"7 OpenID Connect: Authlib {oidc_rp.AUTHLIB_VERSION} relying party (code + PKCE, consent, ID token, "
                   "UserInfo), then Apache mod_auth_openidc with single sign-on", self.openid_connect)
+        self.step("8 upstream sign-in: the portal's button, a second Portcullis signs mara in, she is mary "
+                  "here (linked by address) and reaches app.example.com through NGINX", self.upstream_sign_in)
         self.step("accessibility (axe-core), screenshots light/dark at 375/1280, layout", lambda: self.pages_pass(page))
         self.step(f"page weight of /login under {WEIGHT_BUDGET // 1024} KB", lambda: self.weight(page))
 
@@ -400,7 +466,9 @@ class Run:
             for scope_text in ("See your email address", "See your group memberships"):
                 expect(scope_text in page.content(), f"the consent page lists '{scope_text}'")
             page.screenshot(path=os.path.join(self.artifacts, "consent.png"))
-            submit(page, "button[value=accept]")
+            # The answer leaves the form post through a page that goes on by itself.
+            page.click("button[value=accept]")
+            page.wait_for_url(f"http://127.0.0.1:{stack.ports['rp']}/callback*")
             expect(page.url.startswith(f"http://127.0.0.1:{stack.ports['rp']}/callback"), f"back at the RP: {page.url}")
             expect(page.locator("#hello").inner_text() == "Hello mary",
                    f"the RP verified the ID token and read UserInfo: {page.content()[:500]}")
@@ -426,6 +494,46 @@ class Run:
                 apache.stop()
             rp.stop()
             proxy.stop()
+
+    def upstream_sign_in(self):
+        """mara, a user of another Portcullis with mary's verified address, signs in there
+        and comes back as mary, allowed through NGINX; a tampered callback is refused."""
+        proc = self.stack.start_upstream()
+        previous = self.page
+        try:
+            page = self.new_page()
+            self.page = page
+            page.goto(self.url("app", "/upstream-check"))
+            expect("/login" in page.url and "rd=" in page.url, f"redirected to the portal: {page.url}")
+            button = page.locator("[data-upstream-login]")
+            expect(button.inner_text().strip() == "Sign in with Upstream Portcullis", f"the button: {button.inner_text()}")
+            button.click()
+            page.wait_for_load_state()
+            expect(page.url.startswith(f"http://localhost:{self.stack.ports['upstream']}/login"),
+                   f"the upstream's login page: {page.url}")
+            page.screenshot(path=os.path.join(self.artifacts, "upstream-login.png"))
+            # Several hops (the upstream's authorization, the callback, the app): no single
+            # navigation to wait for, only where it ends.
+            page.fill("#username", "mara")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{self.url('app', '/upstream-check')}*")
+            seen = json.loads(page.locator("body").inner_text())["headers"]
+            expect(seen.get("remote-user") == "mary", f"the app saw {seen.get('remote-user')}")
+            expect(seen.get("remote-email") == "mary@example.com", f"Remote-Email: {seen.get('remote-email')}")
+
+            # A callback whose state is not this browser's: a clear page, no session.
+            other = self.new_page()
+            other.goto(self.url("auth", "/login/oidc?rd=" + urllib.parse.quote(self.url("app", "/x"))))
+            other.wait_for_url(f"http://localhost:{self.stack.ports['upstream']}/**")
+            other.goto(self.url("auth", "/login/oidc/callback?code=forged&state=forged"))
+            expect("could not be verified" in other.content(), f"the refusal page: {other.content()[:400]}")
+            other.screenshot(path=os.path.join(self.artifacts, "upstream-refused.png"))
+            other.goto(self.url("app", "/x"))
+            expect("/login" in other.url, f"no session from a refused callback: {other.url}")
+        finally:
+            self.page = previous
+            proc.terminate()
 
     def admin_console(self, state):
         previous = self.page

@@ -195,7 +195,7 @@ async fn authorization(app: &App, request: &Request<'_>, issuer: &str) -> HttpRe
 /// The response for an outcome of the authorization flow.
 pub fn outcome_response(visit: &mut Visit<'_>, outcome: Outcome) -> HttpResponse {
     match outcome {
-        Outcome::Redirect(location) | Outcome::SignInAgain(location) => visit.redirect(&location),
+        Outcome::Redirect(location) | Outcome::SignInAgain(location) => visit.leave(&location),
         Outcome::FormPost { action, fields } => form_post(visit, &action, &fields),
         Outcome::ErrorPage(message) => {
             let ctx =

@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("consent.html", include_str!("../../../web/templates/consent.html")),
     ("device.html", include_str!("../../../web/templates/device.html")),
     ("form_post.html", include_str!("../../../web/templates/form_post.html")),
+    ("continue.html", include_str!("../../../web/templates/continue.html")),
     ("api_reference.html", include_str!("../../../web/templates/api_reference.html")),
 ];
 

@@ -157,12 +157,15 @@ impl<'a> Visit<'a> {
     /// Renders `template` with the page's common values (language, theme, base, CSRF).
     pub fn render(&mut self, status: StatusCode, template: &str, ctx: Value) -> HttpResponse {
         let csrf = self.csrf_token();
-        let theme = match self.app.config.theme.as_str() {
+        let ctx = context! { lang => self.lang, theme => self.theme(), base => self.base(), csrf, ..ctx };
+        self.app.portal.page(status, template, ctx)
+    }
+
+    fn theme(&self) -> &str {
+        match self.app.config.theme.as_str() {
             "" => "auto",
             t => t,
-        };
-        let ctx = context! { lang => self.lang, theme, base => self.base(), csrf, ..ctx };
-        self.app.portal.page(status, template, ctx)
+        }
     }
 
     /// A translated text.
@@ -170,14 +173,42 @@ impl<'a> Visit<'a> {
         crate::i18n::text(self.lang, key)
     }
 
-    /// A redirect: 303 after a form post, 302 otherwise.
+    /// A redirect: 303 after a form post, 302 otherwise. A form post on its way to an
+    /// OpenID Connect authorization leaves through [`Visit::leave`].
     pub fn redirect(&self, location: &str) -> HttpResponse {
+        if self.request.parts.method == Method::POST && self.is_authorization(location) {
+            return self.leave(location);
+        }
         let status = if self.request.parts.method == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
         let mut r = response::bytes(status, "text/plain; charset=utf-8", "");
         if let Ok(v) = HeaderValue::from_str(location) {
             r.headers_mut().insert(header::LOCATION, v);
         }
         r
+    }
+
+    /// Sends the browser on to a relying party. After a form post, browsers check every
+    /// redirect that follows against the page's `form-action`, up to the relying party's
+    /// own redirects to wherever it likes; so a form post answers with a page that goes on
+    /// by itself (a refresh is not a form submission), and a link for browsers that wait.
+    pub fn leave(&self, location: &str) -> HttpResponse {
+        if self.request.parts.method != Method::POST {
+            let status = StatusCode::FOUND;
+            let mut r = response::bytes(status, "text/plain; charset=utf-8", "");
+            if let Ok(v) = HeaderValue::from_str(location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+        // No form on this page: no CSRF token to mint.
+        let ctx = context! { lang => self.lang, theme => self.theme(), base => self.base(), location };
+        self.app.portal.page(StatusCode::OK, "continue.html", ctx)
+    }
+
+    fn is_authorization(&self, location: &str) -> bool {
+        let path = url::Url::parse(location).map(|u| u.path().to_string()).unwrap_or_else(|_| location.to_string());
+        let own = |endpoint: &str| path == format!("{}{endpoint}", self.base());
+        own(crate::oidc::paths::AUTHORIZATION) || own("/oauth/authorize")
     }
 
     /// The error page for an operation that could not be done at all (a service is down,
