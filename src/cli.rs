@@ -75,6 +75,21 @@ enum Command {
     /// Manage the users of the database users backend.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// First run: tokens for creating the first administrator.
+    #[command(subcommand)]
+    Bootstrap(BootstrapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BootstrapCommand {
+    /// Issue a one-time token for creating the first administrator (while no user exists),
+    /// stored in the configured database so every replica accepts it. Prints the token,
+    /// then its expiry.
+    Token {
+        /// How long the token is valid (e.g. 30m, 1h; at most 24h).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +232,7 @@ pub fn main() -> ExitCode {
             storage_command(&cli.config, crate::cli_storage::Action::Encryption(c))
         }
         Command::Users(UsersCommand::Import { file }) => import_users(&cli.config, &file),
+        Command::Bootstrap(BootstrapCommand::Token { ttl }) => bootstrap_token(&cli.config, &ttl),
         Command::Crypto(CryptoCommand::Hash(command)) => crypto_hash(&cli.config, command),
         Command::AccessControl(AccessControlCommand::CheckPolicy {
             url, method, username, groups, ip, output, ..
@@ -534,6 +550,59 @@ async fn import_users_with(config: &config::Configuration, file: &std::path::Pat
         }
     }
     Ok((imported, skipped))
+}
+
+/// `bootstrap token`: a fresh token, unless users exist (then it could not be used).
+fn bootstrap_token(args: &ConfigArgs, ttl: &str) -> ExitCode {
+    let ttl = match crate::authn::bootstrap::parse_lifetime(ttl) {
+        Ok(ttl) => ttl,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bootstrap_token_with(&loaded.config, ttl)) {
+        Ok(Some((token, expires_at))) => {
+            let when = u64::try_from(expires_at)
+                .map(|s| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            println!("{token}");
+            println!("expires at {when} (Unix time {expires_at})");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("warning: setup is complete (users exist): a bootstrap token could not be used; none was issued");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bootstrap_token_with(
+    config: &config::Configuration,
+    ttl: std::time::Duration,
+) -> Result<Option<(String, i64)>, String> {
+    use crate::authn::bootstrap;
+    let certificates = config.certificates_directory.as_deref().map(std::path::Path::new);
+    let storage = crate::storage::Storage::open(&config.storage, certificates).await.map_err(|e| e.to_string())?;
+    let users = crate::authn::users::Users::open(config, &storage).map_err(|e| e.to_string())?;
+    if users.writable().is_err() || users.any().await.map_err(|e| e.to_string())? {
+        return Ok(None);
+    }
+    let issued = bootstrap::issue(&storage, bootstrap::BY_CLI, ttl, crate::clock::now()).await;
+    issued.map(Some).map_err(|e| format!("storage: {e}"))
 }
 
 fn storage_command(args: &ConfigArgs, action: crate::cli_storage::Action) -> ExitCode {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::authn::api_token_cache::ApiTokenCache;
 use crate::authn::basic_cache::BasicCache;
-use crate::authn::bootstrap::Bootstrap;
 use crate::authn::hashing_pool::HashingPool;
 use crate::authn::users::Users;
 use crate::config::Configuration;
@@ -32,8 +31,10 @@ pub struct Services {
     pub regulator: Regulator,
     /// Bounded, off-runtime password hashing.
     pub hashing: HashingPool,
-    /// The first-run token, while no user exists.
-    pub bootstrap: Bootstrap,
+    /// Per-address limit on refused bootstrap tokens.
+    pub bootstrap_limiter: ClientLimiter,
+    /// Set once users were seen: the first administrator exists, bootstrap is over.
+    pub setup_complete: std::sync::atomic::AtomicBool,
     /// Recently verified Basic credentials (authz endpoints).
     pub basic_cache: BasicCache,
     /// Tells other replicas to drop cached entries of a user that changed here.
@@ -90,12 +91,20 @@ impl Services {
         let sessions = Sessions::from_config(config).await.map_err(|e| format!("sessions: {e}"))?;
         let invalidation = crate::invalidation::Invalidation::open(config).await?;
         let no_users = !users.any().await.map_err(|e| e.to_string())?;
-        let (bootstrap, token) = Bootstrap::new(no_users);
-        if let Some(token) = token {
+        if no_users {
+            let (token, _) = crate::authn::bootstrap::issue(
+                &storage,
+                crate::authn::bootstrap::BY_STARTUP,
+                crate::authn::bootstrap::DEFAULT_LIFETIME,
+                crate::clock::now(),
+            )
+            .await
+            .map_err(|e| format!("bootstrap token: {e}"))?;
             // Logged once, on purpose: this is how the operator receives it.
             tracing::warn!(
                 "no users exist yet: create the first administrator within 1 hour with \
-                 POST /api/bootstrap {{\"token\":\"{token}\",\"username\":...,\"password\":...,\"email\":...}}"
+                 POST /auth/bootstrap/complete {{\"token\":\"{token}\",\"username\":...,\"password\":...,\"email\":...}} \
+                 or the form on the login page"
             );
         }
         let webauthn = WebAuthnService::new(config)?;
@@ -145,7 +154,8 @@ impl Services {
             sessions,
             users,
             hashing: HashingPool::per_core(),
-            bootstrap,
+            bootstrap_limiter: ClientLimiter::with_limit(crate::flows::bootstrap::REFUSED_TOKENS_PER_ADDRESS),
+            setup_complete: std::sync::atomic::AtomicBool::new(!no_users),
             basic_cache: BasicCache::new(),
             invalidation,
             api_token_cache: ApiTokenCache::new(config.api_tokens.cache_lifespan.get()),

@@ -5,9 +5,12 @@ mod common;
 
 use common::*;
 
+/// A server with one user (with none, the login page is the first administrator's form).
 fn start() -> Server {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
+    let users = format!("users:\n  john:\n    displayname: John\n    password: '{}'\n", argon2_hash("a password"));
+    std::fs::write(dir.path().join("users.yml"), users).unwrap();
     let yaml = config_yaml(port, dir.path(), "");
     Server::start(Some(&yaml), port, &[])
 }

@@ -86,6 +86,7 @@ fn contract(config: StorageConfig, backend: Backend) {
         oidc_contract(&storage, backend).await;
         device_contract(&storage, backend).await;
         api_token_contract(&storage, backend).await;
+        bootstrap_contract(&storage, backend).await;
 
         // Reopening with the same key works and keeps the data; a different key is refused.
         drop(storage);
@@ -124,6 +125,55 @@ fn contract(config: StorageConfig, backend: Backend) {
         }
         assert_eq!(storage.migrate_up().await.unwrap().len(), applied);
     });
+}
+
+/// Bootstrap tokens: found by hash only; taken once (the claim written with it); expired
+/// and unknown ones refused; of concurrent completions with different tokens exactly one
+/// claims; a released claim lets the token be used again.
+async fn bootstrap_contract(storage: &Storage, backend: Backend) {
+    use portcullis::storage::BootstrapClaim;
+    assert!(matches!(storage.bootstrap_token_insert("boot-a", 1000, 2000, Some("startup")).await, Ok(())));
+    assert!(
+        matches!(storage.bootstrap_token_insert("boot-a", 1000, 2000, None).await, Err(StorageError::Duplicate)),
+        "{backend:?}: one row per hash"
+    );
+    storage.bootstrap_token_insert("boot-old", 1000, 1100, Some("cli")).await.unwrap();
+    assert_eq!(storage.bootstrap_claim("boot-wrong", 1500).await.unwrap(), BootstrapClaim::Unknown, "{backend:?}");
+    assert_eq!(storage.bootstrap_claim("boot-old", 1500).await.unwrap(), BootstrapClaim::Expired, "{backend:?}");
+    assert_eq!(storage.bootstrap_claim("boot-old", 1100).await.unwrap(), BootstrapClaim::Expired, "ends at expires_at");
+    let BootstrapClaim::Claimed(id) = storage.bootstrap_claim("boot-a", 1500).await.unwrap() else {
+        panic!("{backend:?}: a valid token claims");
+    };
+    assert_eq!(storage.bootstrap_claim("boot-a", 1500).await.unwrap(), BootstrapClaim::Used, "{backend:?}: once");
+    // Creating the administrator failed: the claim goes, the token works again.
+    storage.bootstrap_release(id, true).await.unwrap();
+    assert_eq!(storage.bootstrap_claim("boot-a", 1501).await.unwrap(), BootstrapClaim::Claimed(id), "{backend:?}");
+    storage.bootstrap_release(id, true).await.unwrap();
+
+    // Eight completions at once, each with its own valid token: exactly one claims; the
+    // others leave their tokens unused.
+    for n in 0..8 {
+        storage.bootstrap_token_insert(&format!("boot-race-{n}"), 1000, 3000, Some("cli")).await.unwrap();
+    }
+    let hashes: Vec<String> = (0..8).map(|n| format!("boot-race-{n}")).collect();
+    let claims = futures_util::future::join_all(hashes.iter().map(|h| storage.bootstrap_claim(h, 1600))).await;
+    let claims: Vec<BootstrapClaim> = claims.into_iter().map(|c| c.unwrap()).collect();
+    let winners: Vec<usize> = (0..8).filter(|n| matches!(claims[*n], BootstrapClaim::Claimed(_))).collect();
+    assert_eq!(winners.len(), 1, "{backend:?}: {claims:?}");
+    assert_eq!(claims.iter().filter(|c| **c == BootstrapClaim::Taken).count(), 7, "{backend:?}: {claims:?}");
+    let loser = (0..8).find(|n| !winners.contains(n)).unwrap();
+    assert_eq!(
+        storage.bootstrap_claim(&hashes[loser], 1600).await.unwrap(),
+        BootstrapClaim::Taken,
+        "{backend:?}: a loser's token stays unused, the claim holds"
+    );
+    // A claim that went stale (its holder died) no longer blocks.
+    let later = 1600 + portcullis::storage::BOOTSTRAP_CLAIM_STALE_AFTER + 1;
+    assert!(later < 3000, "the loser's token is still valid then");
+    assert!(
+        matches!(storage.bootstrap_claim(&hashes[loser], later).await.unwrap(), BootstrapClaim::Claimed(_)),
+        "{backend:?}: a stale claim is replaced"
+    );
 }
 
 /// Personal API tokens: found by their hash only, one row per hash, listed per owner
@@ -654,7 +704,11 @@ fn migrate_command() {
     assert!(run("status").contains("applied  20261129000003"));
     assert!(run("status").contains("applied  20261129000004"));
     assert!(run("status").contains("applied  20261129000040"));
+    assert!(run("status").contains("applied  20261129000050"));
+    assert!(run("status").contains("applied  20261129000060"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000060"));
+    assert!(run("down").contains("Reverted 20261129000050"));
     assert!(run("down").contains("Reverted 20261129000040"));
     assert!(run("down").contains("Reverted 20261129000030"));
     assert!(run("down").contains("Reverted 20261129000012"));

@@ -1,85 +1,82 @@
-//! First-run bootstrap: with no users at all, a one-time token (logged at startup) lets
-//! the operator create the first administrator through `POST /api/bootstrap`. The token
-//! dies after one use or after an hour, and never exists while any user does.
+//! First-run bootstrap tokens: with no users at all, a one-time token lets the operator
+//! create the first administrator (`POST /auth/bootstrap/complete`, or the form the login
+//! page shows then). Tokens are drawn here and stored in the database by keyed hash only
+//! ([`crate::storage::Storage::bootstrap_token_insert`]), so a token issued by one replica
+//! (at startup, by `portcullis bootstrap token` or by an administrator) works on every
+//! other, once, until it expires.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use subtle::ConstantTimeEq;
-use tokio::sync::{Mutex, MutexGuard};
 
-/// How long a bootstrap token is valid.
-pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+use crate::storage::{Storage, StorageError};
 
-/// The pending bootstrap token, if any.
-pub struct Bootstrap {
-    token: Mutex<Option<(String, Instant)>>,
+/// How long a token issued at startup (and by default) is valid.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The longest lifetime a token may be given.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Characters in a token (alphanumeric: about 190 bits).
+pub const TOKEN_LENGTH: usize = 32;
+
+/// Who issues a token at startup.
+pub const BY_STARTUP: &str = "startup";
+
+/// Who issues a token from the command line.
+pub const BY_CLI: &str = "cli";
+
+/// The keyed hash a token is stored and found by.
+pub fn token_hash(storage: &Storage, token: &str) -> String {
+    storage.cipher().keyed_hash("bootstrap token", token)
 }
 
-/// Result of presenting a token.
-#[derive(Debug, PartialEq, Eq)]
-pub enum TokenCheck {
-    /// Bootstrap is over (used, expired, or users exist).
-    Unavailable,
-    /// Wrong token.
-    Invalid,
-    /// Right token; the guard holds bootstrap exclusively until dropped or consumed.
-    Valid,
+/// Draws a token valid for `lifetime` from `now`, stores its hash with `created_by`, and
+/// returns it with its expiry (Unix seconds).
+pub async fn issue(
+    storage: &Storage,
+    created_by: &str,
+    lifetime: Duration,
+    now: i64,
+) -> Result<(String, i64), StorageError> {
+    let expires_at = now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
+    loop {
+        let token: String = rand::rng().sample_iter(Alphanumeric).take(TOKEN_LENGTH).map(char::from).collect();
+        match storage.bootstrap_token_insert(&token_hash(storage, &token), now, expires_at, Some(created_by)).await {
+            Ok(()) => return Ok((token, expires_at)),
+            // Drawn twice: draw again.
+            Err(StorageError::Duplicate) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
-impl Bootstrap {
-    /// Creates a token when `no_users`; returns it so the caller can log it once.
-    pub fn new(no_users: bool) -> (Self, Option<String>) {
-        let token =
-            no_users.then(|| rand::rng().sample_iter(Alphanumeric).take(32).map(char::from).collect::<String>());
-        let state = token.clone().map(|t| (t, Instant::now() + TOKEN_LIFETIME));
-        (Self { token: Mutex::new(state) }, token)
+/// Reads a lifetime such as `30m` or `1h`: at least a second, at most [`MAX_LIFETIME`].
+pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
+    let lifetime = humantime::parse_duration(text.trim()).map_err(|e| format!("ttl: '{text}': {e}"))?;
+    if lifetime < Duration::from_secs(1) {
+        return Err(format!("ttl: '{text}' is shorter than a second"));
     }
-
-    /// Locks bootstrap (so two requests cannot both create a first admin) and checks
-    /// `presented` against the token in constant time.
-    pub async fn check(&self, presented: &str) -> (TokenCheck, MutexGuard<'_, Option<(String, Instant)>>) {
-        let mut guard = self.token.lock().await;
-        let check = match guard.as_ref() {
-            None => TokenCheck::Unavailable,
-            Some((_, expires)) if Instant::now() >= *expires => {
-                *guard = None;
-                TokenCheck::Unavailable
-            }
-            Some((token, _)) if bool::from(token.as_bytes().ct_eq(presented.as_bytes())) => TokenCheck::Valid,
-            Some(_) => TokenCheck::Invalid,
-        };
-        (check, guard)
+    if lifetime > MAX_LIFETIME {
+        return Err(format!("ttl: '{text}' is longer than 24h"));
     }
+    Ok(lifetime)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn tokens_only_without_users_and_checked_exactly() {
-        let (none, token) = Bootstrap::new(false);
-        assert!(token.is_none());
-        assert_eq!(none.check("anything").await.0, TokenCheck::Unavailable);
-
-        let (bootstrap, token) = Bootstrap::new(true);
-        let token = token.unwrap();
-        assert_eq!(token.len(), 32);
-        assert_eq!(bootstrap.check("wrong").await.0, TokenCheck::Invalid);
-        assert_eq!(bootstrap.check(&token[..31]).await.0, TokenCheck::Invalid);
-        let (check, mut guard) = bootstrap.check(&token).await;
-        assert_eq!(check, TokenCheck::Valid);
-        *guard = None;
-        drop(guard);
-        assert_eq!(bootstrap.check(&token).await.0, TokenCheck::Unavailable, "a used token is dead");
-    }
-
-    #[tokio::test]
-    async fn expired_tokens_die() {
-        let (bootstrap, token) = Bootstrap::new(true);
-        bootstrap.token.lock().await.as_mut().unwrap().1 = Instant::now();
-        assert_eq!(bootstrap.check(&token.unwrap()).await.0, TokenCheck::Unavailable);
+    #[test]
+    fn lifetimes_are_bounded() {
+        assert_eq!(parse_lifetime("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_lifetime(" 1h "), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_lifetime("24h"), Ok(MAX_LIFETIME));
+        assert_eq!(parse_lifetime("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_lifetime("25h").is_err());
+        assert!(parse_lifetime("0s").is_err());
+        assert!(parse_lifetime("soon").is_err());
+        assert!(parse_lifetime("").is_err());
     }
 }

@@ -146,11 +146,18 @@ pub enum Error {
     UnknownMethod(String),
     /// The reset link is invalid, expired or used.
     ResetLinkInvalid,
-    /// Bootstrap is over or was never open.
-    BootstrapUnavailable,
-    /// The bootstrap token is wrong.
+    /// The bootstrap token is wrong or unknown.
     BootstrapTokenInvalid,
-    /// Users exist already: bootstrap is over.
+    /// The bootstrap token's lifetime is over.
+    BootstrapTokenExpired,
+    /// The bootstrap token was used before.
+    BootstrapTokenUsed,
+    /// Too many refused bootstrap tokens from this client address.
+    BootstrapRateLimited {
+        /// Seconds until another may be tried.
+        retry_after: i64,
+    },
+    /// Users exist already (or the first administrator is being created): setup is complete.
     UsersExist,
     /// A user with that name exists.
     UserExists,
@@ -243,8 +250,10 @@ impl Error {
             Self::TokenChecksRateLimited { .. } => (S::TOO_MANY_REQUESTS, "error.token_checks_rate_limited"),
             Self::UnknownMethod(_) => (S::BAD_REQUEST, "error.unknown_method"),
             Self::ResetLinkInvalid => (S::BAD_REQUEST, "error.reset_link_invalid"),
-            Self::BootstrapUnavailable => (S::FORBIDDEN, "error.bootstrap_unavailable"),
             Self::BootstrapTokenInvalid => (S::UNAUTHORIZED, "error.bootstrap_token_invalid"),
+            Self::BootstrapTokenExpired => (S::UNAUTHORIZED, "error.bootstrap_token_expired"),
+            Self::BootstrapTokenUsed => (S::CONFLICT, "error.bootstrap_token_used"),
+            Self::BootstrapRateLimited { .. } => (S::TOO_MANY_REQUESTS, "error.bootstrap_rate_limited"),
             Self::UsersExist => (S::CONFLICT, "error.users_exist"),
             Self::UserExists => (S::CONFLICT, "error.user_exists"),
             Self::UnknownUser => (S::NOT_FOUND, "error.unknown_user"),
@@ -293,7 +302,8 @@ impl Error {
             Self::Banned { retry_after, .. }
             | Self::CodesRateLimited { retry_after }
             | Self::ResetRateLimited { retry_after }
-            | Self::TokenChecksRateLimited { retry_after } => Some((*retry_after).max(1)),
+            | Self::TokenChecksRateLimited { retry_after }
+            | Self::BootstrapRateLimited { retry_after } => Some((*retry_after).max(1)),
             Self::Busy => Some(1),
             _ => None,
         }
@@ -407,6 +417,16 @@ mod tests {
             (Error::DescriptionTaken, 409, "Another credential already has that description", None),
             (Error::NothingPending(Pending::Code), 400, "No code is pending; request one first", None),
             (Error::Internal("bug".into()), 500, "Internal Server Error", None),
+            (Error::BootstrapTokenInvalid, 401, "Invalid bootstrap token", None),
+            (Error::BootstrapTokenExpired, 401, "The bootstrap token has expired; issue a new one", None),
+            (Error::BootstrapTokenUsed, 409, "The bootstrap token was used already", None),
+            (
+                Error::BootstrapRateLimited { retry_after: 30 },
+                429,
+                "Too many wrong bootstrap tokens; try again later",
+                Some(30),
+            ),
+            (Error::UsersExist, 409, "Setup is complete: users exist already", None),
         ];
         for (error, status, message, retry) in cases {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
@@ -468,8 +488,10 @@ mod tests {
             Error::TokenChecksRateLimited { retry_after: 1 },
             Error::UnknownMethod(String::new()),
             Error::ResetLinkInvalid,
-            Error::BootstrapUnavailable,
             Error::BootstrapTokenInvalid,
+            Error::BootstrapTokenExpired,
+            Error::BootstrapTokenUsed,
+            Error::BootstrapRateLimited { retry_after: 1 },
             Error::UsersExist,
             Error::UserExists,
             Error::UnknownUser,

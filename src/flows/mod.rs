@@ -9,7 +9,7 @@
 //!   security key. [`elevation`]: proving identity again before sensitive changes.
 //! - [`password`]: reset by mailed link, change. [`account`]: facts and preferences.
 //! - [`totp`], [`security_keys`]: managing the user's second factors.
-//! - [`bootstrap`]: the first administrator.
+//! - [`bootstrap`]: bootstrap tokens and the first administrator.
 //! - [`api_tokens`]: personal API tokens, created, listed, revoked and verified.
 
 pub mod account;

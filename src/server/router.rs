@@ -102,8 +102,10 @@ pub enum Api {
     Reauthenticate,
     /// `POST /api/secondfactor/password`.
     SecondFactorPassword,
-    /// `POST /api/bootstrap`.
+    /// `POST /auth/bootstrap/complete`, `POST /api/bootstrap`: the first administrator.
     Bootstrap,
+    /// `POST /auth/bootstrap/tokens`: a bootstrap token, for an administrator.
+    BootstrapIssue,
     /// `GET /api/admin/users`.
     AdminListUsers,
     /// `POST /api/admin/users`.
@@ -211,6 +213,10 @@ pub enum Page {
     EmailCode,
     /// The security key page.
     SecurityKeyForm,
+    /// `/setup`: the first administrator's form, while no user exists.
+    SetupForm,
+    /// Creating the first administrator.
+    Setup,
     /// The sign-out confirmation.
     LogoutForm,
     /// Signing out.
@@ -516,6 +522,9 @@ impl Router {
         r.api("/api/firstfactor", &[(M::POST, FirstFactor)]);
         r.api("/api/firstfactor/reauthenticate", &[(M::POST, Reauthenticate)]);
         r.api("/api/bootstrap", &[(M::POST, Bootstrap)]);
+        // Seed 003's bootstrap: the same completion, and tokens issued by administrators.
+        r.api("/auth/bootstrap/complete", &[(M::POST, Bootstrap)]);
+        r.api("/auth/bootstrap/tokens", &[(M::POST, BootstrapIssue)]);
         r.api("/api/admin/users", &[(M::GET, AdminListUsers), (M::POST, AdminCreateUser)]);
         r.api_param(
             "/api/admin/users/{username}",
@@ -594,6 +603,7 @@ impl Router {
             ("/login/otp", Some(EmailCodeForm), Some(EmailCode)),
             ("/login/webauthn", Some(SecurityKeyForm), None),
             ("/logout", Some(LogoutForm), Some(Logout)),
+            ("/setup", Some(SetupForm), Some(Setup)),
             ("/forgot-password", Some(ForgotForm), Some(Forgot)),
             ("/reset-password", Some(ResetForm), Some(Reset)),
             // Authelia's frontend routes, which the mails link to, so that either portal

@@ -319,3 +319,25 @@ diesel::table! {
         last_used_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// First-run bootstrap tokens, by keyed hash (never the token): who issued one
+    /// (`startup`, `cli` or an administrator), its lifetime, and when it was used.
+    bootstrap_tokens (id) {
+        id -> Integer,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// At most one row (ID 1): the bootstrap completion creating the first administrator.
+    bootstrap_claim (id) {
+        id -> Integer,
+        token_id -> Integer,
+        claimed_at -> BigInt,
+    }
+}

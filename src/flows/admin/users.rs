@@ -246,7 +246,7 @@ pub(in crate::flows) fn valid_display_name(name: &str) -> Result<()> {
 }
 
 /// Checks `password` for `user` against the policy.
-fn check_policy(app: &App, user: &User, password: &str) -> Result<()> {
+pub(in crate::flows) fn check_policy(app: &App, user: &User, password: &str) -> Result<()> {
     let mut context = vec![user.username.as_str(), user.display_name.as_str()];
     context.extend(user.emails.iter().map(String::as_str));
     password_policy::check(&app.config.password_policy, password, &context)

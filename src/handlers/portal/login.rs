@@ -18,8 +18,12 @@ pub fn root(v: &Visit<'_>) -> HttpResponse {
     v.redirect(&format!("{}{q}", v.local("/login")))
 }
 
-/// The login form; a logged-in user goes on (to the target, or the second factor).
+/// The login form; a logged-in user goes on (to the target, or the second factor). While
+/// no user exists, the form creating the first administrator instead.
 pub async fn form(v: &mut Visit<'_>, error: Option<&Error>) -> HttpResponse {
+    if v.level() == AuthLevel::Anonymous && matches!(crate::flows::bootstrap::setup_needed(v.app).await, Ok(true)) {
+        return super::setup::form(v, None);
+    }
     if error.is_none() {
         match v.level() {
             AuthLevel::TwoFactor => return go_to_target(v, None),

@@ -20,6 +20,7 @@ mod render;
 mod reset;
 mod revoke;
 mod second_factor;
+mod setup;
 mod totp;
 pub(crate) mod visit;
 
@@ -75,6 +76,8 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::EmailCodeForm => second_factor::form(v, Form::Email, None, None).await,
         Page::EmailCode => second_factor::submit(v, Form::Email).await,
         Page::SecurityKeyForm => second_factor::form(v, Form::SecurityKey, None, None).await,
+        Page::SetupForm => setup::show(v).await,
+        Page::Setup => setup::submit(v).await,
         Page::LogoutForm => login::logout_form(v),
         Page::Logout => login::logout(v).await,
         Page::ForgotForm => reset::forgot_form(v, None, None),

@@ -1,0 +1,2 @@
+DROP TABLE bootstrap_claim;
+DROP TABLE bootstrap_tokens;
