@@ -120,6 +120,7 @@ fn downstream_config(port: u16, dir: &std::path::Path, issuer: &str) -> String {
     std::fs::write(dir.join("users.yml"), users).unwrap();
     let extra = format!(
         "access_control:\n  default_policy: one_factor\nadmin:\n  require_two_factor: false\n\
+         account_api:\n  enabled: true\n\
          upstream_oidc:\n  issuer: '{issuer}'\n  client_id: downstream\n  client_secret: '{DOWNSTREAM_SECRET}'\n\
          \x20 display_name: Upstream Corp\n  link_by_email: true\n"
     );
@@ -310,6 +311,16 @@ fn the_provider_settings_are_for_administrators_never_show_the_secret_and_can_cr
     assert_eq!(shown["client_secret_set"], true);
     assert_eq!(shown["redirect_uri"], "https://auth.example.com/login/oidc/callback");
     assert!(!r.body.contains(DOWNSTREAM_SECRET));
+    // An administrator's bearer token of the account API does as well as the session.
+    let login = json!({"username": "john", "password": "downstream password"}).to_string();
+    let token = request(pair.downstream.port, "POST", "/auth/local/login", &[], &login).json()["data"]["token"]
+        .as_str()
+        .expect("a bearer token")
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    let r = get(pair.downstream.port, "/auth/provider/oidc", &[("Authorization", bearer.as_str())]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["data"]["issuer"], shown["issuer"]);
 
     // Refused before storing: plain HTTP off loopback, a provider that is not there, junk.
     let bad = json!({"issuer": "http://id.example.org", "client_id": "downstream"});
