@@ -102,7 +102,7 @@ fn disabled_features_remove_their_tags() {
         assert!(on.contains(&tag.to_string()), "{tag} missing with all features on");
     }
     let off = tags(&Features::default());
-    assert_eq!(off, vec!["State", "Authentication", "Authorization", "User Information"]);
+    assert_eq!(off, vec!["State", "Authentication", "Authorization", "User Information", "Account Sessions"]);
 }
 
 fn app_for(yaml: Option<&str>, dir: &std::path::Path) -> App {

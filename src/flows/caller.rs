@@ -99,7 +99,15 @@ impl<'a> Caller<'a> {
 
     /// Replaces the session with `data` under a new ID (the old one is deleted). Every
     /// change of privilege goes through here, so that an ID seen before is worthless after.
-    pub async fn replace(&mut self, app: &App, data: SessionData) -> Result<()> {
+    pub async fn replace(&mut self, app: &App, mut data: SessionData) -> Result<()> {
+        // Where the session came from, for its user's session list (the first sign-in's,
+        // kept through later privilege changes).
+        if data.ip.is_empty() {
+            data.ip = self.context.ip_text();
+        }
+        if data.user_agent.is_empty() {
+            data.user_agent = self.context.user_agent.chars().take(256).collect();
+        }
         if self.bearer {
             self.session = Some(LoadedSession { id: crate::session::SessionId::generate(), data: Arc::new(data) });
             return Ok(());

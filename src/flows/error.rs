@@ -179,6 +179,8 @@ pub enum Error {
     SignupClosed,
     /// The user has as many valid referral tokens as allowed.
     ReferralLimit,
+    /// The user has no live session with that ID.
+    NoSuchSession,
     /// No upstream OpenID provider is set up.
     UpstreamNotConfigured,
     /// The upstream provider could not be reached or answered nonsense; the cause is
@@ -264,6 +266,7 @@ impl Error {
             Self::ReferralInvalid => (S::BAD_REQUEST, "error.referral_invalid"),
             Self::SignupClosed => (S::FORBIDDEN, "error.signup_closed"),
             Self::ReferralLimit => (S::CONFLICT, "error.referral_limit"),
+            Self::NoSuchSession => (S::NOT_FOUND, "error.no_such_session"),
             Self::UpstreamNotConfigured => (S::NOT_FOUND, "error.upstream_not_configured"),
             Self::UpstreamUnavailable(_) => (S::BAD_GATEWAY, "error.upstream_unavailable"),
             Self::UpstreamRefused(_) => (S::UNAUTHORIZED, "error.upstream_refused"),
@@ -498,6 +501,7 @@ mod tests {
             Error::SelfLockout,
             Error::InvalidUser(String::new()),
             Error::NotSupportedByBackend(String::new()),
+            Error::NoSuchSession,
             Error::UpstreamNotConfigured,
             Error::UpstreamUnavailable(String::new()),
             Error::UpstreamRefused(String::new()),

@@ -26,6 +26,7 @@ pub mod login;
 mod mailed_code;
 mod notify;
 pub mod oidc;
+pub mod own_sessions;
 pub mod passkey_state;
 pub mod password;
 pub mod sealed_cookie;

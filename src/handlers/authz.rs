@@ -47,6 +47,46 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
     }
 }
 
+/// `GET /auth/api/forward` (seed 004): forward-auth for proxies that expect 204 on success
+/// (with the identity headers) and 401 where a login is needed, 403 where it is denied.
+/// Judged as the configured ForwardAuth endpoint judges (its strategies), or with
+/// ForwardAuth's defaults when none is configured.
+pub async fn forward_no_content(app: &App, request: &Request<'_>) -> HttpResponse {
+    let configured = app.authz.iter().find(|e| e.implementation == Implementation::ForwardAuth);
+    let default;
+    let endpoint = match configured {
+        Some(endpoint) => endpoint,
+        None => {
+            default = AuthzEndpoint {
+                name: "forward".into(),
+                path: "/auth/api/forward".into(),
+                implementation: Implementation::ForwardAuth,
+                strategies: Implementation::ForwardAuth
+                    .default_strategies()
+                    .into_iter()
+                    .map(|kind| crate::authz::ConfiguredStrategy {
+                        kind,
+                        basic_cache_lifespan: std::time::Duration::ZERO,
+                        bearer: false,
+                    })
+                    .collect(),
+            };
+            &default
+        }
+    };
+    let mut r = handle(app, endpoint, request).await;
+    let status = r.status();
+    if status == StatusCode::OK {
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        *r.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
+        r.headers_mut().remove(http::header::CONTENT_TYPE);
+    } else if status.is_redirection() {
+        // Where to log in stays in Location for proxies that want to send the user there.
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    r
+}
+
 /// What the proxy's request says beyond the target, where each implementation's proxy
 /// says it (Authelia's rules). ExtAuthz's query string is the original request's, so
 /// only its header counts.

@@ -138,6 +138,22 @@ pub enum Api {
     AdminAudit,
     /// `GET /api/admin/sessions/stats`.
     AdminSessionStats,
+    /// `POST /auth/api/validate`.
+    PasskeyApiValidate,
+    /// `GET /auth/api/forward`.
+    PasskeyApiForward,
+    /// `POST /auth/api/logout`.
+    PasskeyApiLogout,
+    /// `POST /auth/api/user-info`.
+    PasskeyApiUserInfo,
+    /// `DELETE /auth/api/credential/{id}`.
+    PasskeyApiDeleteCredential,
+    /// `DELETE /auth/api/session/{id}`.
+    PasskeyApiDeleteSession,
+    /// `POST /auth/api/user/logout-all`.
+    PasskeyApiLogoutAll,
+    /// `PUT /auth/api/user/display-name`.
+    PasskeyApiDisplayName,
     /// `GET /auth/provider/oidc`.
     UpstreamProvider,
     /// `PUT /auth/provider/oidc`.
@@ -545,6 +561,7 @@ impl Router {
         r.api("/auth/sessions/stats", &[(M::GET, AdminSessionStats)]);
         r.api("/auth/sessions/revoke-all", &[(M::POST, AdminRevokeAllSessions)]);
         r.api("/auth/provider/oidc", &[(M::GET, UpstreamProvider), (M::PUT, UpstreamProviderSet)]);
+        r.passkey_api(config);
         if config.account_api.enabled {
             r.account_api(config);
         }
@@ -587,6 +604,21 @@ impl Router {
             self.api("/api/auth/signup", &[(M::POST, AccountSignup)]);
             self.api("/api/auth/me/referrals", &[(M::POST, AccountCreateReferral)]);
         }
+    }
+
+    /// Seed 004's account API under `/auth/api/`, the same on every host.
+    fn passkey_api(&mut self, config: &Configuration) {
+        use Api::*;
+        self.api("/auth/api/validate", &[(M::POST, PasskeyApiValidate)]);
+        self.api("/auth/api/forward", &[(M::GET, PasskeyApiForward), (M::HEAD, PasskeyApiForward)]);
+        self.api("/auth/api/logout", &[(M::POST, PasskeyApiLogout)]);
+        self.api("/auth/api/user-info", &[(M::POST, PasskeyApiUserInfo)]);
+        if !config.webauthn.disable {
+            self.api_param("/auth/api/credential/{id}", &[(M::DELETE, PasskeyApiDeleteCredential)]);
+        }
+        self.api_param("/auth/api/session/{id}", &[(M::DELETE, PasskeyApiDeleteSession)]);
+        self.api("/auth/api/user/logout-all", &[(M::POST, PasskeyApiLogoutAll)]);
+        self.api("/auth/api/user/display-name", &[(M::PUT, PasskeyApiDisplayName)]);
     }
 
     /// The portal's pages: GET (and HEAD) show, POST submits.

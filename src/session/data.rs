@@ -65,6 +65,12 @@ pub struct SessionData {
     /// The user a verified reset link allows to set a new password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_reset_username: Option<String>,
+    /// The address the session was signed in from (shown in the user's session list).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    /// The User-Agent it was signed in with.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_agent: String,
 }
 
 /// A TOTP secret offered to the user, kept until they confirm it with a code.

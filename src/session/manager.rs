@@ -182,6 +182,19 @@ impl<S: SessionStore> Sessions<S> {
         self.store.stats().await
     }
 
+    /// The live sessions of `username`, newest activity first.
+    pub async fn sessions_of(&self, username: &str) -> Result<Vec<super::store::SessionSummary>, StoreError> {
+        let mut found = self.store.sessions_of(username).await?;
+        found.sort_by_key(|s| std::cmp::Reverse(s.last_activity_at));
+        Ok(found)
+    }
+
+    /// Ends `username`'s session whose storage key is `key`; false when it is not theirs
+    /// or gone.
+    pub async fn end_key(&self, username: &str, key: &[u8; 32]) -> Result<bool, StoreError> {
+        self.store.delete_key(username, key).await
+    }
+
     /// Ends every session of `username` except `keep` (after a password change or reset).
     pub async fn end_all_for(&self, username: &str, keep: Option<&SessionId>) -> Result<usize, StoreError> {
         self.store.delete_user(username, keep).await

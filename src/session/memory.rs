@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::data::SessionData;
 use super::id::SessionId;
-use super::store::{SessionStore, StoreError, UserSessions};
+use super::store::{SessionStore, SessionSummary, StoreError, UserSessions};
 
 const SHARDS: usize = 16;
 /// Every this many saves, the shard written to is swept of expired sessions.
@@ -153,6 +153,30 @@ impl SessionStore for MemoryStore {
         let mut stats: Vec<UserSessions> = by_user.into_values().collect();
         stats.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(stats)
+    }
+
+    async fn sessions_of(&self, username: &str) -> Result<Vec<SessionSummary>, StoreError> {
+        let keys: Vec<Key> = {
+            let by_user = self.by_user.lock().map_err(|_| poisoned())?;
+            by_user.get(username).map(|k| k.iter().copied().collect()).unwrap_or_default()
+        };
+        let now = Instant::now();
+        let mut found = Vec::new();
+        for key in keys {
+            let map = self.shard(&key).read().map_err(|_| poisoned())?;
+            if let Some(entry) = map.get(&key).filter(|e| e.expires > now && e.data.username == username) {
+                found.push(SessionSummary::of(key, &entry.data));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete_key(&self, username: &str, key: &[u8; 32]) -> Result<bool, StoreError> {
+        let owned = {
+            let map = self.shard(key).read().map_err(|_| poisoned())?;
+            map.get(key).is_some_and(|e| e.data.username == username)
+        };
+        Ok(owned && self.remove_key(key).is_some())
     }
 
     async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {

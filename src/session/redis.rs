@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::data::SessionData;
 use super::id::SessionId;
-use super::store::{SessionStore, StoreError, UserSessions};
+use super::store::{SessionStore, SessionSummary, StoreError, UserSessions};
 use crate::config::schema::Redis;
 use crate::config::types::Secret;
 
@@ -32,6 +32,10 @@ const USER_PREFIX: &str = "portcullis:user-sessions:";
 const CLAIM_PREFIX: &str = "portcullis:claimed:";
 /// A session's authentication level beside it (for statistics, which cannot decrypt).
 const LEVEL_PREFIX: &str = "portcullis:session-level:";
+/// What a user's session list shows of a session (address, User-Agent, times, level),
+/// sealed under a key derived from `session.secret`: the session itself is sealed under
+/// its own ID, which the list does not have.
+const META_PREFIX: &str = "portcullis:session-meta:";
 /// Version 2 binds each value to its session (key derived from the ID, the Redis key as
 /// associated data); version 1 values are not read (their sessions end on upgrade).
 const FORMAT_VERSION: u8 = 2;
@@ -105,6 +109,26 @@ impl RedisStore {
                 StoreError::Corrupt("cannot decrypt (session.secret changed, or not this session's value)".into())
             })?;
         serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn seal_meta(&self, key: &str, summary: &SessionSummary) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(summary).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = meta_cipher(&self.master)?
+            .encrypt(&nonce.into(), Payload { msg: &plain, aad: key.as_bytes() })
+            .map_err(|_| StoreError::Corrupt("encryption failed".into()))?;
+        Ok([&nonce[..], &sealed].concat())
+    }
+
+    fn open_meta(&self, key: &str, stored: &[u8]) -> Option<SessionSummary> {
+        let (nonce, sealed) = stored.split_at_checked(NONCE_LEN)?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+        let plain = meta_cipher(&self.master)
+            .ok()?
+            .decrypt(&nonce.into(), Payload { msg: sealed, aad: key.as_bytes() })
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
     }
 }
 
@@ -187,6 +211,32 @@ fn level_key(session_key: &str) -> String {
     format!("{LEVEL_PREFIX}{}", session_key.strip_prefix(SESSION_PREFIX).unwrap_or(session_key))
 }
 
+fn meta_key(session_key: &str) -> String {
+    format!("{META_PREFIX}{}", session_key.strip_prefix(SESSION_PREFIX).unwrap_or(session_key))
+}
+
+/// The storage key a session key names (its hex part).
+fn key_bytes(session_key: &str) -> Option<[u8; 32]> {
+    let hex = session_key.strip_prefix(SESSION_PREFIX)?;
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The cipher of the session list's records.
+fn meta_cipher(master: &[u8; 32]) -> Result<Aes256Gcm, StoreError> {
+    let derive = || StoreError::Unavailable("cannot derive the session list key".into());
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac = Hmac::<Sha256>::new_from_slice(master).map_err(|_| derive())?;
+    mac.update(b"session list records\0");
+    Aes256Gcm::new_from_slice(&mac.finalize().into_bytes()).map_err(|_| derive())
+}
+
 fn session_key(id: &SessionId) -> String {
     hex_key(SESSION_PREFIX, &id.storage_key())
 }
@@ -229,6 +279,12 @@ impl SessionStore for RedisStore {
         let () =
             self.pool.set(level_key(&key), level, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable)?;
         if !data.username.is_empty() {
+            let meta = self.seal_meta(&meta_key(&key), &SessionSummary::of(id.storage_key(), data))?;
+            let () = self
+                .pool
+                .set(meta_key(&key), meta, Some(Expiration::PX(ms)), None, false)
+                .await
+                .map_err(unavailable)?;
             // Index the session under its user so that all of a user's sessions can be
             // revoked; the index lives as long as its longest-lived session.
             let index = format!("{USER_PREFIX}{}", data.username);
@@ -249,7 +305,7 @@ impl SessionStore for RedisStore {
             let _: i64 =
                 self.pool.srem(format!("{USER_PREFIX}{}", data.username), key.as_str()).await.map_err(unavailable)?;
         }
-        let _: i64 = self.pool.del(vec![level_key(&key), key]).await.map_err(unavailable)?;
+        let _: i64 = self.pool.del(vec![level_key(&key), meta_key(&key), key]).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -259,12 +315,43 @@ impl SessionStore for RedisStore {
         let members: Vec<String> = self.pool.smembers(&index).await.map_err(unavailable)?;
         let mut removed = 0;
         for member in members.into_iter().filter(|m| Some(m) != keep.as_ref()) {
-            let _: i64 = self.pool.del(level_key(&member)).await.map_err(unavailable)?;
+            let _: i64 = self.pool.del(vec![level_key(&member), meta_key(&member)]).await.map_err(unavailable)?;
             let deleted: i64 = self.pool.del(member.as_str()).await.map_err(unavailable)?;
             let _: i64 = self.pool.srem(&index, member.as_str()).await.map_err(unavailable)?;
             removed += usize::try_from(deleted).unwrap_or(0);
         }
         Ok(removed)
+    }
+
+    async fn sessions_of(&self, username: &str) -> Result<Vec<SessionSummary>, StoreError> {
+        let members: Vec<String> = self.pool.smembers(format!("{USER_PREFIX}{username}")).await.map_err(unavailable)?;
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metas: Vec<Option<Vec<u8>>> =
+            self.pool.mget(members.iter().map(|m| meta_key(m)).collect::<Vec<_>>()).await.map_err(unavailable)?;
+        let mut found = Vec::new();
+        for (member, meta) in members.iter().zip(metas) {
+            let (Some(key), Some(meta)) = (key_bytes(member), meta) else { continue };
+            if let Some(mut summary) = self.open_meta(&meta_key(member), &meta) {
+                summary.key = key;
+                found.push(summary);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete_key(&self, username: &str, key: &[u8; 32]) -> Result<bool, StoreError> {
+        let index = format!("{USER_PREFIX}{username}");
+        let member = hex_key(SESSION_PREFIX, key);
+        let owned: bool = self.pool.sismember(&index, member.as_str()).await.map_err(unavailable)?;
+        if !owned {
+            return Ok(false);
+        }
+        let deleted: i64 = self.pool.del(member.as_str()).await.map_err(unavailable)?;
+        let _: i64 = self.pool.del(vec![level_key(&member), meta_key(&member)]).await.map_err(unavailable)?;
+        let _: i64 = self.pool.srem(&index, member.as_str()).await.map_err(unavailable)?;
+        Ok(deleted > 0)
     }
 
     async fn stats(&self) -> Result<Vec<UserSessions>, StoreError> {

@@ -49,6 +49,45 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Live logged-in sessions per user and level (for administrators).
     fn stats(&self) -> impl Future<Output = Result<Vec<UserSessions>, StoreError>> + Send;
+
+    /// The live sessions of `username`, described (never their IDs).
+    fn sessions_of(&self, username: &str) -> impl Future<Output = Result<Vec<SessionSummary>, StoreError>> + Send;
+
+    /// Removes the session whose storage key is `key` (from [`SessionSummary::key`]).
+    fn delete_key(&self, username: &str, key: &[u8; 32]) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// One live session as its user may see it: where and when, not its ID (a bearer
+/// secret). `key` is the ID's storage key (its SHA-256), which names it without revealing it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionSummary {
+    /// The session ID's storage key.
+    #[serde(skip)]
+    pub key: [u8; 32],
+    /// The address it was signed in from.
+    pub ip: String,
+    /// Its User-Agent.
+    pub user_agent: String,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// Last seen (Unix seconds; recorded at most once a minute or so).
+    pub last_activity_at: i64,
+    /// Its level (0, 1, 2).
+    pub level: u8,
+}
+
+impl SessionSummary {
+    /// The summary of `data` filed under `key`.
+    pub fn of(key: [u8; 32], data: &SessionData) -> Self {
+        Self {
+            key,
+            ip: data.ip.clone(),
+            user_agent: data.user_agent.clone(),
+            created_at: data.created_at,
+            last_activity_at: data.last_activity_at,
+            level: data.level() as u8,
+        }
+    }
 }
 
 /// How many live sessions a user has, by level.
@@ -144,6 +183,24 @@ impl SessionStore for Store {
             match self {
                 Self::Memory(s) => s.stats().await,
                 Self::Redis(s) => s.stats().await,
+            }
+        })
+    }
+
+    fn sessions_of(&self, username: &str) -> impl Future<Output = Result<Vec<SessionSummary>, StoreError>> + Send {
+        crate::telemetry::session_call("sessions_of", async move {
+            match self {
+                Self::Memory(s) => s.sessions_of(username).await,
+                Self::Redis(s) => s.sessions_of(username).await,
+            }
+        })
+    }
+
+    fn delete_key(&self, username: &str, key: &[u8; 32]) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        crate::telemetry::session_call("delete_key", async move {
+            match self {
+                Self::Memory(s) => s.delete_key(username, key).await,
+                Self::Redis(s) => s.delete_key(username, key).await,
             }
         })
     }

@@ -45,6 +45,7 @@ mod configuration;
 mod elevation;
 mod login;
 mod logout;
+mod passkey_api;
 mod password;
 mod redirection;
 mod second_factor;
@@ -200,6 +201,14 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::AccountLogin => account_api::login(app, r).await,
         Api::LocalLogin => account_api::local_login(app, r).await,
         Api::AdminRevokeAllSessions => admin::revoke_all_sessions(app, r).await,
+        Api::PasskeyApiValidate => passkey_api::validate(app, r).await,
+        Api::PasskeyApiForward => crate::handlers::authz::forward_no_content(app, r).await,
+        Api::PasskeyApiLogout => passkey_api::logout(app, r).await,
+        Api::PasskeyApiUserInfo => passkey_api::user_info(app, r).await,
+        Api::PasskeyApiDeleteCredential => passkey_api::delete_credential(app, r).await,
+        Api::PasskeyApiDeleteSession => passkey_api::delete_session(app, r).await,
+        Api::PasskeyApiLogoutAll => passkey_api::logout_all(app, r).await,
+        Api::PasskeyApiDisplayName => passkey_api::display_name(app, r).await,
         Api::UpstreamProvider => upstream_oidc::get(app, r).await,
         Api::UpstreamProviderSet => upstream_oidc::put(app, r).await,
         Api::AccountLoginSecondFactor => account_api::login_second_factor(app, r).await,

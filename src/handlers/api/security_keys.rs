@@ -16,7 +16,7 @@ use crate::storage::WebAuthnCredential;
 
 /// A credential as Authelia's API lists it (its frontend reads every field), plus ours.
 #[derive(Serialize)]
-struct CredentialView {
+pub(super) struct CredentialView {
     id: i32,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
