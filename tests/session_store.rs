@@ -52,6 +52,29 @@ async fn contract<S: SessionStore>(store: &S) {
     assert!(store.load(&b).await.unwrap().is_none(), "delete removes");
     store.delete(&b).await.unwrap();
 
+    // A user's sessions are listed by storage key with where they came from; one is
+    // ended by its key, only by its own user.
+    let mut from_laptop = user("john");
+    from_laptop.ip = "192.0.2.7".into();
+    from_laptop.user_agent = "Laptop/1.0".into();
+    from_laptop.last_activity_at = 1_700_000_050;
+    let d = SessionId::generate();
+    store.save(&d, &from_laptop, Duration::from_secs(60)).await.unwrap();
+    let listed = store.sessions_of("john").await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let laptop = listed.iter().find(|s| s.key == d.storage_key()).expect("d is listed by its storage key");
+    assert_eq!(
+        (laptop.ip.as_str(), laptop.user_agent.as_str(), laptop.last_activity_at),
+        ("192.0.2.7", "Laptop/1.0", 1_700_000_050)
+    );
+    assert_eq!(laptop.level, 1);
+    assert!(store.sessions_of("nobody").await.unwrap().is_empty());
+    assert!(!store.delete_key("mary", &d.storage_key()).await.unwrap(), "not mary's to end");
+    assert!(store.load(&d).await.unwrap().is_some());
+    assert!(store.delete_key("john", &d.storage_key()).await.unwrap());
+    assert!(store.load(&d).await.unwrap().is_none(), "ended by its key");
+    assert_eq!(store.sessions_of("john").await.unwrap().len(), 1);
+
     let c = SessionId::generate();
     store.save(&c, &user("john"), Duration::from_secs(60)).await.unwrap();
     assert_eq!(store.delete_user("john", Some(&a)).await.unwrap(), 1, "only c goes");
