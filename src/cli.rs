@@ -50,6 +50,11 @@ struct ConfigArgs {
     /// Treat unknown keys as errors instead of warnings.
     #[arg(long, global = true)]
     strict: bool,
+    /// A dedicated authentication host (seed 004): it serves the portal at its root; other
+    /// hosts show an account summary and send portal pages there. Overrides
+    /// `server.auth_host`.
+    #[arg(long = "auth-host", value_name = "HOST", env = "PORTCULLIS_AUTH_HOST", global = true)]
+    auth_host: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -662,10 +667,17 @@ async fn migrate_with(
 }
 
 fn serve(args: &ConfigArgs) -> ExitCode {
-    let Some(Loaded { config, warnings, embedded, sources }) = load_or_report(args, true) else {
+    let Some(Loaded { mut config, warnings, embedded, sources }) = load_or_report(args, true) else {
         eprintln!("Portcullis cannot start: fix the configuration errors above.");
         return ExitCode::FAILURE;
     };
+    if let Some(host) = &args.auth_host {
+        if let Err(problem) = crate::server::host_mode::HostMode::new(Some(host)) {
+            eprintln!("error: --auth-host (server.auth_host): {problem}");
+            return ExitCode::FAILURE;
+        }
+        config.server.auth_host = Some(host.clone());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -39,6 +39,7 @@ pub const ENV_KEYS: &[&str] = &[
     "server.timeouts.idle",
     "server.headers.csp_template",
     "server.trusted_proxies",
+    "server.auth_host",
     "server.max_connections",
     "server.tls.certificate",
     "server.tls.key",

@@ -275,6 +275,11 @@ pub struct Server {
     /// Most connections served at once; further ones wait in the listen backlog until one
     /// closes. Portcullis-specific. Default: 4096.
     pub max_connections: Option<usize>,
+    /// Seed 004's dedicated authentication host (`auth.example.com`, or an origin): it
+    /// serves the portal at its root; other hosts show an account summary, send portal
+    /// pages there (307) and hide the user, admin and WebSocket namespaces of `/auth/`.
+    /// Also `--auth-host` and `PORTCULLIS_AUTH_HOST`. Default: none (every host alike).
+    pub auth_host: Option<String>,
 }
 
 /// `server.tls`: the listener's certificate and key; TLS is off while both are empty.

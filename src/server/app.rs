@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 use tracing::Instrument;
 
+use super::host_mode::Routing;
 use super::request_id::RequestId;
 use super::response::{self, DEFAULT_CSP, HttpResponse};
 use super::router::{Endpoint, Route, Router};
@@ -48,6 +49,8 @@ pub struct App {
     pub readiness: crate::telemetry::Readiness,
     trusted_proxies: Vec<ipnet::IpNet>,
     csp_template: String,
+    /// Seed 004's host mode (`server.auth_host`).
+    pub host_mode: super::host_mode::HostMode,
 }
 
 impl App {
@@ -64,7 +67,10 @@ impl App {
             Some(list) => list.iter().filter_map(|p| crate::config::validate::parse_network(p)).collect(),
             None => super::client_ip::default_trusted(),
         };
+        let host_mode = super::host_mode::HostMode::new(config.server.auth_host.as_deref())
+            .map_err(|e| format!("server.auth_host: {e}"))?;
         Ok(Self {
+            host_mode,
             access_control: crate::access_control::LiveRules::new(crate::access_control::AccessControl::compile(
                 &config,
             )?),
@@ -176,6 +182,15 @@ impl App {
         let Some(path) = self.relative(parts.uri.path()) else {
             return not_found(false);
         };
+        let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let is_page = |p: &str| self.router.is_page(p);
+        let (path, summary) = match self.host_mode.route(host, path, parts.uri.query(), is_page) {
+            Routing::Serve(path) => (path, false),
+            Routing::Summary => (std::borrow::Cow::Borrowed("/"), true),
+            Routing::NotFound => return not_found(true),
+            Routing::Redirect(location) => return temporary_redirect(&location),
+        };
+        let path = path.as_ref();
         let Some(route) = self.router.find(path) else {
             return not_found(is_api_path(path));
         };
@@ -185,7 +200,12 @@ impl App {
             Ok(body) => body,
             Err(response) => return response,
         };
-        let Some(endpoint) = route.endpoint(&parts.method) else {
+        let endpoint = if summary {
+            Some(Endpoint::Page(super::router::Page::AccountSummary))
+        } else {
+            route.endpoint(&parts.method)
+        };
+        let Some(endpoint) = endpoint else {
             return method_not_allowed(route);
         };
         let request = handlers::Request { parts: &parts, body, remote, path, request_id };
@@ -256,6 +276,15 @@ fn default_csp(config: &Configuration) -> String {
         }
     }
     DEFAULT_CSP.replace("form-action 'self'", &format!("form-action 'self'{targets}"))
+}
+
+/// 307: the method and body are kept.
+fn temporary_redirect(location: &str) -> HttpResponse {
+    let mut r = response::bytes(StatusCode::TEMPORARY_REDIRECT, "text/plain; charset=utf-8", "");
+    if let Ok(value) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, value);
+    }
+    r
 }
 
 fn is_api_path(path: &str) -> bool {

@@ -8,6 +8,7 @@
 mod app;
 pub mod client_ip;
 pub mod grpc;
+pub mod host_mode;
 mod request_id;
 pub mod response;
 pub mod router;

@@ -211,6 +211,11 @@ pub enum Page {
     LoginForm,
     /// `/login/oidc`: off to the upstream OpenID provider.
     UpstreamStart,
+    /// Seed 004's account summary at `/` of a host that is not the auth host (not routed:
+    /// chosen by the host mode).
+    AccountSummary,
+    /// `/restricted`: seed 004's "permission denied" page.
+    Restricted,
     /// `/login/oidc/callback`: back from it.
     UpstreamCallback,
     /// The login form's submission.
@@ -629,6 +634,7 @@ impl Router {
             ("/login", Some(LoginForm), Some(Login)),
             ("/login/passkey", Some(LoginForm), None),
             ("/login/oidc", Some(UpstreamStart), None),
+            ("/restricted", Some(Restricted), None),
             ("/login/oidc/callback", Some(UpstreamCallback), None),
             ("/login/totp", Some(TotpForm), Some(Totp)),
             ("/login/totp/recovery", Some(RecoveryForm), Some(Recovery)),
@@ -761,6 +767,11 @@ impl Router {
     fn add(&mut self, path: &str, handlers: Vec<(Method, Endpoint)>) {
         let previous = self.routes.insert(path.to_string(), Route { path: path.to_string(), handlers });
         debug_assert!(previous.is_none(), "route {path} declared twice");
+    }
+
+    /// Whether `path` is one of the portal's pages (what a dedicated auth host keeps).
+    pub fn is_page(&self, path: &str) -> bool {
+        self.find(path).and_then(|r| r.endpoint(&Method::GET)).is_some_and(|e| matches!(e, Endpoint::Page(_)))
     }
 
     /// The route for `path`, if any.

@@ -42,6 +42,9 @@ pub fn validate(config: &Configuration) -> Vec<Problem> {
     v.telemetry(&config.telemetry, &config.server);
     v.account_api(config);
     v.api_tokens(&config.api_tokens);
+    if let Err(problem) = crate::server::host_mode::HostMode::new(config.server.auth_host.as_deref()) {
+        v.err("server.auth_host", problem);
+    }
     if config.upstream_oidc.is_configured() {
         let normalized = crate::upstream_oidc::settings::normalized(config.upstream_oidc.clone());
         for (key, problem) in crate::upstream_oidc::settings::problems(&normalized) {

@@ -21,6 +21,7 @@ mod reset;
 mod revoke;
 mod second_factor;
 mod setup;
+mod summary;
 mod totp;
 pub(crate) mod visit;
 
@@ -67,6 +68,8 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::Root => login::root(v),
         Page::LoginForm => login::form(v, None).await,
         Page::UpstreamStart => login::upstream_start(v).await,
+        Page::AccountSummary => summary::account_summary(v),
+        Page::Restricted => summary::restricted(v),
         Page::UpstreamCallback => login::upstream_callback(v).await,
         Page::Login => login::submit(v).await,
         Page::TotpForm => second_factor::form(v, Form::Totp, None, None).await,

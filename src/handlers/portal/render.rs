@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("device.html", include_str!("../../../web/templates/device.html")),
     ("form_post.html", include_str!("../../../web/templates/form_post.html")),
     ("continue.html", include_str!("../../../web/templates/continue.html")),
+    ("summary.html", include_str!("../../../web/templates/summary.html")),
     ("api_reference.html", include_str!("../../../web/templates/api_reference.html")),
 ];
 
