@@ -104,6 +104,8 @@ fn sessions_are_listed_ended_one_by_one_or_all_and_the_proxy_sees_it_at_once() {
     assert!(r.body.is_empty());
     assert_eq!(r.header("remote-user"), Some("john"));
     assert_eq!(r.header("remote-email"), Some("john@example.com"));
+    let expires = r.header("remote-session-expires").expect("Remote-Session-Expires");
+    assert!(expires.ends_with('Z') && expires.len() == 20, "ISO 8601 UTC: {expires}");
     let r = s.forward(None, "app.example.com");
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.header("location").is_some_and(|l| l.starts_with("https://auth.example.com/")), "{:?}", r.headers);

@@ -77,6 +77,13 @@ pub async fn forward_no_content(app: &App, request: &Request<'_>) -> HttpRespons
     let mut r = handle(app, endpoint, request).await;
     let status = r.status();
     if status == StatusCode::OK {
+        // Seed 004's header beside the Remote-* set: when the session ends if unused.
+        if let Ok(caller) = request.caller(app).await
+            && let (Some(session), settings) = (caller.session(), caller.settings())
+            && let Some(at) = crate::session::expires_at(settings, &session.data, crate::clock::now())
+        {
+            set(&mut r, "remote-session-expires", &crate::clock::rfc3339(at));
+        }
         *r.status_mut() = StatusCode::NO_CONTENT;
         *r.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
         r.headers_mut().remove(http::header::CONTENT_TYPE);

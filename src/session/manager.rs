@@ -201,6 +201,11 @@ impl<S: SessionStore> Sessions<S> {
     }
 }
 
+/// When `data` expires unless used again (Unix seconds), or `None` when it has.
+pub fn expires_at(settings: &CookieSettings, data: &SessionData, now: i64) -> Option<i64> {
+    remaining(settings, data, now).map(|left| now.saturating_add(i64::try_from(left.as_secs()).unwrap_or(i64::MAX)))
+}
+
 /// Time left before `data` expires (absolute lifetime, then inactivity unless remembered),
 /// or `None` when it already has.
 fn remaining(settings: &CookieSettings, data: &SessionData, now: i64) -> Option<Duration> {

@@ -16,5 +16,5 @@ mod store;
 pub use cookies::CookieSettings;
 pub use data::{AuthLevel, Ceremony, PENDING_LIFETIME_SECS, PendingTotp, PendingWebAuthn, SessionData};
 pub use id::SessionId;
-pub use manager::{LoadedSession, Sessions};
+pub use manager::{LoadedSession, Sessions, expires_at};
 pub use store::{SessionStore, Store, StoreError, UserSessions};
