@@ -666,6 +666,9 @@ async fn migrate_with(
     Ok(())
 }
 
+/// Stack size of the runtime's worker threads.
+const WORKER_STACK: usize = 8 << 20;
+
 fn serve(args: &ConfigArgs) -> ExitCode {
     let Some(Loaded { mut config, warnings, embedded, sources }) = load_or_report(args, true) else {
         eprintln!("Portcullis cannot start: fix the configuration errors above.");
@@ -678,7 +681,11 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         }
         config.server.auth_host = Some(host.clone());
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Request handling nests many async layers (middleware, the API, a flow, a store);
+    // unoptimized builds give each poll a large frame, and 2 MiB (the default) left too
+    // little room. Only reserved address space until used.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK).build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -215,11 +215,11 @@ pub async fn change_password(app: &App, caller: &Caller<'_>, current: &str, new:
 
 /// `POST /api/auth/send-password-reset-link`: the same answer whether or not the address
 /// belongs to anyone (the portal's reset, rate-limited per address).
-pub fn send_reset_link(app: &App, caller: &Caller<'_>, email: &str) -> Result<()> {
+pub async fn send_reset_link(app: &App, caller: &Caller<'_>, email: &str) -> Result<()> {
     if email.trim().is_empty() {
         return Err(Error::InvalidRequest("email: required".into()));
     }
-    password::reset_start(app, caller, email)
+    password::reset_start(app, caller, email).await
 }
 
 /// `POST /api/auth/reset-password-with-token`: the mailed link's token (once) and the new
@@ -303,8 +303,9 @@ pub async fn signup(app: &App, caller: &mut Caller<'_>, new: Signup<'_>) -> Resu
     }
     app.services
         .account_limiter
-        .hit(&caller.ip_text(), now())
-        .map_err(|retry_after| Error::CodesRateLimited { retry_after })?;
+        .hit(&app.services.sessions, &caller.ip_text(), now())
+        .await
+        .map_err(|l| Error::limited(l, |retry_after| Error::CodesRateLimited { retry_after }))?;
     let email = new.email.trim().to_ascii_lowercase();
     valid_emails(std::slice::from_ref(&email), true)?;
     valid_username(&email)?;

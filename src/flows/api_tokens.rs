@@ -217,7 +217,10 @@ pub async fn revoke(app: &App, caller: &Caller<'_>, id: i32) -> Result<()> {
 /// used to test tokens at speed.
 pub async fn check(app: &App, context: &Context, token: &str) -> Result<bool> {
     let limiter = &app.services.api_token_check_limiter;
-    limiter.hit(&context.ip_text(), now()).map_err(|retry_after| Error::TokenChecksRateLimited { retry_after })?;
+    limiter
+        .hit(&app.services.sessions, &context.ip_text(), now())
+        .await
+        .map_err(|l| Error::limited(l, |retry_after| Error::TokenChecksRateLimited { retry_after }))?;
     Ok(verify(app, token).await?.is_some())
 }
 

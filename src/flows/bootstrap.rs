@@ -92,7 +92,10 @@ pub async fn create_first_admin(app: &App, context: &Context, admin: FirstAdmin<
     let services = &app.services;
     let client = context.ip_text();
     let limiter = &services.bootstrap_limiter;
-    limiter.blocked(&client, now()).map_err(|retry_after| Error::BootstrapRateLimited { retry_after })?;
+    limiter
+        .blocked(&services.sessions, &client, now())
+        .await
+        .map_err(|l| Error::limited(l, |retry_after| Error::BootstrapRateLimited { retry_after }))?;
 
     let username = admin.username.trim();
     valid_username(username)?;
@@ -126,7 +129,7 @@ pub async fn create_first_admin(app: &App, context: &Context, admin: FirstAdmin<
         BootstrapClaim::Taken => return Err(Error::UsersExist),
         refused => {
             // The refusal itself is the answer; the limiter only decides the next one.
-            let _ = limiter.hit(&client, now());
+            let _ = limiter.hit(&services.sessions, &client, now()).await;
             return Err(match refused {
                 BootstrapClaim::Expired => Error::BootstrapTokenExpired,
                 BootstrapClaim::Used => Error::BootstrapTokenUsed,

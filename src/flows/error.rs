@@ -274,6 +274,15 @@ impl Error {
         }
     }
 
+    /// A rate limiter's refusal: `over` past the limit, the store's fault when the counts
+    /// cannot be read.
+    pub fn limited(l: crate::identity::rate_limit::Limited, over: impl FnOnce(i64) -> Error) -> Error {
+        match l {
+            crate::identity::rate_limit::Limited::Over { retry_after } => over(retry_after),
+            crate::identity::rate_limit::Limited::Unavailable(e) => Error::SessionStore(e),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.class().0

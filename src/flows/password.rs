@@ -22,9 +22,13 @@ use serde_json::Value;
 
 /// Mails a reset link to `username`'s account if it exists and has an address. Answers the
 /// same either way, at once: the lookup, token and mail happen after the answer.
-pub fn reset_start(app: &App, caller: &Caller<'_>, username: &str) -> Result<()> {
+pub async fn reset_start(app: &App, caller: &Caller<'_>, username: &str) -> Result<()> {
     let client = caller.ip_text();
-    app.services.reset_limiter.hit(&client, now()).map_err(|retry_after| Error::ResetRateLimited { retry_after })?;
+    app.services
+        .reset_limiter
+        .hit(&app.services.sessions, &client, now())
+        .await
+        .map_err(|l| Error::limited(l, |retry_after| Error::ResetRateLimited { retry_after }))?;
     let users = app.services.users.clone();
     let tokens = app.services.reset_tokens.clone();
     let notifier = app.services.notifier.clone();

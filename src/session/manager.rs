@@ -182,6 +182,16 @@ impl<S: SessionStore> Sessions<S> {
         self.store.stats().await
     }
 
+    /// Counts one event in `key`'s fixed window (see [`SessionStore::window_hit`]).
+    pub async fn window_hit(&self, key: &str, window_secs: i64, now: i64) -> Result<(u64, i64), StoreError> {
+        self.store.window_hit(key, window_secs, now).await
+    }
+
+    /// `key`'s current window, without counting.
+    pub async fn window_peek(&self, key: &str, now: i64) -> Result<Option<(u64, i64)>, StoreError> {
+        self.store.window_peek(key, now).await
+    }
+
     /// The live sessions of `username`, newest activity first.
     pub async fn sessions_of(&self, username: &str) -> Result<Vec<super::store::SessionSummary>, StoreError> {
         let mut found = self.store.sessions_of(username).await?;

@@ -28,7 +28,12 @@ pub struct MemoryStore {
     saves: AtomicU64,
     /// Keys claimed once, until they expire.
     claims: Mutex<HashMap<Key, Instant>>,
+    /// Rate-limit windows: (start, length, count) by key (Unix seconds).
+    windows: Mutex<HashMap<String, (i64, i64, u64)>>,
 }
+
+/// Windows tracked at most (ended ones are dropped first).
+const MAX_WINDOWS: usize = 10_000;
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -44,6 +49,7 @@ impl MemoryStore {
             by_user: Mutex::new(HashMap::new()),
             saves: AtomicU64::new(0),
             claims: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
         }
     }
 
@@ -177,6 +183,27 @@ impl SessionStore for MemoryStore {
             map.get(key).is_some_and(|e| e.data.username == username)
         };
         Ok(owned && self.remove_key(key).is_some())
+    }
+
+    async fn window_hit(&self, key: &str, window_secs: i64, now: i64) -> Result<(u64, i64), StoreError> {
+        let mut windows = self.windows.lock().map_err(|_| poisoned())?;
+        if windows.len() >= MAX_WINDOWS {
+            windows.retain(|_, (start, length, _)| now - *start < *length);
+        }
+        let entry = windows.entry(key.to_string()).or_insert((now, window_secs, 0));
+        if now - entry.0 >= entry.1 {
+            *entry = (now, window_secs, 0);
+        }
+        entry.2 += 1;
+        Ok((entry.2, entry.0 + entry.1 - now))
+    }
+
+    async fn window_peek(&self, key: &str, now: i64) -> Result<Option<(u64, i64)>, StoreError> {
+        let windows = self.windows.lock().map_err(|_| poisoned())?;
+        Ok(windows
+            .get(key)
+            .filter(|(start, length, _)| now - start < *length)
+            .map(|(start, length, count)| (*count, start + length - now)))
     }
 
     async fn claim_once(&self, key: &[u8; 32], ttl: Duration) -> Result<bool, StoreError> {

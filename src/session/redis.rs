@@ -30,6 +30,8 @@ use crate::config::types::Secret;
 const SESSION_PREFIX: &str = "portcullis:session:";
 const USER_PREFIX: &str = "portcullis:user-sessions:";
 const CLAIM_PREFIX: &str = "portcullis:claimed:";
+/// Rate-limit windows shared by every instance: a counter that expires with its window.
+const WINDOW_PREFIX: &str = "portcullis:window:";
 /// A session's authentication level beside it (for statistics, which cannot decrypt).
 const LEVEL_PREFIX: &str = "portcullis:session-level:";
 /// What a user's session list shows of a session (address, User-Agent, times, level),
@@ -352,6 +354,31 @@ impl SessionStore for RedisStore {
         let _: i64 = self.pool.del(vec![level_key(&member), meta_key(&member)]).await.map_err(unavailable)?;
         let _: i64 = self.pool.srem(&index, member.as_str()).await.map_err(unavailable)?;
         Ok(deleted > 0)
+    }
+
+    async fn window_hit(&self, key: &str, window_secs: i64, _now: i64) -> Result<(u64, i64), StoreError> {
+        let key = format!("{WINDOW_PREFIX}{key}");
+        let ms = window_secs.max(1).saturating_mul(1000);
+        // The window starts with its first event: created with its expiry, then counted
+        // (INCR keeps the expiry).
+        let _: Option<String> =
+            self.pool.set(&key, 0, Some(Expiration::PX(ms)), Some(SetOptions::NX), false).await.map_err(unavailable)?;
+        let count: i64 = self.pool.incr(&key).await.map_err(unavailable)?;
+        let left_ms: i64 = self.pool.pttl(&key).await.map_err(unavailable)?;
+        if left_ms < 0 {
+            // Expired between the two calls: the counter lost its expiry; give it one.
+            let _: bool = self.pool.pexpire(&key, ms, None).await.map_err(unavailable)?;
+        }
+        let left = if left_ms < 0 { window_secs } else { (left_ms + 999) / 1000 };
+        Ok((u64::try_from(count).unwrap_or(0), left))
+    }
+
+    async fn window_peek(&self, key: &str, _now: i64) -> Result<Option<(u64, i64)>, StoreError> {
+        let key = format!("{WINDOW_PREFIX}{key}");
+        let count: Option<i64> = self.pool.get(&key).await.map_err(unavailable)?;
+        let Some(count) = count else { return Ok(None) };
+        let left_ms: i64 = self.pool.pttl(&key).await.map_err(unavailable)?;
+        Ok((left_ms > 0).then(|| (u64::try_from(count).unwrap_or(0), (left_ms + 999) / 1000)))
     }
 
     async fn stats(&self) -> Result<Vec<UserSessions>, StoreError> {

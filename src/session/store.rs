@@ -55,6 +55,19 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes the session whose storage key is `key` (from [`SessionSummary::key`]).
     fn delete_key(&self, username: &str, key: &[u8; 32]) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts one event under `key` in a fixed window of `window_secs` that starts at its
+    /// first event, shared by every instance using the store (rate limits). Returns the
+    /// count so far and the seconds left in the window.
+    fn window_hit(
+        &self,
+        key: &str,
+        window_secs: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<(u64, i64), StoreError>> + Send;
+
+    /// The count and seconds left of `key`'s current window, without counting.
+    fn window_peek(&self, key: &str, now: i64) -> impl Future<Output = Result<Option<(u64, i64)>, StoreError>> + Send;
 }
 
 /// One live session as its user may see it: where and when, not its ID (a bearer
@@ -201,6 +214,29 @@ impl SessionStore for Store {
             match self {
                 Self::Memory(s) => s.delete_key(username, key).await,
                 Self::Redis(s) => s.delete_key(username, key).await,
+            }
+        })
+    }
+
+    fn window_hit(
+        &self,
+        key: &str,
+        window_secs: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<(u64, i64), StoreError>> + Send {
+        crate::telemetry::session_call("window_hit", async move {
+            match self {
+                Self::Memory(s) => s.window_hit(key, window_secs, now).await,
+                Self::Redis(s) => s.window_hit(key, window_secs, now).await,
+            }
+        })
+    }
+
+    fn window_peek(&self, key: &str, now: i64) -> impl Future<Output = Result<Option<(u64, i64)>, StoreError>> + Send {
+        crate::telemetry::session_call("window_peek", async move {
+            match self {
+                Self::Memory(s) => s.window_peek(key, now).await,
+                Self::Redis(s) => s.window_peek(key, now).await,
             }
         })
     }

@@ -268,7 +268,8 @@ async fn keep(
     if let Some(flow) = flow {
         return Ok(flow);
     }
-    if app.services.oidc_flow_limiter.hit(&caller.ip_text(), now).is_err() {
+    let limited = app.services.oidc_flow_limiter.hit(&app.services.sessions, &caller.ip_text(), now).await;
+    if limited.is_err() {
         tracing::warn!(client_id = %request.client_id, ip = %caller.ip_text(), "too many pending OpenID Connect authorizations from one address");
         return Err(OAuthError::new("temporarily_unavailable", "too many authorization requests; try again later"));
     }

@@ -63,7 +63,7 @@ pub async fn start(
     }
     let now = now();
     // Each device authorization is a row, as each pending browser authorization is.
-    if app.services.oidc_flow_limiter.hit(ip, now).is_err() {
+    if app.services.oidc_flow_limiter.hit(&app.services.sessions, ip, now).await.is_err() {
         tracing::warn!(client_id = client.id(), ip, "too many pending OpenID Connect authorizations from one address");
         return Err(OAuthError::new(
             "temporarily_unavailable",
@@ -204,6 +204,18 @@ async fn replayed(app: &App, client: &Client, record: &DeviceCodeRecord, now: i6
     }
 }
 
+/// How long entering codes stays locked after a limiter's refusal (a minute when the
+/// shared counts cannot be read: locked, not open).
+fn lock_time(limited: crate::identity::rate_limit::Limited) -> i64 {
+    match limited {
+        crate::identity::rate_limit::Limited::Over { retry_after } => retry_after,
+        crate::identity::rate_limit::Limited::Unavailable(e) => {
+            tracing::warn!(error = %e, "user code limits cannot be read; entering codes is refused");
+            60
+        }
+    }
+}
+
 /// What the verification page shows next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verification {
@@ -298,29 +310,30 @@ async fn find<'p>(
     }
     let limiter = &app.services.oidc_user_code_limiter;
     let keys = limiter_keys(caller);
+    let sessions = &app.services.sessions;
     for key in &keys {
-        if let Err(retry_after) = limiter.blocked(key, now) {
-            return Err(Verification::Locked(retry_after));
+        if let Err(limited) = limiter.blocked(sessions, key, now).await {
+            return Err(Verification::Locked(lock_time(limited)));
         }
     }
-    let wrong = || {
+    let wrong = async || {
         let mut locked = None;
         for key in &keys {
-            if let Err(retry_after) = limiter.hit(key, now) {
-                locked = Some(retry_after);
+            if let Err(limited) = limiter.hit(sessions, key, now).await {
+                locked = Some(lock_time(limited));
             }
         }
         tracing::info!(username = caller.username(), ip = %caller.ip_text(), locked = locked.is_some(), "OpenID Connect device user code not recognised");
         locked.map_or(Verification::Unknown, Verification::Locked)
     };
-    let Some(normalized) = device::normalize(typed) else { return Err(wrong()) };
+    let Some(normalized) = device::normalize(typed) else { return Err(wrong().await) };
     let user_code_signature = provider.minter.user_code_signature(&normalized);
     let record = app.services.storage.oidc_device_by_user_code(&user_code_signature).await;
     let record = record.map_err(|e| Verification::Failed(server_error(&e).description))?;
     let Some(record) = record.filter(|r| Status::parse(&r.status) == Status::Pending && now < r.expires_at) else {
-        return Err(wrong());
+        return Err(wrong().await);
     };
-    let Some(client) = provider.clients.get(&record.client_id) else { return Err(wrong()) };
+    let Some(client) = provider.clients.get(&record.client_id) else { return Err(wrong().await) };
     let shown = device::display(&normalized);
     let data = caller.data().filter(|d| !d.username.is_empty());
     let (username, groups) = data.map(|d| (d.username.as_str(), d.groups.as_slice())).unwrap_or_default();

@@ -189,7 +189,7 @@ pub async fn send_reset_link(app: &App, request: &Request<'_>) -> HttpResponse {
         async {
             let body: EmailBody = request.json()?;
             let caller = anonymous(app, request)?;
-            account_api::send_reset_link(app, &caller, &body.email)?;
+            account_api::send_reset_link(app, &caller, &body.email).await?;
             Ok(true_answer())
         }
         .await,

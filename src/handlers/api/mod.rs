@@ -135,7 +135,8 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
     let r = &request;
     match api {
         Api::Health => response::ok(),
-        // Boxed: the checks' futures would otherwise enlarge every API call's.
+        // Boxed: these futures would otherwise enlarge every API call's (the readiness
+        // checks, the forward-auth check, the upstream provider's requests, seed 004's).
         Api::Ready => Box::pin(crate::telemetry::readiness::answer(app)).await,
         Api::State => state::get(app, r).await,
         Api::Configuration => configuration::get(app),
@@ -201,16 +202,16 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::AccountLogin => account_api::login(app, r).await,
         Api::LocalLogin => account_api::local_login(app, r).await,
         Api::AdminRevokeAllSessions => admin::revoke_all_sessions(app, r).await,
-        Api::PasskeyApiValidate => passkey_api::validate(app, r).await,
-        Api::PasskeyApiForward => crate::handlers::authz::forward_no_content(app, r).await,
-        Api::PasskeyApiLogout => passkey_api::logout(app, r).await,
-        Api::PasskeyApiUserInfo => passkey_api::user_info(app, r).await,
-        Api::PasskeyApiDeleteCredential => passkey_api::delete_credential(app, r).await,
-        Api::PasskeyApiDeleteSession => passkey_api::delete_session(app, r).await,
-        Api::PasskeyApiLogoutAll => passkey_api::logout_all(app, r).await,
-        Api::PasskeyApiDisplayName => passkey_api::display_name(app, r).await,
-        Api::UpstreamProvider => upstream_oidc::get(app, r).await,
-        Api::UpstreamProviderSet => upstream_oidc::put(app, r).await,
+        Api::PasskeyApiValidate => Box::pin(passkey_api::validate(app, r)).await,
+        Api::PasskeyApiForward => Box::pin(crate::handlers::authz::forward_no_content(app, r)).await,
+        Api::PasskeyApiLogout => Box::pin(passkey_api::logout(app, r)).await,
+        Api::PasskeyApiUserInfo => Box::pin(passkey_api::user_info(app, r)).await,
+        Api::PasskeyApiDeleteCredential => Box::pin(passkey_api::delete_credential(app, r)).await,
+        Api::PasskeyApiDeleteSession => Box::pin(passkey_api::delete_session(app, r)).await,
+        Api::PasskeyApiLogoutAll => Box::pin(passkey_api::logout_all(app, r)).await,
+        Api::PasskeyApiDisplayName => Box::pin(passkey_api::display_name(app, r)).await,
+        Api::UpstreamProvider => Box::pin(upstream_oidc::get(app, r)).await,
+        Api::UpstreamProviderSet => Box::pin(upstream_oidc::put(app, r)).await,
         Api::AccountLoginSecondFactor => account_api::login_second_factor(app, r).await,
         Api::AccountSignup => account_api::signup(app, r).await,
         Api::AccountMe => account_api::me(app, r).await,

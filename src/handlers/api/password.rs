@@ -29,7 +29,7 @@ struct PasswordBody {
 pub async fn reset_start(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: StartBody = request.json()?;
-        password::reset_start(app, caller, &body.username)?;
+        password::reset_start(app, caller, &body.username).await?;
         Ok(response::ok())
     })
 }

@@ -84,7 +84,7 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::LogoutForm => login::logout_form(v),
         Page::Logout => login::logout(v).await,
         Page::ForgotForm => reset::forgot_form(v, None, None),
-        Page::Forgot => reset::forgot(v),
+        Page::Forgot => reset::forgot(v).await,
         Page::ResetForm => reset::form(v, None),
         Page::Reset => reset::submit(v).await,
         Page::Profile => account::profile(v, None, None).await,

@@ -25,8 +25,8 @@ pub fn forgot_form(v: &mut Visit<'_>, notice: Option<String>, error: Option<&Err
 }
 
 /// Asking for a link (the answer is the same whether the account exists or not).
-pub fn forgot(v: &mut Visit<'_>) -> HttpResponse {
-    match password::reset_start(v.app, &v.caller, &v.field("username")) {
+pub async fn forgot(v: &mut Visit<'_>) -> HttpResponse {
+    match password::reset_start(v.app, &v.caller, &v.field("username")).await {
         Ok(()) => {
             let notice = v.text("forgot.sent");
             forgot_form(v, Some(notice), None)
