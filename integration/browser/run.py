@@ -451,9 +451,18 @@ class Run:
         if "/login/totp" in page.url and "secret" in state:
             page.fill("#code", proxies.totp_code(state["secret"], time.time() + 90))
             submit(page)
-        r = page.request.post(self.url("auth", "/auth/api/create-link"), data={})
-        expect(r.status == 200, f"create-link answered {r.status}: {r.text()}")
-        link = r.json()["data"]
+        # From the portal's own page, as its script would (the page's origin, its cookies).
+        if not page.url.startswith(self.url("auth", "/")):
+            page.goto(self.url("auth", "/profile"))
+        r = page.evaluate("""async () => {
+            const r = await fetch("/auth/api/create-link", {
+                method: "POST", credentials: "same-origin",
+                headers: {"Content-Type": "application/json"}, body: "{}",
+            });
+            return {status: r.status, body: await r.json()};
+        }""")
+        expect(r["status"] == 200, f"create-link answered {r['status']}: {r['body']}")
+        link = r["body"]["data"]
         token = link["token"]
         expect(re.fullmatch(r"pdl_[A-Za-z0-9]{32}", token) is not None, f"token format: {token}")
         expect(link["url"].endswith(f"/auth/{token}"), f"link URL: {link['url']}")
@@ -492,7 +501,8 @@ class Run:
             expect('"remote-user": "john"' in device.content(), "the app saw john")
 
             # John's list of credentials shows the new passkey.
-            listed = page.request.get(self.url("auth", "/api/secondfactor/webauthn/credentials")).json()["data"]
+            listed = page.evaluate("""async () => (await (await fetch(
+                "/api/secondfactor/webauthn/credentials", {credentials: "same-origin"})).json()).data""")
             expect(any(c["description"].startswith("Passkey added with a link") for c in listed),
                    f"john sees the new passkey: {listed}")
         finally:
