@@ -2,6 +2,8 @@
 //! steps of the link's page, `PUT /auth/{token}/begin` and `POST /auth/{token}/finish`,
 //! register a passkey on the device that opened it.
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
@@ -26,7 +28,13 @@ struct Created {
 }
 
 /// `POST /auth/api/create-link` `{}` or `{"username": "..."}`.
-pub async fn create(app: &App, request: &Request<'_>) -> HttpResponse {
+pub fn create<'a>(app: &'a App, request: &'a Request<'_>) -> BoxFuture<'a, HttpResponse> {
+    // Boxed here: the dispatcher then holds a pointer, not these futures, which keeps its
+    // stack frame (in unoptimized builds) from growing with every operation.
+    create_link(app, request).boxed()
+}
+
+async fn create_link(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let body: CreateBody = request.json_or_default()?;
         let link = device_links::create(app, caller, body.username.as_deref()).await?;
@@ -40,7 +48,11 @@ fn token(request: &Request<'_>) -> String {
 }
 
 /// `PUT /auth/{token}/begin`: the passkey creation options.
-pub async fn register_begin(app: &App, request: &Request<'_>) -> HttpResponse {
+pub fn register_begin<'a>(app: &'a App, request: &'a Request<'_>) -> BoxFuture<'a, HttpResponse> {
+    begin(app, request).boxed()
+}
+
+async fn begin(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         Ok(response::ok_data(&device_links::register_begin(app, caller, &token(request)).await?))
     })
@@ -56,7 +68,11 @@ struct FinishBody {
 
 /// `POST /auth/{token}/finish`: the browser's answer; `{"status":"OK"}` when the passkey
 /// is stored.
-pub async fn register_finish(app: &App, request: &Request<'_>) -> HttpResponse {
+pub fn register_finish<'a>(app: &'a App, request: &'a Request<'_>) -> BoxFuture<'a, HttpResponse> {
+    finish(app, request).boxed()
+}
+
+async fn finish(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
         let token = token(request);
         // Malformed links are refused before the body is read.
