@@ -76,6 +76,20 @@ fn a_dedicated_auth_host_keeps_the_portal_and_other_hosts_redirect_or_hide() {
     assert_eq!(at(&s, "GET", "auth.example.com", "/restricted", None).status, 403);
     assert_eq!(at(&s, "POST", "auth.example.com", "/auth/api/user/logout-all", None).status, 403, "served there");
 
+    // A device-addition link lives at the auth host's root, and is made for it there.
+    let unknown = at(&s, "GET", "auth.example.com", "/pdl_0123456789abcdefghijklmnopqrstuv", None);
+    assert_eq!(unknown.status, 404, "an unknown link's page: {}", unknown.body);
+    let made =
+        request(s.port, "POST", "/auth/api/create-link", &[("Host", "auth.example.com"), ("Cookie", &cookie)], "{}");
+    assert_eq!(made.status, 200, "{}", made.body);
+    let token = made.json()["data"]["token"].as_str().unwrap().to_string();
+    assert_eq!(made.json()["data"]["url"], format!("https://auth.example.com/{token}"));
+    let page = at(&s, "GET", "auth.example.com", &format!("/{token}"), None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("data-device-link"), "{}", page.body);
+    let r = at(&s, "GET", "app.example.com", &format!("/auth/{token}"), None);
+    assert_eq!((r.status, r.header("location")), (307, Some(format!("https://auth.example.com/{token}").as_str())));
+
     // Other hosts: an account summary at / and /auth/.
     for path in ["/", "/auth/", "/auth"] {
         let r = at(&s, "GET", "app.example.com", path, None);

@@ -12,8 +12,8 @@ use common::pki::TestCa;
 use portcullis::config::schema::{LocalStorage, SqlStorage, Storage as StorageConfig, Tls};
 use portcullis::config::types::Secret;
 use portcullis::storage::{
-    ApiTokenRecord, AttemptsBy, AuthAttempt, AuthType, Backend, OneTimeCode, Storage, StorageError, TotpRecord,
-    WebAuthnCredential,
+    ApiTokenRecord, AttemptsBy, AuthAttempt, AuthType, Backend, DeviceLinkRecord, OneTimeCode, Storage, StorageError,
+    TotpRecord, WebAuthnCredential,
 };
 
 const KEY: &str = "an-encryption-key-for-the-storage-tests";
@@ -87,6 +87,7 @@ fn contract(config: StorageConfig, backend: Backend) {
         device_contract(&storage, backend).await;
         api_token_contract(&storage, backend).await;
         bootstrap_contract(&storage, backend).await;
+        device_link_contract(&storage, backend).await;
 
         // Reopening with the same key works and keeps the data; a different key is refused.
         drop(storage);
@@ -174,6 +175,52 @@ async fn bootstrap_contract(storage: &Storage, backend: Backend) {
         matches!(storage.bootstrap_claim(&hashes[loser], later).await.unwrap(), BootstrapClaim::Claimed(_)),
         "{backend:?}: a stale claim is replaced"
     );
+}
+
+/// Device-addition links: found by their hash only, one row per hash, taken once while
+/// unexpired, counted while open; of eight concurrent takes of one link exactly one wins.
+async fn device_link_contract(storage: &Storage, backend: Backend) {
+    let link = |username: &str, hash: &str, expires_at: i64| DeviceLinkRecord {
+        id: 0,
+        token_hash: hash.into(),
+        username: username.into(),
+        created_by: "admin".into(),
+        created_at: 1000,
+        expires_at,
+        used_at: None,
+    };
+    let a = storage.device_link_insert(link("john", &"1".repeat(64), 2000)).await.unwrap();
+    let b = storage.device_link_insert(link("john", &"2".repeat(64), 1200)).await.unwrap();
+    assert_ne!(a, b);
+    let duplicate = storage.device_link_insert(link("mary", &"1".repeat(64), 2000)).await;
+    assert!(matches!(duplicate, Err(StorageError::Duplicate)), "{backend:?}: {duplicate:?}");
+    let found = storage.device_link_by_hash(&"1".repeat(64)).await.unwrap().unwrap();
+    assert_eq!(found, DeviceLinkRecord { id: a, ..link("john", &"1".repeat(64), 2000) }, "{backend:?}");
+    assert!(found.usable(1500) && !found.usable(2000));
+    assert_eq!(storage.device_link_by_hash(&"3".repeat(64)).await.unwrap(), None);
+    assert_eq!(storage.device_links_open("john", 1100).await.unwrap(), 2);
+    assert_eq!(storage.device_links_open("john", 1300).await.unwrap(), 1, "{backend:?}: the expired one is out");
+
+    assert!(!storage.device_link_take(&"2".repeat(64), 1300).await.unwrap(), "{backend:?}: expired is refused");
+    assert!(!storage.device_link_take(&"2".repeat(64), 1200).await.unwrap(), "{backend:?}: ends at expires_at");
+    assert!(!storage.device_link_take(&"3".repeat(64), 1100).await.unwrap(), "{backend:?}: unknown");
+    assert!(storage.device_link_take(&"1".repeat(64), 1100).await.unwrap());
+    assert!(!storage.device_link_take(&"1".repeat(64), 1101).await.unwrap(), "{backend:?}: taken once");
+    let used = storage.device_link_by_hash(&"1".repeat(64)).await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(1100));
+    assert!(!used.usable(1101));
+    assert_eq!(storage.device_links_open("john", 1100).await.unwrap(), 1);
+
+    // Eight uses of one link at once: exactly one wins.
+    storage.device_link_insert(link("mary", &"4".repeat(64), 3000)).await.unwrap();
+    let hash = "4".repeat(64);
+    let takes = futures_util::future::join_all((0..8).map(|_| storage.device_link_take(&hash, 1500))).await;
+    let wins = takes.into_iter().map(|t| t.unwrap()).filter(|won| *won).count();
+    assert_eq!(wins, 1, "{backend:?}");
+
+    storage.device_link_insert(link("mary", &"5".repeat(64), 3000)).await.unwrap();
+    assert_eq!(storage.device_links_end_all("mary", 1600).await.unwrap(), 1);
+    assert_eq!(storage.device_links_open("mary", 1600).await.unwrap(), 0);
 }
 
 /// Personal API tokens: found by their hash only, one row per hash, listed per owner
@@ -706,7 +753,9 @@ fn migrate_command() {
     assert!(run("status").contains("applied  20261129000040"));
     assert!(run("status").contains("applied  20261129000050"));
     assert!(run("status").contains("applied  20261129000060"));
+    assert!(run("status").contains("applied  20261129000070"));
     assert!(run("up").contains("up to date"));
+    assert!(run("down").contains("Reverted 20261129000070"));
     assert!(run("down").contains("Reverted 20261129000060"));
     assert!(run("down").contains("Reverted 20261129000050"));
     assert!(run("down").contains("Reverted 20261129000040"));

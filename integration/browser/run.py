@@ -437,8 +437,76 @@ class Run:
                   "UserInfo), then Apache mod_auth_openidc with single sign-on", self.openid_connect)
         self.step("8 upstream sign-in: the portal's button, a second Portcullis signs mara in, she is mary "
                   "here (linked by address) and reaches app.example.com through NGINX", self.upstream_sign_in)
+        self.step("9 device-addition link: john makes a link, a second browser with its own authenticator "
+                  "opens it, adds a passkey, then signs in with it (no password) and reaches app.example.com",
+                  lambda: self.device_link(page, state))
         self.step("accessibility (axe-core), screenshots light/dark at 375/1280, layout", lambda: self.pages_pass(page))
         self.step(f"page weight of /login under {WEIGHT_BUDGET // 1024} KB", lambda: self.weight(page))
+
+    def device_link(self, page, state):
+        # John, in the main browser, signed in (by password when earlier steps did not).
+        page.goto(self.url("auth", "/login"))
+        if page.locator("#username").count():
+            self.login(page)
+        if "/login/totp" in page.url and "secret" in state:
+            page.fill("#code", proxies.totp_code(state["secret"], time.time() + 90))
+            submit(page)
+        # From the portal's own page, as its script would (the page's origin, its cookies).
+        if not page.url.startswith(self.url("auth", "/")):
+            page.goto(self.url("auth", "/profile"))
+        r = page.evaluate("""async () => {
+            const r = await fetch("/auth/api/create-link", {
+                method: "POST", credentials: "same-origin",
+                headers: {"Content-Type": "application/json"}, body: "{}",
+            });
+            return {status: r.status, body: await r.json()};
+        }""")
+        expect(r["status"] == 200, f"create-link answered {r['status']}: {r['body']}")
+        link = r["body"]["data"]
+        token = link["token"]
+        expect(re.fullmatch(r"pdl_[A-Za-z0-9]{32}", token) is not None, f"token format: {token}")
+        expect(link["url"].endswith(f"/auth/{token}"), f"link URL: {link['url']}")
+
+        # Another device: its own browser context (no session) and its own authenticator.
+        other = self.browser.new_context()
+        device = other.new_page()
+        cdp = other.new_cdp_session(device)
+        cdp.send("WebAuthn.enable")
+        authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": True, "automaticPresenceSimulation": True,
+        }})["authenticatorId"]
+        try:
+            device.goto(self.url("auth", f"/auth/{token}"))
+            expect("John Doe" in device.locator("h1").inner_text(), f"the link names john: {device.url}")
+            device.click("[data-device-link-button]")
+            device.wait_for_selector("[data-device-link-done]:not([hidden])", timeout=15000)
+            expect("sign in with it" in device.locator("main").inner_text(), "the passkey-added notice")
+            creds = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+            expect(any(c.get("isResidentCredential") for c in creds["credentials"]), "a discoverable credential")
+            expect(not any(c["name"] == "authelia_session" for c in other.cookies()), "the link signs nobody in")
+
+            # The link is used: opening it again is a 404 page.
+            again = device.goto(self.url("auth", f"/auth/{token}"))
+            expect(again.status == 404, f"a used link answers {again.status}")
+
+            # The new device signs in with the passkey alone and reaches the app.
+            device.goto(self.url("app", "/"))
+            expect("/login" in device.url, f"redirected to the portal: {device.url}")
+            try:
+                device.click("[data-passkey-button]", timeout=3000)
+            except Exception:  # noqa: BLE001 - autofill may have signed in already
+                pass
+            device.wait_for_url(re.compile(r"https://app\.example\.com:\d+/.*"), timeout=15000)
+            expect('"remote-user": "john"' in device.content(), "the app saw john")
+
+            # John's list of credentials shows the new passkey.
+            listed = page.evaluate("""async () => (await (await fetch(
+                "/api/secondfactor/webauthn/credentials", {credentials: "same-origin"})).json()).data""")
+            expect(any(c["description"].startswith("Passkey added with a link") for c in listed),
+                   f"john sees the new passkey: {listed}")
+        finally:
+            other.close()
 
     def openid_connect(self):
         """mary signs in to the Authlib relying party through the portal and its consent page,

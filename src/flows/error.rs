@@ -192,6 +192,10 @@ pub enum Error {
     /// The upstream account is no local user's and none may be created for it; the
     /// detail says why.
     UpstreamNoAccount(String),
+    /// A device-addition link that is malformed, unknown, expired or used.
+    DeviceLinkInvalid,
+    /// The user has as many unused device-addition links as allowed.
+    TooManyDeviceLinks,
 }
 
 /// The result of an operation.
@@ -271,6 +275,8 @@ impl Error {
             Self::UpstreamUnavailable(_) => (S::BAD_GATEWAY, "error.upstream_unavailable"),
             Self::UpstreamRefused(_) => (S::UNAUTHORIZED, "error.upstream_refused"),
             Self::UpstreamNoAccount(_) => (S::FORBIDDEN, "error.upstream_no_account"),
+            Self::DeviceLinkInvalid => (S::NOT_FOUND, "error.device_link_invalid"),
+            Self::TooManyDeviceLinks => (S::CONFLICT, "error.too_many_device_links"),
         }
     }
 
@@ -430,6 +436,7 @@ mod tests {
             (Error::NothingPending(Pending::Code), 400, "No code is pending; request one first", None),
             (Error::Internal("bug".into()), 500, "Internal Server Error", None),
             (Error::BootstrapTokenInvalid, 401, "Invalid bootstrap token", None),
+            (Error::DeviceLinkInvalid, 404, "The link is invalid, has expired or was already used", None),
             (Error::BootstrapTokenExpired, 401, "The bootstrap token has expired; issue a new one", None),
             (Error::BootstrapTokenUsed, 409, "The bootstrap token was used already", None),
             (

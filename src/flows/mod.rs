@@ -20,6 +20,7 @@ pub mod audit;
 pub mod bootstrap;
 mod caller;
 pub mod credentials;
+pub mod device_links;
 pub mod elevation;
 mod error;
 pub mod login;

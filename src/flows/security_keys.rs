@@ -11,7 +11,7 @@ use super::elevation::require_elevation;
 use super::login::ceremony_failed;
 use super::{Caller, Error, Pending, Result, notify};
 use crate::clock::now;
-use crate::second_factor::webauthn::CeremonyError;
+use crate::second_factor::webauthn::{CeremonyError, Registered};
 use crate::server::App;
 use crate::session::{AuthLevel, Ceremony, PENDING_LIFETIME_SECS, PendingWebAuthn};
 use crate::storage::{StorageError, WebAuthnCredential};
@@ -78,7 +78,7 @@ pub(super) async fn record_use(
     }
 }
 
-fn valid_description(description: &str) -> Result<String> {
+pub(super) fn valid_description(description: &str) -> Result<String> {
     let description = description.trim();
     if description.is_empty()
         || description.chars().count() > MAX_DESCRIPTION
@@ -141,12 +141,45 @@ pub async fn register_finish(app: &App, caller: &mut Caller<'_>, answer: &Regist
         .webauthn
         .finish_registration(domain, answer, &pending.state, discoverable)
         .map_err(|e| ceremony_failed(&e))?;
+    let new = NewCredential {
+        username: &data.username,
+        display_name: &data.display_name,
+        emails: &data.emails,
+        description: &pending.description,
+        kid: &answer.id,
+    };
+    store_registered(app, caller, new, registered).await
+}
+
+/// Whose a credential just registered is, and what it is called.
+pub(super) struct NewCredential<'a> {
+    /// The owner.
+    pub username: &'a str,
+    /// The owner's display name (for the mail).
+    pub display_name: &'a str,
+    /// The owner's addresses (for the mail).
+    pub emails: &'a [String],
+    /// Its description.
+    pub description: &'a str,
+    /// The credential ID as the browser sent it (base64url).
+    pub kid: &'a str,
+}
+
+/// Stores the credential a registration ceremony produced on the caller's cookie domain,
+/// tells the owner by mail and records `second_factor.added`. A credential registered
+/// already is [`Error::CredentialRegistered`].
+pub(super) async fn store_registered(
+    app: &App,
+    caller: &Caller<'_>,
+    new: NewCredential<'_>,
+    registered: Registered,
+) -> Result<()> {
     let credential = WebAuthnCredential {
         id: 0,
-        username: data.username.clone(),
-        description: pending.description.clone(),
-        kid: answer.id.clone(),
-        rp_id: domain.clone(),
+        username: new.username.to_string(),
+        description: new.description.to_string(),
+        kid: new.kid.to_string(),
+        rp_id: caller.settings().domain.clone(),
         discoverable: registered.discoverable,
         aaguid: String::new(),
         attestation_type: registered.attestation_format,
@@ -161,11 +194,11 @@ pub async fn register_finish(app: &App, caller: &mut Caller<'_>, answer: &Regist
         Err(StorageError::Duplicate) => return Err(Error::CredentialRegistered),
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(username = %data.username, discoverable = registered.discoverable, "WebAuthn credential registered");
-    let detail = format!("A security key or passkey named '{}' was added to your account.", pending.description);
-    notify::security_event(app, &data.display_name, &data.emails, caller.ip_text(), detail);
-    let detail = serde_json::json!({"method": "webauthn", "description": pending.description, "discoverable": registered.discoverable});
-    let username = data.username.as_str();
+    tracing::info!(username = %new.username, discoverable = registered.discoverable, "WebAuthn credential registered");
+    let detail = format!("A security key or passkey named '{}' was added to your account.", new.description);
+    notify::security_event(app, new.display_name, new.emails, caller.ip_text(), detail);
+    let detail = serde_json::json!({"method": "webauthn", "description": new.description, "discoverable": registered.discoverable});
+    let username = new.username;
     let event =
         Event { name: "second_factor.added", outcome: Outcome::Success, actor: username, subject: username, detail };
     audit::record(app, caller.context(), event).await;

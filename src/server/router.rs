@@ -179,6 +179,12 @@ pub enum Api {
     ApiTokenRevoke,
     /// `GET /api/auth/verify-token`.
     ApiTokenVerify,
+    /// `POST /auth/api/create-link`: a device-addition link.
+    DeviceLinkCreate,
+    /// `PUT /auth/{token}/begin`: a device-addition link's passkey options.
+    DeviceLinkBegin,
+    /// `POST /auth/{token}/finish`: the new device's passkey.
+    DeviceLinkFinish,
 }
 
 impl Api {
@@ -323,6 +329,8 @@ pub enum Page {
     DeviceForm,
     /// The code typed, then the decision on the device's request.
     Device,
+    /// `/auth/{token}`: a device-addition link opened on the new device.
+    DeviceLink,
 }
 
 impl Page {
@@ -517,6 +525,11 @@ impl Router {
             // JSON steps of the passkey registration page: PUT begins, POST finishes.
             r.api("/register/passkey/begin", &[(M::PUT, KeyRegisterBegin)]);
             r.api("/register/passkey/finish", &[(M::POST, KeyRegisterFinish)]);
+            // Seed 004's device-addition links: made here, opened on the new device.
+            r.api("/auth/api/create-link", &[(M::POST, DeviceLinkCreate)]);
+            r.param("/auth/{token}", get_head(Endpoint::Page(Page::DeviceLink)));
+            r.api_param("/auth/{token}/begin", &[(M::PUT, DeviceLinkBegin)]);
+            r.api_param("/auth/{token}/finish", &[(M::POST, DeviceLinkFinish)]);
             if config.webauthn.enable_passkey_login {
                 r.api("/api/firstfactor/passkey", &[(M::GET, PasskeyBegin), (M::POST, PasskeyFinish)]);
                 if config.webauthn.experimental_enable_passkey_upgrade {
@@ -750,8 +763,8 @@ impl Router {
         self.add(path, handlers.iter().map(|(m, a)| (m.clone(), Endpoint::Api(*a))).collect());
     }
 
-    /// A route with one trailing path parameter, e.g. `/api/things/{id}`: answered for any
-    /// non-empty last segment, listed under its template.
+    /// A route with path parameters, e.g. `/api/things/{id}` or `/auth/{token}/begin`:
+    /// answered for any non-empty segment in their places, listed under its template.
     fn api_param(&mut self, template: &str, handlers: &[(Method, Api)]) {
         self.param(template, handlers.iter().map(|(m, a)| (m.clone(), Endpoint::Api(*a))).collect());
     }

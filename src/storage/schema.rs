@@ -341,3 +341,18 @@ diesel::table! {
         claimed_at -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Device-addition links, by keyed hash of their token (never the token): whose
+    /// account a new device may add a passkey to, who made the link, its lifetime, and
+    /// when it was used.
+    device_links (id) {
+        id -> Integer,
+        token_hash -> Text,
+        username -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}

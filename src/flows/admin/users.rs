@@ -343,6 +343,7 @@ pub async fn delete_user(app: &App, caller: &Caller<'_>, username: &str) -> Resu
     let storage = &app.services.storage;
     // Revoked, not only forgotten: a new account of the same name must not inherit them.
     storage.api_tokens_revoke_all(name, now()).await?;
+    storage.device_links_end_all(name, now()).await?;
     storage.upstream_links_remove(name).await?;
     crate::invalidation::user_changed(app, name).await;
     storage.totp_delete(name).await?;

@@ -42,6 +42,7 @@ mod admin;
 mod api_tokens;
 mod bootstrap;
 mod configuration;
+mod device_links;
 mod elevation;
 mod login;
 mod logout;
@@ -226,6 +227,9 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::ApiTokenList => api_tokens::list(app, r).await,
         Api::ApiTokenRevoke => api_tokens::revoke(app, r).await,
         Api::ApiTokenVerify => api_tokens::verify(app, r).await,
+        Api::DeviceLinkCreate => device_links::create(app, r).await,
+        Api::DeviceLinkBegin => device_links::register_begin(app, r).await,
+        Api::DeviceLinkFinish => device_links::register_finish(app, r).await,
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Request;
 use super::security_keys::CredentialView;
-use crate::flows::{Error, account_api, own_sessions, security_keys};
+use crate::flows::{Error, account_api, device_links, own_sessions, security_keys};
 use crate::server::App;
 use crate::server::response::{self, HttpResponse};
 use crate::session::AuthLevel;
@@ -40,9 +40,25 @@ pub async fn logout(app: &App, request: &Request<'_>) -> HttpResponse {
     })
 }
 
-/// `POST /auth/api/user-info`: the user, their credentials and their sessions.
+#[derive(Deserialize, Default)]
+struct UserInfoBody {
+    /// A device-addition link's token to describe instead of the signed-in user.
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `POST /auth/api/user-info`: the user, their credentials and their sessions; with
+/// `{"token": ...}`, the device-addition link it names (whose account, until when; 404
+/// when it is not a live link), no session needed.
 pub async fn user_info(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
+        let body: UserInfoBody = request.json_or_default()?;
+        if let Some(token) = body.token.filter(|t| !t.is_empty()) {
+            let link = device_links::describe(app, &token).await?;
+            return Ok(response::ok_data(&json!({
+                "device_link": {"username": link.username, "display_name": link.display_name, "expires_at": link.expires_at},
+            })));
+        }
         if caller.level() < AuthLevel::OneFactor {
             return Err(Error::Unauthenticated);
         }

@@ -15,6 +15,7 @@ mod assets;
 mod consent;
 mod csrf;
 mod device;
+mod device_link;
 mod login;
 mod render;
 mod reset;
@@ -122,5 +123,6 @@ async fn show(v: &mut Visit<'_>, page: Page) -> HttpResponse {
         Page::Consent => consent::submit(v).await,
         Page::DeviceForm => device::form(v).await,
         Page::Device => device::submit(v).await,
+        Page::DeviceLink => device_link::show(v).await,
     }
 }

@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("totp_enroll.html", include_str!("../../../web/templates/totp_enroll.html")),
     ("recovery_codes.html", include_str!("../../../web/templates/recovery_codes.html")),
     ("register_passkey.html", include_str!("../../../web/templates/register_passkey.html")),
+    ("device_link.html", include_str!("../../../web/templates/device_link.html")),
     ("admin_nav.html", include_str!("../../../web/templates/admin_nav.html")),
     ("admin_users.html", include_str!("../../../web/templates/admin_users.html")),
     ("admin_user.html", include_str!("../../../web/templates/admin_user.html")),
