@@ -348,6 +348,20 @@ fn three_replicas_behind_nginx_share_everything() {
         assert_eq!(status(port, "app.example.com", &[("Cookie", &cookie)]), 401);
     }
 
+    // Rate limits count on every replica together: ten reset requests from one address
+    // spread over A, B and C use up its window everywhere.
+    let reset = |port: u16| {
+        let body = r#"{"username":"john"}"#;
+        request(port, "POST", "/api/reset-password/identity/start", &[], body).status
+    };
+    for i in 0..10 {
+        let status = reset([via_a, via_b, via_c][i % 3]);
+        assert_eq!(status, 200, "request {i} within the window");
+    }
+    for port in [via_a, via_b, via_c] {
+        assert_eq!(reset(port), 429, "the window is used up on every replica");
+    }
+
     let r = login(via_a, PASSWORD);
     assert_eq!(r.status, 200, "{}", r.body);
     let cookie = cookie_of(&r);
