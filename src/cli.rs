@@ -515,13 +515,7 @@ fn import_users(args: &ConfigArgs, file: &std::path::Path) -> ExitCode {
         eprintln!("error: '{}' is not a file", file.display());
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = crate::cli::command_runtime() else { return ExitCode::FAILURE };
     match runtime.block_on(import_users_with(&loaded.config, file)) {
         Ok((imported, skipped)) => {
             println!("Imported {imported} user(s); {skipped} existed already and were left as they are.");
@@ -567,19 +561,10 @@ fn bootstrap_token(args: &ConfigArgs, ttl: &str) -> ExitCode {
         }
     };
     let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = crate::cli::command_runtime() else { return ExitCode::FAILURE };
     match runtime.block_on(bootstrap_token_with(&loaded.config, ttl)) {
         Ok(Some((token, expires_at))) => {
-            let when = u64::try_from(expires_at)
-                .map(|s| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
-                .map(|t| t.to_string())
-                .unwrap_or_default();
+            let when = crate::clock::rfc3339(expires_at);
             println!("{token}");
             println!("expires at {when} (Unix time {expires_at})");
             ExitCode::SUCCESS
@@ -617,13 +602,7 @@ fn storage_command(args: &ConfigArgs, action: crate::cli_storage::Action) -> Exi
 
 fn migrate(args: &ConfigArgs, action: &MigrateCommand) -> ExitCode {
     let Some(loaded) = load_or_report(args, true) else { return ExitCode::FAILURE };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = crate::cli::command_runtime() else { return ExitCode::FAILURE };
     match runtime.block_on(migrate_with(&loaded.config, action)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -664,6 +643,18 @@ async fn migrate_with(
         }
     }
     Ok(())
+}
+
+/// The single-threaded runtime a command runs its storage work on; `None` (reported)
+/// when it cannot start.
+pub(crate) fn command_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
 }
 
 /// Stack size of the runtime's worker threads.

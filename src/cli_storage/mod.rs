@@ -214,13 +214,7 @@ pub enum Action {
 
 /// Runs `action` against the configured database.
 pub fn run(config: &Configuration, action: Action) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = crate::cli::command_runtime() else { return ExitCode::FAILURE };
     match runtime.block_on(execute(config, action)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
