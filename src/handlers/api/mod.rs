@@ -43,6 +43,7 @@ mod api_tokens;
 mod bootstrap;
 mod configuration;
 mod elevation;
+mod handoff;
 mod login;
 mod logout;
 mod password;
@@ -216,6 +217,7 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::ApiTokenList => api_tokens::list(app, r).await,
         Api::ApiTokenRevoke => api_tokens::revoke(app, r).await,
         Api::ApiTokenVerify => api_tokens::verify(app, r).await,
+        Api::SetSession => handoff::set_session(app, r).await,
     }
 }
 
