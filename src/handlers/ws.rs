@@ -3,7 +3,7 @@
 //!
 //! The handler checks the upgrade request ([`accept`]: the handshake's headers, the
 //! cookie domain, the `Origin`, a free slot) and answers `101 Switching Protocols`; the
-//! server then runs the ceremony on the upgraded connection ([`run`]). The ceremony's state
+//! server then runs the ceremony on the upgraded connection ([`spawn`]). The ceremony's state
 //! stays in the connection's memory. Messages are JSON text frames:
 //!
 //! ```text
@@ -61,7 +61,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 static LIVE: Semaphore = Semaphore::const_new(MAX_CEREMONIES);
 
 /// An upgrade the handler accepted, carried by its `101` response to the server, which
-/// runs it ([`take`], [`run`]). Cloneable only because response extensions must be.
+/// runs it ([`take`], [`spawn`]). Cloneable only because response extensions must be.
 #[derive(Clone)]
 pub struct Accepted(Arc<Mutex<Option<Ceremony>>>);
 
@@ -171,8 +171,17 @@ pub fn accept(app: &App, kind: WebSocket, request: &Request<'_>, on_upgrade: Opt
     r
 }
 
+/// Starts an accepted ceremony: it runs on its own once the connection has upgraded.
+///
+/// A plain function: the ceremony's future is made (and boxed) in this short-lived frame.
+/// Made in the connection's service instead, unoptimized builds would keep a slot of its
+/// size on the stack under every request the service answers.
+pub fn spawn(app: Arc<App>, accepted: Accepted) {
+    tokio::spawn(Box::pin(run(app, accepted)));
+}
+
 /// Runs an accepted ceremony once its connection has upgraded.
-pub async fn run(app: Arc<App>, accepted: Accepted) {
+async fn run(app: Arc<App>, accepted: Accepted) {
     let Some(ceremony) = accepted.0.lock().ok().and_then(|mut c| c.take()) else { return };
     let upgraded = match ceremony.on_upgrade.await {
         Ok(upgraded) => upgraded,

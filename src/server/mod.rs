@@ -131,7 +131,7 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
                         let mut response = app.handle(request, remote).await;
                         // An accepted WebSocket runs on its own once the connection upgrades.
                         if let Some(accepted) = crate::handlers::ws::take(&mut response) {
-                            tokio::spawn(crate::handlers::ws::run(app.clone(), accepted));
+                            crate::handlers::ws::spawn(app.clone(), accepted);
                         }
                         response.map(Either::Left)
                     }
