@@ -110,6 +110,12 @@ async fn session_of(app: &App, token: &str, kind: Kind) -> Result<(Claims, Sessi
     Ok((claims, data))
 }
 
+/// The session an account API access token stands for, for a cookie session of its own
+/// (`POST /auth/api/set-session`).
+pub(super) async fn access_session(app: &App, token: &str) -> Result<SessionData> {
+    Ok(session_of(app, token, Kind::Access).await?.1)
+}
+
 /// The caller of a request bearing the account token `token`.
 pub async fn bearer_caller<'a>(app: &'a App, host: &str, token: &str, context: Context) -> Result<Caller<'a>> {
     let (_, data) = session_of(app, token, Kind::Access).await?;

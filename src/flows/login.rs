@@ -84,10 +84,16 @@ pub async fn reauthenticate(
 /// the browser in a sealed cookie: nothing is stored for an anonymous request.
 pub async fn passkey_begin(app: &App, caller: &mut Caller<'_>) -> Result<serde_json::Value> {
     let settings = caller.settings();
-    let (options, state) =
-        app.services.webauthn.start_discoverable(&settings.domain).map_err(|e| ceremony_failed(&e))?;
+    let (options, state) = passkey_challenge(app, caller)?;
     caller.set_cookie(PASSKEY_CHALLENGE.seal(app, settings, state)?);
     Ok(options)
+}
+
+/// A passwordless challenge for the caller's cookie domain: the request options for the
+/// browser, and the state the answer is checked against, for the adapter to keep (a
+/// sealed cookie over HTTP, the connection's memory over a WebSocket).
+pub fn passkey_challenge(app: &App, caller: &Caller<'_>) -> Result<(serde_json::Value, String)> {
+    app.services.webauthn.start_discoverable(&caller.settings().domain).map_err(|e| ceremony_failed(&e))
 }
 
 /// The browser's answer to a passkey challenge.
@@ -112,19 +118,54 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
     // The challenge is taken whatever happens next.
     caller.set_cookie(PASSKEY_CHALLENGE.clear(app, settings));
     let state: String = PASSKEY_CHALLENGE.open(app, settings, &sealed).ok_or_else(missing)?;
+    let verified = passkey_verify(app, caller, &state, login.response, login.target_url, login.request_method).await?;
+    // A challenge logs in once, on any instance: the same cookie and assertion again fail.
+    let claim = PASSKEY_CHALLENGE.claim_key(&sealed);
+    if !app.services.sessions.claim_once(&claim, PASSKEY_CHALLENGE.claim_ttl()).await? {
+        return Err(Error::NothingPending(Pending::PasskeyChallenge));
+    }
+    let two_factors = verified.two_factors;
+    let user = passkey_session(app, caller, verified, login.remember_me).await?;
+    Ok(if two_factors {
+        redirect_after_second_factor(app, settings, login.target_url)
+    } else {
+        redirect_after_first_factor(app, settings, login.target_url, login.request_method, &user)
+    })
+}
 
+/// A passkey assertion that verified.
+pub struct PasskeyVerified {
+    /// Its owner.
+    pub user: std::sync::Arc<User>,
+    /// The passkey verified the user and the operator counts that as two factors.
+    pub two_factors: bool,
+}
+
+/// Checks a passwordless assertion against `state` (the challenge it answers): the user
+/// comes from the credential (the user handle beside it is not signed and, for passkeys
+/// carried over from Authelia, not one of ours), the assertion is checked against that
+/// user's stored passkey through the one regulated credential check (bans apply, the
+/// attempt is logged), and the key's use is recorded. Every adapter of a passkey login
+/// goes through here; each keeps the challenge its own way and takes it once.
+pub async fn passkey_verify(
+    app: &App,
+    caller: &Caller<'_>,
+    state: &str,
+    response: &PublicKeyCredential,
+    target_url: Option<&str>,
+    request_method: Option<&str>,
+) -> Result<PasskeyVerified> {
+    let settings = caller.settings();
     let webauthn = &app.services.webauthn;
     let storage = &app.services.storage;
-    // The credential names its owner; the user handle beside it is not signed and, for
-    // passkeys carried over from Authelia, not one of ours.
-    let credential_id = login.response.get_credential_id().to_vec();
+    let credential_id = response.get_credential_id().to_vec();
     let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&credential_id);
     let username = storage.webauthn_owner(&settings.domain, &kid).await?.ok_or(Error::BadCredentials)?;
     let origin = Origin {
         auth_type: AuthType::Passkey,
         context: caller.context(),
-        target_url: login.target_url.unwrap_or_default(),
-        request_method: login.request_method.unwrap_or_default(),
+        target_url: target_url.unwrap_or_default(),
+        request_method: request_method.unwrap_or_default(),
     };
     let mut user_verified = false;
     let verify = async {
@@ -135,7 +176,7 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
             .filter_map(passkey_of)
             .find(|k| AsRef::<[u8]>::as_ref(k.cred_id()) == credential_id.as_slice());
         let Some(key) = key else { return Ok(false) };
-        let result = webauthn.finish_discoverable(&settings.domain, login.response, &state, &key);
+        let result = webauthn.finish_discoverable(&settings.domain, response, state, &key);
         user_verified = result.as_ref().is_ok_and(|r| r.user_verified());
         let verified = record_use(app, stored, &credential_id, result).await?;
         let found = app.services.users.get(&username).await?;
@@ -146,15 +187,21 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
         return Err(Error::BadCredentials);
     }
     let user = app.services.users.get(&username).await?.ok_or(Error::BadCredentials)?;
-    // A challenge logs in once, on any instance: the same cookie and assertion again fail.
-    let claim = PASSKEY_CHALLENGE.claim_key(&sealed);
-    if !app.services.sessions.claim_once(&claim, PASSKEY_CHALLENGE.claim_ttl()).await? {
-        return Err(Error::NothingPending(Pending::PasskeyChallenge));
-    }
-
-    let now = now();
     let two_factors = user_verified && webauthn.passkey_counts_as_two_factors();
-    let remember = login.remember_me && !settings.remember_me.is_zero();
+    Ok(PasskeyVerified { user, two_factors })
+}
+
+/// Logs in the owner of a verified passkey under a new session ID (one factor, or two
+/// when the passkey counts as both). Returns the user.
+pub async fn passkey_session(
+    app: &App,
+    caller: &mut Caller<'_>,
+    verified: PasskeyVerified,
+    remember_me: bool,
+) -> Result<std::sync::Arc<User>> {
+    let PasskeyVerified { user, two_factors } = verified;
+    let now = now();
+    let remember = remember_me && !caller.settings().remember_me.is_zero();
     let data = SessionData {
         second_factor_at: two_factors.then_some(now),
         second_factor_method: two_factors.then_some(crate::second_factor::Method::Passkey),
@@ -163,11 +210,7 @@ pub async fn passkey_finish(app: &App, caller: &mut Caller<'_>, login: PasskeyLo
     };
     caller.replace(app, data).await?;
     tracing::info!(username = %user.username, two_factors, "passkey login succeeded");
-    Ok(if two_factors {
-        redirect_after_second_factor(app, settings, login.target_url)
-    } else {
-        redirect_after_first_factor(app, settings, login.target_url, login.request_method, &user)
-    })
+    Ok(user)
 }
 
 /// A first-factor session for `user`.

@@ -33,6 +33,7 @@ pub mod password;
 pub mod sealed_cookie;
 pub mod second_factor;
 pub mod security_keys;
+pub mod session_handoff;
 pub mod totp;
 pub mod upstream_oidc;
 

@@ -56,6 +56,13 @@ impl SealedCookie {
 
     /// The `Set-Cookie` value carrying `state` for the domain of `settings`.
     pub fn seal<T: Serialize>(&self, app: &App, settings: &CookieSettings, state: T) -> Result<String> {
+        let value = self.seal_value(app, settings, state)?;
+        Ok(self.cookie(app, settings, &value, self.lifetime_secs))
+    }
+
+    /// The sealed value alone (for a value that travels other than as this cookie, such as
+    /// a bearer token); [`SealedCookie::open`] reads it.
+    pub fn seal_value<T: Serialize>(&self, app: &App, settings: &CookieSettings, state: T) -> Result<String> {
         let envelope = Envelope {
             purpose: self.purpose.to_string(),
             domain: settings.domain.clone(),
@@ -64,7 +71,7 @@ impl SealedCookie {
         };
         let plain = serde_json::to_vec(&envelope).map_err(|e| Error::Internal(e.to_string()))?;
         let bytes = app.services.storage.cipher().encrypt(&plain).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(self.cookie(app, settings, &URL_SAFE_NO_PAD.encode(bytes), self.lifetime_secs))
+        Ok(URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// The `Set-Cookie` value that clears the cookie.

@@ -90,16 +90,35 @@ pub(super) fn valid_description(description: &str) -> Result<String> {
 }
 
 /// Starts registering a key (or, with `passkey`, a discoverable credential usable for
-/// passwordless login) named `description`. Needs an elevated session.
+/// passwordless login) named `description`. Needs an elevated session. The ceremony's
+/// state waits in the session.
 pub async fn register_begin(
     app: &App,
     caller: &mut Caller<'_>,
     description: &str,
     passkey: bool,
 ) -> Result<serde_json::Value> {
+    require_elevation(app, caller.require(AuthLevel::OneFactor)?)?;
+    let description = valid_description(description)?;
+    let (options, pending) = registration_start(app, caller, passkey, description).await?;
+    let mut data = caller.require(AuthLevel::OneFactor)?.clone();
+    data.webauthn = Some(pending);
+    caller.save(app, data).await?;
+    Ok(options)
+}
+
+/// Starts a registration for the caller (one factor, elevated): the creation options for
+/// the browser, and the ceremony's state for the adapter to keep until the answer (the
+/// session over HTTP, the connection's memory over a WebSocket). An empty `description`
+/// is chosen later, before [`registration_store`].
+pub async fn registration_start(
+    app: &App,
+    caller: &Caller<'_>,
+    passkey: bool,
+    description: String,
+) -> Result<(serde_json::Value, PendingWebAuthn)> {
     let data = caller.require(AuthLevel::OneFactor)?;
     require_elevation(app, data)?;
-    let description = valid_description(description)?;
     let storage = &app.services.storage;
     let username = &data.username;
     let existing = storage.webauthn_credentials(username).await?;
@@ -119,10 +138,7 @@ pub async fn register_begin(
         .start_registration(&caller.settings().domain, user_id, username, display_name, exclude, passkey)
         .map_err(|e| ceremony_failed(&e))?;
     let kind = if passkey { Ceremony::RegisterPasskey } else { Ceremony::Register };
-    let mut data = data.clone();
-    data.webauthn = Some(pending(kind, state, description));
-    caller.save(app, data).await?;
-    Ok(options)
+    Ok((options, pending(kind, state, description)))
 }
 
 /// Finishes a registration with the browser's answer and stores the credential.
@@ -133,7 +149,30 @@ pub async fn register_finish(app: &App, caller: &mut Caller<'_>, answer: &Regist
     let pending = data
         .take_ceremony(&[Ceremony::Register, Ceremony::RegisterPasskey], now())
         .ok_or(Error::NothingPending(Pending::KeyRegistration))?;
-    caller.save(app, data.clone()).await?;
+    caller.save(app, data).await?;
+    registration_store(app, caller, &pending, answer).await.map(|_| ())
+}
+
+/// Checks the browser's answer to the registration `pending` (already taken from wherever
+/// the adapter kept it) and stores the credential for the caller, who must still be
+/// signed in and elevated; tells the user by mail and records the event. Returns the new
+/// credential's ID (`kid`, base64url).
+pub async fn registration_store(
+    app: &App,
+    caller: &Caller<'_>,
+    pending: &PendingWebAuthn,
+    answer: &RegisterPublicKeyCredential,
+) -> Result<String> {
+    let data = caller.require(AuthLevel::OneFactor)?;
+    require_elevation(app, data)?;
+    if pending.expires_at <= now() || !matches!(pending.kind, Ceremony::Register | Ceremony::RegisterPasskey) {
+        return Err(Error::NothingPending(Pending::KeyRegistration));
+    }
+    let description = valid_description(&pending.description)?;
+    let existing = app.services.storage.webauthn_credentials(&data.username).await?;
+    if existing.iter().any(|c| c.description.eq_ignore_ascii_case(&description)) {
+        return Err(Error::DescriptionTaken);
+    }
     let domain = &caller.settings().domain;
     let discoverable = pending.kind == Ceremony::RegisterPasskey;
     let registered = app
@@ -145,10 +184,11 @@ pub async fn register_finish(app: &App, caller: &mut Caller<'_>, answer: &Regist
         username: &data.username,
         display_name: &data.display_name,
         emails: &data.emails,
-        description: &pending.description,
+        description: &description,
         kid: &answer.id,
     };
-    store_registered(app, caller, new, registered).await
+    store_registered(app, caller, new, registered).await?;
+    Ok(answer.id.clone())
 }
 
 /// Whose a credential just registered is, and what it is called.

@@ -7,5 +7,6 @@ pub mod oidc;
 pub mod origin;
 pub mod portal;
 mod request;
+pub mod ws;
 
 pub use request::Request;

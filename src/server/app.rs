@@ -178,7 +178,7 @@ impl App {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let Some(path) = self.relative(parts.uri.path()) else {
             return not_found(false);
         };
@@ -208,6 +208,11 @@ impl App {
         let Some(endpoint) = endpoint else {
             return method_not_allowed(route);
         };
+        // A WebSocket's handler takes the connection's upgrade; no other handler sees it.
+        let upgrade = match endpoint {
+            Endpoint::WebSocket(_) => parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+            _ => None,
+        };
         let request = handlers::Request { parts: &parts, body, remote, path, request_id };
         // The JSON API, the pages and the provider are boxed: each is a large future (the
         // largest of its many handlers), and inline they would all weigh on the stack of
@@ -227,6 +232,7 @@ impl App {
                 None => not_found(is_api_path(path)),
             },
             Endpoint::Oidc(endpoint) => Box::pin(handlers::oidc::call(endpoint, self, request)).await,
+            Endpoint::WebSocket(ceremony) => handlers::ws::accept(self, ceremony, &request, upgrade),
         }
     }
 

@@ -128,7 +128,14 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
             async move {
                 let response = match grpc.as_deref().filter(|g| g.wants(&request)) {
                     Some(grpc) => grpc.call(request, remote).await.map(Either::Right),
-                    None => app.handle(request, remote).await.map(Either::Left),
+                    None => {
+                        let mut response = app.handle(request, remote).await;
+                        // An accepted WebSocket runs on its own once the connection upgrades.
+                        if let Some(accepted) = crate::handlers::ws::take(&mut response) {
+                            crate::handlers::ws::spawn(app.clone(), accepted);
+                        }
+                        response.map(Either::Left)
+                    }
                 };
                 Ok::<_, std::convert::Infallible>(response)
             }

@@ -185,6 +185,8 @@ pub enum Api {
     DeviceLinkBegin,
     /// `POST /auth/{token}/finish`: the new device's passkey.
     DeviceLinkFinish,
+    /// `POST /auth/api/set-session`: a session token (or account access token) for a cookie.
+    SetSession,
 }
 
 impl Api {
@@ -405,6 +407,15 @@ pub enum Oidc {
     Preflight,
 }
 
+/// A passkey ceremony over a WebSocket (`GET` with an upgrade).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebSocket {
+    /// `/auth/ws/authenticate`: passwordless login.
+    Authenticate,
+    /// `/auth/ws/register`: a passkey for the signed-in user.
+    Register,
+}
+
 /// What a route leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -418,6 +429,8 @@ pub enum Endpoint {
     Authz(usize),
     /// An endpoint of the OpenID Connect provider.
     Oidc(Oidc),
+    /// A passkey ceremony over a WebSocket.
+    WebSocket(WebSocket),
 }
 
 /// One path and the handler for each method it answers.
@@ -530,7 +543,10 @@ impl Router {
             r.param("/auth/{token}", get_head(Endpoint::Page(Page::DeviceLink)));
             r.api_param("/auth/{token}/begin", &[(M::PUT, DeviceLinkBegin)]);
             r.api_param("/auth/{token}/finish", &[(M::POST, DeviceLinkFinish)]);
+            // Seed 004's passkey ceremonies over WebSockets.
+            r.add("/auth/ws/register", vec![(M::GET, Endpoint::WebSocket(WebSocket::Register))]);
             if config.webauthn.enable_passkey_login {
+                r.add("/auth/ws/authenticate", vec![(M::GET, Endpoint::WebSocket(WebSocket::Authenticate))]);
                 r.api("/api/firstfactor/passkey", &[(M::GET, PasskeyBegin), (M::POST, PasskeyFinish)]);
                 if config.webauthn.experimental_enable_passkey_upgrade {
                     r.api("/api/secondfactor/password", &[(M::POST, SecondFactorPassword)]);
@@ -580,6 +596,7 @@ impl Router {
         r.api("/auth/sessions/revoke-all", &[(M::POST, AdminRevokeAllSessions)]);
         r.api("/auth/provider/oidc", &[(M::GET, UpstreamProvider), (M::PUT, UpstreamProviderSet)]);
         r.passkey_api(config);
+        r.api("/auth/api/set-session", &[(M::POST, SetSession)]);
         if config.account_api.enabled {
             r.account_api(config);
         }

@@ -44,6 +44,7 @@ mod bootstrap;
 mod configuration;
 mod device_links;
 mod elevation;
+mod handoff;
 mod login;
 mod logout;
 mod passkey_api;
@@ -230,6 +231,7 @@ pub async fn call(api: Api, app: &App, request: Request<'_>) -> HttpResponse {
         Api::DeviceLinkCreate => device_links::create(app, r).await,
         Api::DeviceLinkBegin => device_links::register_begin(app, r).await,
         Api::DeviceLinkFinish => device_links::register_finish(app, r).await,
+        Api::SetSession => handoff::set_session(app, r).await,
     }
 }
 
