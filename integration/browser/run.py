@@ -529,6 +529,8 @@ class Run:
             page.goto(f"http://127.0.0.1:{stack.ports['rp']}/login")
             expect("/login" in page.url and "auth.example.com" in page.url, f"the portal's login: {page.url} {page.content()[:400]}")
             self.login(page, username="mary")
+            # The login's answer leaves the form post through a page that goes on by itself.
+            page.wait_for_url("**/consent**", timeout=10000)
             expect("/consent" in page.url, f"the consent page: {page.url}")
             expect("Authlib demo" in page.content(), "the consent page names the client")
             for scope_text in ("See your email address", "See your group memberships"):

@@ -550,6 +550,25 @@ class Checks:
             expect(r.status == 401, f"revoked token: {r.status}")
         self.check("12 personal API token as Bearer and Basic: Remote-User set; revoked refused (401)", api_token)
 
+        def logout_all():
+            # Two sessions of mary; POST /auth/api/user/logout-all from one ends both, and
+            # the proxy sends both back to the portal on their next request.
+            first, second = self.client(), self.client()
+            self.login(first, "mary")
+            self.login(second, "mary")
+            for c in (first, second):
+                r = c.request("GET", self.url("app", "/"))
+                expect(r.status == 200, f"signed in: {r.status}")
+            r = first.request("POST", self.url("auth", "/auth/api/user-info"), {}, accept_html=False)
+            sessions = r.json()["data"]["sessions"] if r.status == 200 else []
+            expect(len(sessions) >= 2, f"user-info lists the sessions: {r.status} {r.body[:300]}")
+            r = first.request("POST", self.url("auth", "/auth/api/user/logout-all"), {}, accept_html=False)
+            expect(r.status == 200, f"logout-all: {r.status} {r.body[:200]}")
+            for c in (first, second):
+                r = c.request("GET", self.url("app", "/"))
+                expect(r.status in (302, 303, 401), f"after logout-all the proxy refuses: {r.status}")
+        self.check("13 /auth/api/user/logout-all ends every session; the proxy refuses them at once", logout_all)
+
         if self.stack.proxy == "envoy-grpc":
             def portcullis_stopped():
                 # Runs last: it stops Portcullis. failure_mode_allow: false refuses every
