@@ -355,6 +355,15 @@ fn register_and_log_in_over_websockets_then_hand_the_session_to_the_browser() {
         s.db("select username, successful, auth_type from authentication_logs where auth_type = 'Passkey' order by id"),
         "[('john', 1, 'Passkey'), ('john', 0, 'Passkey')]"
     );
+
+    // Removed by its WebAuthn credential ID, as seed 004's frontends name it (elevated).
+    let path = format!("/auth/api/credential/{kid}");
+    assert_eq!(c.call("DELETE", "/auth/api/credential/no-such-credential", "").status, 404);
+    let r = c.call("DELETE", &path, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = c.call("GET", "/api/secondfactor/webauthn/credentials", "").json();
+    assert_eq!(list["data"], json!([]), "{list}");
+    assert_eq!(c.call("DELETE", &path, "").status, 404);
 }
 
 #[test]

@@ -81,9 +81,20 @@ pub async fn user_info(app: &App, request: &Request<'_>) -> HttpResponse {
 }
 
 /// `DELETE /auth/api/credential/{id}` (an elevated session, as every credential change).
+/// The credential is named by the ID user-info lists, or by its WebAuthn credential ID
+/// (base64url), which is what seed 004's frontends hold.
 pub async fn delete_credential(app: &App, request: &Request<'_>) -> HttpResponse {
     as_caller!(app, request, |caller| {
-        let id = request.segment(4).parse::<i32>().map_err(|_| Error::NoSuchCredential)?;
+        let named = request.segment(4);
+        let id = match named.parse::<i32>() {
+            Ok(id) => id,
+            Err(_) => security_keys::list(app, caller)
+                .await?
+                .into_iter()
+                .find(|c| c.kid == named)
+                .map(|c| c.id)
+                .ok_or(Error::NoSuchCredential)?,
+        };
         security_keys::delete(app, caller, id).await?;
         Ok(super::ok_with(StatusCode::OK))
     })
