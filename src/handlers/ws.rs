@@ -324,6 +324,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// The client's credential message.
+    /// Sends `options` and reads the one credential answer, parsed as `T`, with the
+    /// answer's other fields.
+    async fn ask<T: serde::de::DeserializeOwned>(&mut self, options: serde_json::Value) -> Result<(T, Answer), End> {
+        self.offer(options).await?;
+        let ClientMessage::Credential { credential, description, keep_me_logged_in } = self.credential().await?;
+        Ok((parse_credential(credential)?, Answer { description, keep_me_logged_in }))
+    }
+
     async fn credential(&mut self) -> Result<ClientMessage, End> {
         let text = match next_message(&mut self.ws, self.deadline, self.idle).await {
             Incoming::Text(text) => text,
@@ -413,6 +421,14 @@ enum ClientMessage {
     },
 }
 
+/// What a credential message says besides the credential.
+struct Answer {
+    /// The new credential's name (registration).
+    description: Option<String>,
+    /// Keep the session past inactivity (login).
+    keep_me_logged_in: bool,
+}
+
 fn parse_credential<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, End> {
     serde_json::from_value(value).map_err(|e| {
         let e = Error::InvalidRequest(format!("invalid credential: {e}"));
@@ -437,17 +453,11 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(challenge) => challenge,
         Err(e) => return End::failed(&e),
     };
-    if let Err(end) = conn.offer(options).await {
-        return end;
-    }
-    let (credential, remember_me) = match conn.credential().await {
-        Ok(ClientMessage::Credential { credential, keep_me_logged_in, .. }) => (credential, keep_me_logged_in),
+    let (credential, answer): (PublicKeyCredential, _) = match conn.ask(options).await {
+        Ok(answered) => answered,
         Err(end) => return end,
     };
-    let credential: PublicKeyCredential = match parse_credential(credential) {
-        Ok(c) => c,
-        Err(end) => return end,
-    };
+    let remember_me = answer.keep_me_logged_in;
     let outcome = async {
         let verified = login::passkey_verify(app, &caller, &state, &credential, None, None).await?;
         let user = login::passkey_session(app, &mut caller, verified, remember_me).await?;
@@ -482,18 +492,11 @@ async fn register<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(started) => started,
         Err(e) => return End::failed(&e),
     };
-    if let Err(end) = conn.offer(options).await {
-        return end;
-    }
-    let (credential, description) = match conn.credential().await {
-        Ok(ClientMessage::Credential { credential, description, .. }) => (credential, description),
+    let (credential, answer): (RegisterPublicKeyCredential, _) = match conn.ask(options).await {
+        Ok(answered) => answered,
         Err(end) => return end,
     };
-    let credential: RegisterPublicKeyCredential = match parse_credential(credential) {
-        Ok(c) => c,
-        Err(end) => return end,
-    };
-    pending.description = description.unwrap_or_default();
+    pending.description = answer.description.unwrap_or_default();
     let finish = async {
         // The session as it is now: it may have ended or lost its elevation meanwhile.
         let caller = Caller::open(app, host, cookies, context.clone()).await?;

@@ -80,15 +80,7 @@ impl<S: SessionStore> Sessions<S> {
         now: i64,
     ) -> Result<Option<LoadedSession>, StoreError> {
         let Some(id) = cookie_header.and_then(|h| settings.session_id(h)) else { return Ok(None) };
-        // Not through `load_id`: every request comes here, and a nested future costs stack.
-        let Some(data) = self.store.load(&id).await? else { return Ok(None) };
-        if data.domain != settings.domain || remaining(settings, &data, now).is_none() {
-            if data.domain == settings.domain {
-                self.store.delete(&id).await?;
-            }
-            return Ok(None);
-        }
-        Ok(Some(LoadedSession { id, data }))
+        self.load_id(settings, id, now).await
     }
 
     /// The valid session `id` on `settings`' domain, if any (as [`Sessions::load`]).
