@@ -136,7 +136,9 @@ fn a_link_adds_a_passkey_on_another_device_which_then_signs_in_with_it() {
         "{}",
         page.body
     );
-    assert!(page.body.contains("device_link."), "the page's script: {}", page.body);
+    // The portal's ceremony script, pointed at this link's steps.
+    assert!(page.body.contains("passkey."), "the page's script: {}", page.body);
+    assert!(page.body.contains("data-device-link"), "the link's box: {}", page.body);
     assert!(device.cookie.is_none(), "opening a link creates no session");
     let mut key = SoftPasskey::new(true);
     let options = register(&mut device, &mut key, &token);

@@ -27,11 +27,6 @@ pub struct Assets {
 const FILES: &[(&str, &str, &[u8])] = &[
     ("/static/css/main.css", "text/css; charset=utf-8", include_bytes!("../../../web/static/css/main.css")),
     ("/static/js/passkey.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/js/passkey.js")),
-    (
-        "/static/js/device_link.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../../web/static/js/device_link.js"),
-    ),
 ];
 
 impl Assets {

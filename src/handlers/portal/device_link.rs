@@ -1,6 +1,6 @@
 //! `GET /auth/{token}`: the page a device-addition link opens on the new device. It says
 //! whose account the link is for and offers to add a passkey on this device; the script
-//! (`/static/js/device_link.js`) runs the registration through the link's JSON steps. A
+//! (`/static/js/passkey.js`, beside the other ceremonies) runs the registration through the link's JSON steps. A
 //! link that is malformed, unknown, expired or used answers 404 with a page saying so.
 
 use http::StatusCode;

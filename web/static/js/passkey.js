@@ -1,6 +1,6 @@
 // WebAuthn ceremonies for the portal: passkey sign-in (button and autofill), a security
-// key as second factor, and registering a passkey. Talks to the JSON API; binary fields
-// travel as base64url.
+// key as second factor, registering a passkey, and adding one through a device-addition
+// link (no session needed). Talks to the JSON API; binary fields travel as base64url.
 "use strict";
 (function () {
   const base = document.documentElement.dataset.base || "";
@@ -40,6 +40,24 @@
       response: {
         authenticatorData: b64.encode(r.authenticatorData), clientDataJSON: b64.encode(r.clientDataJSON),
         signature: b64.encode(r.signature), userHandle: r.userHandle ? b64.encode(r.userHandle) : null,
+      },
+      extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+    };
+  }
+  function creationOptions(data) {
+    const pk = data.publicKey;
+    pk.challenge = b64.decode(pk.challenge);
+    pk.user.id = b64.decode(pk.user.id);
+    (pk.excludeCredentials || []).forEach((c) => (c.id = b64.decode(c.id)));
+    return { publicKey: pk };
+  }
+  function attestationJSON(cred) {
+    const r = cred.response;
+    return {
+      id: cred.id, rawId: b64.encode(cred.rawId), type: cred.type,
+      response: {
+        attestationObject: b64.encode(r.attestationObject), clientDataJSON: b64.encode(r.clientDataJSON),
+        transports: r.getTransports ? r.getTransports() : [],
       },
       extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
     };
@@ -101,23 +119,38 @@
       try {
         const description = register.querySelector("[name=description]").value;
         const data = await api("PUT", "/api/secondfactor/webauthn/credential/register", { description, passkey: true });
-        const pk = data.publicKey;
-        pk.challenge = b64.decode(pk.challenge);
-        pk.user.id = b64.decode(pk.user.id);
-        (pk.excludeCredentials || []).forEach((c) => (c.id = b64.decode(c.id)));
-        const cred = await navigator.credentials.create({ publicKey: pk });
-        const r = cred.response;
-        await api("POST", "/api/secondfactor/webauthn/credential/register", {
-          id: cred.id, rawId: b64.encode(cred.rawId), type: cred.type,
-          response: {
-            attestationObject: b64.encode(r.attestationObject), clientDataJSON: b64.encode(r.clientDataJSON),
-            transports: r.getTransports ? r.getTransports() : [],
-          },
-          extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-        });
+        const cred = await navigator.credentials.create(creationOptions(data));
+        await api("POST", "/api/secondfactor/webauthn/credential/register", attestationJSON(cred));
         window.location.assign(base + "/profile");
       } catch (e) {
         showError(error, e);
+      }
+    });
+  }
+
+  // A device-addition link: a passkey for the link's account on this device, then on to
+  // the sign-in page.
+  const link = document.querySelector("[data-device-link]");
+  if (link) {
+    const done = document.querySelector("[data-device-link-done]");
+    const error = link.querySelector("[data-device-link-error]");
+    const button = link.querySelector("[data-device-link-button]");
+    if (!window.PublicKeyCredential) {
+      showError(error, new Error("This browser cannot create passkeys."));
+      button.disabled = true;
+      return;
+    }
+    button.addEventListener("click", async () => {
+      error.hidden = true;
+      button.disabled = true;
+      try {
+        const cred = await navigator.credentials.create(creationOptions(await api("PUT", link.dataset.begin)));
+        await api("POST", link.dataset.finish, attestationJSON(cred));
+        link.hidden = true;
+        done.hidden = false;
+      } catch (e) {
+        showError(error, e);
+        button.disabled = false;
       }
     });
   }
