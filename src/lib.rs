@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod flows;
 pub mod handlers;
+pub mod hex;
 pub mod i18n;
 pub mod identity;
 pub mod invalidation;

@@ -34,7 +34,7 @@ pub struct SessionView {
 }
 
 fn public_id(key: &[u8; 32]) -> String {
-    key[..PUBLIC_ID_BYTES].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&key[..PUBLIC_ID_BYTES])
 }
 
 fn current_key(caller: &Caller<'_>) -> Option<[u8; 32]> {

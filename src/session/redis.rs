@@ -7,7 +7,6 @@
 //! that session. Commands fail fast while Redis is unreachable (callers fail closed) and
 //! the client reconnects by itself when Redis returns.
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -246,9 +245,7 @@ fn session_key(id: &SessionId) -> String {
 fn hex_key(prefix: &str, bytes: &[u8; 32]) -> String {
     let mut key = String::with_capacity(prefix.len() + 64);
     key.push_str(prefix);
-    for b in bytes {
-        let _ = write!(key, "{b:02x}");
-    }
+    crate::hex::push(&mut key, bytes);
     key
 }
 

@@ -436,7 +436,7 @@ fn mysql_lock_name(key: &str) -> String {
     }
     use sha2::Digest;
     let digest = sha2::Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().take(24).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hex::encode(&digest[..24]);
     format!("portcullis-reg:{hex}")
 }
 

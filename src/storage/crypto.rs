@@ -42,18 +42,11 @@ impl Cipher {
     /// up by its hash. `purpose` separates the kinds of codes.
     pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
         use hmac::Mac as _;
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut mac = self.mac.clone();
         mac.update(purpose.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut hex = String::with_capacity(digest.len() * 2);
-        for b in digest {
-            hex.push(char::from(HEX[usize::from(b >> 4)]));
-            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-        hex
+        crate::hex::encode(&mac.finalize().into_bytes())
     }
 
     /// `nonce || ciphertext+tag`.

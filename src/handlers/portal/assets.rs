@@ -36,7 +36,7 @@ impl Assets {
             .iter()
             .map(|(path, content_type, body)| {
                 let digest = Sha256::digest(body);
-                let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+                let short = crate::hex::encode(&digest[..6]);
                 let (stem, ext) = path.rsplit_once('.').unwrap_or((path, ""));
                 Asset {
                     path,
