@@ -13,9 +13,29 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_portcullis")
 }
 
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range (32768 and up), so the
+/// source port of some test's outgoing connection can never take a port between the moment
+/// it is chosen and the moment its server binds it (a port from `bind(0)` could be).
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
 /// A loopback port that was free a moment ago.
+///
+/// Test processes run side by side, so each walks the range from its own starting point
+/// (spread by process ID) and skips ports it has handed out already.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+    loop {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(step < span, "no free test port left in {TEST_PORTS:?}");
+        let offset = u16::try_from((start + step * 7) % span).expect("offset below span");
+        let port = TEST_PORTS.start + offset;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A minimal valid configuration listening on `port`, plus `extra` YAML appended.

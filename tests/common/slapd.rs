@@ -179,10 +179,19 @@ access to *
             .spawn()
             .expect("start slapd");
         self.child = Some(child);
+        // slapd writes its pid file only once its listeners are bound, so a pid file naming
+        // this child (still running) proves the ports are slapd's: a bare connect could reach
+        // whatever else holds the port if slapd failed to bind it.
+        let pid = self.child.as_ref().map(Child::id).unwrap_or_default().to_string();
+        let pidfile = self.dir.path().join("slapd.pid");
         let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("slapd exited ({status}):\n{}", self.log());
+            }
+            let written = std::fs::read_to_string(&pidfile).is_ok_and(|text| text.trim() == pid);
+            if written && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
             }
             assert!(Instant::now() < deadline, "slapd did not listen in time:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
