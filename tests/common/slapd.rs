@@ -234,7 +234,12 @@ access to *
             .unwrap_or_else(|e| {
                 panic!("{tool} (Debian package ldap-utils; integration/install-deps installs it): {e}")
             });
-        assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}\nslapd's log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
