@@ -1032,6 +1032,9 @@ pub struct Redis {
     pub tls: Option<Tls>,
     /// Sentinel.
     pub high_availability: Option<RedisHighAvailability>,
+    /// Keep the sessions read in process memory, kept exact by Redis client tracking
+    /// (RESP3, Redis 6 or later): a hot session costs no round trip (decision 0031).
+    pub client_side_cache: bool,
 }
 
 impl Default for Redis {
@@ -1048,6 +1051,7 @@ impl Default for Redis {
             max_retries: 0,
             tls: None,
             high_availability: None,
+            client_side_cache: true,
         }
     }
 }

@@ -12,6 +12,7 @@ mod manager;
 pub mod memory;
 pub mod redis;
 mod store;
+pub mod tracked_cache;
 
 pub use cookies::CookieSettings;
 pub use data::{AuthLevel, Ceremony, PENDING_LIFETIME_SECS, PendingTotp, PendingWebAuthn, SessionData};

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::data::SessionData;
 use super::id::SessionId;
 use super::store::{SessionStore, SessionSummary, StoreError, UserSessions};
+use super::tracked_cache::TrackedCache;
 use crate::config::schema::Redis;
 use crate::config::types::Secret;
 
@@ -47,6 +48,8 @@ pub struct RedisStore {
     pool: Pool,
     /// Derives each session's encryption key from its ID.
     master: Arc<[u8; 32]>,
+    /// Sessions read before, while Redis' invalidations keep them exact (unless disabled).
+    cache: Option<Arc<TrackedCache>>,
 }
 
 impl RedisStore {
@@ -61,7 +64,27 @@ impl RedisStore {
             Ok(Err(e)) => tracing::warn!(error = %e, "Redis is not reachable yet; sessions fail closed until it is"),
             Err(_) => tracing::warn!("Redis is not reachable yet; sessions fail closed until it is"),
         }
-        Ok(Self { pool, master: Arc::new(master_key(secret)) })
+        let cache = if config.client_side_cache {
+            let cache = Arc::new(TrackedCache::default());
+            super::tracked_cache::track(config, cache.clone(), SESSION_PREFIX, decode_hex_key)?;
+            Some(cache)
+        } else {
+            None
+        };
+        Ok(Self { pool, master: Arc::new(master_key(secret)), cache })
+    }
+
+    /// The local session cache, when enabled (for tests and metrics).
+    pub fn cache(&self) -> Option<&TrackedCache> {
+        self.cache.as_deref()
+    }
+
+    /// Drops `key` from the local cache after this process changed it in Redis, so the
+    /// next request here sees the change without waiting for Redis' push.
+    fn forget(&self, key: &str) {
+        if let (Some(cache), Some(bytes)) = (&self.cache, key_bytes(key)) {
+            cache.invalidate(&bytes);
+        }
     }
 
     /// Answers when Redis does (a PING).
@@ -218,7 +241,11 @@ fn meta_key(session_key: &str) -> String {
 
 /// The storage key a session key names (its hex part).
 fn key_bytes(session_key: &str) -> Option<[u8; 32]> {
-    let hex = session_key.strip_prefix(SESSION_PREFIX)?;
+    decode_hex_key(session_key.strip_prefix(SESSION_PREFIX)?)
+}
+
+/// The 32 bytes written as 64 hex digits in `hex`.
+fn decode_hex_key(hex: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     if hex.len() != 64 {
         return None;
@@ -255,12 +282,26 @@ fn unavailable(e: fred::error::Error) -> StoreError {
 
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Arc<SessionData>>, StoreError> {
-        let key = session_key(id);
+        let storage_key = id.storage_key();
+        let ticket = match &self.cache {
+            Some(cache) => match cache.get(&storage_key) {
+                Some(hit) => return Ok(Some(hit)),
+                None => cache.ticket(&storage_key),
+            },
+            None => None,
+        };
+        let key = hex_key(SESSION_PREFIX, &storage_key);
         let value: Option<Vec<u8>> = self.pool.get(&key).await.map_err(unavailable)?;
         match value {
             None => Ok(None),
             Some(bytes) => match self.decrypt(id, &key, &bytes) {
-                Ok(data) => Ok(Some(Arc::new(data))),
+                Ok(data) => {
+                    let data = Arc::new(data);
+                    if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                        cache.fill(storage_key, ticket, data.clone());
+                    }
+                    Ok(Some(data))
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "discarding an unreadable session");
                     Ok(None)
@@ -273,7 +314,9 @@ impl SessionStore for RedisStore {
         let key = session_key(id);
         let value = self.encrypt(id, &key, data)?;
         let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-        let () = self.pool.set(&key, value, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable)?;
+        let written = self.pool.set(&key, value, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable);
+        self.forget(&key);
+        let () = written?;
         let level = i64::from(data.level() as u8);
         let () =
             self.pool.set(level_key(&key), level, Some(Expiration::PX(ms)), None, false).await.map_err(unavailable)?;
@@ -304,7 +347,9 @@ impl SessionStore for RedisStore {
             let _: i64 =
                 self.pool.srem(format!("{USER_PREFIX}{}", data.username), key.as_str()).await.map_err(unavailable)?;
         }
-        let _: i64 = self.pool.del(vec![level_key(&key), meta_key(&key), key]).await.map_err(unavailable)?;
+        let deleted = self.pool.del(vec![level_key(&key), meta_key(&key), key.clone()]).await.map_err(unavailable);
+        self.forget(&key);
+        let _: i64 = deleted?;
         Ok(())
     }
 
@@ -315,7 +360,9 @@ impl SessionStore for RedisStore {
         let mut removed = 0;
         for member in members.into_iter().filter(|m| Some(m) != keep.as_ref()) {
             let _: i64 = self.pool.del(vec![level_key(&member), meta_key(&member)]).await.map_err(unavailable)?;
-            let deleted: i64 = self.pool.del(member.as_str()).await.map_err(unavailable)?;
+            let deleted = self.pool.del(member.as_str()).await.map_err(unavailable);
+            self.forget(&member);
+            let deleted: i64 = deleted?;
             let _: i64 = self.pool.srem(&index, member.as_str()).await.map_err(unavailable)?;
             removed += usize::try_from(deleted).unwrap_or(0);
         }
@@ -347,7 +394,9 @@ impl SessionStore for RedisStore {
         if !owned {
             return Ok(false);
         }
-        let deleted: i64 = self.pool.del(member.as_str()).await.map_err(unavailable)?;
+        let deleted = self.pool.del(member.as_str()).await.map_err(unavailable);
+        self.forget(&member);
+        let deleted: i64 = deleted?;
         let _: i64 = self.pool.del(vec![level_key(&member), meta_key(&member)]).await.map_err(unavailable)?;
         let _: i64 = self.pool.srem(&index, member.as_str()).await.map_err(unavailable)?;
         Ok(deleted > 0)
