@@ -732,7 +732,7 @@ def main():
     # (name, cases needed, value, limit, met)
     checks = [
         ("case 2 req/s >= 0.7x baseline", {"2"}, lambda: ratio("2"), 0.7, lambda v: v >= 0.7),
-        ("case 3 req/s >= 0.5x baseline", {"3"}, lambda: ratio("3"), 0.5, lambda v: v >= 0.5),
+        ("case 3 req/s >= 0.6x baseline", {"3"}, lambda: ratio("3"), 0.6, lambda v: v >= 0.6),
         ("case 4 p50 <= 1.2x case 2 p50", {"2", "4"}, lambda: latency("4", 50) / latency("2", 50), 1.2,
          lambda v: v <= 1.2),
         ("case 6 p99 <= 1.5x case 2 p99", {"2", "6"}, lambda: latency("6", 99) / latency("2", 99), 1.5,

@@ -100,6 +100,7 @@ pub const ENV_KEYS: &[&str] = &[
     "session.redis.minimum_idle_connections",
     "session.redis.timeout",
     "session.redis.max_retries",
+    "session.redis.client_side_cache",
     "session.redis.tls.server_name",
     "session.redis.tls.skip_verify",
     "session.redis.tls.minimum_version",
