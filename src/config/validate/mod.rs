@@ -79,6 +79,16 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
              system's certificate authorities",
         ));
     }
+    if let Some(ha) = config.session.redis.as_ref().and_then(|r| r.high_availability.as_ref()) {
+        for (set, key) in [(ha.route_by_latency, "route_by_latency"), (ha.route_randomly, "route_randomly")] {
+            if set {
+                notes.push(Problem::new(
+                    format!("session.redis.high_availability.{key}"),
+                    "sessions are always read from the master: a replica may not have the latest write yet                      (the local session cache spares most reads instead)",
+                ));
+            }
+        }
+    }
     if let Some(oidc) = &config.identity_providers.oidc {
         for (i, client) in oidc.clients.iter().enumerate() {
             let secret = client.client_secret.expose();
@@ -257,6 +267,15 @@ mod tests {
         assert!(!noted(&config), "nothing else speaks TLS");
         config.notifier.smtp = Some(Default::default());
         assert!(noted(&config), "SMTP does not use it");
+    }
+
+    #[test]
+    fn replica_routing_is_noted_as_not_applied() {
+        let yaml = "session:\n  redis:\n    host: h\n    high_availability:\n      sentinel_name: m\n      route_by_latency: true\n";
+        let config: Configuration = serde_yaml::from_str(yaml).unwrap();
+        let paths: Vec<String> = notes(&config).into_iter().map(|n| n.path).collect();
+        assert!(paths.contains(&"session.redis.high_availability.route_by_latency".to_string()), "{paths:?}");
+        assert!(!paths.iter().any(|p| p.ends_with("route_randomly")), "{paths:?}");
     }
 
     #[test]
