@@ -353,6 +353,8 @@ async fn a_session_store_outage_is_unavailable_and_bypass_still_allowed() {
     assert_eq!(check(&mut c, with_cookie()).await.unwrap().header("remote-user"), Some("john"));
 
     redis.kill();
+    // Once the local session cache has seen its connection close (decision 0031).
+    server.wait_for_log("session cache saw its connection fail");
     let down = check(&mut c, with_cookie()).await.unwrap_err();
     assert_eq!(down.code(), tonic::Code::Unavailable, "{down:?}");
     // Without a session cookie the store is not asked: the usual refusal.

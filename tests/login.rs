@@ -305,6 +305,9 @@ fn redis_sessions_fail_closed_and_recover() {
     assert!(redis.cli(&["--scan"]).contains("portcullis:session:"), "the session lives in Redis");
 
     redis.kill();
+    // The local session cache stops as soon as its connection reports the close (well
+    // under a millisecond, decision 0031); from then on nothing is answered from it.
+    server.wait_for_log("session cache saw its connection fail");
     let down = get(port, "/api/state", &[("Cookie", &cookie)]);
     assert_eq!(down.status, 503, "fail closed while Redis is down: {}", down.body);
     assert_eq!(down.json()["status"], "KO");

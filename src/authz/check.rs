@@ -321,7 +321,7 @@ async fn identify(
                     // prefix; the OpenID Connect token lookup is boxed: a large future,
                     // and rare on this path.
                     let outcome = if token.starts_with(api_token::PREFIX) {
-                        token_identity(app, token, None).await
+                        Box::pin(token_identity(app, token, None)).await
                     } else {
                         Box::pin(bearer_identity(app, token, target)).await
                     };
@@ -334,7 +334,7 @@ async fn identify(
                     }
                     return found;
                 }
-                match basic_identity(app, value, target, context, configured.basic_cache_lifespan).await {
+                match Box::pin(basic_identity(app, value, target, context, configured.basic_cache_lifespan)).await {
                     Ok(user) => found.identity = Some(Identity { via: Via::Header(strategy), ..user }),
                     Err(unavailable) => {
                         found.failed_header = Some(strategy);

@@ -96,12 +96,15 @@ impl App {
         let started = Instant::now();
         let request_id = RequestId::generate();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let is_api = self.relative(&path).is_some_and(is_api_path);
+        // What the access log needs, kept only when it is written (not per request at warn).
+        let logged = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO).then(|| {
+            let path = request.uri().path();
+            (path.to_owned(), self.relative(path).is_some_and(is_api_path))
+        });
 
         let write_timeout = self.config.server.timeouts.write.get();
         let span = crate::telemetry::traces::request_span(&method, request.headers(), || {
-            self.relative(&path).and_then(|p| self.router.find(p)).map(|route| route.path.as_str())
+            self.relative(request.uri().path()).and_then(|p| self.router.find(p)).map(|route| route.path.as_str())
         });
         let work = AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str()).instrument(span.clone()))
             .catch_unwind();
@@ -128,20 +131,22 @@ impl App {
             metrics.request(&method, response.status(), elapsed);
         }
         crate::telemetry::traces::record_status(&span, response.status());
-        let status = response.status().as_u16();
-        let elapsed_us = elapsed.as_micros() as u64;
-        let remote = remote.map(|ip| ip.to_string()).unwrap_or_default();
-        tracing::info!(
-            target: "portcullis::access",
-            request_id = %request_id,
-            method = %method,
-            path = %path,
-            status,
-            elapsed_us,
-            remote = %remote,
-            api = is_api,
-            "request"
-        );
+        if let Some((path, is_api)) = logged {
+            let status = response.status().as_u16();
+            let elapsed_us = elapsed.as_micros() as u64;
+            let remote = remote.map(|ip| ip.to_string()).unwrap_or_default();
+            tracing::info!(
+                target: "portcullis::access",
+                request_id = %request_id,
+                method = %method,
+                path = %path,
+                status,
+                elapsed_us,
+                remote = %remote,
+                api = is_api,
+                "request"
+            );
+        }
         response
     }
 

@@ -79,6 +79,33 @@ impl RedisStore {
         self.cache.as_deref()
     }
 
+    /// Reads session `id` from Redis (a cache miss), keeping it in the cache under `ticket`.
+    async fn fetch(
+        &self,
+        id: &SessionId,
+        storage_key: [u8; 32],
+        ticket: Option<super::tracked_cache::Ticket>,
+    ) -> Result<Option<Arc<SessionData>>, StoreError> {
+        let key = hex_key(SESSION_PREFIX, &storage_key);
+        let value: Option<Vec<u8>> = self.pool.get(&key).await.map_err(unavailable)?;
+        match value {
+            None => Ok(None),
+            Some(bytes) => match self.decrypt(id, &key, &bytes) {
+                Ok(data) => {
+                    let data = Arc::new(data);
+                    if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                        cache.fill(storage_key, ticket, data.clone());
+                    }
+                    Ok(Some(data))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "discarding an unreadable session");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
     /// Drops `key` from the local cache after this process changed it in Redis, so the
     /// next request here sees the change without waiting for Redis' push.
     fn forget(&self, key: &str) {
@@ -290,24 +317,7 @@ impl SessionStore for RedisStore {
             },
             None => None,
         };
-        let key = hex_key(SESSION_PREFIX, &storage_key);
-        let value: Option<Vec<u8>> = self.pool.get(&key).await.map_err(unavailable)?;
-        match value {
-            None => Ok(None),
-            Some(bytes) => match self.decrypt(id, &key, &bytes) {
-                Ok(data) => {
-                    let data = Arc::new(data);
-                    if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
-                        cache.fill(storage_key, ticket, data.clone());
-                    }
-                    Ok(Some(data))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "discarding an unreadable session");
-                    Ok(None)
-                }
-            },
-        }
+        Box::pin(self.fetch(id, storage_key, ticket)).await
     }
 
     async fn save(&self, id: &SessionId, data: &SessionData, ttl: Duration) -> Result<(), StoreError> {
