@@ -1,9 +1,9 @@
 //! The local session cache in front of Redis (decision 0031), against the real binary and
 //! a real redis-server: two replicas share Redis; a hot session is answered without a
 //! Redis read; a logout, a logout-all, a key deleted behind Portcullis' back and a
-//! FLUSHALL are each seen by the other replica on its next check; the time from a
-//! deletion in Redis to the other replica refusing is measured; and the cache can be
-//! turned off.
+//! FLUSHALL are each seen by the other replica within the window Redis' push takes (the
+//! replica that made the change sees it at once), which is measured; the cache can be
+//! turned off, and a Redis that refuses tracking is read every time.
 
 mod common;
 
@@ -86,6 +86,26 @@ fn until_cached(server: &Server, cookie: &str, redis: &RedisServer) {
     }
 }
 
+/// Checks `cookie` on `port` until it is refused; how long that took after `since`, and how
+/// many checks were still allowed. A replica learns of a change made elsewhere when Redis'
+/// push reaches it: the window is that delivery (decision 0031), which must stay within
+/// `WINDOW` even on a busy machine.
+fn refused_after(port: u16, cookie: &str, since: Instant) -> (Duration, usize) {
+    let mut allowed = 0;
+    loop {
+        let status = check(port, cookie);
+        if status != 200 {
+            assert_eq!(status, 401, "refused as a missing session");
+            return (since.elapsed(), allowed);
+        }
+        allowed += 1;
+        assert!(since.elapsed() < WINDOW, "still allowed {:?} after the change", since.elapsed());
+    }
+}
+
+/// The longest a replica may answer from its copy after a change elsewhere.
+const WINDOW: Duration = Duration::from_millis(100);
+
 /// Sends one RESP command on a raw connection and reads its (short) answer.
 fn redis_command(port: u16, args: &[&str]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -118,7 +138,9 @@ fn hot_sessions_skip_redis_and_changes_anywhere_are_seen_at_once() {
     let reads = redis_gets(&redis) - before;
     assert!(reads <= 2, "200 checks of a hot session read Redis {reads} times");
 
-    // A logout on one replica: the next check on the other is refused, every time.
+    // A logout on one replica: refused on the other within the window, and at once on
+    // the replica that ended it.
+    let mut logouts = Vec::new();
     for round in 0..10 {
         let cookie = login(a.port);
         until_cached(&a, &cookie, &redis);
@@ -126,17 +148,21 @@ fn hot_sessions_skip_redis_and_changes_anywhere_are_seen_at_once() {
         let (ends, other) = if round % 2 == 0 { (&b, &a) } else { (&a, &b) };
         let r = request(ends.port, "POST", "/api/logout", &[("Cookie", cookie.as_str())], "");
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(check(other.port, &cookie), 401, "round {round}: still allowed after the logout");
+        let answered = Instant::now();
+        assert_eq!(check(ends.port, &cookie), 401, "round {round}: the replica that logged out still allows");
+        logouts.push(refused_after(other.port, &cookie, answered));
     }
+    println!("logout elsewhere, refused after (time, checks still allowed): {logouts:?}");
 
-    // Every session of the user ended on B: refused on A at once.
+    // Every session of the user ended on B: refused on A.
     let (phone, laptop) = (login(a.port), login(a.port));
     until_cached(&a, &phone, &redis);
     until_cached(&a, &laptop, &redis);
     let r = request(b.port, "POST", "/auth/api/user/logout-all", &[("Cookie", laptop.as_str())], "");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(check(a.port, &phone), 401);
-    assert_eq!(check(a.port, &laptop), 401);
+    let answered = Instant::now();
+    refused_after(a.port, &phone, answered);
+    refused_after(a.port, &laptop, answered);
 
     // A session deleted in Redis behind Portcullis' back: the window between the DEL's
     // answer and a replica refusing, measured over 20 sessions.
@@ -149,28 +175,25 @@ fn hot_sessions_skip_redis_and_changes_anywhere_are_seen_at_once() {
             assert_eq!(answer, ":1\r\n");
             Instant::now()
         };
-        let mut allowed = 0;
-        while check(a.port, &cookie) == 200 {
-            allowed += 1;
-            assert!(deleted.elapsed() < Duration::from_secs(1), "still allowed a second after the DEL");
-        }
-        windows.push((deleted.elapsed(), allowed));
+        windows.push(refused_after(a.port, &cookie, deleted));
     }
     let allowed_after: usize = windows.iter().map(|(_, n)| n).sum();
     let slowest = windows.iter().map(|(w, _)| *w).max().unwrap();
     println!("after a DEL in Redis: {allowed_after} checks allowed over 20 sessions; refused within {slowest:?}");
-    assert_eq!(allowed_after, 0, "a check after the DEL answered from the cache: {windows:?}");
 
     // FLUSHALL is announced without keys: the canary catches it.
     let cookie = login(a.port);
     until_cached(&a, &cookie, &redis);
     assert_eq!(redis_command(redis.port, &["FLUSHALL"]), "+OK\r\n");
     let flushed = Instant::now();
+    // Up to one heartbeat (100 ms) plus its answer: the canary is what notices.
+    let mut allowed = 0;
     while check(a.port, &cookie) == 200 {
-        assert!(flushed.elapsed() < Duration::from_secs(1), "still allowed a second after FLUSHALL");
+        allowed += 1;
+        assert!(flushed.elapsed() < Duration::from_millis(500), "still allowed {:?} after FLUSHALL", flushed.elapsed());
         std::thread::sleep(Duration::from_millis(2));
     }
-    println!("after FLUSHALL: refused within {:?}", flushed.elapsed());
+    println!("after FLUSHALL: refused within {:?} ({allowed} checks allowed)", flushed.elapsed());
     assert!(a.stdout().contains("session cache saw its canary disappear"), "{}", a.stdout());
 
     // And the cache comes back after the flush.
@@ -191,4 +214,37 @@ fn the_cache_can_be_turned_off() {
     }
     assert_eq!(redis_gets(&redis) - before, 20, "every check reads Redis");
     assert!(!a.stdout().contains("session cache"), "{}", a.stdout());
+}
+
+#[test]
+fn a_redis_refusing_tracking_is_read_every_time_and_said_once() {
+    // An ACL user that may do everything but turn client tracking on.
+    let redis = RedisServer::start();
+    let acl = redis.cli(&[
+        "ACL",
+        "SETUSER",
+        "portcullis",
+        "on",
+        ">a-redis-password",
+        "~*",
+        "&*",
+        "+@all",
+        "-client|tracking",
+    ]);
+    assert_eq!(acl.trim(), "OK");
+    let dir = tempfile::tempdir().unwrap();
+    let a = replica(dir.path(), redis.port, "    username: portcullis\n    password: a-redis-password\n");
+    let cookie = login(a.port);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = redis_gets(&redis);
+    for _ in 0..10 {
+        assert_eq!(check(a.port, &cookie), 200);
+    }
+    assert_eq!(redis_gets(&redis) - before, 10, "every check reads Redis");
+    let log = a.stdout();
+    assert_eq!(
+        log.matches("cannot turn on Redis client tracking").count(),
+        1,
+        "said once, not every heartbeat:\n{log}"
+    );
 }

@@ -42,6 +42,8 @@ pub const MAX_AGE: Duration = Duration::from_secs(30);
 pub const HEARTBEAT: Duration = Duration::from_millis(100);
 /// A heartbeat not answered within this stops the cache.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long to wait before asking again a Redis that refused tracking.
+const RETRY_REFUSED: Duration = Duration::from_secs(30);
 /// How long the canary lives without heartbeats (a stopped process leaves nothing behind).
 const CANARY_TTL_MS: i64 = 60_000;
 
@@ -183,6 +185,8 @@ pub fn track(
     let mut unresponsive = client.unresponsive_rx();
     client.connect();
     tokio::spawn(async move {
+        // After a refusal, tracking is asked for again at a reconnect or after RETRY_REFUSED.
+        let mut refused_until: Option<tokio::time::Instant> = None;
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stop = |why: &str| {
@@ -214,7 +218,7 @@ pub fn track(
                         break;
                     }
                     stop("reconnecting");
-                    start(&client, &cache, &canary, prefix).await;
+                    refused_until = refusal(start(&client, &cache, &canary, prefix).await);
                 },
                 event = errors.recv() => {
                     if matches!(event, Err(RecvError::Closed)) {
@@ -234,11 +238,13 @@ pub fn track(
                     if !client.is_connected() {
                         stop("lost its connection");
                     } else if !cache.trusted() {
-                        start(&client, &cache, &canary, prefix).await;
+                        if refused_until.is_none_or(|until| tokio::time::Instant::now() >= until) {
+                            refused_until = refusal(start(&client, &cache, &canary, prefix).await);
+                        }
                     } else if !canary_alive(&client, &canary).await {
                         // Flushed (FLUSHALL/FLUSHDB), or no answer in time.
                         stop("saw its canary disappear or go unanswered");
-                        start(&client, &cache, &canary, prefix).await;
+                        refused_until = refusal(start(&client, &cache, &canary, prefix).await);
                     }
                 },
             }
@@ -248,9 +254,15 @@ pub fn track(
     Ok(())
 }
 
+/// When to ask for tracking again after [`start`] answered `started`.
+fn refusal(started: bool) -> Option<tokio::time::Instant> {
+    (!started).then(|| tokio::time::Instant::now() + RETRY_REFUSED)
+}
+
 /// Turns tracking on for the session prefix and plants the canary; trusts the cache only
-/// when both succeeded.
-async fn start(client: &Client, cache: &TrackedCache, canary: &str, prefix: &str) {
+/// when both succeeded. Returns `false` when Redis refused tracking (the caller waits [`RETRY_REFUSED`] before
+/// asking again, rather than every heartbeat).
+async fn start(client: &Client, cache: &TrackedCache, canary: &str, prefix: &str) -> bool {
     // Tracking may still be on for this connection (after an error that did not close it):
     // Redis refuses the same prefix twice.
     let _ = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.stop_tracking()).await;
@@ -259,9 +271,9 @@ async fn start(client: &Client, cache: &TrackedCache, canary: &str, prefix: &str
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "cannot turn on Redis client tracking (Redis 6 or later needed); sessions are read from Redis every time");
-            return;
+            return false;
         }
-        Err(_) => return,
+        Err(_) => return true,
     }
     let planted: Result<Result<(), _>, _> = tokio::time::timeout(
         HEARTBEAT_TIMEOUT,
@@ -272,6 +284,7 @@ async fn start(client: &Client, cache: &TrackedCache, canary: &str, prefix: &str
         cache.trust();
         tracing::debug!("session cache tracking Redis");
     }
+    true
 }
 
 /// Refreshes the canary if it is still there: `false` if it is gone (the database was
