@@ -517,7 +517,10 @@ fn readiness_follows_redis_down_and_back() {
         "session:\n  secret: 'a-session-secret-for-redis'\n  redis:\n    host: 127.0.0.1\n    port: {}\n    timeout: 1s\n",
         redis.port
     );
-    let extra = format!("telemetry: {{metrics: {{enabled: true, address: 'tcp://127.0.0.1:{metrics_port}/'}}}}");
+    let extra = format!(
+        "telemetry: {{metrics: {{enabled: true, address: 'tcp://127.0.0.1:{metrics_port}/'}}}}\n\
+         access_control: {{default_policy: one_factor}}"
+    );
     let yaml = config_yaml(port, dir.path(), &extra).replace("session:\n", &session);
     let server = Server::start(Some(&yaml), port, &[]);
 
@@ -533,8 +536,22 @@ fn readiness_follows_redis_down_and_back() {
     assert_eq!(request(port, "HEAD", "/api/health/ready", &[], "").status, 200);
     assert_eq!(scrape(metrics_port).value("portcullis_dependency_up", &[("dependency", "session_store")]), 1.0);
 
+    // The local session cache: a hot session is a hit; a lost connection a flush.
+    let cache = |event: &str| scrape(metrics_port).value("portcullis_session_cache_total", &[("event", event)]);
+    assert_eq!(cache("flush"), 0.0);
+    let r = login(port, "john", "correct horse");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = cookie_of(&r);
+    let hits = cache("hit");
+    for _ in 0..5 {
+        assert_eq!(forward_auth(port, &[("Cookie", &cookie)]).status, 200);
+    }
+    assert!(cache("hit") >= hits + 4.0, "hits counted: {} then {}", hits, cache("hit"));
+    assert!(cache("miss") >= 1.0, "the first read after the login went to Redis");
+
     redis.kill();
     let down = wait_ready(port, 503);
+    assert_eq!(cache("flush"), 1.0, "the cache was flushed once when Redis went away");
     let body = down.json();
     assert_eq!(body["status"], "KO");
     assert_eq!(body["data"]["session_store"]["status"], "down");

@@ -24,6 +24,14 @@ use super::data::SessionData;
 use super::id::SessionId;
 use super::store::{SessionStore, SessionSummary, StoreError, UserSessions};
 use super::tracked_cache::TrackedCache;
+use crate::telemetry::metrics::SessionCacheEvent;
+
+/// Counts a session cache event when metrics are on.
+fn count(event: SessionCacheEvent) {
+    if let Some(metrics) = crate::telemetry::metrics::get() {
+        metrics.session_cache(event);
+    }
+}
 use crate::config::schema::Redis;
 use crate::config::types::Secret;
 
@@ -312,8 +320,17 @@ impl SessionStore for RedisStore {
         let storage_key = id.storage_key();
         let ticket = match &self.cache {
             Some(cache) => match cache.get(&storage_key) {
-                Some(hit) => return Ok(Some(hit)),
-                None => cache.ticket(&storage_key),
+                Some(hit) => {
+                    count(SessionCacheEvent::Hit);
+                    return Ok(Some(hit));
+                }
+                None => {
+                    let ticket = cache.ticket(&storage_key);
+                    if ticket.is_some() {
+                        count(SessionCacheEvent::Miss);
+                    }
+                    ticket
+                }
             },
             None => None,
         };

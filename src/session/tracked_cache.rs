@@ -136,7 +136,11 @@ impl TrackedCache {
 
     /// Drops everything and stops using the cache until [`TrackedCache::trust`].
     pub fn distrust(&self) {
-        self.trusted.store(false, Ordering::Release);
+        if self.trusted.swap(false, Ordering::AcqRel)
+            && let Some(metrics) = crate::telemetry::metrics::get()
+        {
+            metrics.session_cache(crate::telemetry::metrics::SessionCacheEvent::Flush);
+        }
         self.flush();
     }
 

@@ -57,6 +57,20 @@ pub struct Metrics {
     sessions_active: IntGauge,
     config_reloads: IntCounterVec,
     dependency_up: IntGaugeVec,
+    /// The local Redis session cache's hits, misses and flushes (children resolved once:
+    /// a hit is on the authorization path).
+    session_cache: [IntCounter; 3],
+}
+
+/// What happened in the local session cache (decision 0031).
+#[derive(Clone, Copy, Debug)]
+pub enum SessionCacheEvent {
+    /// A session answered from process memory.
+    Hit = 0,
+    /// A session read from Redis while the cache was in use.
+    Miss = 1,
+    /// Everything dropped: a disconnect, an error, a flush of Redis.
+    Flush = 2,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -151,7 +165,16 @@ impl Metrics {
                 config_reloads.with_label_values(&[source, result]);
             }
         }
+        let session_cache = counter(
+            &r,
+            "portcullis_session_cache_total",
+            "The local Redis session cache: `hit` (no Redis read), `miss` (read from Redis), `flush` (everything \
+             dropped after a disconnect, an error or a flushed Redis).",
+            &["event"],
+        )?;
+        let session_cache = ["hit", "miss", "flush"].map(|event| session_cache.with_label_values(&[event]));
         Ok(Self {
+            session_cache,
             request: counter(&r, "authelia_request", "The number of HTTP requests processed.", &["code", "method"])?,
             request_duration: histogram(
                 &r,
@@ -249,6 +272,11 @@ impl Metrics {
     /// Records a session store operation.
     pub fn session_store(&self, operation: &'static str, elapsed: Duration) {
         self.session_store.with_label_values(&[operation]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Records an event of the local session cache.
+    pub fn session_cache(&self, event: SessionCacheEvent) {
+        self.session_cache[event as usize].inc();
     }
 
     /// Records a database call.
