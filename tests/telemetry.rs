@@ -538,7 +538,7 @@ fn readiness_follows_redis_down_and_back() {
 
     // The local session cache: a hot session is a hit; a lost connection a flush.
     let cache = |event: &str| scrape(metrics_port).value("portcullis_session_cache_total", &[("event", event)]);
-    assert_eq!(cache("flush"), 0.0);
+    let flushes = cache("flush");
     let r = login(port, "john", "correct horse");
     assert_eq!(r.status, 200, "{}", r.body);
     let cookie = cookie_of(&r);
@@ -551,7 +551,7 @@ fn readiness_follows_redis_down_and_back() {
 
     redis.kill();
     let down = wait_ready(port, 503);
-    assert_eq!(cache("flush"), 1.0, "the cache was flushed once when Redis went away");
+    assert!(cache("flush") > flushes, "the cache was flushed when Redis went away");
     let body = down.json();
     assert_eq!(body["status"], "KO");
     assert_eq!(body["data"]["session_store"]["status"], "down");
