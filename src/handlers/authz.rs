@@ -116,7 +116,7 @@ fn text(status: StatusCode, body: &'static str) -> HttpResponse {
     response::bytes(status, "text/plain; charset=utf-8", body)
 }
 
-fn set(r: &mut HttpResponse, name: &'static str, value: &str) {
+fn set(r: &mut HttpResponse, name: impl http::header::IntoHeaderName, value: &str) {
     // Header values cannot carry control characters; such a value is left out.
     if let Ok(v) = HeaderValue::from_str(value) {
         r.headers_mut().insert(name, v);
@@ -127,9 +127,16 @@ fn set(r: &mut HttpResponse, name: &'static str, value: &str) {
 /// `Remote-Name` and `Remote-Email` headers the proxy hands to the application (a value
 /// with control characters is left out). Public for the benchmarks.
 pub fn allowed_as(username: &str, groups: &[String], display_name: &str, email: &str) -> HttpResponse {
+    // The names as constants: checked at compile time, not parsed per response.
+    const NAMES: [http::header::HeaderName; 4] = [
+        http::header::HeaderName::from_static(IDENTITY_HEADERS[0]),
+        http::header::HeaderName::from_static(IDENTITY_HEADERS[1]),
+        http::header::HeaderName::from_static(IDENTITY_HEADERS[2]),
+        http::header::HeaderName::from_static(IDENTITY_HEADERS[3]),
+    ];
     let mut r = text(StatusCode::OK, "200 OK\n");
     let values = [username, &groups.join(","), display_name, email];
-    for (name, value) in IDENTITY_HEADERS.into_iter().zip(values) {
+    for (name, value) in NAMES.into_iter().zip(values) {
         set(&mut r, name, value);
     }
     r
@@ -138,7 +145,7 @@ pub fn allowed_as(username: &str, groups: &[String], display_name: &str, email: 
 fn denied(denial: Denial) -> HttpResponse {
     let mut r = text(denial.status, denial.body);
     if let Some((name, value)) = &denial.header {
-        set(&mut r, name, value);
+        set(&mut r, *name, value);
     }
     r
 }

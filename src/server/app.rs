@@ -124,7 +124,8 @@ impl App {
         let headers = response.headers_mut();
         response::apply_security_headers(headers, &self.csp_template, None);
         if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-            headers.insert(header::HeaderName::from_static("x-request-id"), value);
+            const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+            headers.insert(X_REQUEST_ID, value);
         }
         let elapsed = started.elapsed();
         if let Some(metrics) = crate::telemetry::metrics::get() {

@@ -66,17 +66,22 @@ pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self' 'nonce-${NO
 /// Adds the headers every response carries, and for HTML the framing and content policies.
 /// `csp` is the policy template for HTML (`${NONCE}` is replaced by `nonce` when given).
 pub fn apply_security_headers(headers: &mut HeaderMap, csp: &str, nonce: Option<&str>) {
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
-    headers.insert(
-        HeaderName::from_static("permissions-policy"),
-        HeaderValue::from_static("accelerometer=(), camera=(), geolocation=(), microphone=(), payment=(), usb=()"),
-    );
-    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    // Constants: names and values are checked once at compile time, not per response.
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    const REFERRER: HeaderValue = HeaderValue::from_static("strict-origin-when-cross-origin");
+    const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+    const PERMISSIONS: HeaderValue =
+        HeaderValue::from_static("accelerometer=(), camera=(), geolocation=(), microphone=(), payment=(), usb=()");
+    const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+    const DENY: HeaderValue = HeaderValue::from_static("DENY");
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    headers.insert(header::REFERRER_POLICY, REFERRER);
+    headers.insert(PERMISSIONS_POLICY, PERMISSIONS);
+    headers.entry(header::CACHE_CONTROL).or_insert(NO_STORE);
     let is_html =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/html"));
     if is_html {
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::X_FRAME_OPTIONS, DENY);
         // A page that needs a narrower policy of its own (a form posting to a client) set it.
         let policy = csp.replace("${NONCE}", nonce.unwrap_or(""));
         if !headers.contains_key(header::CONTENT_SECURITY_POLICY)
