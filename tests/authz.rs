@@ -114,6 +114,10 @@ fn forward_auth_decisions() {
     assert_eq!(r.header("remote-groups"), Some("admins,dev"));
     assert_eq!(r.header("remote-name"), Some("John Doe"));
     assert_eq!(r.header("remote-email"), Some("john@example.com"));
+    // A proxy that splits the cookies over several Cookie headers: the session is found
+    // in any of them.
+    let split = [("Cookie", "theme=dark"), ("Cookie", john.as_str()), ("Cookie", "lang=en"), HTML];
+    assert_eq!(forward_auth(port, "GET", "https://app.example.com/page", &split).header("remote-user"), Some("john"));
 
     // One factor is not enough for two_factor rules: back to the portal.
     let r = forward_auth(port, "GET", "https://secure.example.com/", &[("Cookie", &john), HTML]);

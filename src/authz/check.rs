@@ -374,10 +374,18 @@ async fn identify(
     found
 }
 
-/// The `Cookie` header(s) of the original request.
-fn cookie_header(headers: &HeaderMap) -> Option<String> {
-    let values: Vec<&str> = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
-    (!values.is_empty()).then(|| values.join("; "))
+/// The `Cookie` header(s) of the original request: borrowed in the usual case of one
+/// header, joined when a proxy split them.
+fn cookie_header(headers: &HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
+    let mut values = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    let Some(second) = values.next() else { return Some(std::borrow::Cow::Borrowed(first)) };
+    let mut joined = [first, second].join("; ");
+    for value in values {
+        joined.push_str("; ");
+        joined.push_str(value);
+    }
+    Some(std::borrow::Cow::Owned(joined))
 }
 
 /// Checks `Basic` credentials with the one regulated credential check, or against the
