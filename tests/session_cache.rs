@@ -194,7 +194,9 @@ fn hot_sessions_skip_redis_and_changes_anywhere_are_seen_at_once() {
         std::thread::sleep(Duration::from_millis(2));
     }
     println!("after FLUSHALL: refused within {:?} ({allowed} checks allowed)", flushed.elapsed());
-    assert!(a.stdout().contains("session cache saw its canary disappear"), "{}", a.stdout());
+    // (The log is written by its own thread: wait for the line rather than read at once.)
+    let log = a.wait_for_log("session cache saw its canary disappear");
+    assert!(log.contains("session cache saw its canary disappear"), "{log}");
 
     // And the cache comes back after the flush.
     let cookie = login(b.port);
@@ -241,7 +243,7 @@ fn a_redis_refusing_tracking_is_read_every_time_and_said_once() {
         assert_eq!(check(a.port, &cookie), 200);
     }
     assert_eq!(redis_gets(&redis) - before, 10, "every check reads Redis");
-    let log = a.stdout();
+    let log = a.wait_for_log("cannot turn on Redis client tracking");
     assert_eq!(
         log.matches("cannot turn on Redis client tracking").count(),
         1,
