@@ -82,11 +82,6 @@ impl RedisStore {
         Ok(Self { pool, master: Arc::new(master_key(secret)), cache })
     }
 
-    /// The local session cache, when enabled (for tests and metrics).
-    pub fn cache(&self) -> Option<&TrackedCache> {
-        self.cache.as_deref()
-    }
-
     /// Reads session `id` from Redis (a cache miss), keeping it in the cache under `ticket`.
     async fn fetch(
         &self,

@@ -158,7 +158,7 @@ impl TrackedCache {
         }
     }
 
-    /// How many sessions are held (for tests and metrics).
+    /// How many sessions are held (for tests).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().map(|s| s.entries.len()).unwrap_or(0)).sum()
     }

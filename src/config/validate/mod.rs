@@ -84,7 +84,8 @@ pub fn notes(config: &Configuration) -> Vec<Problem> {
             if set {
                 notes.push(Problem::new(
                     format!("session.redis.high_availability.{key}"),
-                    "sessions are always read from the master: a replica may not have the latest write yet                      (the local session cache spares most reads instead)",
+                    "sessions are always read from the master: a replica may not have the latest write yet \
+                     (the local session cache spares most reads instead)",
                 ));
             }
         }
