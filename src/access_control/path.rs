@@ -78,6 +78,11 @@ fn all_readings(path: &str) -> Vec<String> {
 /// `None`: it holds a backslash, an encoded dot segment, an encoding that decodes again,
 /// or an encoded slash when `allow_encoded_slashes` is false.
 pub fn ambiguity(path: &str, allow_encoded_slashes: bool) -> Option<&'static str> {
+    // Every ambiguity below needs a backslash or a percent sign: the usual path has
+    // neither, and is checked with one scan.
+    if !path.contains(['%', '\\']) {
+        return None;
+    }
     if path.contains('\\') || has_escape_of(path, b'\\') {
         return Some("a backslash, which some servers take for a slash");
     }

@@ -542,8 +542,9 @@ pub fn portal_redirect(portal: &url::Url, target: &Target) -> String {
 }
 
 fn is_xhr(headers: &HeaderMap) -> bool {
+    const X_REQUESTED_WITH: header::HeaderName = header::HeaderName::from_static("x-requested-with");
     headers
-        .get("x-requested-with")
+        .get(X_REQUESTED_WITH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"))
 }

@@ -33,7 +33,20 @@ pub struct Target {
     pub method: String,
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The headers the proxies name the target in, as constants: a lookup by a constant
+/// name skips parsing the name on every request.
+mod names {
+    use http::HeaderName;
+    pub const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+    pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    pub const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+    pub const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+    pub const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+}
+use names::*;
+
+fn header<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
@@ -65,12 +78,16 @@ impl Parts<'_> {
             return Err(format!("the target '{request_target}' has a fragment"));
         }
         let slash = if request_target.starts_with('/') { "" } else { "/" };
-        let text = format!("{scheme}://{authority}{slash}{request_target}");
+        // Built by hand: `format!` costs more than the copies on this per-request path.
+        let mut text = String::with_capacity(scheme.len() + 3 + authority.len() + slash.len() + request_target.len());
+        for part in [scheme, "://", authority, slash, request_target] {
+            text.push_str(part);
+        }
         let url = url::Url::parse(&text).map_err(|e| format!("invalid target URL '{text}': {e}"))?;
         if url.host_str().is_none_or(str::is_empty) || !url.username().is_empty() || url.password().is_some() {
             return Err(format!("invalid target URL '{text}'"));
         }
-        let path = format!("{slash}{}", request_target.split('?').next().unwrap_or_default());
+        let path = [slash, request_target.split('?').next().unwrap_or_default()].concat();
         Ok(Target { url, path, method })
     }
 }
@@ -116,16 +133,16 @@ fn split_absolute(text: &str) -> Result<Parts<'_>, String> {
 
 /// The target X-Original-URL names, if the header is present.
 fn from_original(headers: &HeaderMap) -> Option<Result<Parts<'_>, String>> {
-    header(headers, "x-original-url").map(split_absolute)
+    header(headers, &X_ORIGINAL_URL).map(split_absolute)
 }
 
 /// The target X-Forwarded-Proto, -Host and -Uri name; `fallback` fills in the ones absent.
 fn from_forwarded<'a>(headers: &'a HeaderMap, fallback: Option<&Parts<'a>>) -> Result<Parts<'a>, String> {
     let proto =
-        header(headers, "x-forwarded-proto").or(fallback.map(|f| f.scheme)).ok_or("missing X-Forwarded-Proto")?;
+        header(headers, &X_FORWARDED_PROTO).or(fallback.map(|f| f.scheme)).ok_or("missing X-Forwarded-Proto")?;
     let host =
-        header(headers, "x-forwarded-host").or(fallback.map(|f| f.authority)).ok_or("missing X-Forwarded-Host")?;
-    let uri = header(headers, "x-forwarded-uri").or(fallback.map(|f| f.request_target)).unwrap_or("/");
+        header(headers, &X_FORWARDED_HOST).or(fallback.map(|f| f.authority)).ok_or("missing X-Forwarded-Host")?;
+    let uri = header(headers, &X_FORWARDED_URI).or(fallback.map(|f| f.request_target)).unwrap_or("/");
     Ok(Parts { scheme: proto, authority: host, request_target: uri })
 }
 
@@ -171,22 +188,24 @@ pub fn extract(
 ) -> Result<Target, String> {
     match implementation {
         Implementation::ForwardAuth => {
-            let m = header(headers, "x-forwarded-method").ok_or("missing X-Forwarded-Method")?;
+            let m = header(headers, &X_FORWARDED_METHOD).ok_or("missing X-Forwarded-Method")?;
             from_forwarded(headers, None)?.target(method(m)?)
         }
         Implementation::AuthRequest => {
-            let m = header(headers, "x-original-method").ok_or("missing X-Original-Method")?;
+            let m = header(headers, &X_ORIGINAL_METHOD).ok_or("missing X-Original-Method")?;
             from_original(headers).ok_or("missing X-Original-URL")??.target(method(m)?)
         }
         Implementation::ExtAuthz => {
-            let proto = header(headers, "x-forwarded-proto").ok_or("missing X-Forwarded-Proto")?;
-            let host = header(headers, "x-forwarded-host").or_else(|| header(headers, "host")).ok_or("missing Host")?;
+            let proto = header(headers, &X_FORWARDED_PROTO).ok_or("missing X-Forwarded-Proto")?;
+            let host = header(headers, &X_FORWARDED_HOST)
+                .or_else(|| header(headers, &http::header::HOST))
+                .ok_or("missing Host")?;
             let path = if rest.is_empty() { "/" } else { rest };
             Parts { scheme: proto, authority: host, request_target: path }.target(method(own_method)?)
         }
         Implementation::ExtAuthzGRPC => Err("ExtAuthzGRPC endpoints answer gRPC only".into()),
         Implementation::Legacy => {
-            let m = match (header(headers, "x-original-method"), header(headers, "x-forwarded-method")) {
+            let m = match (header(headers, &X_ORIGINAL_METHOD), header(headers, &X_FORWARDED_METHOD)) {
                 (Some(original), Some(forwarded)) if original != forwarded => {
                     return Err(format!(
                         "X-Original-Method '{original}' and X-Forwarded-Method '{forwarded}' differ: refused as ambiguous"
@@ -198,7 +217,7 @@ pub fn extract(
                 return from_forwarded(headers, None)?.target(m);
             };
             let target = original.target(m.clone())?;
-            let forwarded_named = ["x-forwarded-proto", "x-forwarded-host", "x-forwarded-uri"]
+            let forwarded_named = [X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_URI]
                 .iter()
                 .any(|name| header(headers, name).is_some());
             if forwarded_named {

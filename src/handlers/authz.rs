@@ -17,9 +17,9 @@ use crate::server::response::{self, HttpResponse};
 pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) -> HttpResponse {
     let parts = request.parts;
     let rest = request.path.strip_prefix(endpoint.path.as_str()).unwrap_or("");
-    let rest_with_query = match parts.uri.query() {
-        Some(q) if endpoint.implementation == Implementation::ExtAuthz => format!("{rest}?{q}"),
-        _ => rest.to_string(),
+    let rest_with_query: std::borrow::Cow<'_, str> = match parts.uri.query() {
+        Some(q) if endpoint.implementation == Implementation::ExtAuthz => format!("{rest}?{q}").into(),
+        _ => rest.into(),
     };
     let target = match extract(endpoint.implementation, &parts.headers, parts.method.as_str(), &rest_with_query) {
         Ok(target) => target,
@@ -100,7 +100,8 @@ pub async fn forward_no_content(app: &App, request: &Request<'_>) -> HttpRespons
 fn asked(implementation: Implementation, parts: &http::request::Parts) -> Asked {
     let query = || url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes());
     let param = |name: &str| query().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-    let header = || parts.headers.get("x-authelia-url").and_then(|v| v.to_str().ok()).map(str::to_string);
+    const X_AUTHELIA_URL: http::HeaderName = http::HeaderName::from_static("x-authelia-url");
+    let header = || parts.headers.get(X_AUTHELIA_URL).and_then(|v| v.to_str().ok()).map(str::to_string);
     match implementation {
         Implementation::ForwardAuth | Implementation::AuthRequest => {
             Asked { portal: param("authelia_url"), basic_only: false }

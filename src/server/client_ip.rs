@@ -19,8 +19,9 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -
     if !is_trusted(&peer) {
         return Some(peer);
     }
+    const X_FORWARDED_FOR: http::header::HeaderName = http::header::HeaderName::from_static("x-forwarded-for");
     let mut hops: Vec<IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(X_FORWARDED_FOR) {
         let Ok(text) = value.to_str() else { return Some(peer) };
         for part in text.split(',') {
             match parse_hop(part.trim()) {
