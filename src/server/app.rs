@@ -93,7 +93,6 @@ impl App {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let started = Instant::now();
         let request_id = RequestId::generate();
         let method = request.method().clone();
         // What the access log needs, kept only when it is written (not per request at warn).
@@ -101,6 +100,9 @@ impl App {
             let path = request.uri().path();
             (path.to_owned(), self.relative(path).is_some_and(is_api_path))
         });
+        let metrics = crate::telemetry::metrics::get();
+        // The clock is read only for someone who reports the duration.
+        let started = (metrics.is_some() || logged.is_some()).then(Instant::now);
 
         let write_timeout = self.config.server.timeouts.write.get();
         let span = crate::telemetry::traces::request_span(&method, request.headers(), || {
@@ -127,8 +129,8 @@ impl App {
             const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
             headers.insert(X_REQUEST_ID, value);
         }
-        let elapsed = started.elapsed();
-        if let Some(metrics) = crate::telemetry::metrics::get() {
+        let elapsed = started.map(|started| started.elapsed()).unwrap_or_default();
+        if let Some(metrics) = metrics {
             metrics.request(&method, response.status(), elapsed);
         }
         crate::telemetry::traces::record_status(&span, response.status());

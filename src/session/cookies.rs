@@ -110,11 +110,16 @@ impl CookieSettings {
     }
 
     /// The session ID in a `Cookie` request header, if one of this domain's shape is there.
+    ///
+    /// The header is read as the `cookie` crate's `split_parse` reads it (pairs split at
+    /// `;`, name and value trimmed, a pair without `=` skipped), without building a cookie
+    /// per pair: this runs on every authorization, and a browser sends many cookies.
     pub fn session_id(&self, cookie_header: &str) -> Option<SessionId> {
-        Cookie::split_parse(cookie_header)
-            .filter_map(Result::ok)
-            .filter(|c| c.name() == self.name)
-            .find_map(|c| SessionId::parse(c.value()))
+        cookie_header
+            .split(';')
+            .filter_map(|pair| pair.split_once('='))
+            .filter(|(name, _)| name.trim() == self.name)
+            .find_map(|(_, value)| SessionId::parse(value.trim()))
     }
 }
 
@@ -135,6 +140,41 @@ mod tests {
             ..Default::default()
         };
         CookieSettings::from_config(&session).remove(0)
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_as_the_cookie_crate_reads_the_header() {
+        let s = settings("https://auth.example.com/");
+        let id = SessionId::generate();
+        let other = SessionId::generate();
+        let v = id.as_str();
+        let o = other.as_str();
+        let headers = [
+            format!("authelia_session={v}"),
+            format!("a=b; authelia_session={v}; c=d"),
+            format!("  authelia_session = {v} ;"),
+            format!("broken; =x; authelia_session={v}"),
+            format!("authelia_session=not-an-id; authelia_session={v}"),
+            format!("xauthelia_session={o}; authelia_session={v}"),
+            format!("authelia_session={v}x"),
+            format!("authelia_sessionx={v}"),
+            format!("Authelia_session={v}"),
+            format!("authelia_session=\"{v}\""),
+            format!(";;;authelia_session={v};;"),
+            format!("authelia_session={o}; authelia_session={v}"),
+            String::new(),
+        ];
+        for header in &headers {
+            let by_crate = Cookie::split_parse(header.as_str())
+                .filter_map(Result::ok)
+                .filter(|c| c.name() == s.name)
+                .find_map(|c| SessionId::parse(c.value()));
+            let ours = s.session_id(header);
+            assert_eq!(ours.as_ref().map(SessionId::as_str), by_crate.as_ref().map(SessionId::as_str), "{header}");
+        }
+        assert_eq!(s.session_id(&headers[1]).map(|i| i.as_str().to_string()), Some(v.to_string()));
+        assert_eq!(s.session_id(&headers[11]).map(|i| i.as_str().to_string()), Some(o.to_string()));
+        assert!(s.session_id(&headers[6]).is_none());
     }
 
     #[test]
