@@ -187,6 +187,25 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (mut parts, body) = request.into_parts();
+        let response = self.route(&mut parts, body, remote, request_id).await;
+        // The request's header map, emptied, becomes a later response's.
+        super::header_maps::give_back(parts.headers);
+        response
+    }
+
+    /// Routes the request to its handler, through the host mode, the router, the bounded
+    /// body read and the method check.
+    async fn route<B>(
+        &self,
+        parts: &mut http::request::Parts,
+        body: B,
+        remote: Option<IpAddr>,
+        request_id: &str,
+    ) -> HttpResponse
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let Some(path) = self.relative(parts.uri.path()) else {
             return not_found(false);
         };
@@ -221,7 +240,7 @@ impl App {
             Endpoint::WebSocket(_) => parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
             _ => None,
         };
-        let request = handlers::Request { parts: &parts, body, remote, path, request_id };
+        let request = handlers::Request { parts, body, remote, path, request_id };
         // The JSON API, the pages and the provider are boxed: each is a large future (the
         // largest of its many handlers), and inline they would all weigh on the stack of
         // the authorization path, the one that is not boxed.

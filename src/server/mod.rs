@@ -8,6 +8,7 @@
 mod app;
 pub mod client_ip;
 pub mod grpc;
+mod header_maps;
 pub mod host_mode;
 mod request_id;
 pub mod response;

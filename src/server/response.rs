@@ -13,15 +13,15 @@ pub type HttpResponse = Response<Full<Bytes>>;
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 
 /// Room for the headers a response usually ends with (its own, the security headers, the
-/// request ID; an allowed authorization adds four identity headers): one allocation,
-/// where growing from the default capacity would allocate and rehash on the way.
+/// request ID; an allowed authorization adds four identity headers): growing from the
+/// default capacity would allocate and rehash on the way.
 const USUAL_HEADERS: usize = 12;
 
 /// A response with `status`, `content_type` and `body`, with room for the usual headers.
 fn with_body(status: StatusCode, content_type: HeaderValue, body: Bytes) -> HttpResponse {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    let mut headers = HeaderMap::with_capacity(USUAL_HEADERS);
+    let mut headers = super::header_maps::take(USUAL_HEADERS);
     headers.insert(header::CONTENT_TYPE, content_type);
     *response.headers_mut() = headers;
     response
