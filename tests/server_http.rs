@@ -232,6 +232,23 @@ fn sigterm_lets_a_slow_request_finish_and_exits_zero() {
 }
 
 #[test]
+fn a_client_that_half_closes_after_its_request_is_still_answered() {
+    use std::io::Read;
+    let s = start("");
+    // Some clients send a request and then shut their sending side (`nc -N`, scripts):
+    // the server does not take that end of input for an abandoned request.
+    let mut client = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client.write_all(b"GET /api/health HTTP/1.1\r\nHost: auth.example.com\r\n\r\n").unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    // The answer, then the server closes its side: read_to_string sees the end.
+    client.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.ends_with(r#"{"status":"OK"}"#), "{answer:?}");
+}
+
+#[test]
 fn embedded_default_runs_without_configuration() {
     let port = free_port();
     let address = format!("tcp://127.0.0.1:{port}/");

@@ -95,10 +95,12 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         .header_read_timeout(config.timeouts.read.get())
         // hyper refuses buffers under 8 KiB; the configured read buffer is the head limit.
         .max_buf_size(config.buffers.read.max(8192))
-        // Not watching for the client's EOF while a request is in flight: the watch reads
-        // the socket into a fresh buffer (the request still holds the old one), an 8 KiB
-        // allocation per request, to cancel early a handler that `server.timeouts.write`
-        // bounds anyway. The connection still closes when the response is written.
+        // The end of a client's input while its request is in flight is not taken for an
+        // abandoned request (decision 0032): a client that shuts its sending side after
+        // the request is answered, and the connection closes once the answer is written.
+        // Watching for that end cost a fresh 8 KiB read buffer per request (the request
+        // still holds the old one), to cancel early a handler `server.timeouts.write`
+        // bounds anyway.
         .half_close(true)
         .keep_alive(true);
     builder
