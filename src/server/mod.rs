@@ -96,8 +96,8 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
         // hyper refuses buffers under 8 KiB; the configured read buffer is the head limit.
         .max_buf_size(config.buffers.read.max(8192))
         // The end of a client's input while its request is in flight is not taken for an
-        // abandoned request (decision 0032): a client that shuts its sending side after
-        // the request is answered, and the connection closes once the answer is written.
+        // abandoned request (decision 0032): a client that shuts its sending side once its
+        // request is sent still gets the answer, and the connection closes after it.
         // Watching for that end cost a fresh 8 KiB read buffer per request (the request
         // still holds the old one), to cancel early a handler `server.timeouts.write`
         // bounds anyway.
