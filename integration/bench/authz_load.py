@@ -533,8 +533,6 @@ class Bench:
                     f.write(f"function delay()\n  return {int(pace_ms)}\nend\n")
         try:
             headers = headers(port) if callable(headers) else headers
-            connections = connections(port, headers, script) if callable(connections) else connections
-            connections = connections or self.args.connections
             if grpc:
                 cookie = headers["Cookie"]
                 once = [self.loader, f"http://127.0.0.1:{port}", cookie, "0", "1", "1"]
@@ -545,6 +543,8 @@ class Bench:
             if status != expected:
                 sys.exit(f"case {case} ({label}): expected {expected} before the timed run, got {status}; "
                          f"a benchmark of that answer would be worthless")
+            connections = connections(port, headers, script) if callable(connections) else connections
+            connections = connections or self.args.connections
             cpu_before = cpu_seconds(server.pid)
             if grpc:
                 result = run_grpc_load(self.loader, port, cookie, self.args.duration, connections)

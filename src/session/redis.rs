@@ -23,17 +23,10 @@ use sha2::{Digest, Sha256};
 use super::data::SessionData;
 use super::id::SessionId;
 use super::store::{SessionStore, SessionSummary, StoreError, UserSessions};
-use super::tracked_cache::TrackedCache;
-use crate::telemetry::metrics::SessionCacheEvent;
-
-/// Counts a session cache event when metrics are on.
-fn count(event: SessionCacheEvent) {
-    if let Some(metrics) = crate::telemetry::metrics::get() {
-        metrics.session_cache(event);
-    }
-}
+use super::tracked_cache::{TrackedCache, count};
 use crate::config::schema::Redis;
 use crate::config::types::Secret;
+use crate::telemetry::metrics::SessionCacheEvent;
 
 const SESSION_PREFIX: &str = "portcullis:session:";
 const USER_PREFIX: &str = "portcullis:user-sessions:";

@@ -30,6 +30,15 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::data::SessionData;
 use super::store::StoreError;
+use crate::telemetry::metrics::SessionCacheEvent;
+
+/// Counts an event of the cache when metrics are on (hits and misses are counted by the
+/// store that reads through it).
+pub fn count(event: SessionCacheEvent) {
+    if let Some(metrics) = crate::telemetry::metrics::get() {
+        metrics.session_cache(event);
+    }
+}
 use crate::config::schema::Redis;
 
 /// Shards of the map, so that concurrent requests rarely wait for each other.
@@ -136,10 +145,8 @@ impl TrackedCache {
 
     /// Drops everything and stops using the cache until [`TrackedCache::trust`].
     pub fn distrust(&self) {
-        if self.trusted.swap(false, Ordering::AcqRel)
-            && let Some(metrics) = crate::telemetry::metrics::get()
-        {
-            metrics.session_cache(crate::telemetry::metrics::SessionCacheEvent::Flush);
+        if self.trusted.swap(false, Ordering::AcqRel) {
+            count(SessionCacheEvent::Flush);
         }
         self.flush();
     }
@@ -264,8 +271,8 @@ fn refusal(started: bool) -> Option<tokio::time::Instant> {
 }
 
 /// Turns tracking on for the session prefix and plants the canary; trusts the cache only
-/// when both succeeded. Returns `false` when Redis refused tracking (the caller waits [`RETRY_REFUSED`] before
-/// asking again, rather than every heartbeat).
+/// when both succeeded. Returns `false` when Redis refused tracking (the caller waits
+/// [`RETRY_REFUSED`] before asking again, rather than every heartbeat).
 async fn start(client: &Client, cache: &TrackedCache, canary: &str, prefix: &str) -> bool {
     // Tracking may still be on for this connection (after an error that did not close it):
     // Redis refuses the same prefix twice.
