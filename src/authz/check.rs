@@ -4,6 +4,8 @@
 //! question and write the answer, so every rule (cookie domain, https, path spelling,
 //! strategies, access rules, the decision table) holds the same over both.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, StatusCode, header};
 
 use super::decision::{self, LoginStatus, Reply, RequestKind, Situation, Via};
@@ -11,26 +13,21 @@ use super::extract::{Target, basic_credentials};
 use super::{AuthzEndpoint, Strategy};
 use crate::access_control::Subject;
 use crate::authn::api_token;
+use crate::authn::users_file::User;
 use crate::clock::now;
 use crate::flows::audit::Context;
 use crate::flows::credentials::{self, Origin};
 use crate::server::App;
-use crate::session::{AuthLevel, CookieSettings, LoadedSession};
+use crate::session::{AuthLevel, CookieSettings, LoadedSession, SessionData};
 use crate::storage::AuthType;
 
 /// Who the request turned out to be.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Identity {
-    /// The username (`Remote-User`); empty for a client credentials access token.
-    pub username: String,
+    /// Whose name, email and groups these are.
+    person: Person,
     /// The client of a client credentials access token (`oauth2:client:<id>` subjects).
     pub client_id: String,
-    /// The display name (`Remote-Name`).
-    pub display_name: String,
-    /// The first email address, or empty (`Remote-Email`).
-    pub email: String,
-    /// The groups (`Remote-Groups`, comma-separated).
-    pub groups: Vec<String>,
     /// How far the user has authenticated.
     pub level: AuthLevel,
     /// How the request proved it.
@@ -40,17 +37,104 @@ pub struct Identity {
     pub token: Option<String>,
 }
 
+/// The record an identity's details are read from: the session or the user's record the
+/// strategy found, shared rather than copied (a check is answered thousands of times a
+/// second for the same few people).
+#[derive(Clone, Debug)]
+enum Person {
+    /// A logged-in session.
+    Session(Arc<SessionData>),
+    /// A user of the users backend (Basic credentials, a token).
+    User(Arc<User>),
+    /// Nobody: a client credentials access token.
+    Nobody,
+}
+
 /// The identity headers handed to the application, in the order of
 /// [`Identity::header_values`].
 pub const IDENTITY_HEADERS: [&str; 4] = ["remote-user", "remote-groups", "remote-name", "remote-email"];
 
 impl Identity {
+    /// The user a session is logged in as, at the session's level.
+    pub fn of_session(data: Arc<SessionData>) -> Self {
+        let level = data.level();
+        Self { person: Person::Session(data), client_id: String::new(), level, via: Via::Session, token: None }
+    }
+
+    /// A user of the users backend, at one factor (Basic credentials, a token).
+    pub fn of_user(user: Arc<User>) -> Self {
+        Self {
+            person: Person::User(user),
+            client_id: String::new(),
+            level: AuthLevel::OneFactor,
+            via: Via::Session,
+            token: None,
+        }
+    }
+
+    /// The client of a client credentials access token: no user, one factor.
+    pub fn of_client(client_id: String) -> Self {
+        Self { person: Person::Nobody, client_id, level: AuthLevel::OneFactor, via: Via::Session, token: None }
+    }
+
+    /// The username (`Remote-User`); empty for a client credentials access token.
+    pub fn username(&self) -> &str {
+        match &self.person {
+            Person::Session(d) => &d.username,
+            Person::User(u) => &u.username,
+            Person::Nobody => "",
+        }
+    }
+
+    /// The display name (`Remote-Name`).
+    pub fn display_name(&self) -> &str {
+        match &self.person {
+            Person::Session(d) => &d.display_name,
+            Person::User(u) => &u.display_name,
+            Person::Nobody => "",
+        }
+    }
+
+    /// The first email address, or empty (`Remote-Email`).
+    pub fn email(&self) -> &str {
+        let emails = match &self.person {
+            Person::Session(d) => &d.emails,
+            Person::User(u) => &u.emails,
+            Person::Nobody => return "",
+        };
+        emails.first().map_or("", String::as_str)
+    }
+
+    /// The groups (`Remote-Groups`, comma-separated).
+    pub fn groups(&self) -> &[String] {
+        match &self.person {
+            Person::Session(d) => &d.groups,
+            Person::User(u) => &u.groups,
+            Person::Nobody => &[],
+        }
+    }
+
     /// The values of [`IDENTITY_HEADERS`]: username, groups joined with `,`, display name,
     /// email.
     pub fn header_values(&self) -> [String; 4] {
-        [self.username.clone(), self.groups.join(","), self.display_name.clone(), self.email.clone()]
+        [self.username().to_owned(), self.groups().join(","), self.display_name().to_owned(), self.email().to_owned()]
     }
 }
+
+impl PartialEq for Identity {
+    fn eq(&self, other: &Self) -> bool {
+        self.username() == other.username()
+            && self.display_name() == other.display_name()
+            && self.email() == other.email()
+            && self.groups() == other.groups()
+            && self.client_id == other.client_id
+            && self.level == other.level
+            && self.via == other.via
+            && self.token == other.token
+    }
+}
+
+impl Eq for Identity {}
 
 /// How the proxy refuses the request: the status, the one header the client needs
 /// (`Location`, `WWW-Authenticate` or `Proxy-Authenticate`), and a plain-text body.
@@ -241,11 +325,10 @@ pub async fn check(
     let portal = named_portal.as_ref().unwrap_or(&settings.portal_url);
     let found = identify(app, endpoint, settings, headers, target, context, asked.basic_only).await;
 
-    let empty: Vec<String> = Vec::new();
     let identity = found.identity.as_ref();
     let subject = Subject {
-        username: identity.map_or("", |i| i.username.as_str()),
-        groups: identity.map_or(&empty, |i| &i.groups),
+        username: identity.map_or("", Identity::username),
+        groups: identity.map_or(&[], Identity::groups),
         client_id: identity.map_or("", |i| i.client_id.as_str()),
         ip: context.ip,
         token: identity.and_then(|i| i.token.as_deref()),
@@ -284,7 +367,7 @@ pub async fn check(
         Reply::Login(_) => login_url = Some(portal_redirect(portal, target)),
     }
     // A client (client credentials token) has no user to name in the identity headers.
-    let identity = found.identity.filter(|i| !i.username.is_empty());
+    let identity = found.identity.filter(|i| !i.username().is_empty());
     Outcome::Judged(Judgement { reply, identity, login_url, unavailable: found.unavailable })
 }
 
@@ -347,17 +430,7 @@ async fn identify(
                 let cookies = cookie_header(headers);
                 match app.services.sessions.load(settings, cookies.as_deref(), now()).await {
                     Ok(Some(loaded)) if loaded.data.level() > AuthLevel::Anonymous => {
-                        let d = &loaded.data;
-                        found.identity = Some(Identity {
-                            client_id: String::new(),
-                            username: d.username.clone(),
-                            display_name: d.display_name.clone(),
-                            email: d.emails.first().cloned().unwrap_or_default(),
-                            groups: d.groups.clone(),
-                            level: d.level(),
-                            via: Via::Session,
-                            token: None,
-                        });
+                        found.identity = Some(Identity::of_session(loaded.data.clone()));
                         found.session = Some(loaded);
                         return found;
                     }
@@ -412,7 +485,7 @@ async fn basic_identity(
         && !user.disabled
         && user.password_hash == verified_hash
     {
-        return Ok(identity_of(&user));
+        return Ok(Identity::of_user(user));
     }
     let target_url = redact(&target.url);
     let origin =
@@ -420,7 +493,7 @@ async fn basic_identity(
     match credentials::check_password(app, &login, &password, origin).await {
         Ok(user) => {
             services.basic_cache.insert(&login, &password, &user.username, &user.password_hash, cache_lifespan);
-            Ok(identity_of(&user))
+            Ok(Identity::of_user(user))
         }
         Err(e) => {
             e.log();
@@ -460,23 +533,14 @@ async fn bearer_identity(app: &App, token: &str, target: &Target) -> Result<Iden
         return Err(None);
     }
     if grant.auth.username.is_empty() {
-        return Ok(Identity {
-            username: String::new(),
-            client_id: grant.client_id,
-            display_name: String::new(),
-            email: String::new(),
-            groups: Vec::new(),
-            level: AuthLevel::OneFactor,
-            via: Via::Session,
-            token: None,
-        });
+        return Ok(Identity::of_client(grant.client_id));
     }
     let user = match app.services.users.get(&grant.auth.username).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(None),
         Err(_) => return Err(Some(Unavailable::Storage)),
     };
-    let mut identity = identity_of(&user);
+    let mut identity = Identity::of_user(user);
     if grant.auth.amr.iter().any(|m| m == "mfa") {
         identity.level = AuthLevel::TwoFactor;
     }
@@ -494,7 +558,7 @@ async fn token_identity(app: &App, token: &str, login: Option<&str>) -> Result<I
                 tracing::info!(id = verified.id, "API token sent with another user's name");
                 return Err(None);
             }
-            Ok(Identity { token: Some(verified.name.clone()), ..identity_of(&user) })
+            Ok(Identity { token: Some(verified.name.clone()), ..Identity::of_user(user) })
         }
         Ok(None) => {
             tracing::info!("API token refused: unknown, revoked, expired, or its owner is disabled");
@@ -504,20 +568,6 @@ async fn token_identity(app: &App, token: &str, login: Option<&str>) -> Result<I
             tracing::warn!(error = %e, cause = %e.cause().unwrap_or_default(), "cannot check an API token");
             Err(Some(Unavailable::Storage))
         }
-    }
-}
-
-/// A Basic-authenticated user counts as one factor.
-fn identity_of(u: &crate::authn::users_file::User) -> Identity {
-    Identity {
-        client_id: String::new(),
-        username: u.username.clone(),
-        display_name: u.display_name.clone(),
-        email: u.emails.first().cloned().unwrap_or_default(),
-        groups: u.groups.clone(),
-        level: AuthLevel::OneFactor,
-        via: Via::Session,
-        token: None,
     }
 }
 

@@ -278,8 +278,7 @@ mod tests {
     use super::*;
     use crate::authz::Strategy;
     use crate::authz::check::{Judgement, Refusal, Unavailable};
-    use crate::authz::decision::{LoginStatus, Reply, Via};
-    use crate::session::AuthLevel;
+    use crate::authz::decision::{LoginStatus, Reply};
 
     fn request(
         scheme: &str,
@@ -382,16 +381,18 @@ mod tests {
     }
 
     fn john() -> Identity {
-        Identity {
-            client_id: String::new(),
+        john_named("John Doe")
+    }
+
+    fn john_named(display_name: &str) -> Identity {
+        Identity::of_user(std::sync::Arc::new(crate::authn::users_file::User {
             username: "john".into(),
-            display_name: "John Doe".into(),
-            email: String::new(),
+            display_name: display_name.into(),
+            password_hash: String::new(),
+            emails: Vec::new(),
             groups: vec!["admins".into(), "dev".into()],
-            level: AuthLevel::OneFactor,
-            via: Via::Session,
-            token: None,
-        }
+            disabled: false,
+        }))
     }
 
     fn ok_parts(response: &CheckResponse) -> (Vec<(String, String)>, Vec<String>) {
@@ -436,8 +437,7 @@ mod tests {
         assert_eq!(remove, ["remote-user", "remote-groups", "remote-name", "remote-email", "remote-admin"]);
 
         // A value HTTP cannot carry is removed rather than sent.
-        let mut odd = john();
-        odd.display_name = "John\nDoe".into();
+        let odd = john_named("John\nDoe");
         let (set, remove) = ok_parts(&answer(judged(Reply::Allow, Some(odd), None), &HeaderMap::new()).unwrap());
         assert!(!set.iter().any(|(n, _)| n == "remote-name"));
         assert!(remove.contains(&"remote-name".to_string()));

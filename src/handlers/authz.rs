@@ -40,7 +40,7 @@ pub async fn handle(app: &App, endpoint: &AuthzEndpoint, request: &Request<'_>) 
         Outcome::Judged(judgement) => match judgement.denial() {
             Some(denial) => denied(denial),
             None => match &judgement.identity {
-                Some(i) => allowed_as(&i.username, &i.groups, &i.display_name, &i.email),
+                Some(i) => allowed_as(i.username(), i.groups(), i.display_name(), i.email()),
                 None => text(StatusCode::OK, "200 OK\n"),
             },
         },
@@ -135,11 +135,15 @@ pub fn allowed_as(username: &str, groups: &[String], display_name: &str, email: 
         http::header::HeaderName::from_static(IDENTITY_HEADERS[2]),
         http::header::HeaderName::from_static(IDENTITY_HEADERS[3]),
     ];
+    let [user_header, groups_header, name_header, email_header] = NAMES;
     let mut r = text(StatusCode::OK, "200 OK\n");
-    let values = [username, &groups.join(","), display_name, email];
-    for (name, value) in NAMES.into_iter().zip(values) {
-        set(&mut r, name, value);
+    set(&mut r, user_header, username);
+    // The joined groups are handed to the header as they are, not copied a second time.
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(groups.join(","))) {
+        r.headers_mut().insert(groups_header, v);
     }
+    set(&mut r, name_header, display_name);
+    set(&mut r, email_header, email);
     r
 }
 
