@@ -108,9 +108,16 @@ impl App {
         let span = crate::telemetry::traces::request_span(&method, request.headers(), || {
             self.relative(request.uri().path()).and_then(|p| self.router.find(p)).map(|route| route.path.as_str())
         });
-        let work = AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str()).instrument(span.clone()))
-            .catch_unwind();
-        let mut response = match tokio::time::timeout(write_timeout, work).await {
+        // The handler's future is built inside the awaited expression: held in a local
+        // first, it would take its room twice in this future, which hyper copies whole
+        // for every request.
+        let answered = tokio::time::timeout(
+            write_timeout,
+            AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str()).instrument(span.clone()))
+                .catch_unwind(),
+        )
+        .await;
+        let mut response = match answered {
             Ok(Ok(response)) => response,
             Ok(Err(panic)) => {
                 let what = super::panic_message(panic.as_ref());

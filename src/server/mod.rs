@@ -135,7 +135,9 @@ pub async fn serve(listener: Listener, app: Arc<App>, shutdown: impl Future<Outp
             let grpc = grpc.clone();
             async move {
                 let response = match grpc.as_deref().filter(|g| g.wants(&request)) {
-                    Some(grpc) => grpc.call(request, remote).await.map(Either::Right),
+                    // Boxed: the gRPC call's future is several times the size of the
+                    // HTTP one, and this future is copied whole for every request.
+                    Some(grpc) => Box::pin(grpc.call(request, remote)).await.map(Either::Right),
                     None => {
                         let mut response = app.handle(request, remote).await;
                         // An accepted WebSocket runs on its own once the connection upgrades.
