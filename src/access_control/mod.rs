@@ -18,6 +18,7 @@ pub mod path;
 
 pub use live::LiveRules;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -96,7 +97,17 @@ pub struct Object {
     /// Decoded query pairs, in order.
     pub query: Vec<(String, String)>,
     /// HTTP method, upper case.
-    pub method: String,
+    pub method: Cow<'static, str>,
+}
+
+/// `method` in upper case. The methods HTTP defines come back as constants: judging a
+/// request then allocates nothing for its method.
+pub fn upper_case_method(method: &str) -> Cow<'static, str> {
+    const DEFINED: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    match DEFINED.iter().find(|defined| defined.eq_ignore_ascii_case(method)) {
+        Some(defined) => Cow::Borrowed(*defined),
+        None => Cow::Owned(method.to_ascii_uppercase()),
+    }
 }
 
 impl Object {
@@ -115,15 +126,16 @@ impl Object {
         let query_pairs = query
             .map(|q| url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
             .unwrap_or_default();
-        let mut readings = path::readings(path).into_iter().map(|p| path::with_query(p, query));
-        let usual = readings.next().unwrap_or_else(|| path::normalize(path, query));
-        Self {
-            domain,
-            path: usual,
-            other_readings: readings.collect(),
-            query: query_pairs,
-            method: method.to_ascii_uppercase(),
-        }
+        let (usual, other_readings) = match path::only_reading(path) {
+            // The usual path: no list of readings to build.
+            Some(reading) => (path::with_query(reading, query), Vec::new()),
+            None => {
+                let mut readings = path::readings(path).into_iter().map(|p| path::with_query(p, query));
+                let usual = readings.next().unwrap_or_else(|| path::normalize(path, query));
+                (usual, readings.collect())
+            }
+        };
+        Self { domain, path: usual, other_readings, query: query_pairs, method: upper_case_method(method) }
     }
 
     fn query_first(&self, key: &str) -> &str {
@@ -194,7 +206,7 @@ impl Rule {
         self.query.is_empty() || self.query.iter().any(|all| all.iter().all(|q| q.is_match(o)))
     }
     fn methods(&self, o: &Object) -> bool {
-        self.methods.is_empty() || self.methods.contains(&o.method)
+        self.methods.is_empty() || self.methods.iter().any(|m| *m == o.method)
     }
     fn networks(&self, s: &Subject<'_>) -> bool {
         networks_match(&self.networks, s.ip)

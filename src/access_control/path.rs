@@ -51,11 +51,16 @@ pub fn with_query(mut path: String, query: Option<&str>) -> String {
 /// 4. decoded once, then dot segments resolved before slashes are merged (RFC 3986);
 /// 5. decoded once, `;parameters` dropped from each segment, then cleaned.
 pub fn readings(path: &str) -> Vec<String> {
-    // Without escapes, parameters or empty segments, every reading is the cleaned path.
-    if !path.contains(['%', ';']) && !path.contains("//") {
-        return vec![clean(path)];
+    match only_reading(path) {
+        Some(reading) => vec![reading],
+        None => all_readings(path),
     }
-    all_readings(path)
+}
+
+/// The one reading of a path without escapes, parameters or empty segments (every way of
+/// reading it gives the cleaned path), or `None` when [`readings`] may find several.
+pub fn only_reading(path: &str) -> Option<String> {
+    (!path.contains(['%', ';']) && !path.contains("//")).then(|| clean(path))
 }
 
 fn all_readings(path: &str) -> Vec<String> {

@@ -336,3 +336,20 @@ fn explain_reports_each_criterion() {
     assert!(report[0].domain && !report[0].methods && !report[0].decided);
     assert!(report[1].subjects && !report[1].subjects_exact && report[1].decided);
 }
+
+#[test]
+fn methods_are_upper_case_and_the_defined_ones_constants() {
+    for (sent, upper) in [("GET", "GET"), ("get", "GET"), ("Patch", "PATCH"), ("OPTIONS", "OPTIONS")] {
+        let method = upper_case_method(sent);
+        assert_eq!(method, upper);
+        assert!(matches!(method, Cow::Borrowed(_)), "{sent}");
+    }
+    // WebDAV and other extension methods are upper-cased too, in an owned string.
+    let method = upper_case_method("propfind");
+    assert_eq!(method, "PROPFIND");
+    assert!(matches!(method, Cow::Owned(_)));
+    // A rule's methods match whatever case the request's method was given in.
+    let rules = engine("    - {domain: dav.example.com, methods: [PROPFIND], policy: bypass}\n");
+    assert_eq!(decide(&rules, &anon(), "https://dav.example.com/", "propfind").0, Bypass);
+    assert_eq!(decide(&rules, &anon(), "https://dav.example.com/", "GET").0, Deny);
+}

@@ -341,7 +341,7 @@ pub async fn check(
             .in_scope(|| rules.evaluate(&subject, &object)),
         kind: RequestKind {
             implementation: endpoint.implementation,
-            safe_method: matches!(target.method.as_str(), "GET" | "HEAD" | "OPTIONS"),
+            safe_method: matches!(&*target.method, "GET" | "HEAD" | "OPTIONS"),
             xhr: is_xhr(headers),
             accepts_html: accepts_html(headers),
         },

@@ -30,7 +30,7 @@ pub struct Target {
     /// `url`, its own way, which need not be the application's.
     pub path: String,
     /// Its method, upper case.
-    pub method: String,
+    pub method: std::borrow::Cow<'static, str>,
 }
 
 /// The headers the proxies name the target in, as constants: a lookup by a constant
@@ -50,12 +50,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn method(text: &str) -> Result<String, String> {
+fn method(text: &str) -> Result<std::borrow::Cow<'static, str>, String> {
     // Authelia's rule: methods are upper-case letters only.
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(format!("invalid method '{text}'"));
     }
-    Ok(text.to_string())
+    Ok(crate::access_control::upper_case_method(text))
 }
 
 /// A target URL in its three parts, as a proxy names them.
@@ -68,7 +68,7 @@ struct Parts<'a> {
 
 impl Parts<'_> {
     /// The target these parts name, after checking each.
-    fn target(&self, method: String) -> Result<Target, String> {
+    fn target(&self, method: std::borrow::Cow<'static, str>) -> Result<Target, String> {
         let Parts { scheme, authority, request_target } = *self;
         if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(format!("invalid scheme '{scheme}'"));
@@ -255,7 +255,7 @@ mod tests {
             ("x-forwarded-uri", "/a?b=1"),
         ]);
         let t = extract(Implementation::ForwardAuth, &fa, "GET", "").unwrap();
-        assert_eq!((t.url.as_str(), t.method.as_str()), ("https://app.example.com/a?b=1", "POST"));
+        assert_eq!((t.url.as_str(), &*t.method), ("https://app.example.com/a?b=1", "POST"));
         assert_eq!(t.path, "/a");
 
         let ar = h(&[("x-original-method", "GET"), ("x-original-url", "https://app.example.com/x")]);
@@ -266,7 +266,7 @@ mod tests {
 
         let ea = h(&[("x-forwarded-proto", "https"), ("host", "app.example.com")]);
         let t = extract(Implementation::ExtAuthz, &ea, "DELETE", "/items/1?x=y").unwrap();
-        assert_eq!((t.url.as_str(), t.method.as_str()), ("https://app.example.com/items/1?x=y", "DELETE"));
+        assert_eq!((t.url.as_str(), &*t.method), ("https://app.example.com/items/1?x=y", "DELETE"));
         assert_eq!(t.path, "/items/1");
 
         // The path as sent, which the URL parser would have resolved its own way.
@@ -277,7 +277,7 @@ mod tests {
 
         let legacy = h(&[("x-original-url", "https://app.example.com/l")]);
         let t = extract(Implementation::Legacy, &legacy, "HEAD", "").unwrap();
-        assert_eq!((t.url.as_str(), t.method.as_str()), ("https://app.example.com/l", "HEAD"));
+        assert_eq!((t.url.as_str(), &*t.method), ("https://app.example.com/l", "HEAD"));
     }
 
     #[test]

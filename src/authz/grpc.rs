@@ -57,7 +57,7 @@ pub struct Caller {
     /// The connection's peer (the proxy).
     pub peer: Option<IpAddr>,
     /// The call's request ID, as logged.
-    pub request_id: String,
+    pub request_id: crate::server::RequestId,
 }
 
 /// The HTTP status a check decided (200 when allowed), put in the response's extensions

@@ -23,7 +23,7 @@ pub struct Context {
     /// The client's User-Agent.
     pub user_agent: String,
     /// The request's ID.
-    pub request_id: String,
+    pub request_id: crate::server::RequestId,
 }
 
 impl Context {
@@ -92,7 +92,7 @@ pub async fn record(app: &App, context: &Context, event: Event<'_>) {
         subject: event.subject.to_string(),
         remote_ip: ip,
         user_agent: context.user_agent.clone(),
-        request_id: context.request_id.clone(),
+        request_id: context.request_id.to_string(),
         detail,
     };
     if let Err(e) = app.services.storage.audit_append(record).await {

@@ -22,7 +22,7 @@ pub struct Request<'a> {
     /// The path relative to the base path.
     pub path: &'a str,
     /// The request's ID (as in the access log and `X-Request-Id`).
-    pub request_id: &'a str,
+    pub request_id: crate::server::RequestId,
 }
 
 impl Request<'_> {
@@ -82,7 +82,7 @@ impl Request<'_> {
         Context {
             ip: app.client_ip(self.remote, &self.parts.headers),
             user_agent: user_agent.to_string(),
-            request_id: self.request_id.to_string(),
+            request_id: self.request_id,
         }
     }
 

@@ -113,8 +113,7 @@ impl App {
         // for every request.
         let answered = tokio::time::timeout(
             write_timeout,
-            AssertUnwindSafe(self.dispatch(request, remote, request_id.as_str()).instrument(span.clone()))
-                .catch_unwind(),
+            AssertUnwindSafe(self.dispatch(request, remote, request_id).instrument(span.clone())).catch_unwind(),
         )
         .await;
         let mut response = match answered {
@@ -188,7 +187,7 @@ impl App {
         }
     }
 
-    async fn dispatch<B>(&self, request: Request<B>, remote: Option<IpAddr>, request_id: &str) -> HttpResponse
+    async fn dispatch<B>(&self, request: Request<B>, remote: Option<IpAddr>, request_id: RequestId) -> HttpResponse
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -207,7 +206,7 @@ impl App {
         parts: &mut http::request::Parts,
         body: B,
         remote: Option<IpAddr>,
-        request_id: &str,
+        request_id: RequestId,
     ) -> HttpResponse
     where
         B: Body<Data = Bytes>,

@@ -79,7 +79,7 @@ impl Grpc {
         let started = Instant::now();
         let request_id = RequestId::generate();
         let path = request.uri().path().to_owned();
-        request.extensions_mut().insert(Caller { peer: remote, request_id: request_id.to_string() });
+        request.extensions_mut().insert(Caller { peer: remote, request_id });
         let span = crate::telemetry::traces::request_span(&http::Method::POST, request.headers(), || Some(&path));
         let work = async {
             if path.starts_with(HEALTH_PREFIX) {

@@ -28,6 +28,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, UnixListener};
 
 pub use app::{App, MAX_API_BODY};
+pub use request_id::RequestId;
 
 use crate::config::types::{ListenAddress, Network};
 

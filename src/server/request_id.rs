@@ -3,9 +3,17 @@
 
 use std::fmt;
 
-/// A 16-hex-digit request identifier.
-#[derive(Clone, Copy)]
+/// A 16-hex-digit request identifier, kept inline (copied, never allocated) as it passes
+/// from the server to the handlers and the audit trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestId([u8; 16]);
+
+/// All zeros: a call made without a request around it.
+impl Default for RequestId {
+    fn default() -> Self {
+        Self([b'0'; 16])
+    }
+}
 
 impl RequestId {
     /// A fresh random ID.
