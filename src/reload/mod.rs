@@ -53,6 +53,9 @@ pub struct Reloader {
     template_path: Mutex<String>,
     /// One reload at a time (a signal and a file change may coincide).
     busy: Mutex<()>,
+    /// The watched files as the last reload that changed `notifier.template_path` found
+    /// them, taken just before it read the new template files: for the file watch.
+    read_with_new_templates: Mutex<Option<watch::Snapshot>>,
 }
 
 impl Reloader {
@@ -60,16 +63,25 @@ impl Reloader {
     pub fn new(app: Arc<App>, options: LoadOptions) -> Self {
         let running = serde_json::to_value(&*app.config).unwrap_or_default();
         let template_path = Mutex::new(app.config.notifier.template_path.clone());
-        Self { app, options, running, template_path, busy: Mutex::new(()) }
+        Self { app, options, running, template_path, busy: Mutex::new(()), read_with_new_templates: Mutex::new(None) }
     }
 
     /// The files whose change reloads the configuration: the `--config` files (directories
     /// stand for their YAML files) and the template overrides.
     pub fn configuration_files(&self) -> Vec<PathBuf> {
-        let mut paths = self.options.files.clone();
         let template_path = self.template_path.lock().map(|p| p.clone()).unwrap_or_default();
-        paths.extend(crate::notifier::Notifier::template_files(&template_path));
+        self.files_with_templates(&template_path)
+    }
+
+    fn files_with_templates(&self, template_path: &str) -> Vec<PathBuf> {
+        let mut paths = self.options.files.clone();
+        paths.extend(crate::notifier::Notifier::template_files(template_path));
         paths
+    }
+
+    /// What the last reload that changed `notifier.template_path` read, taken once.
+    fn take_read_with_new_templates(&self) -> Option<watch::Snapshot> {
+        self.read_with_new_templates.lock().ok().and_then(|mut read| read.take())
     }
 
     /// Loads and validates the configuration again and puts its reloadable parts in force,
@@ -108,6 +120,15 @@ impl Reloader {
                 return false;
             }
         };
+        let running_templates = self.template_path.lock().map(|p| p.clone()).unwrap_or_default();
+        if new.notifier.template_path != running_templates {
+            // Taken before the new templates are read, so that one written meanwhile
+            // (right after the path was set) differs from it and is read on a later tick.
+            let read = watch::Snapshot::take(&self.files_with_templates(&new.notifier.template_path));
+            if let Ok(mut slot) = self.read_with_new_templates.lock() {
+                *slot = Some(read);
+            }
+        }
         if let Err(problem) = self.app.services.notifier.reload_templates(&new.notifier.template_path) {
             tracing::error!(key = "notifier.template_path", trigger, "configuration reload: {problem}");
             tracing::error!(trigger, "configuration reload refused: the running configuration stays in force");
@@ -215,7 +236,11 @@ fn watch_forever(reloader: &Reloader) {
             // next ticks see them settle and reload again.
             let after_paths = reloader.configuration_files();
             let after = Snapshot::take(&after_paths);
-            if after_paths != paths || after == settled {
+            if after_paths != paths {
+                // The template files changed with the configuration: in force is what the
+                // reload found just before reading them, not what is there now.
+                configuration.applied(reloader.take_read_with_new_templates().unwrap_or(after));
+            } else if after == settled {
                 configuration.applied(after);
             }
         }
