@@ -40,7 +40,7 @@ pub struct Identity {
 /// The record an identity's details are read from: the session or the user's record the
 /// strategy found, shared rather than copied (a check is answered thousands of times a
 /// second for the same few people).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Person {
     /// A logged-in session.
     Session(Arc<SessionData>),
@@ -48,6 +48,18 @@ enum Person {
     User(Arc<User>),
     /// Nobody: a client credentials access token.
     Nobody,
+}
+
+/// Names the record and its user only: a session's data also holds pending codes and
+/// ceremony state, which must not reach a log through a debug print.
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Session(d) => f.debug_tuple("Session").field(&d.username).finish(),
+            Self::User(u) => f.debug_tuple("User").field(&u.username).finish(),
+            Self::Nobody => f.write_str("Nobody"),
+        }
+    }
 }
 
 /// The identity headers handed to the application, in the order of
@@ -613,4 +625,23 @@ pub fn redact(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_prints_its_user_and_never_the_sessions_secrets() {
+        let data = SessionData {
+            username: "john".into(),
+            first_factor_at: Some(1),
+            email_code: Some("secret-code-481516".into()),
+            elevation_code: Some("secret-code-2342".into()),
+            ..SessionData::default()
+        };
+        let printed = format!("{:?}", Identity::of_session(Arc::new(data)));
+        assert!(printed.contains("\"john\""), "{printed}");
+        assert!(!printed.contains("secret-code"), "{printed}");
+    }
 }
