@@ -130,7 +130,7 @@ impl Object {
             // The usual path: no list of readings to build.
             Some(reading) => (path::with_query(reading, query), Vec::new()),
             None => {
-                let mut readings = path::readings(path).into_iter().map(|p| path::with_query(p, query));
+                let mut readings = path::all_readings(path).into_iter().map(|p| path::with_query(p, query));
                 let usual = readings.next().unwrap_or_else(|| path::normalize(path, query));
                 (usual, readings.collect())
             }

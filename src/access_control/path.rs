@@ -63,7 +63,9 @@ pub fn only_reading(path: &str) -> Option<String> {
     (!path.contains(['%', ';']) && !path.contains("//")).then(|| clean(path))
 }
 
-fn all_readings(path: &str) -> Vec<String> {
+/// Every reading of `path`, for a path [`only_reading`] gives none of: the full work of
+/// [`readings`].
+pub fn all_readings(path: &str) -> Vec<String> {
     let once = decode(path);
     let mut all = vec![clean(&once)];
     for reading in [

@@ -133,21 +133,6 @@ impl Identity {
     }
 }
 
-impl PartialEq for Identity {
-    fn eq(&self, other: &Self) -> bool {
-        self.username() == other.username()
-            && self.display_name() == other.display_name()
-            && self.email() == other.email()
-            && self.groups() == other.groups()
-            && self.client_id == other.client_id
-            && self.level == other.level
-            && self.via == other.via
-            && self.token == other.token
-    }
-}
-
-impl Eq for Identity {}
-
 /// How the proxy refuses the request: the status, the one header the client needs
 /// (`Location`, `WWW-Authenticate` or `Proxy-Authenticate`), and a plain-text body.
 #[derive(Clone, Debug, PartialEq, Eq)]

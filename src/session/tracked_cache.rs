@@ -30,6 +30,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::data::SessionData;
 use super::store::StoreError;
+use crate::config::schema::Redis;
 use crate::telemetry::metrics::SessionCacheEvent;
 
 /// Counts an event of the cache when metrics are on (hits and misses are counted by the
@@ -39,7 +40,6 @@ pub fn count(event: SessionCacheEvent) {
         metrics.session_cache(event);
     }
 }
-use crate::config::schema::Redis;
 
 /// Shards of the map, so that concurrent requests rarely wait for each other.
 const SHARDS: usize = 16;
